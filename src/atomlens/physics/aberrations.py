@@ -278,3 +278,56 @@ class Aberrations(Mapping[str, float]):
         return cls.from_cartesian(
             {name.replace(".", ""): float(value) * 1e10 for name, value in terms.items()}
         )
+
+
+def random_aberrations(
+    count: int,
+    ranges: Mapping[str, tuple[float, float]],
+    rng: np.random.Generator,
+    *,
+    fixed: Aberrations | None = None,
+) -> list[Aberrations]:
+    """Draw aberration sets uniformly within ranges, for training and test datasets.
+
+    Parameters
+    ----------
+    count : int
+        Number of sets.
+    ranges : mapping of name to (low, high)
+        Uniform range of each drawn coefficient [Å or rad]. A non-round magnitude (C12, C21...)
+        drawn here without a range for its angle gets a uniform angle over its full period
+        [0, 2 pi / m). A magnitude range may include negative values only for round terms.
+    rng : numpy.random.Generator
+    fixed : Aberrations, optional
+        Values of the coefficients that are not drawn.
+
+    Returns
+    -------
+    list of Aberrations
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> sets = random_aberrations(3, {"C10": (-500, 500), "C12": (0, 200)}, rng)
+    >>> len(sets), all(-500 <= s["C10"] <= 500 for s in sets)
+    (3, True)
+    """
+    base = dict(fixed or Aberrations())
+    draws: dict[str, np.ndarray] = {}
+    for name, bounds in ranges.items():
+        canonical, _ = Aberrations._canonical(name, 0.0)
+        low, high = (float(b) for b in bounds)
+        if name == "defocus":
+            low, high = -high, -low
+        if canonical in draws:
+            raise ValueError(f"{canonical} is given twice in the ranges (once by an alias).")
+        if not (math.isfinite(low) and math.isfinite(high)) or high < low:
+            raise ValueError(f"Range of {name} must be finite with low <= high, got {bounds}.")
+        if canonical.startswith("C") and _order_of(canonical)[1] > 0 and low < 0:
+            raise ValueError(f"{canonical} is a magnitude; give its range as 0 <= low <= high.")
+        draws[canonical] = rng.uniform(low, high, count)
+    for name in list(draws):
+        n, m = _order_of(name)
+        if name.startswith("C") and m > 0 and f"phi{n}{m}" not in draws:
+            draws[f"phi{n}{m}"] = rng.uniform(0, 2 * math.pi / m, count)
+    return [Aberrations({**base, **{k: v[i] for k, v in draws.items()}}) for i in range(count)]

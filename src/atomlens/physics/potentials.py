@@ -74,7 +74,7 @@ def scattering_factor(
     Examples
     --------
     >>> round(float(scattering_factor("C", np.array(0.0))), 3)  # f_e(0) of carbon [Å]
-    2.495
+    2.51
     """
     a, b = _lobato_table()[atomic_number(element)]
     k2 = k**2

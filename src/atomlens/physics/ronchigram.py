@@ -267,6 +267,7 @@ def simulate_ronchigrams(
     batch_size: int = 16,
     device: str | None = None,
     progress: bool = False,
+    first_index: int = 0,
 ) -> np.ndarray:
     """Simulate a batch of Ronchigrams.
 
@@ -286,8 +287,9 @@ def simulate_ronchigrams(
         Applied to each normalised intensity; None returns the intensity itself (each image then
         sums to 1 minus what is scattered beyond the detector).
     seed : int
-        Ronchigram i draws its specimen and noise from ``numpy.random.default_rng([seed, i])``, so
-        it is the same whatever the batch size.
+        Ronchigram i draws its specimen and noise from
+        ``numpy.random.default_rng([seed, first_index + i])``, so it is the same whatever the batch
+        size, and a long dataset can be made in chunks.
     oversampling : int or "auto"
         Odd factor by which the field of view is enlarged (see module notes).
     batch_size : int
@@ -296,6 +298,8 @@ def simulate_ronchigrams(
         torch device, e.g. "cuda".
     progress : bool
         Show a progress bar.
+    first_index : int
+        Index of the first Ronchigram within a larger dataset (see ``seed``).
 
     Returns
     -------
@@ -320,7 +324,7 @@ def simulate_ronchigrams(
     bar = tqdm(total=count, desc="Ronchigrams", unit="img", disable=not progress)
     for start, stop, factor in _groups(factors, batch_size):
         engine = engines.setdefault(factor, _Engine(setup, factor, device))
-        rngs = [np.random.default_rng([seed, i]) for i in range(start, stop)]
+        rngs = [np.random.default_rng([seed, first_index + i]) for i in range(start, stop)]
         intensity = (
             engine.run(
                 specimen,

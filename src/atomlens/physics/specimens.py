@@ -8,6 +8,7 @@ item's specimen does not depend on which other items share its batch.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -212,7 +213,7 @@ class CrystalSpecimen(Specimen):
         edges = np.linspace(0, self.thickness, count + 1)
         edges[-1] = np.inf
         z0 = [layer[:, 2].min() if len(layer) else 0.0 for layer in layers]
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        for lo, hi in itertools.pairwise(edges):
             atoms = []
             for layer, zmin in zip(layers, z0, strict=True):
                 z = layer[:, 2] - zmin

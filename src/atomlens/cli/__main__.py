@@ -1,0 +1,7 @@
+"""``python -m atomlens.cli``."""
+
+import sys
+
+from atomlens.cli import main
+
+sys.exit(main())
