@@ -65,7 +65,7 @@ def test_nion_is_cartesian_in_metres():
 
 @pytest.mark.parametrize("bad", [{"C13": 1.0}, {"c10": 1.0}, {"C10": float("nan")}, {"C10": "x"}])
 def test_bad_names_and_values_are_rejected(bad):
-    with pytest.raises(ValueError, match="aberration|Aberration"):
+    with pytest.raises(ValueError, match=r"[Aa]berration"):
         Aberrations(bad)
 
 

@@ -107,7 +107,7 @@ def test_crystal_specimen_shows_diffraction_discs():
     ay, ax = setup.angles()
     radius = np.hypot(ay[:, None], ax[None, :])
     # Au {200} Bragg discs sit at 2 theta = lambda / d200 = 0.0251 / 2.039 = 12.3 mrad, outside
-    # the 10 mrad bright-field disc: the crystal scatters into them, amorphous-free vacuum would not.
+    # the 10 mrad bright-field disc: the crystal scatters into them, vacuum would not.
     ring = (radius > 11.0) & (radius < 22.0)
     assert image[ring].sum() > 0.01
 

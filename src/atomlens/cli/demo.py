@@ -61,7 +61,7 @@ def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from atomlens.io._atomic import atomic_write
+    from atomlens.io import atomic_write
 
     rows, cols = len(GALLERY_C12_NM) + 1, len(GALLERY_C10_NM)
     fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.0 * rows + 0.6))

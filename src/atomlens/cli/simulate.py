@@ -310,7 +310,7 @@ def _single(args, setup, specimen, detector, output: Path) -> int:
 def _dataset(args, setup, specimen, detector, output: Path) -> int:
     import h5py
 
-    from atomlens.io._atomic import atomic_write
+    from atomlens.io import atomic_write
 
     if args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}.")

@@ -22,26 +22,36 @@ interference_image, interference_images
     The "interference image" model of paper 000 (C1 and A1 transfer, beam tilt, divergence).
 """
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.detector import Detector
-from atomlens.physics.energy import interaction_parameter, wavelength
-from atomlens.physics.interference import InterferenceSetup, interference_image, interference_images
-from atomlens.physics.potentials import projected_potential, projected_potentials, scattering_factor
-from atomlens.physics.probe import Probe
-from atomlens.physics.ronchigram import RonchigramSetup, simulate_ronchigram, simulate_ronchigrams
-from atomlens.physics.specimens import (
-    AmorphousSpecimen,
-    CrystalSpecimen,
-    PhaseGrating,
-    PotentialSpecimen,
-    Specimen,
-)
-from atomlens.physics.transfer import (
-    aberration_function,
-    aperture,
-    polar_angles,
-    spatial_frequencies,
-)
+import importlib
+from typing import Any
+
+# Lazy loading (as scikit-image does): ``import atomlens.physics.energy`` stays cheap and does not
+# import torch; the names below load their module on first use.
+_WHERE = {
+    "Aberrations": "aberrations",
+    "AmorphousSpecimen": "specimens",
+    "CrystalSpecimen": "specimens",
+    "Detector": "detector",
+    "InterferenceSetup": "interference",
+    "PhaseGrating": "specimens",
+    "PotentialSpecimen": "specimens",
+    "Probe": "probe",
+    "RonchigramSetup": "ronchigram",
+    "Specimen": "specimens",
+    "aberration_function": "transfer",
+    "aperture": "transfer",
+    "interaction_parameter": "energy",
+    "interference_image": "interference",
+    "interference_images": "interference",
+    "polar_angles": "transfer",
+    "projected_potential": "potentials",
+    "projected_potentials": "potentials",
+    "scattering_factor": "potentials",
+    "simulate_ronchigram": "ronchigram",
+    "simulate_ronchigrams": "ronchigram",
+    "spatial_frequencies": "transfer",
+    "wavelength": "energy",
+}
 
 __all__ = [
     "Aberrations",
@@ -68,3 +78,14 @@ __all__ = [
     "spatial_frequencies",
     "wavelength",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'atomlens.physics' has no attribute {name!r}")
+    module = importlib.import_module(f"atomlens.physics.{_WHERE[name]}")
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
