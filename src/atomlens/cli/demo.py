@@ -65,11 +65,14 @@ def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None
 
     rows, cols = len(GALLERY_C12_NM) + 1, len(GALLERY_C10_NM)
     fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.0 * rows + 0.6))
-    half = setup.max_angle
+    full = setup.max_angle
+    half = min(full, 1.4 * setup.semiangle)  # [mrad] shown around the optical axis
     for index, ax in enumerate(axes.flat):
         ax.imshow(
-            images[index], cmap="gray", extent=(-half, half, half, -half), interpolation="nearest"
+            images[index], cmap="gray", extent=(-full, full, full, -full), interpolation="nearest"
         )
+        ax.set_xlim(-half, half)
+        ax.set_ylim(half, -half)
         ax.set_xticks([])
         ax.set_yticks([])
         row, col = divmod(index, cols)
