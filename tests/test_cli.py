@@ -122,6 +122,7 @@ def test_existing_output_is_never_overwritten(tmp_path, capsys):
         (["--range", "C10=0:1", "-o", "x.tif"], "--count"),
         (["--energy", "-5", "-o", "x.tif"], "energy"),
         (["--C12", "10", "-o", "x.png"], "TIFF"),
+        (["--readout-noise", "2", "-o", "x.tif"], "--dose"),
     ],
 )
 def test_bad_arguments_give_one_clear_line(tmp_path, capsys, monkeypatch, extra, message):
@@ -164,4 +165,6 @@ def test_demo_writes_gallery_and_arrays(tmp_path, monkeypatch):
     with h5py.File(tmp_path / "ronchigram_gallery.h5") as handle:
         assert handle["ronchigrams"].shape == (6, 48, 48)
         assert handle["aberrations"].shape == (6, 4)
-    assert read(tmp_path / "ronchigram.tif").data.shape == (48, 48)
+    example = read(tmp_path / "ronchigram.tif")
+    assert example.data.shape == (48, 48)
+    assert example.angular_sampling == pytest.approx((0.6, 0.6)) and example.energy == 200e3

@@ -132,7 +132,13 @@ def run(args: argparse.Namespace) -> int:
     example = Aberrations(C10=-200.0, C12=100.0, phi12=0.5)
     detector = Detector(dose=1e7, readout_noise=2.0)
     noisy = simulate_ronchigrams(setup, [example], specimen, detector=detector, seed=args.seed)[0]
-    write_tiff(targets[2], noisy, overwrite=True)
+    write_tiff(
+        targets[2],
+        noisy,
+        angular_sampling=setup.angular_sampling,
+        metadata={"energy_eV": setup.energy},
+        overwrite=True,
+    )
     write_json(
         targets[3],
         {

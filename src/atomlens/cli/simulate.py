@@ -193,7 +193,12 @@ def build_specimen(args: argparse.Namespace) -> Specimen:
 
 
 def _detector(args: argparse.Namespace) -> Detector | None:
-    if args.dose is None and not (args.readout_noise or args.psf_sigma or args.dark_offset):
+    if args.dose is None and (args.readout_noise or args.dark_offset or args.gain != 1.0):
+        raise ValueError(
+            "--readout-noise, --dark-offset and --gain act on counts and need --dose "
+            "(electrons per image)."
+        )
+    if args.dose is None and not args.psf_sigma:
         return None
     return Detector(
         dose=args.dose,
@@ -299,7 +304,8 @@ def _single(args, setup, specimen, detector, output: Path) -> int:
     write_tiff(
         output,
         image,
-        metadata={"angular_sampling_mrad": setup.angular_sampling, "energy_eV": setup.energy},
+        angular_sampling=setup.angular_sampling,
+        metadata={"energy_eV": setup.energy},
         overwrite=args.overwrite,
     )
     write_json(sidecar, record, overwrite=args.overwrite)

@@ -243,7 +243,7 @@ class _Engine:
             for _ in range(samples)
         ]
         waves = torch.cat([self.probes(coefficients, tilts, shifts + off) for off in offsets])
-        distance = getattr(specimen, "propagation_distance", 0.0)
+        distance = specimen.propagation_distance
         slices = specimen.iter_slices(self.shape, setup.sampling, setup.energy, rngs, self.device)
         for index, transmission in enumerate(slices):
             if index > 0:

@@ -32,8 +32,10 @@ def _transmission(potential: torch.Tensor, energy: float) -> torch.Tensor:
 class Specimen:
     """Base class: a thin or thick specimen sampled on a periodic real-space grid."""
 
-    #: Distance between slices [Å]; 0 for a single projected slice.
-    slice_thickness: float = 0.0
+    @property
+    def propagation_distance(self) -> float:
+        """Distance between slices [Å]; 0 for a single projected slice."""
+        return 0.0
 
     def iter_slices(
         self,
