@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomlens import __version__
+from atomlens.cli._common import aberrations_from, add_aberration_arguments
 from atomlens.physics.aberrations import (
     ANGLE_NAMES,
     MAGNITUDE_NAMES,
@@ -35,13 +36,8 @@ CRYSTALS = {
 }
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    simulate = commands.add_parser(
-        "simulate",
-        help="simulate microscope data (Ronchigrams)",
-        description="Simulate microscope data with the atomlens physics models.",
-    )
-    kinds = simulate.add_subparsers(dest="kind", metavar="KIND", required=True)
+def add_parser(kinds: argparse._SubParsersAction) -> None:
+    """Register ``atomlens simulate ronchigram``."""
     parser = kinds.add_parser(
         "ronchigram",
         help="simulate one Ronchigram (TIFF + JSON sidecar) or a labelled dataset (HDF5)",
@@ -82,13 +78,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     optics.add_argument("--oversampling", default="auto", help="odd field enlargement or 'auto'")
 
-    aberrations = parser.add_argument_group(
-        "aberrations (Krivanek notation as abTEM: C{n}{m} in Å, phi{n}{m} in rad; C10 = -defocus)"
-    )
-    for name in MAGNITUDE_NAMES:
-        aberrations.add_argument(f"--{name}", type=float, default=None, metavar="Å", help="[Å]")
-    for name in ANGLE_NAMES:
-        aberrations.add_argument(f"--{name}", type=float, default=None, metavar="RAD", help="[rad]")
+    add_aberration_arguments(parser, "probe aberrations")
 
     specimen = parser.add_argument_group("specimen")
     specimen.add_argument(
@@ -210,8 +200,7 @@ def _detector(args: argparse.Namespace) -> Detector | None:
 
 
 def _fixed_aberrations(args: argparse.Namespace) -> Aberrations:
-    given = {name: getattr(args, name) for name in MAGNITUDE_NAMES + ANGLE_NAMES}
-    return Aberrations({name: value for name, value in given.items() if value is not None})
+    return aberrations_from(args) or Aberrations()
 
 
 def parse_ranges(items: list[str]) -> dict[str, tuple[float, float]]:

@@ -92,7 +92,7 @@ def exit_wave(
     pixel_size: float,
     imaging: HRTEMImaging,
 ) -> torch.Tensor:
-    """The exit wave of a plane wave through the atoms, (rows, cols) complex128.
+    """The exit wave of a plane wave through the atoms, (rows, cols) complex64.
 
     Slice i holds the atoms with i dz <= z < (i + 1) dz; the wave is transmitted through its
     projected potential and then propagated by dz, so the exit wave sits at the exit face of the
@@ -109,7 +109,7 @@ def exit_wave(
     numbers = np.asarray(numbers, dtype=int).reshape(-1)
     wavelength = electron_wavelength(imaging.energy)
     sigma = interaction_parameter(imaging.energy)
-    wave = torch.ones(shape, dtype=torch.complex128)
+    wave = torch.ones(shape, dtype=torch.complex64)
     if not len(positions):
         return wave
     # Slice i holds the atoms with i * dz <= z < (i + 1) * dz (z from the field's entrance face).
@@ -121,11 +121,11 @@ def exit_wave(
         slices, shape, pixel_size, thermal_sigma=imaging.thermal_sigma
     )
     ky, kx = spatial_frequencies(shape, pixel_size)
-    propagator = torch.exp(-1j * math.pi * wavelength * imaging.slice_thickness * (ky**2 + kx**2))
-    for potential in potentials:  # transmit, then propagate through the slice (as abTEM)
-        wave = torch.fft.ifft2(
-            torch.fft.fft2(wave * torch.exp(1j * sigma * potential)) * propagator
-        )
+    phase = -math.pi * wavelength * imaging.slice_thickness * (ky**2 + kx**2)
+    propagator = torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
+    for potential in potentials.to(torch.float32):  # transmit, then propagate (as abTEM)
+        transmission = torch.polar(torch.ones_like(potential), sigma * potential)
+        wave = torch.fft.ifft2(torch.fft.fft2(wave * transmission) * propagator)
     return wave
 
 

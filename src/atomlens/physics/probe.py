@@ -16,6 +16,7 @@ from atomlens.physics.transfer import (
     chi_basis,
     polar_angles,
     spatial_frequencies,
+    used_terms,
 )
 
 
@@ -47,7 +48,8 @@ def reciprocal_probes(
     tilts : Tensor of shape (B, 2), optional
         Beam tilt (y, x) [mrad]: the aperture centre moves, chi stays centred on the optical axis.
     basis : Tensor, optional
-        A precomputed ``chi_basis`` for this grid (saves time in loops).
+        A precomputed ``chi_basis`` for this grid whose planes match the columns of
+        ``coefficients`` (saves time in loops); by default only the non-zero terms are evaluated.
 
     Returns
     -------
@@ -56,7 +58,9 @@ def reciprocal_probes(
     """
     alpha, phi = polar_angles(ky, kx, wavelength)
     if basis is None:
-        basis = chi_basis(alpha, phi, wavelength)
+        terms = used_terms(coefficients)
+        coefficients = coefficients[:, terms]
+        basis = chi_basis(alpha, phi, wavelength, terms)
     chi = torch.einsum("bj,jhw->bhw", coefficients.to(basis), basis)
     if tilts is None:
         apertures = aperture(alpha, semiangle, edge_width=edge_width)[None]

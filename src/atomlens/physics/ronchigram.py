@@ -25,11 +25,11 @@ from atomlens.physics.energy import wavelength as electron_wavelength
 from atomlens.physics.probe import reciprocal_probes
 from atomlens.physics.specimens import AmorphousSpecimen, Specimen
 from atomlens.physics.transfer import (
-    BASIS,
     cartesian_coefficients,
     chi_basis,
     polar_angles,
     spatial_frequencies,
+    used_terms,
 )
 
 MAX_AUTO_OVERSAMPLING = 9
@@ -171,10 +171,6 @@ def _bin(intensity: torch.Tensor, size: tuple[int, int], factor: int) -> torch.T
     return intensity.reshape(batch, size[0], factor, size[1], factor).sum(dim=(2, 4))
 
 
-def _used_terms(coefficients: torch.Tensor) -> list[int]:
-    return [j for j in range(len(BASIS)) if torch.any(coefficients[:, j] != 0)]
-
-
 class _Engine:
     """Cached grids for one setup and oversampling factor."""
 
@@ -203,7 +199,7 @@ class _Engine:
         self, coefficients: torch.Tensor, tilts: torch.Tensor, shifts: torch.Tensor
     ) -> torch.Tensor:
         """Real-space probes (B, H, W), complex64, each sum |psi|^2 = 1."""
-        terms = _used_terms(coefficients)
+        terms = used_terms(coefficients)
         waves = reciprocal_probes(
             self.ky,
             self.kx,

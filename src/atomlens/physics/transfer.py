@@ -55,7 +55,12 @@ def polar_angles(
     return alpha, phi
 
 
-def chi_basis(alpha: torch.Tensor, phi: torch.Tensor, wavelength: float) -> torch.Tensor:
+def chi_basis(
+    alpha: torch.Tensor,
+    phi: torch.Tensor,
+    wavelength: float,
+    terms: Sequence[int] | None = None,
+) -> torch.Tensor:
     """The functions whose weighted sum is chi, one per entry of :data:`BASIS`.
 
     chi = sum_j c_j basis_j with c_j the Cartesian coefficients [Å] (see
@@ -67,18 +72,22 @@ def chi_basis(alpha: torch.Tensor, phi: torch.Tensor, wavelength: float) -> torc
         Scattering angle and azimuth [rad].
     wavelength : float
         [Å].
+    terms : sequence of int, optional
+        Indices into :data:`BASIS` to evaluate (default all).
 
     Returns
     -------
-    Tensor of shape (len(BASIS), H, W)
+    Tensor of shape (len(terms), H, W)
         [rad / Å].
     """
     k = 2 * math.pi / wavelength
     planes = []
-    for n, m, part in BASIS:
+    for n, m, part in BASIS if terms is None else [BASIS[j] for j in terms]:
         radial = k * alpha ** (n + 1) / (n + 1)
         angular = torch.cos(m * phi) if part == "a" else torch.sin(m * phi)
         planes.append(radial * angular)
+    if not planes:
+        return alpha.new_zeros((0, *alpha.shape))
     return torch.stack(planes)
 
 
@@ -91,6 +100,11 @@ def cartesian_coefficients(aberrations: Sequence[Aberrations] | Aberrations) -> 
         cart = item.to_cartesian()
         rows.append([cart[f"C{n}{m}" + ("" if m == 0 else part)] for n, m, part in BASIS])
     return torch.tensor(rows, dtype=torch.float64)
+
+
+def used_terms(coefficients: torch.Tensor) -> list[int]:
+    """Indices of the basis terms with a non-zero coefficient anywhere in a (B, J) batch."""
+    return [j for j in range(coefficients.shape[1]) if torch.any(coefficients[:, j] != 0)]
 
 
 def aberration_function(
@@ -117,8 +131,9 @@ def aberration_function(
     """
     single = isinstance(aberrations, Aberrations)
     coefficients = cartesian_coefficients(aberrations).to(alpha.device)
-    basis = chi_basis(alpha, phi, wavelength)
-    chi = torch.einsum("bj,jhw->bhw", coefficients, basis)
+    terms = used_terms(coefficients)
+    basis = chi_basis(alpha, phi, wavelength, terms)
+    chi = torch.einsum("bj,jhw->bhw", coefficients[:, terms], basis)
     return chi[0] if single else chi
 
 

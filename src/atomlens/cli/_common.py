@@ -1,0 +1,39 @@
+"""Argument helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from atomlens.physics.aberrations import ANGLE_NAMES, MAGNITUDE_NAMES, Aberrations
+
+
+def add_aberration_arguments(parser: argparse.ArgumentParser, title: str) -> None:
+    """``--C10 ... --C56`` [Å] and ``--phi12 ... --phi56`` [rad] in their own group."""
+    group = parser.add_argument_group(
+        f"{title} (Krivanek notation as abTEM: C{{n}}{{m}} in Å, phi{{n}}{{m}} in rad; "
+        "C10 = -defocus)"
+    )
+    for name in MAGNITUDE_NAMES:
+        group.add_argument(f"--{name}", type=float, default=None, metavar="Å", help="[Å]")
+    for name in ANGLE_NAMES:
+        group.add_argument(f"--{name}", type=float, default=None, metavar="RAD", help="[rad]")
+
+
+def aberrations_from(args: argparse.Namespace) -> Aberrations | None:
+    """The aberrations given on the command line, or None when none was given."""
+    given = {n: getattr(args, n) for n in MAGNITUDE_NAMES + ANGLE_NAMES}
+    given = {n: v for n, v in given.items() if v is not None}
+    return Aberrations(given) if given else None
+
+
+def prepare_folder(folder: str | Path, names: list[str], overwrite: bool) -> Path:
+    """Create the output folder; refuse when one of the outputs exists and not ``overwrite``."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"-o {folder} is a file; give a folder for the outputs.")
+    existing = [str(folder / n) for n in names if (folder / n).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace them.")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,193 @@
+"""Random draws of whole simulated samples: structure, microscope settings, distortions.
+
+A sampler is a cheap frozen description; ``sample(index, seed)`` draws everything for one item
+from ``numpy.random.default_rng([seed, index])``, so item i is the same in every process, every
+DataLoader worker and every epoch, and two samplers with different seeds never share items.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from atomlens.physics.aberrations import Aberrations
+from atomlens.physics.defects import random_structure
+from atomlens.physics.distortions import realistic_stem, realistic_tem
+from atomlens.physics.dynamics import DynamicsModel, simulate_series
+from atomlens.physics.hrtem import HRTEMImaging
+from atomlens.physics.imaging import SimulatedImage, simulate_image
+from atomlens.physics.series import SimulatedSeries, simulate_image_series
+from atomlens.physics.stem import STEMImaging
+from atomlens.physics.structures import field as build_field
+
+MODALITIES = ("stem", "hrtem", "mixed")
+DISTORTIONS = ("realistic", "shot", "none")
+SERIES_MATERIALS = ("graphene", "hBN", "MoS2", "WS2", "WSe2")
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def random_stem_imaging(rng: np.random.Generator) -> STEMImaging:
+    """A corrected STEM with small residual aberrations (mostly HAADF, some ABF)."""
+    aberrations = Aberrations(
+        C10=rng.uniform(-30, 30),
+        C12=rng.uniform(0, 20),
+        phi12=rng.uniform(0, math.pi),
+        C21=rng.uniform(0, 300),
+        phi21=rng.uniform(0, 2 * math.pi),
+        C23=rng.uniform(0, 300),
+        phi23=rng.uniform(0, 2 * math.pi / 3),
+    )
+    return STEMImaging(
+        energy=float(rng.choice([60e3, 80e3, 200e3, 300e3])),
+        semiangle=rng.uniform(18, 32),
+        aberrations=aberrations,
+        source_size=rng.uniform(0.15, 0.6),
+        mode="ABF" if rng.uniform() < 0.15 else "HAADF",
+        contrast=rng.uniform(0.1, 0.5),
+    )
+
+
+def random_hrtem_imaging(rng: np.random.Generator) -> HRTEMImaging:
+    """A Cs-corrected or uncorrected HRTEM with a random defocus near a good contrast setting."""
+    corrected = rng.uniform() < 0.7
+    c30 = rng.uniform(-3e5, 3e5) if corrected else rng.uniform(0.5e7, 1.2e7)
+    scherzer = -1.2 * math.sqrt(abs(c30) * 0.0197)  # [Å], at 300 kV
+    return HRTEMImaging(
+        energy=float(rng.choice([80e3, 200e3, 300e3])),
+        aberrations=Aberrations(
+            C10=scherzer * rng.uniform(0.5, 1.5) * rng.choice([-1, 1]),
+            C30=c30,
+            C12=rng.uniform(0, 20),
+            phi12=rng.uniform(0, math.pi),
+        ),
+        objective_aperture=None if rng.uniform() < 0.5 else rng.uniform(25, 60),
+        focal_spread=rng.uniform(10, 50),
+        divergence=rng.uniform(0.05, 0.4),
+        slice_thickness=4.0,
+    )
+
+
+@dataclass(frozen=True)
+class ImageSampler:
+    """Random single images with ground truth.
+
+    Parameters
+    ----------
+    modality : {"stem", "hrtem", "mixed"}
+    size : int
+        Image size [px] (square).
+    pixel_size : (float, float)
+        Range of the pixel size, drawn log-uniformly [Å].
+    distortions : {"realistic", "shot", "none"}
+        The realistic random chain of the modality, Poisson noise only (at ``dose``), or nothing.
+    dose : (float, float)
+        Range of the dose for ``"shot"``, log-uniform [e- / px].
+    """
+
+    modality: str = "stem"
+    size: int = 128
+    pixel_size: tuple[float, float] = (0.1, 0.25)
+    distortions: str = "realistic"
+    dose: tuple[float, float] = (20.0, 2000.0)
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}.")
+        if self.distortions not in DISTORTIONS:
+            raise ValueError(f"distortions must be one of {DISTORTIONS}, got {self.distortions!r}.")
+        if self.size < 16:
+            raise ValueError(f"size must be at least 16 px, got {self.size}.")
+        low, high = self.pixel_size
+        if not 0 < low <= high:
+            raise ValueError(
+                f"pixel_size range must satisfy 0 < low <= high, got {self.pixel_size}."
+            )
+
+    def sample(self, index: int, seed: int = 0) -> SimulatedImage:
+        """Item ``index`` of the stream with this seed."""
+        rng = np.random.default_rng([seed, index])
+        pixel_size = _log_uniform(rng, *self.pixel_size)
+        atoms, structure = random_structure((self.size, self.size), pixel_size, rng)
+        stem = self.modality == "stem" or (self.modality == "mixed" and rng.uniform() < 0.5)
+        imaging = random_stem_imaging(rng) if stem else random_hrtem_imaging(rng)
+        chain, dose = None, None
+        if self.distortions == "realistic":
+            chain = realistic_stem(rng) if stem else realistic_tem(rng)
+        elif self.distortions == "shot":
+            dose = _log_uniform(rng, *self.dose)
+        result = simulate_image(atoms, pixel_size, imaging, dose=dose, distortions=chain, rng=rng)
+        result.metadata["structure"] = structure
+        return result
+
+    def describe(self) -> dict:
+        """Parameters (JSON-friendly)."""
+        return {"sampler": "ImageSampler", **asdict(self)}
+
+
+@dataclass(frozen=True)
+class SeriesSampler:
+    """Random image series of 2D materials with moving atoms, and their tracks and events.
+
+    Parameters
+    ----------
+    frames : int
+        Frames per series.
+    size : int
+        Frame size [px] (square).
+    pixel_size : (float, float)
+        Range of the pixel size, log-uniform [Å].
+    distortions : {"realistic", "shot", "none"}
+    """
+
+    frames: int = 20
+    size: int = 128
+    pixel_size: tuple[float, float] = (0.1, 0.2)
+    distortions: str = "realistic"
+
+    def __post_init__(self) -> None:
+        if self.frames < 1 or self.size < 16:
+            raise ValueError("SeriesSampler needs frames >= 1 and size >= 16 px.")
+        if self.distortions not in DISTORTIONS:
+            raise ValueError(f"distortions must be one of {DISTORTIONS}, got {self.distortions!r}.")
+
+    def sample(self, index: int, seed: int = 0) -> SimulatedSeries:
+        """Series ``index`` of the stream with this seed."""
+        rng = np.random.default_rng([seed, index])
+        pixel_size = _log_uniform(rng, *self.pixel_size)
+        material = str(rng.choice(SERIES_MATERIALS))
+        atoms = build_field(
+            material,
+            (self.size, self.size),
+            pixel_size,
+            rotation="random",
+            shift="random",
+            rng=rng,
+        )
+        model = DynamicsModel(
+            thermal_sigma=rng.uniform(0.02, 0.1),
+            hop_rate=_log_uniform(rng, 1e-4, 5e-3),
+            vacancy_migration=rng.uniform(0.0, 0.2),
+            adatom_diffusion=_log_uniform(rng, 0.05, 2.0),
+            appear_rate=rng.uniform(0.0, 1.0),
+            leave_rate=rng.uniform(0.0, 0.05),
+            drift=(rng.normal(0, 0.05), rng.normal(0, 0.05)),
+        )
+        series = simulate_series(atoms, self.frames, model, rng)
+        imaging = random_stem_imaging(rng)
+        chain = realistic_stem if self.distortions == "realistic" else None
+        dose = _log_uniform(rng, 20, 2000) if self.distortions == "shot" else None
+        result = simulate_image_series(
+            series, pixel_size, imaging, distortions=chain, dose=dose, rng=rng
+        )
+        result.metadata["material"] = material
+        result.metadata["dynamics"] = asdict(model)
+        return result
+
+    def describe(self) -> dict:
+        """Parameters (JSON-friendly)."""
+        return {"sampler": "SeriesSampler", **asdict(self)}

@@ -1,0 +1,132 @@
+"""One call from an atomic field to a simulated image with its ground truth.
+
+``simulate_image`` renders a field (an ``ase.Atoms`` box, see ``structures.field``) with STEM or
+HRTEM image formation, applies shot noise or a distortion chain, and returns the image with the
+clean image, the atom-column table and everything that was drawn, all aligned pixel for pixel:
+the column at ``(y, x)`` [px] of the table sits on pixel centre ``(y, x)`` of both images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from atomlens.physics.hrtem import HRTEMImaging, hrtem_image
+from atomlens.physics.stem import STEMImaging, stem_image
+from atomlens.physics.structures import columns
+
+
+class Distortion(Protocol):
+    """Anything that distorts a clean image: ``apply(image, rng) -> (image, record)``."""
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, object]: ...
+
+    def describe(self) -> object: ...
+
+
+@dataclass
+class SimulatedImage:
+    """A simulated image and its ground truth.
+
+    Attributes
+    ----------
+    image : ndarray of shape (rows, cols), float32
+        What a detector records [counts] (or the clean image when nothing was applied).
+    clean : ndarray of shape (rows, cols), float32
+        The noise-free, undistorted image: HAADF with mean 1, HRTEM / ABF relative to vacuum.
+    atoms : DataFrame
+        The projected columns: ``y``, ``x`` [px], ``y_A``, ``x_A`` [Å], ``Z``, ``species``,
+        ``count``, ``Z_sum``.
+    pixel_size : float
+        [Å].
+    metadata : dict
+        Imaging parameters, the distortions applied and what they drew.
+    """
+
+    image: np.ndarray
+    clean: np.ndarray
+    atoms: pd.DataFrame
+    pixel_size: float
+    metadata: dict = field(default_factory=dict)
+
+
+def field_shape(atoms, pixel_size: float) -> tuple[int, int]:
+    """Image shape (rows, cols) [px] of a field box at a pixel size [Å]."""
+    if pixel_size <= 0:
+        raise ValueError(f"Pixel size must be positive, got {pixel_size} Å.")
+    cell = np.asarray(atoms.cell)
+    if not np.allclose(cell - np.diag(np.diag(cell)), 0, atol=1e-6):
+        raise ValueError("The field must be an orthorhombic box; build it with structures.field().")
+    rows, cols = cell[1, 1] / pixel_size, cell[0, 0] / pixel_size
+    shape = (round(rows), round(cols))
+    if min(shape) < 2 or abs(rows - shape[0]) > 1e-3 or abs(cols - shape[1]) > 1e-3:
+        raise ValueError(
+            f"The field box {cell[1, 1]:.4g} x {cell[0, 0]:.4g} Å is not a whole number of "
+            f"{pixel_size} Å pixels; build it with structures.field(shape, pixel_size)."
+        )
+    return shape
+
+
+def clean_image(atoms, pixel_size: float, imaging: STEMImaging | HRTEMImaging) -> np.ndarray:
+    """The noise-free image of a field (rows, cols), float32."""
+    shape = field_shape(atoms, pixel_size)
+    yxz = atoms.positions[:, [1, 0, 2]]
+    if isinstance(imaging, STEMImaging):
+        return stem_image(yxz[:, :2], atoms.numbers, shape, pixel_size, imaging)
+    if isinstance(imaging, HRTEMImaging):
+        return hrtem_image(yxz, atoms.numbers, shape, pixel_size, imaging)
+    raise TypeError(f"imaging must be STEMImaging or HRTEMImaging, got {type(imaging).__name__}.")
+
+
+def simulate_image(
+    atoms,
+    pixel_size: float,
+    imaging: STEMImaging | HRTEMImaging,
+    *,
+    dose: float | None = None,
+    distortions: Distortion | None = None,
+    rng: np.random.Generator | None = None,
+    column_tolerance: float = 0.3,
+) -> SimulatedImage:
+    """Simulate an image of a field with its ground truth.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        A field box (``structures.field``); its size sets the image shape.
+    pixel_size : float
+        [Å].
+    imaging : STEMImaging or HRTEMImaging
+    dose : float, optional
+        Mean electrons per pixel of the clean image for Poisson shot noise; used only when
+        ``distortions`` is None.
+    distortions : Distortion, optional
+        A distortion chain (``distortions.realistic_stem(rng)`` and friends), applied to the clean
+        image; it carries its own dose.
+    rng : numpy.random.Generator, optional
+    column_tolerance : float
+        Atoms closer than this in projection form one column [Å].
+
+    Returns
+    -------
+    SimulatedImage
+    """
+    rng = np.random.default_rng() if rng is None else rng
+    clean = clean_image(atoms, pixel_size, imaging)
+    metadata: dict = {"imaging": imaging.describe(), "pixel_size_A": pixel_size}
+    if distortions is not None:
+        image, record = distortions.apply(clean, rng)
+        metadata["distortions"] = distortions.describe()
+        metadata["distortion_record"] = record
+    elif dose is not None:
+        if not dose > 0:
+            raise ValueError(f"Dose must be a positive number of electrons per pixel, got {dose}.")
+        image = rng.poisson(np.clip(clean, 0, None) * dose).astype(np.float32)
+        metadata["dose_e_per_px"] = dose
+    else:
+        image = clean.copy()
+    table = columns(atoms, column_tolerance, pixel_size=pixel_size)
+    return SimulatedImage(np.asarray(image, np.float32), clean, table, pixel_size, metadata)

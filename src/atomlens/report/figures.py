@@ -1,0 +1,96 @@
+"""Matplotlib figures: an image with its atom columns overlaid and a scale bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_overlay(
+    ax,
+    image: np.ndarray,
+    atoms: pd.DataFrame | None,
+    pixel_size: float | None,
+    *,
+    title: str = "",
+    marker_size: float = 12.0,
+) -> None:
+    """Draw an image (rows down), its columns coloured by species, and a scale bar.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    image : ndarray of shape (H, W)
+    atoms : DataFrame, optional
+        ``y``, ``x`` [px] and optionally ``species``.
+    pixel_size : float, optional
+        [Å]; adds a scale bar of a round length.
+    """
+    low, high = np.percentile(image, [0.5, 99.5])
+    ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+    if atoms is not None and len(atoms):
+        groups = atoms.groupby("species") if "species" in atoms else [("atoms", atoms)]
+        for (name, group), colour in zip(groups, _colours(), strict=False):
+            ax.scatter(
+                group["x"],
+                group["y"],
+                s=marker_size,
+                facecolors="none",
+                edgecolors=colour,
+                linewidths=0.8,
+                label=str(name),
+            )
+        ax.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=1.5)
+    if pixel_size:
+        _scale_bar(ax, image.shape, pixel_size)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _colours():
+    return ["#ff4040", "#40c0ff", "#ffd020", "#60ff60", "#ff60ff", "#ffffff", "#ff9020"] * 4
+
+
+def _scale_bar(ax, shape: tuple[int, int], pixel_size: float) -> None:
+    target = shape[1] * pixel_size / 5  # [Å]
+    nice = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+    length = max(v for v in nice if v <= max(target, 1))
+    pixels = length / pixel_size
+    y, x = shape[0] * 0.94, shape[1] * 0.05
+    ax.plot([x, x + pixels], [y, y], color="white", linewidth=3)
+    label = f"{length / 10:g} nm" if length >= 10 else f"{length:g} Å"
+    ax.text(x + pixels / 2, y - shape[0] * 0.03, label, color="white", ha="center", fontsize=8)
+
+
+def save_overlay(
+    path: str | Path,
+    image: np.ndarray,
+    atoms: pd.DataFrame | None,
+    pixel_size: float | None,
+    *,
+    title: str = "",
+    overwrite: bool = True,
+) -> Path:
+    """Save :func:`plot_overlay` as a PNG (atomically)."""
+    from atomlens.io import atomic_write
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    plot_overlay(ax, image, atoms, pixel_size, title=title)
+    fig.tight_layout()
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), overwrite)
+    finally:
+        plt.close(fig)
