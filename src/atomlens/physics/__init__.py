@@ -20,6 +20,15 @@ RonchigramSetup, simulate_ronchigram, simulate_ronchigrams
     Batched, seeded Ronchigram simulation.
 interference_image, interference_images
     The "interference image" model of paper 000 (C1 and A1 transfer, beam tilt, divergence).
+STEMImaging, stem_image, HRTEMImaging, hrtem_image
+    Incoherent STEM (HAADF, empirical ABF / BF) and HRTEM (multislice, coherence envelopes).
+material, orient, field, columns, random_structure
+    Crystal structures (ase), zone axes, image fields, projected columns, random structures;
+    defects in ``atomlens.physics.defects``.
+simulate_image, SimulatedImage, class_masks, distance_map
+    An image with its ground truth (atom table, label maps).
+DynamicsModel, simulate_series, simulate_image_series, SimulatedSeries
+    Moving atoms and the image series they give, with tracks and events.
 """
 
 import importlib
@@ -32,50 +41,86 @@ _WHERE = {
     "AmorphousSpecimen": "specimens",
     "CrystalSpecimen": "specimens",
     "Detector": "detector",
+    "DynamicsModel": "dynamics",
+    "HRTEMImaging": "hrtem",
     "InterferenceSetup": "interference",
+    "MATERIALS": "structures",
     "PhaseGrating": "specimens",
     "PotentialSpecimen": "specimens",
     "Probe": "probe",
     "RonchigramSetup": "ronchigram",
+    "STEMImaging": "stem",
+    "SimulatedImage": "imaging",
+    "SimulatedSeries": "series",
     "Specimen": "specimens",
     "aberration_function": "transfer",
     "aperture": "transfer",
+    "class_masks": "labels",
+    "columns": "structures",
+    "distance_map": "labels",
+    "field": "structures",
+    "hrtem_image": "hrtem",
     "interaction_parameter": "energy",
     "interference_image": "interference",
     "interference_images": "interference",
+    "material": "structures",
+    "orient": "structures",
     "polar_angles": "transfer",
     "projected_potential": "potentials",
     "projected_potentials": "potentials",
+    "random_structure": "defects",
     "scattering_factor": "potentials",
+    "simulate_image": "imaging",
+    "simulate_image_series": "series",
     "simulate_ronchigram": "ronchigram",
     "simulate_ronchigrams": "ronchigram",
+    "simulate_series": "dynamics",
     "spatial_frequencies": "transfer",
+    "stem_image": "stem",
     "wavelength": "energy",
 }
 
 __all__ = [
+    "MATERIALS",
     "Aberrations",
     "AmorphousSpecimen",
     "CrystalSpecimen",
     "Detector",
+    "DynamicsModel",
+    "HRTEMImaging",
     "InterferenceSetup",
     "PhaseGrating",
     "PotentialSpecimen",
     "Probe",
     "RonchigramSetup",
+    "STEMImaging",
+    "SimulatedImage",
+    "SimulatedSeries",
     "Specimen",
     "aberration_function",
     "aperture",
+    "class_masks",
+    "columns",
+    "distance_map",
+    "field",
+    "hrtem_image",
     "interaction_parameter",
     "interference_image",
     "interference_images",
+    "material",
+    "orient",
     "polar_angles",
     "projected_potential",
     "projected_potentials",
+    "random_structure",
     "scattering_factor",
+    "simulate_image",
+    "simulate_image_series",
     "simulate_ronchigram",
     "simulate_ronchigrams",
+    "simulate_series",
     "spatial_frequencies",
+    "stem_image",
     "wavelength",
 ]
 

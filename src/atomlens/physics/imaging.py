@@ -70,15 +70,35 @@ def field_shape(atoms, pixel_size: float) -> tuple[int, int]:
     return shape
 
 
+#: Vacuum added around a non-periodic field before the (periodic, FFT-based) rendering [Å].
+EDGE_MARGIN = 8.0
+
+
 def clean_image(atoms, pixel_size: float, imaging: STEMImaging | HRTEMImaging) -> np.ndarray:
-    """The noise-free image of a field (rows, cols), float32."""
+    """The noise-free image of a field (rows, cols), float32.
+
+    The renderers are periodic. A field that is not periodic with its box (``atoms.pbc`` false in
+    x or y, e.g. a crystal cut to an incommensurate box) is rendered on a grid padded with
+    ``EDGE_MARGIN`` of vacuum on every side and cropped, so columns near one edge do not see the
+    columns of the opposite edge; the image then fades at the box edge as the specimen ends there.
+    """
     shape = field_shape(atoms, pixel_size)
-    yxz = atoms.positions[:, [1, 0, 2]]
+    periodic = bool(np.all(np.asarray(atoms.pbc)[:2]))
+    pad = 0 if periodic else int(np.ceil(EDGE_MARGIN / pixel_size))
+    yxz = atoms.positions[:, [1, 0, 2]] + [pad * pixel_size, pad * pixel_size, 0.0]
+    padded = (shape[0] + 2 * pad, shape[1] + 2 * pad)
     if isinstance(imaging, STEMImaging):
-        return stem_image(yxz[:, :2], atoms.numbers, shape, pixel_size, imaging)
-    if isinstance(imaging, HRTEMImaging):
-        return hrtem_image(yxz, atoms.numbers, shape, pixel_size, imaging)
-    raise TypeError(f"imaging must be STEMImaging or HRTEMImaging, got {type(imaging).__name__}.")
+        image = stem_image(yxz[:, :2], atoms.numbers, padded, pixel_size, imaging)
+    elif isinstance(imaging, HRTEMImaging):
+        image = hrtem_image(yxz, atoms.numbers, padded, pixel_size, imaging)
+    else:
+        raise TypeError(
+            f"imaging must be STEMImaging or HRTEMImaging, got {type(imaging).__name__}."
+        )
+    image = image[pad : pad + shape[0], pad : pad + shape[1]]
+    if isinstance(imaging, STEMImaging) and imaging.mode == "HAADF" and image.mean() > 0:
+        image = image / image.mean()
+    return np.ascontiguousarray(image, dtype=np.float32)
 
 
 def simulate_image(

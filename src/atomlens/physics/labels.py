@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage, spatial
+from scipy import spatial
 
 KINDS = ("gaussian", "disk")
 
@@ -95,32 +95,3 @@ def distance_map(table: pd.DataFrame, shape: tuple[int, int]) -> np.ndarray:
     rows, cols = np.indices(shape)
     distances, _ = tree.query(np.column_stack([rows.ravel(), cols.ravel()]))
     return distances.reshape(shape).astype(np.float32)
-
-
-def peak_positions(
-    image: np.ndarray, *, min_distance: int = 2, threshold: float = 0.3
-) -> np.ndarray:
-    """Sub-pixel local maxima (parabolic fit through 3 x 3), for checking ground truth [px].
-
-    Returns
-    -------
-    ndarray of shape (N, 2)
-        (y, x) [px] of the maxima above ``threshold`` times the image maximum.
-    """
-    image = np.asarray(image, dtype=float)
-    size = 2 * min_distance + 1
-    peaks = (image == ndimage.maximum_filter(image, size=size, mode="nearest")) & (
-        image > threshold * image.max()
-    )
-    peaks[[0, -1], :] = False
-    peaks[:, [0, -1]] = False
-    rows, cols = np.nonzero(peaks)
-    c = image[rows, cols]
-    dy = (image[rows + 1, cols] - image[rows - 1, cols]) / 2
-    dx = (image[rows, cols + 1] - image[rows, cols - 1]) / 2
-    dyy = image[rows + 1, cols] - 2 * c + image[rows - 1, cols]
-    dxx = image[rows, cols + 1] - 2 * c + image[rows, cols - 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        oy = np.where(dyy < 0, -dy / dyy, 0.0)
-        ox = np.where(dxx < 0, -dx / dxx, 0.0)
-    return np.column_stack([rows + np.clip(oy, -0.5, 0.5), cols + np.clip(ox, -0.5, 0.5)])
