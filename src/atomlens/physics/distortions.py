@@ -1,0 +1,757 @@
+"""Detector and scan distortions of paper 001 (Lobato, Friedrich & Van Aert): the base and Compose.
+
+Every distortion is a frozen dataclass of physical parameters with one method,
+``apply(image, rng) -> (image, record)``: it takes a float (H, W) image and a
+:class:`numpy.random.Generator`, and returns the distorted float32 image and a ``record`` dict of
+what it drew (per-row shifts, pixel coordinates, ...), so that tests and ground truth can use it.
+:class:`Compose` chains steps; ``realistic_tem`` and ``realistic_stem`` draw a whole chain from
+physically sensible ranges for training.
+
+Conventions
+-----------
+Units
+    A clean image is a relative intensity: :class:`ShotNoise` scales it to a mean of ``dose``
+    electrons per pixel and draws the electron counts, so the steps before it (the scan
+    distortions of STEM) are unit-free and the steps after it work in electrons, then in
+    detector counts after a gain step.
+Order
+    The presets follow the signal: scan geometry (which point of the specimen a pixel sees), shot
+    noise, detector response and gain, read-out noise, then pixel defects and quantisation.
+Shifts
+    Scan records give the shift of the image content in pixels, row/column order: a feature at
+    column ``x`` of a row whose record says ``shifts_x = s`` appears at ``x + s``. The probe was off
+    by ``-s``; :meth:`ScanDistortion.sampling_offsets` returns that probe-side field.
+
+Step modules: :mod:`atomlens.physics.distortions_tem` (camera) and
+:mod:`atomlens.physics.distortions_stem` (scan and photomultiplier). Their names are re-exported
+here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "Compose",
+    "Distortion",
+    "ReadoutNoise",
+    "ScanDistortion",
+    "ShotNoise",
+    "resample_scan",
+    "validate_image",
+]
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def validate_image(image: Any, owner: str, *, non_negative: bool = False) -> np.ndarray:
+    """Check that ``image`` is one finite (H, W) image and return a float64 copy of it.
+
+    Parameters
+    ----------
+    image : array_like
+        The image.
+    owner : str
+        Name of the caller, for the message.
+    non_negative : bool
+        Also require every pixel >= 0 (expected electrons, counts).
+
+    Raises
+    ------
+    ValueError
+        If the image is not 2D, not finite, or (with ``non_negative``) has a negative pixel.
+    """
+    array = np.array(image, dtype=np.float64)
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(
+            f"{owner} takes one non-empty (H, W) image, got shape {array.shape}; "
+            "apply it to each image of a series in turn."
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"{owner}: the image must be finite, it has NaN or inf pixels.")
+    if non_negative:
+        _check_non_negative_image(array, owner)
+    return array
+
+
+def _check_non_negative_image(array: np.ndarray, owner: str) -> None:
+    low = float(array.min())
+    if low < 0:
+        raise ValueError(
+            f"{owner} takes a non-negative image (expected electrons or counts), got a minimum "
+            f"of {low:g}; apply it before read-out noise or clip the image at 0."
+        )
+
+
+def _unit(obj: Distortion, name: str) -> str:
+    unit = obj._UNITS.get(name, "")
+    return f" [{unit.replace('_per_', '/').replace('_', ' ')}]" if unit else ""
+
+
+def _check(obj: Distortion, name: str, ok: bool, requirement: str) -> None:
+    value = getattr(obj, name)
+    if not ok:
+        raise ValueError(
+            f"{type(obj).__name__}.{name} must be {requirement}{_unit(obj, name)}, got {value!r}."
+        )
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value)
+
+
+def check_non_negative(obj: Distortion, *names: str) -> None:
+    """Raise ValueError unless every named parameter is a finite number >= 0."""
+    for name in names:
+        value = getattr(obj, name)
+        _check(obj, name, _finite(value) and value >= 0, "a finite number >= 0")
+
+
+def check_positive(obj: Distortion, *names: str) -> None:
+    """Raise ValueError unless every named parameter is a finite number > 0."""
+    for name in names:
+        value = getattr(obj, name)
+        _check(obj, name, _finite(value) and value > 0, "a finite number > 0")
+
+
+def check_probability(obj: Distortion, *names: str) -> None:
+    """Raise ValueError unless every named parameter is a probability in [0, 1]."""
+    for name in names:
+        value = getattr(obj, name)
+        _check(obj, name, _finite(value) and 0 <= value <= 1, "a probability in [0, 1]")
+
+
+def _check_rng(rng: Any, owner: str) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{owner}.apply needs a numpy.random.Generator, got {type(rng).__name__}; "
+            "use numpy.random.default_rng(seed)."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Base classes
+# --------------------------------------------------------------------------------------------
+
+
+class Distortion(ABC):
+    """Base of every distortion step; subclasses are frozen dataclasses of physical parameters.
+
+    A subclass implements ``_apply(image, rng) -> (image, record)``, which may overwrite its
+    float64 ``image`` (the caller hands it a private copy: whole-image temporaries are costly)
+    and may return it. ``_UNITS`` maps a parameter to its unit as a key suffix
+    (``"e_per_px"``); ``describe`` and the error messages use it. ``_NON_NEGATIVE`` marks steps
+    that take expected electrons or counts.
+    """
+
+    _UNITS: ClassVar[dict[str, str]] = {}
+    _NON_NEGATIVE: ClassVar[bool] = False
+
+    @property
+    def name(self) -> str:
+        """The step's name (its class name)."""
+        return type(self).__name__
+
+    def apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """Distort one image.
+
+        Parameters
+        ----------
+        image : ndarray of shape (H, W)
+            Float image, finite (and non-negative for shot noise and gain noise).
+        rng : numpy.random.Generator
+            Source of every random draw; the same seed gives the same output.
+
+        Returns
+        -------
+        image : ndarray of shape (H, W), float32
+            The distorted image.
+        record : dict
+            What was drawn; the keys are listed in each class's docstring.
+        """
+        _check_rng(rng, self.name)
+        array = validate_image(image, self.name, non_negative=self._NON_NEGATIVE)
+        out, record = self._apply(array, rng)
+        return np.asarray(out, dtype=np.float32), record
+
+    @abstractmethod
+    def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """Distort a validated float64 image, which it may overwrite; may return float64."""
+
+    def describe(self) -> dict:
+        """The step's name and parameters, units in the keys (JSON-friendly)."""
+        out: dict[str, Any] = {"name": self.name}
+        for field in fields(self):  # type: ignore[arg-type]
+            unit = self._UNITS.get(field.name, "")
+            value = getattr(self, field.name)
+            out[f"{field.name}_{unit}" if unit else field.name] = _plain(value)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+class ScanDistortion(Distortion):
+    """Base of the STEM scan distortions: errors of the probe position, resampled once.
+
+    A subclass draws a record (:meth:`draw`) and turns it into the probe's sampling offsets
+    (:meth:`sampling_offsets`). :class:`Compose` adds the offsets of consecutive scan steps (they
+    are errors of the same probe at the same instant) and resamples the image once.
+    """
+
+    @abstractmethod
+    def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
+        """Draw the step's random quantities for an image of ``shape`` (H, W)."""
+
+    @abstractmethod
+    def sampling_offsets(self, record: dict, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+        """The probe's offsets from the nominal raster [px], deterministic given the record.
+
+        Returns
+        -------
+        row_offsets : ndarray broadcastable to (H,)
+            The whole row ``r`` is sampled at ``y = r + row_offsets[r]``.
+        edge_offsets : ndarray broadcastable to (H, W + 1)
+            The pixel edge ``e`` (at ``x = e - 1/2``) of row ``r`` is at ``x + edge_offsets[r, e]``.
+        """
+
+    def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        record = self.draw(image.shape, rng)
+        return resample_scan(image, *self.sampling_offsets(record, image.shape)), record
+
+
+def resample_scan(image: np.ndarray, row_offsets: Any, *edge_offsets: Any) -> np.ndarray:
+    """Sample an image along a distorted raster scan.
+
+    Pixel (r, c) of the result is the mean of the image's signal over the probe's path during the
+    pixel's dwell: at ``y = r + row_offsets[r]``, from ``x = c - 1/2 + edge_offsets[r, c]`` to
+    ``x = c + 1/2 + edge_offsets[r, c + 1]``. The signal is read as constant across each pixel
+    along x and linear between rows. A pure shift thus reduces to linear interpolation, and a
+    probe that moves faster or slower than nominal adds the matching box blur. Outside the image
+    the signal is mirrored about the image edge. The probe must move forwards along each line.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W)
+    row_offsets : array_like broadcastable to (H,)
+        [px].
+    *edge_offsets : array_like broadcastable to (H, W + 1)
+        [px]; several are added (a per-row and a per-column part need not be broadcast to a
+        full array).
+
+    Returns
+    -------
+    ndarray of shape (H, W), float64
+
+    Raises
+    ------
+    ValueError
+        If the probe would move backwards (an edge offset drops by 1 px or more between edges).
+
+    Examples
+    --------
+    >>> ramp = np.tile(np.arange(6.0), (2, 1))
+    >>> resample_scan(ramp, 0.0, 0.25)[0]
+    array([0.25, 1.25, 2.25, 3.25, 4.25, 5.  ])
+    """
+    image = np.asarray(image, dtype=np.float64)
+    height, width = image.shape
+    rows = np.broadcast_to(np.asarray(row_offsets, dtype=np.float64), (height,))
+    terms = [_edge_term(term, height, width) for term in edge_offsets]
+    if not (np.any(rows) or any(np.any(term) for term in terms)):
+        return image.copy()
+    pad_x = math.ceil(sum(float(np.abs(term).max()) for term in terms)) + 1
+    lengths = _dwell_lengths(terms)
+    # Rows are done in blocks of ~64 kB temporaries, which the allocator recycles; whole-image
+    # temporaries would be returned to the system and page-faulted back on every call.
+    out = np.empty((height, width))
+    step = max(1, BLOCK // (width + 2 * pad_x + 1))
+    for start in range(0, height, step):
+        block = slice(start, min(start + step, height))
+        edges = sum(term[block] if term.shape[0] > 1 else term for term in terms)
+        y = np.arange(block.start, block.stop) + rows[block]
+        lines = _pad_mirrored(_interpolate_rows(image, y), pad_x)
+        means = _box_integrals(lines, edges + (np.arange(width + 1) + pad_x))
+        if lengths is not None:
+            means /= lengths[block] if lengths.shape[0] > 1 else lengths
+        out[block] = means
+    return out
+
+
+BLOCK = 8192  # elements per row block of resample_scan
+
+
+def _edge_term(term: Any, height: int, width: int) -> np.ndarray:
+    """An edge-offset term as a 2D array broadcastable to (H, W + 1)."""
+    array = np.asarray(term, dtype=np.float64)
+    array = array.reshape((1,) * (2 - array.ndim) + array.shape)
+    np.broadcast_shapes(array.shape, (height, width + 1))
+    return array
+
+
+def _dwell_lengths(terms: list[np.ndarray]) -> np.ndarray | None:
+    """Path length of the probe during each dwell [px], or None where it is 1 everywhere.
+
+    Raises if it is <= 0 (the probe would move backwards).
+    """
+    varying = [np.diff(term, axis=1) for term in terms if term.shape[1] > 1]
+    if not varying:
+        return None
+    lengths = sum(varying) + 1.0
+    if np.min(lengths) <= 0:
+        raise ValueError(
+            "resample_scan: the probe moves backwards along a line (a pixel edge offset falls "
+            "by 1 px or more from one edge to the next); reduce the fly-back amplitude (keep it "
+            "below its decay length) or the scan-speed variation."
+        )
+    return lengths
+
+
+def _interpolate_rows(image: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Rows of ``image`` at positions ``y``: linear interpolation, mirrored outside the image."""
+    below = np.floor(y)
+    fraction = y - below
+    below = below.astype(np.intp)
+    lines = image[_mirror(below, image.shape[0])]
+    if fraction.any():
+        upper = image[_mirror(below + 1, image.shape[0])]
+        upper -= lines
+        upper *= fraction[:, None]
+        lines += upper
+    return lines
+
+
+def _pad_mirrored(lines: np.ndarray, pad: int) -> np.ndarray:
+    """``lines`` padded by ``pad`` columns each side, mirrored about the edges (as np.pad's
+    "symmetric", without its overhead)."""
+    width = lines.shape[1]
+    if pad > width:
+        return np.pad(lines, ((0, 0), (pad, pad)), mode="symmetric")
+    out = np.empty((lines.shape[0], width + 2 * pad))
+    out[:, pad : pad + width] = lines
+    out[:, :pad] = lines[:, pad - 1 :: -1]
+    out[:, pad + width :] = lines[:, : width - pad - 1 : -1] if width > pad else lines[:, ::-1]
+    return out
+
+
+def _mirror(index: np.ndarray, size: int) -> np.ndarray:
+    """Indices reflected into [0, size) about the edges (..., 1, 0, 0, 1, ..., n-1, n-1, ...)."""
+    index = np.mod(index, 2 * size)
+    return np.where(index < size, index, 2 * size - 1 - index)
+
+
+def _box_integrals(lines: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Integral of each row of ``lines`` (constant across each pixel) between edges ``x``.
+
+    ``x`` (rows, W + 1) are positions in units of pixels of ``lines``, edge 0 at 0.
+    """
+    n_edges = lines.shape[1] + 1
+    integral = np.zeros((lines.shape[0], n_edges))
+    np.cumsum(lines, axis=1, out=integral[:, 1:])  # exact, and linear between pixel edges
+    x = np.broadcast_to(x, (lines.shape[0], x.shape[-1]))
+    index = x.astype(np.intp)  # positive: truncation is floor
+    fraction = x - index
+    index += (np.arange(lines.shape[0]) * n_edges)[:, None]
+    flat = integral.ravel()
+    left = flat.take(index)
+    at_edges = flat[1:].take(index)
+    at_edges -= left
+    at_edges *= fraction
+    at_edges += left
+    return np.diff(at_edges, axis=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Random counts
+# --------------------------------------------------------------------------------------------
+
+
+def poisson_counts(
+    mean: np.ndarray | float,
+    rng: np.random.Generator,
+    *,
+    exact_below: float = 20.0,
+    shape: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """Poisson counts, exact for small means and a Cornish-Fisher normal for large ones.
+
+    Means below ``exact_below`` are drawn exactly, by chop-down inversion of the cumulative
+    distribution, vectorised in float32 (exact up to 1e-7 in the cumulative probabilities and
+    2 - 3 times faster than numpy's sampler). Above it the count is
+    ``round(m + sqrt(m - 5/36) z + (z^2 - 1) / 6)`` with ``z`` standard normal: the second-order
+    Cornish-Fisher expansion of the Poisson distribution, which matches its mean, variance and
+    skewness; at ``m = 20`` its total-variation distance from Poisson is about 0.001. It is four
+    times faster than numpy's exact sampler.
+
+    Parameters
+    ----------
+    mean : ndarray or float
+        Expected counts, >= 0.
+    rng : numpy.random.Generator
+    exact_below : float
+        Means below this are drawn exactly; ``math.inf`` for exact draws everywhere.
+    shape : tuple of int, optional
+        Output shape for a scalar ``mean``.
+
+    Returns
+    -------
+    ndarray, float64
+        Non-negative integer counts.
+    """
+    if np.ndim(mean) == 0:
+        return _poisson_scalar(float(mean), rng, exact_below, shape or ())
+    return _poisson_in_place(np.array(mean, dtype=np.float64), rng, exact_below)
+
+
+def _poisson_in_place(mean: np.ndarray, rng: np.random.Generator, exact_below: float) -> np.ndarray:
+    """Poisson counts of ``mean`` (float64), written over ``mean``."""
+    large = mean >= exact_below
+    if not large.any():
+        np.copyto(mean, _inverted_poisson(mean, rng))
+    elif large.all():
+        _cornish_fisher_poisson(mean, rng)
+    else:
+        small = ~large
+        mean[small] = _inverted_poisson(mean[small], rng)
+        mean[large] = _cornish_fisher_poisson(mean[large], rng)
+    return mean
+
+
+def _inverted_poisson(
+    mean: np.ndarray | float, rng: np.random.Generator, shape: tuple[int, ...] | None = None
+) -> np.ndarray:
+    """Exact Poisson draws for small means: u minus P(0), P(1), ... until it drops below 0."""
+    lam = np.asarray(mean, dtype=np.float32)
+    residual = rng.random(lam.shape if shape is None else shape, dtype=np.float32)
+    term = np.exp(-lam)
+    residual -= term
+    counts = np.zeros(residual.shape, dtype=np.float32)
+    top = float(lam.max()) if lam.size else 0.0
+    for k in range(1, int(top + 12.0 * math.sqrt(top) + 30.0)):  # float32 rounding stop
+        active = residual > 0
+        if k % 4 == 1 and not active.any():
+            break
+        counts += active
+        term *= lam  # in place for arrays; rebinds for a scalar mean
+        term *= 1.0 / k
+        residual -= term
+    return counts
+
+
+def standard_normal(shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """Standard normal float32 draws by the Box-Muller transform.
+
+    Exact in distribution up to float32 resolution (the tails stop at 5.8 sigma, a probability
+    of 7e-9 per draw), and about 2.5 times faster than numpy's float32 ziggurat because the
+    logarithm, sine and cosine are vectorised.
+
+    Returns
+    -------
+    ndarray of ``shape``, float32
+    """
+    size = int(np.prod(shape))
+    half = (size + 1) // 2
+    uniform = rng.random(2 * half, dtype=np.float32)
+    radius, angle = uniform[:half], uniform[half:]
+    np.subtract(1.0, radius, out=radius)  # in (0, 1]
+    np.log(radius, out=radius)
+    radius *= -2.0
+    np.sqrt(radius, out=radius)
+    angle *= 2.0 * np.pi
+    out = np.empty(2 * half, dtype=np.float32)
+    np.cos(angle, out=out[:half])
+    np.sin(angle, out=out[half:])
+    out[:half] *= radius
+    out[half:] *= radius
+    return out[:size].reshape(shape)
+
+
+def _cornish_fisher_poisson(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Counts ``round(m + sqrt(m - 5/36) z + (z^2 - 1) / 6)``, written over ``mean``."""
+    z = standard_normal(mean.shape, rng)
+    spread = np.subtract(mean, 5.0 / 36.0)
+    np.maximum(spread, 0.0, out=spread)
+    np.sqrt(spread, out=spread)
+    spread *= z
+    mean += spread
+    z *= z
+    z -= 1.0
+    z *= 1.0 / 6.0
+    mean += z
+    mean += 0.5
+    np.floor(mean, out=mean)
+    return np.maximum(mean, 0.0, out=mean)
+
+
+def _poisson_scalar(
+    mean: float, rng: np.random.Generator, exact_below: float, shape: tuple[int, ...]
+) -> np.ndarray:
+    if mean <= 0:
+        return np.zeros(shape)
+    if mean >= exact_below:
+        return _cornish_fisher_poisson(np.full(shape, mean, dtype=np.float64), rng)
+    return _inverted_poisson(mean, rng, shape).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps shared by TEM and STEM
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShotNoise(Distortion):
+    """Electron shot noise at a dose: the first step of a detector chain.
+
+    The image is read as a relative intensity and scaled to a mean of ``dose`` electrons per
+    pixel; each pixel's count is then drawn from a Poisson distribution with that mean.
+    Later steps work in electrons (or in counts after a gain step).
+
+    Parameters
+    ----------
+    dose : float or None
+        Mean number of electrons per pixel [e-/px]. ``None`` reads the image as expected
+        electrons per pixel already (no scaling).
+    exact_below : float
+        Expected counts below which the Poisson draw is exact [e-]; above, a Cornish-Fisher
+        normal that matches the first three moments (see :func:`poisson_counts`).
+        ``math.inf`` draws exactly everywhere.
+
+    Notes
+    -----
+    Record: ``scale`` [e- per unit of input]: the ground truth in electrons is
+    ``scale * clean``.
+
+    Examples
+    --------
+    >>> counts, record = ShotNoise(dose=50).apply(np.ones((6, 7)), np.random.default_rng(0))
+    >>> record["scale"]
+    50.0
+    """
+
+    dose: float | None = 100.0
+    exact_below: float = 20.0
+
+    _UNITS: ClassVar[dict[str, str]] = {"dose": "e_per_px", "exact_below": "e"}
+    _NON_NEGATIVE: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.dose is not None:
+            check_positive(self, "dose")
+        _check(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
+
+    def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        scale = 1.0
+        if self.dose is not None:
+            mean = float(image.mean())
+            if mean <= 0:
+                raise ValueError(
+                    f"ShotNoise(dose={self.dose}) scales the image to its mean, but the image "
+                    "is all zero; pass dose=None for an image in expected electrons."
+                )
+            scale = self.dose / mean
+        image *= scale
+        return _poisson_in_place(image, rng, self.exact_below), {"scale": scale}
+
+
+@dataclass(frozen=True)
+class ReadoutNoise(Distortion):
+    """Gaussian read-out noise on top of a bias offset.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation [counts].
+    offset : float
+        Constant bias added to every pixel [counts].
+
+    Notes
+    -----
+    Record: ``{}`` (the noise itself is not kept).
+    """
+
+    sigma: float = 1.0
+    offset: float = 0.0
+
+    _UNITS: ClassVar[dict[str, str]] = {"sigma": "counts", "offset": "counts"}
+
+    def __post_init__(self) -> None:
+        check_non_negative(self, "sigma")
+        _check(self, "offset", _finite(self.offset), "a finite number")
+
+    def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        if self.sigma > 0:
+            noise = standard_normal(image.shape, rng)
+            noise *= self.sigma
+            image += noise
+        if self.offset:
+            image += self.offset
+        return image, {}
+
+
+def random_pixels(shape: tuple[int, int], fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Distinct random pixels, each pixel chosen with probability ``fraction``.
+
+    Returns
+    -------
+    ndarray of shape (N, 2), int
+        (row, col) coordinates in raster order.
+    """
+    size = shape[0] * shape[1]
+    count = int(rng.binomial(size, fraction)) if fraction > 0 else 0
+    flat = np.sort(rng.choice(size, size=count, replace=False)) if count else np.zeros(0, int)
+    return np.stack(np.unravel_index(flat, shape), axis=1).astype(np.intp)
+
+
+# --------------------------------------------------------------------------------------------
+# Composition
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compose:
+    """A chain of distortion steps applied in order.
+
+    Consecutive :class:`ScanDistortion` steps are fused: their probe offsets add (they are errors
+    of the same probe position) and the image is resampled once, which is both the physics and
+    faster. The random draws are the same as applying the steps one by one.
+
+    Parameters
+    ----------
+    steps : sequence of Distortion
+        The steps, first applied first.
+
+    Examples
+    --------
+    >>> chain = Compose([ShotNoise(dose=20.0), ReadoutNoise(sigma=2.0)])
+    >>> image, records = chain.apply(np.ones((6, 7)), np.random.default_rng(0))
+    >>> [name for name, _ in records]
+    ['ShotNoise', 'ReadoutNoise']
+    """
+
+    steps: tuple[Distortion, ...]
+
+    def __post_init__(self) -> None:
+        steps = tuple(self.steps)
+        for step in steps:
+            if not isinstance(step, Distortion):
+                raise ValueError(
+                    f"Compose takes Distortion steps, got {type(step).__name__}: {step!r}."
+                )
+        object.__setattr__(self, "steps", steps)
+
+    def apply(
+        self, image: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, list[tuple[str, dict]]]:
+        """Apply every step in order.
+
+        Returns
+        -------
+        image : ndarray of shape (H, W), float32
+        records : list of (str, dict)
+            Each step's name and record, in order.
+        """
+        _check_rng(rng, "Compose")
+        out = validate_image(image, "Compose")
+        records: list[tuple[str, dict]] = []
+        index = 0
+        while index < len(self.steps):
+            run = _scan_run(self.steps, index)
+            if run:
+                out, run_records = _apply_scan_run(run, out, rng)
+                records.extend(zip((s.name for s in run), run_records, strict=True))
+                index += len(run)
+                continue
+            step = self.steps[index]
+            if step._NON_NEGATIVE:
+                _check_non_negative_image(out, step.name)
+            out, record = step._apply(out, rng)
+            records.append((step.name, record))
+            index += 1
+        return np.asarray(out, dtype=np.float32), records
+
+    def describe(self) -> dict:
+        """The steps' descriptions, in order (JSON-friendly)."""
+        return {"name": "Compose", "steps": [step.describe() for step in self.steps]}
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+
+def _scan_run(steps: Sequence[Distortion], start: int) -> list[ScanDistortion]:
+    run = []
+    for step in steps[start:]:
+        if not isinstance(step, ScanDistortion):
+            break
+        run.append(step)
+    return run
+
+
+def _apply_scan_run(
+    run: list[ScanDistortion], image: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, list[dict]]:
+    records = [step.draw(image.shape, rng) for step in run]
+    rows: Any = 0.0
+    edges = []
+    for step, record in zip(run, records, strict=True):
+        step_rows, step_edges = step.sampling_offsets(record, image.shape)
+        rows = rows + step_rows
+        edges.append(step_edges)
+    return resample_scan(image, rows, *edges), records
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers of the presets
+# --------------------------------------------------------------------------------------------
+
+
+def _check_dose_range(dose_range: tuple[float, float]) -> tuple[float, float]:
+    low, high = (float(v) for v in dose_range)
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ValueError(f"dose_range must be 0 < low <= high [e-/px], got {dose_range}.")
+    return low, high
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+def _is_on(rng: np.random.Generator, p_off: float) -> bool:
+    """True with probability ``1 - p_off``: whether a preset step is drawn on."""
+    return bool(rng.random() >= p_off)
+
+
+# --------------------------------------------------------------------------------------------
+# Re-exports of the step modules (loaded on first use, no import cycle)
+# --------------------------------------------------------------------------------------------
+
+_TEM_NAMES = "DarkCurrent DeadPixels Gain HotPixels MTFBlur Quantise XraySpikes realistic_tem"
+_STEM_NAMES = (
+    "BlackPixels DetectorLag Drift FlyBack LineJumps PMTGain ScanJitter ScanSpeed Zingers "
+    "realistic_stem"
+)
+_MODALITY = dict.fromkeys(_TEM_NAMES.split(), "distortions_tem") | dict.fromkeys(
+    _STEM_NAMES.split(), "distortions_stem"
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODALITY:
+        raise AttributeError(f"module 'atomlens.physics.distortions' has no attribute {name!r}")
+    module = importlib.import_module(f"atomlens.physics.{_MODALITY[name]}")
+    return getattr(module, name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODALITY])
