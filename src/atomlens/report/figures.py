@@ -54,6 +54,8 @@ def plot_overlay(
         ax.legend(loc="upper right", fontsize=7, framealpha=0.7, markerscale=1.5)
     if pixel_size:
         _scale_bar(ax, image.shape, pixel_size)
+    ax.set_xlim(-0.5, image.shape[1] - 0.5)
+    ax.set_ylim(image.shape[0] - 0.5, -0.5)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
