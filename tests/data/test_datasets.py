@@ -44,7 +44,8 @@ def test_segmentation_masks_mark_the_columns():
     inside = table[
         (table["y"] > 0.5) & (table["y"] < 46.5) & (table["x"] > 0.5) & (table["x"] < 46.5)
     ]
-    rows, cols = np.round(inside["y"]).astype(int), np.round(inside["x"]).astype(int)
+    rows = np.round(inside["y"].to_numpy()).astype(int)
+    cols = np.round(inside["x"].to_numpy()).astype(int)
     assert float(masks[0, rows, cols].min()) > np.exp(-0.5 / 1.0) - 1e-4  # within 0.71 px of peak
     assert float(distance.min()) < 0.71
 

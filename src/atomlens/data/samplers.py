@@ -16,6 +16,7 @@ from atomlens.physics.aberrations import Aberrations
 from atomlens.physics.defects import random_structure
 from atomlens.physics.distortions import realistic_stem, realistic_tem
 from atomlens.physics.dynamics import DynamicsModel, simulate_series
+from atomlens.physics.energy import wavelength
 from atomlens.physics.hrtem import HRTEMImaging
 from atomlens.physics.imaging import SimulatedImage, simulate_image
 from atomlens.physics.series import SimulatedSeries, simulate_image_series
@@ -29,6 +30,18 @@ SERIES_MATERIALS = ("graphene", "hBN", "MoS2", "WS2", "WSe2")
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+#: Pixel sizes are drawn from this many log-spaced values of the range: the Fourier kernels of a
+#: grid are cached, so a stream that revisits a few grids renders about twice as fast.
+PIXEL_SIZE_STEPS = 12
+
+
+def _pixel_size(rng: np.random.Generator, low: float, high: float) -> float:
+    if high <= low:
+        return float(low)
+    grid = np.geomspace(low, high, PIXEL_SIZE_STEPS)
+    return float(grid[rng.integers(PIXEL_SIZE_STEPS)])
 
 
 def random_stem_imaging(rng: np.random.Generator) -> STEMImaging:
@@ -55,10 +68,11 @@ def random_stem_imaging(rng: np.random.Generator) -> STEMImaging:
 def random_hrtem_imaging(rng: np.random.Generator) -> HRTEMImaging:
     """A Cs-corrected or uncorrected HRTEM with a random defocus near a good contrast setting."""
     corrected = rng.uniform() < 0.7
+    energy = float(rng.choice([80e3, 200e3, 300e3]))
     c30 = rng.uniform(-3e5, 3e5) if corrected else rng.uniform(0.5e7, 1.2e7)
-    scherzer = -1.2 * math.sqrt(abs(c30) * 0.0197)  # [Å], at 300 kV
+    scherzer = 1.2 * math.sqrt(abs(c30) * wavelength(energy))  # |C10| of Scherzer focus [Å]
     return HRTEMImaging(
-        energy=float(rng.choice([80e3, 200e3, 300e3])),
+        energy=energy,
         aberrations=Aberrations(
             C10=scherzer * rng.uniform(0.5, 1.5) * rng.choice([-1, 1]),
             C30=c30,
@@ -82,7 +96,7 @@ class ImageSampler:
     size : int
         Image size [px] (square).
     pixel_size : (float, float)
-        Range of the pixel size, drawn log-uniformly [Å].
+        Range of the pixel size [Å]; drawn from ``PIXEL_SIZE_STEPS`` log-spaced values.
     distortions : {"realistic", "shot", "none"}
         The realistic random chain of the modality, Poisson noise only (at ``dose``), or nothing.
     dose : (float, float)
@@ -111,7 +125,7 @@ class ImageSampler:
     def sample(self, index: int, seed: int = 0) -> SimulatedImage:
         """Item ``index`` of the stream with this seed."""
         rng = np.random.default_rng([seed, index])
-        pixel_size = _log_uniform(rng, *self.pixel_size)
+        pixel_size = _pixel_size(rng, *self.pixel_size)
         atoms, structure = random_structure((self.size, self.size), pixel_size, rng)
         stem = self.modality == "stem" or (self.modality == "mixed" and rng.uniform() < 0.5)
         imaging = random_stem_imaging(rng) if stem else random_hrtem_imaging(rng)
@@ -140,7 +154,7 @@ class SeriesSampler:
     size : int
         Frame size [px] (square).
     pixel_size : (float, float)
-        Range of the pixel size, log-uniform [Å].
+        Range of the pixel size [Å]; drawn from ``PIXEL_SIZE_STEPS`` log-spaced values.
     distortions : {"realistic", "shot", "none"}
     """
 
@@ -158,7 +172,7 @@ class SeriesSampler:
     def sample(self, index: int, seed: int = 0) -> SimulatedSeries:
         """Series ``index`` of the stream with this seed."""
         rng = np.random.default_rng([seed, index])
-        pixel_size = _log_uniform(rng, *self.pixel_size)
+        pixel_size = _pixel_size(rng, *self.pixel_size)
         material = str(rng.choice(SERIES_MATERIALS))
         atoms = build_field(
             material,

@@ -27,6 +27,8 @@ material, orient, field, columns, random_structure
     defects in ``atomlens.physics.defects``.
 simulate_image, SimulatedImage, class_masks, distance_map
     An image with its ground truth (atom table, label maps).
+Compose, realistic_stem, realistic_tem
+    Detector and scan distortions of paper 001 (all steps in ``atomlens.physics.distortions``).
 DynamicsModel, simulate_series, simulate_image_series, SimulatedSeries
     Moving atoms and the image series they give, with tracks and events.
 """
@@ -39,6 +41,7 @@ from typing import Any
 _WHERE = {
     "Aberrations": "aberrations",
     "AmorphousSpecimen": "specimens",
+    "Compose": "distortions",
     "CrystalSpecimen": "specimens",
     "Detector": "detector",
     "DynamicsModel": "dynamics",
@@ -69,6 +72,8 @@ _WHERE = {
     "projected_potential": "potentials",
     "projected_potentials": "potentials",
     "random_structure": "defects",
+    "realistic_stem": "distortions",
+    "realistic_tem": "distortions",
     "scattering_factor": "potentials",
     "simulate_image": "imaging",
     "simulate_image_series": "series",
@@ -84,6 +89,7 @@ __all__ = [
     "MATERIALS",
     "Aberrations",
     "AmorphousSpecimen",
+    "Compose",
     "CrystalSpecimen",
     "Detector",
     "DynamicsModel",
@@ -113,6 +119,8 @@ __all__ = [
     "projected_potential",
     "projected_potentials",
     "random_structure",
+    "realistic_stem",
+    "realistic_tem",
     "scattering_factor",
     "simulate_image",
     "simulate_image_series",

@@ -117,16 +117,30 @@ def exit_wave(
     count = max(1, math.floor(z.max() / imaging.slice_thickness) + 1)
     layer = np.minimum((z / imaging.slice_thickness).astype(int), count - 1)
     slices = [(positions[layer == i, :2], numbers[layer == i]) for i in range(count)]
+    # A crystal repeats along z: compute each distinct slice's transmission once.
+    keys = [_slice_key(*item) for item in slices]
+    unique = list(dict.fromkeys(keys))
     potentials = projected_potentials(
-        slices, shape, pixel_size, thermal_sigma=imaging.thermal_sigma
+        [slices[keys.index(key)] for key in unique],
+        shape,
+        pixel_size,
+        thermal_sigma=imaging.thermal_sigma,
+        single=True,
+    )
+    transmissions = dict(
+        zip(unique, torch.polar(torch.ones_like(potentials), sigma * potentials), strict=True)
     )
     ky, kx = spatial_frequencies(shape, pixel_size)
     phase = -math.pi * wavelength * imaging.slice_thickness * (ky**2 + kx**2)
     propagator = torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
-    for potential in potentials.to(torch.float32):  # transmit, then propagate (as abTEM)
-        transmission = torch.polar(torch.ones_like(potential), sigma * potential)
-        wave = torch.fft.ifft2(torch.fft.fft2(wave * transmission) * propagator)
+    for key in keys:  # transmit, then propagate through the slice (as abTEM)
+        wave = torch.fft.ifft2(torch.fft.fft2(wave * transmissions[key]) * propagator)
     return wave
+
+
+def _slice_key(positions: np.ndarray, numbers: np.ndarray) -> bytes:
+    order = np.lexsort((positions[:, 1], positions[:, 0], numbers))
+    return numbers[order].tobytes() + np.round(positions[order], 4).tobytes()
 
 
 def objective_transfer(
@@ -141,7 +155,7 @@ def objective_transfer(
     temporal = torch.exp(-0.5 * (math.pi * wavelength * imaging.focal_spread * k2) ** 2)
     transfer = torch.polar(temporal, -chi)
     if imaging.divergence > 0:
-        gy, gx = _chi_gradient(ky, kx, imaging.aberrations, wavelength)  # [rad Å]
+        gy, gx = _grid_gradient(chi, shape, pixel_size)  # [rad Å]
         theta = imaging.divergence * 1e-3
         transfer = transfer * torch.exp(-(theta**2) * (gy**2 + gx**2) / (2 * wavelength**2))
     if imaging.objective_aperture is not None:
@@ -149,21 +163,14 @@ def objective_transfer(
     return transfer
 
 
-def _chi_gradient(
-    ky: torch.Tensor, kx: torch.Tensor, aberrations: Aberrations, wavelength: float
+def _grid_gradient(
+    chi: torch.Tensor, shape: tuple[int, int], pixel_size: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """d chi / d k (y and x) by central differences of the analytic chi [rad Å]."""
-    step = 1e-4  # [1/Å]
-    grads = []
-    for dy, dx in ((step, 0.0), (0.0, step)):
-        plus = aberration_function(
-            *polar_angles(ky + dy, kx + dx, wavelength), aberrations, wavelength
-        )
-        minus = aberration_function(
-            *polar_angles(ky - dy, kx - dx, wavelength), aberrations, wavelength
-        )
-        grads.append((plus - minus) / (2 * step))
-    return grads[0], grads[1]
+    """d chi / d k (y and x) by central differences on the FFT grid [rad Å]."""
+    spacing = [1.0 / (n * pixel_size) for n in shape]  # [1/Å]
+    centred = torch.fft.fftshift(chi)
+    gy, gx = torch.gradient(centred, spacing=spacing)
+    return torch.fft.ifftshift(gy), torch.fft.ifftshift(gx)
 
 
 def hrtem_image(

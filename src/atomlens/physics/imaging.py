@@ -19,7 +19,7 @@ from atomlens.physics.stem import STEMImaging, stem_image
 from atomlens.physics.structures import columns
 
 
-class Distortion(Protocol):
+class DistortionChain(Protocol):
     """Anything that distorts a clean image: ``apply(image, rng) -> (image, record)``."""
 
     def apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, object]: ...
@@ -74,6 +74,18 @@ def field_shape(atoms, pixel_size: float) -> tuple[int, int]:
 EDGE_MARGIN = 8.0
 
 
+def _fft_size(n: int) -> int:
+    """The smallest n' >= n whose prime factors are 2 and 3 (the fastest FFT sizes here)."""
+    while True:
+        m = n
+        for p in (2, 3):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
 def clean_image(atoms, pixel_size: float, imaging: STEMImaging | HRTEMImaging) -> np.ndarray:
     """The noise-free image of a field (rows, cols), float32.
 
@@ -84,9 +96,10 @@ def clean_image(atoms, pixel_size: float, imaging: STEMImaging | HRTEMImaging) -
     """
     shape = field_shape(atoms, pixel_size)
     periodic = bool(np.all(np.asarray(atoms.pbc)[:2]))
-    pad = 0 if periodic else int(np.ceil(EDGE_MARGIN / pixel_size))
-    yxz = atoms.positions[:, [1, 0, 2]] + [pad * pixel_size, pad * pixel_size, 0.0]
-    padded = (shape[0] + 2 * pad, shape[1] + 2 * pad)
+    margin = 0 if periodic else int(np.ceil(EDGE_MARGIN / pixel_size))
+    padded = tuple(_fft_size(n + 2 * margin) if margin else n for n in shape)
+    pad = [(p - n) // 2 for p, n in zip(padded, shape, strict=True)]
+    yxz = atoms.positions[:, [1, 0, 2]] + [pad[0] * pixel_size, pad[1] * pixel_size, 0.0]
     if isinstance(imaging, STEMImaging):
         image = stem_image(yxz[:, :2], atoms.numbers, padded, pixel_size, imaging)
     elif isinstance(imaging, HRTEMImaging):
@@ -95,7 +108,7 @@ def clean_image(atoms, pixel_size: float, imaging: STEMImaging | HRTEMImaging) -
         raise TypeError(
             f"imaging must be STEMImaging or HRTEMImaging, got {type(imaging).__name__}."
         )
-    image = image[pad : pad + shape[0], pad : pad + shape[1]]
+    image = image[pad[0] : pad[0] + shape[0], pad[1] : pad[1] + shape[1]]
     if isinstance(imaging, STEMImaging) and imaging.mode == "HAADF" and image.mean() > 0:
         image = image / image.mean()
     return np.ascontiguousarray(image, dtype=np.float32)
@@ -107,7 +120,7 @@ def simulate_image(
     imaging: STEMImaging | HRTEMImaging,
     *,
     dose: float | None = None,
-    distortions: Distortion | None = None,
+    distortions: DistortionChain | None = None,
     rng: np.random.Generator | None = None,
     column_tolerance: float = 0.3,
 ) -> SimulatedImage:
@@ -123,7 +136,7 @@ def simulate_image(
     dose : float, optional
         Mean electrons per pixel of the clean image for Poisson shot noise; used only when
         ``distortions`` is None.
-    distortions : Distortion, optional
+    distortions : DistortionChain, optional
         A distortion chain (``distortions.realistic_stem(rng)`` and friends), applied to the clean
         image; it carries its own dose.
     rng : numpy.random.Generator, optional

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import numpy as np
@@ -102,6 +102,26 @@ def _deposit_cic(
     return grid.reshape(shape)
 
 
+@lru_cache(maxsize=32)
+def _form_factor(
+    z: int, shape: tuple[int, int], sy: float, sx: float, thermal_sigma: float, single: bool
+) -> torch.Tensor:
+    """f_e(k) times the potential constant, / pixel area, / cloud-in-cell window, x thermal factor.
+
+    Cached: a training stream renders many images on the same few grids.
+    """
+    atomic_number(z)
+    ky, kx = spatial_frequencies(shape, (sy, sx))
+    k2 = ky**2 + kx**2
+    # Undo the cloud-in-cell window (a triangle per axis: sinc^2 in Fourier space).
+    window = (torch.sinc(ky * sy) * torch.sinc(kx * sx)) ** 2
+    kernel = POTENTIAL_PER_SCATTERING_FACTOR / (sy * sx) / window
+    if thermal_sigma > 0:
+        kernel = kernel * torch.exp(-2 * math.pi**2 * thermal_sigma**2 * k2)
+    form = scattering_factor(z, torch.sqrt(k2)) * kernel
+    return form.to(torch.float32 if single else torch.float64)
+
+
 def projected_potentials(
     specimens: Sequence[tuple[np.ndarray, np.ndarray]],
     shape: tuple[int, int],
@@ -109,6 +129,7 @@ def projected_potentials(
     *,
     thermal_sigma: float = 0.0,
     device: str | None = None,
+    single: bool = False,
 ) -> torch.Tensor:
     """Projected potentials of a batch of atom sets on a periodic grid.
 
@@ -123,24 +144,18 @@ def projected_potentials(
         Pixel size [Å].
     thermal_sigma : float
         Standard deviation of Gaussian positional smearing per axis (thermal vibration) [Å].
+    single : bool
+        Compute in single precision (float32; about twice as fast, relative error ~1e-6).
 
     Returns
     -------
-    Tensor of shape (B, H, W), float64
+    Tensor of shape (B, H, W), float64 (float32 when ``single``)
         Projected potential V_z [V Å].
     """
     sy, sx = (sampling, sampling) if np.isscalar(sampling) else sampling
     species = sorted({int(z) for _, numbers in specimens for z in np.unique(numbers)})
-    for z in species:
-        atomic_number(z)
-    ky, kx = spatial_frequencies(shape, (sy, sx), device=device)
-    k = torch.sqrt(ky**2 + kx**2)
-    # Undo the cloud-in-cell window (a triangle per axis: sinc^2 in Fourier space).
-    window = (torch.sinc(ky * sy) * torch.sinc(kx * sx)) ** 2
-    kernel = POTENTIAL_PER_SCATTERING_FACTOR / (sy * sx) / window
-    if thermal_sigma > 0:
-        kernel = kernel * torch.exp(-2 * math.pi**2 * thermal_sigma**2 * k**2)
-    result = torch.zeros((len(specimens), *shape), dtype=torch.complex128, device=device)
+    real = torch.float32 if single else torch.float64
+    result = torch.zeros((len(specimens), *shape), dtype=real.to_complex(), device=device)
     for z in species:
         maps = np.stack(
             [
@@ -148,8 +163,8 @@ def projected_potentials(
                 for pos, num in specimens
             ]
         )
-        form = scattering_factor(z, k) * kernel
-        result += torch.fft.fft2(torch.from_numpy(maps).to(device)) * form
+        form = _form_factor(z, tuple(shape), float(sy), float(sx), float(thermal_sigma), single)
+        result += torch.fft.fft2(torch.from_numpy(maps).to(real)).to(device) * form.to(device)
     return torch.fft.ifft2(result).real
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from atomlens.physics.dynamics import Series
 from atomlens.physics.hrtem import HRTEMImaging
-from atomlens.physics.imaging import Distortion, clean_image
+from atomlens.physics.imaging import DistortionChain, clean_image
 from atomlens.physics.stem import STEMImaging
 
 
@@ -54,7 +54,7 @@ def simulate_image_series(
     pixel_size: float,
     imaging: STEMImaging | HRTEMImaging,
     *,
-    distortions: Callable[[np.random.Generator], Distortion] | None = None,
+    distortions: Callable[[np.random.Generator], DistortionChain] | None = None,
     dose: float | None = None,
     rng: np.random.Generator | None = None,
 ) -> SimulatedSeries:
@@ -67,9 +67,9 @@ def simulate_image_series(
         [Å].
     imaging : STEMImaging or HRTEMImaging
     distortions : callable, optional
-        ``rng -> Distortion`` (e.g. ``distortions.realistic_stem``); called once, and the chain is
-        applied to every frame with new random draws (same microscope settings, new noise and
-        scan errors).
+        ``rng -> DistortionChain`` (e.g. ``distortions.realistic_stem``); called once, and the
+        chain is applied to every frame with new random draws (same microscope settings, new
+        noise and scan errors).
     dose : float, optional
         Mean electrons per pixel for plain Poisson noise when ``distortions`` is None.
     rng : numpy.random.Generator, optional
