@@ -135,7 +135,7 @@ def main() -> None:
     lines = [
         "| code | modality | case (256 x 256 px, realistic distortions) | images / s |",
         "|---|---|---|---|",
-        *(f"| {r['code']} | {r['modality']} | {r['case']} | {r['per_second']:.1f} |" for r in rows),
+        *(f"| {r['code']} | {r['modality']} | {r['case']} | {r['per_second']:.3g} |" for r in rows),
         "",
         f"Machine: {machine}. Command: `.venv/bin/python benchmarks/image_throughput.py`.",
     ]

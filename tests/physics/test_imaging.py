@@ -125,3 +125,20 @@ def test_focal_spread_damps_fine_detail():
 def test_bad_imaging_input(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_divergence_envelope_follows_the_gradient_of_chi():
+    from atomlens.physics.hrtem import objective_transfer
+
+    shape, pixel = (64, 64), 0.1
+    plain = HRTEMImaging(aberrations={}, objective_aperture=None, focal_spread=0.0, divergence=0.5)
+    # no aberrations: chi = 0 everywhere, so a beam divergence changes nothing
+    assert np.allclose(objective_transfer(plain, shape, pixel).numpy(), 1.0)
+    # pure defocus: |grad_k chi| = 2 pi C10 lambda |k|, E_s = exp(-2 (pi theta C10 k)^2)
+    defocus = HRTEMImaging(
+        aberrations={"C10": 200.0}, objective_aperture=None, focal_spread=0.0, divergence=0.5
+    )
+    transfer = objective_transfer(defocus, shape, pixel).abs().numpy()
+    k = 5 / (64 * pixel)  # pixel (0, 5) [1/Å]
+    expected = np.exp(-2 * (np.pi * 0.5e-3 * 200.0 * k) ** 2)
+    assert transfer[0, 5] == pytest.approx(expected, rel=1e-3)
