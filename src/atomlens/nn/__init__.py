@@ -1,0 +1,11 @@
+"""Neural-network building blocks shared by the tasks (torchvision-free: there is no CPU build).
+
+- ``AlexNetRegressor``, ``ResNet18Regressor``: the classic architectures with their classifier
+  replaced by a linear regression output, as in paper 000.
+- ``VAERegressor``: a variational autoencoder with a regression head on its latent mean
+  (Zhao et al., MICCAI 2019), paper 000's third baseline.
+"""
+
+from atomlens.nn.regressors import AlexNetRegressor, ResNet18Regressor, VAERegressor, vae_loss
+
+__all__ = ["AlexNetRegressor", "ResNet18Regressor", "VAERegressor", "vae_loss"]
