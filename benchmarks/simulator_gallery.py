@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from atomlens.physics import HRTEMImaging, STEMImaging, field, simulate_image
-from atomlens.physics.defects import nanoparticle_on_support, vacancies
+from atomlens.physics.defects import vacancies
 from atomlens.physics.distortions import realistic_stem, realistic_tem
+from atomlens.physics.random_structures import nanoparticle_on_support
 from atomlens.report.figures import _pyplot, plot_overlay
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "simulated_images.png"

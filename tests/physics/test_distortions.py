@@ -5,14 +5,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from atomlens.physics.distortions import (
-    Compose,
-    ReadoutNoise,
-    ShotNoise,
-    poisson_counts,
-    resample_scan,
-    standard_normal,
-)
+from atomlens.physics.distortions import Compose, ReadoutNoise, ShotNoise
+from atomlens.physics.distortions_sampling import poisson_counts, standard_gamma, standard_normal
+from atomlens.physics.distortions_scan import resample_scan
 from atomlens.physics.distortions_stem import (
     BlackPixels,
     DetectorLag,
@@ -24,7 +19,6 @@ from atomlens.physics.distortions_stem import (
     ScanSpeed,
     Zingers,
     realistic_stem,
-    standard_gamma,
 )
 from atomlens.physics.distortions_tem import (
     DarkCurrent,

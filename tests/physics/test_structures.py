@@ -7,22 +7,22 @@ from scipy.spatial import cKDTree
 
 from atomlens.physics.defects import (
     adatoms,
-    amorphous_film,
     grain_boundary,
     interstitial_columns,
-    nanoparticle_on_support,
-    random_structure,
     substitute,
     surface_edge,
     vacancies,
 )
+from atomlens.physics.materials import MATERIALS, ZONE_AXES, material
+from atomlens.physics.random_structures import (
+    amorphous_film,
+    nanoparticle_on_support,
+    random_structure,
+)
 from atomlens.physics.structures import (
-    MATERIALS,
-    ZONE_AXES,
     column_labels,
     columns,
     field,
-    material,
     orient,
     random_crop,
 )

@@ -109,11 +109,12 @@ def parse_zone_axis(text: str) -> tuple[int, ...]:
 def build_field(args: argparse.Namespace, rng: np.random.Generator):
     """The field (ase.Atoms box) and a record of how it was built."""
     from atomlens.physics import defects
+    from atomlens.physics.random_structures import random_structure
     from atomlens.physics.structures import field
 
     shape = (args.size, args.size)
     if args.random_structure:
-        return defects.random_structure(shape, args.pixel_size, rng)
+        return random_structure(shape, args.pixel_size, rng)
     rotation = "random" if args.rotation == "random" else float(args.rotation)
     zone = parse_zone_axis(args.zone_axis)
     atoms = field(

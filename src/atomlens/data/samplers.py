@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.defects import random_structure
 from atomlens.physics.distortions import realistic_stem, realistic_tem
 from atomlens.physics.dynamics import DynamicsModel, simulate_series
 from atomlens.physics.energy import wavelength
 from atomlens.physics.hrtem import HRTEMImaging
 from atomlens.physics.imaging import SimulatedImage, simulate_image
+from atomlens.physics.random_structures import random_structure
 from atomlens.physics.series import SimulatedSeries, simulate_image_series
 from atomlens.physics.stem import STEMImaging
 from atomlens.physics.structures import field as build_field

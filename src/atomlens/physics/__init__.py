@@ -24,7 +24,8 @@ STEMImaging, stem_image, HRTEMImaging, hrtem_image
     Incoherent STEM (HAADF, empirical ABF / BF) and HRTEM (multislice, coherence envelopes).
 material, orient, field, columns, random_structure
     Crystal structures (ase), zone axes, image fields, projected columns, random structures;
-    defects in ``atomlens.physics.defects``.
+    defects in ``atomlens.physics.defects``, films and nanoparticles in
+    ``atomlens.physics.random_structures``.
 simulate_image, SimulatedImage, class_masks, distance_map
     An image with its ground truth (atom table, label maps).
 Compose, realistic_stem, realistic_tem
@@ -47,7 +48,7 @@ _WHERE = {
     "DynamicsModel": "dynamics",
     "HRTEMImaging": "hrtem",
     "InterferenceSetup": "interference",
-    "MATERIALS": "structures",
+    "MATERIALS": "materials",
     "PhaseGrating": "specimens",
     "PotentialSpecimen": "specimens",
     "Probe": "probe",
@@ -66,12 +67,12 @@ _WHERE = {
     "interaction_parameter": "energy",
     "interference_image": "interference",
     "interference_images": "interference",
-    "material": "structures",
+    "material": "materials",
     "orient": "structures",
     "polar_angles": "transfer",
     "projected_potential": "potentials",
     "projected_potentials": "potentials",
-    "random_structure": "defects",
+    "random_structure": "random_structures",
     "realistic_stem": "distortions",
     "realistic_tem": "distortions",
     "scattering_factor": "potentials",

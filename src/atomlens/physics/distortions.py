@@ -24,7 +24,8 @@ Shifts
 
 Step modules: :mod:`atomlens.physics.distortions_tem` (camera) and
 :mod:`atomlens.physics.distortions_stem` (scan and photomultiplier). Their names are re-exported
-here.
+here. Helpers: :mod:`atomlens.physics.distortions_scan` (``resample_scan``) and
+:mod:`atomlens.physics.distortions_sampling` (``poisson_counts``, ``standard_normal``, ...).
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
+
+from atomlens.physics.distortions_sampling import _poisson_in_place, standard_normal
+from atomlens.physics.distortions_sampling import poisson_counts as poisson_counts
+from atomlens.physics.distortions_sampling import random_pixels as random_pixels
+from atomlens.physics.distortions_scan import resample_scan
 
 __all__ = [
     "Compose",
@@ -232,279 +238,6 @@ class ScanDistortion(Distortion):
         return resample_scan(image, *self.sampling_offsets(record, image.shape)), record
 
 
-def resample_scan(image: np.ndarray, row_offsets: Any, *edge_offsets: Any) -> np.ndarray:
-    """Sample an image along a distorted raster scan.
-
-    Pixel (r, c) of the result is the mean of the image's signal over the probe's path during the
-    pixel's dwell: at ``y = r + row_offsets[r]``, from ``x = c - 1/2 + edge_offsets[r, c]`` to
-    ``x = c + 1/2 + edge_offsets[r, c + 1]``. The signal is read as constant across each pixel
-    along x and linear between rows. A pure shift thus reduces to linear interpolation, and a
-    probe that moves faster or slower than nominal adds the matching box blur. Outside the image
-    the signal is mirrored about the image edge. The probe must move forwards along each line.
-
-    Parameters
-    ----------
-    image : ndarray of shape (H, W)
-    row_offsets : array_like broadcastable to (H,)
-        [px].
-    *edge_offsets : array_like broadcastable to (H, W + 1)
-        [px]; several are added (a per-row and a per-column part need not be broadcast to a
-        full array).
-
-    Returns
-    -------
-    ndarray of shape (H, W), float64
-
-    Raises
-    ------
-    ValueError
-        If the probe would move backwards (an edge offset drops by 1 px or more between edges).
-
-    Examples
-    --------
-    >>> ramp = np.tile(np.arange(6.0), (2, 1))
-    >>> resample_scan(ramp, 0.0, 0.25)[0]
-    array([0.25, 1.25, 2.25, 3.25, 4.25, 5.  ])
-    """
-    image = np.asarray(image, dtype=np.float64)
-    height, width = image.shape
-    rows = np.broadcast_to(np.asarray(row_offsets, dtype=np.float64), (height,))
-    terms = [_edge_term(term, height, width) for term in edge_offsets]
-    if not (np.any(rows) or any(np.any(term) for term in terms)):
-        return image.copy()
-    pad_x = math.ceil(sum(float(np.abs(term).max()) for term in terms)) + 1
-    lengths = _dwell_lengths(terms)
-    # Rows are done in blocks of ~64 kB temporaries, which the allocator recycles; whole-image
-    # temporaries would be returned to the system and page-faulted back on every call.
-    out = np.empty((height, width))
-    step = max(1, BLOCK // (width + 2 * pad_x + 1))
-    for start in range(0, height, step):
-        block = slice(start, min(start + step, height))
-        edges = sum(term[block] if term.shape[0] > 1 else term for term in terms)
-        y = np.arange(block.start, block.stop) + rows[block]
-        lines = _pad_mirrored(_interpolate_rows(image, y), pad_x)
-        means = _box_integrals(lines, edges + (np.arange(width + 1) + pad_x))
-        if lengths is not None:
-            means /= lengths[block] if lengths.shape[0] > 1 else lengths
-        out[block] = means
-    return out
-
-
-BLOCK = 8192  # elements per row block of resample_scan
-
-
-def _edge_term(term: Any, height: int, width: int) -> np.ndarray:
-    """An edge-offset term as a 2D array broadcastable to (H, W + 1)."""
-    array = np.asarray(term, dtype=np.float64)
-    array = array.reshape((1,) * (2 - array.ndim) + array.shape)
-    np.broadcast_shapes(array.shape, (height, width + 1))
-    return array
-
-
-def _dwell_lengths(terms: list[np.ndarray]) -> np.ndarray | None:
-    """Path length of the probe during each dwell [px], or None where it is 1 everywhere.
-
-    Raises if it is <= 0 (the probe would move backwards).
-    """
-    varying = [np.diff(term, axis=1) for term in terms if term.shape[1] > 1]
-    if not varying:
-        return None
-    lengths = sum(varying) + 1.0
-    if np.min(lengths) <= 0:
-        raise ValueError(
-            "resample_scan: the probe moves backwards along a line (a pixel edge offset falls "
-            "by 1 px or more from one edge to the next); reduce the fly-back amplitude (keep it "
-            "below its decay length) or the scan-speed variation."
-        )
-    return lengths
-
-
-def _interpolate_rows(image: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Rows of ``image`` at positions ``y``: linear interpolation, mirrored outside the image."""
-    below = np.floor(y)
-    fraction = y - below
-    below = below.astype(np.intp)
-    lines = image[_mirror(below, image.shape[0])]
-    if fraction.any():
-        upper = image[_mirror(below + 1, image.shape[0])]
-        upper -= lines
-        upper *= fraction[:, None]
-        lines += upper
-    return lines
-
-
-def _pad_mirrored(lines: np.ndarray, pad: int) -> np.ndarray:
-    """``lines`` padded by ``pad`` columns each side, mirrored about the edges (as np.pad's
-    "symmetric", without its overhead)."""
-    width = lines.shape[1]
-    if pad > width:
-        return np.pad(lines, ((0, 0), (pad, pad)), mode="symmetric")
-    out = np.empty((lines.shape[0], width + 2 * pad))
-    out[:, pad : pad + width] = lines
-    out[:, :pad] = lines[:, pad - 1 :: -1]
-    out[:, pad + width :] = lines[:, : width - pad - 1 : -1] if width > pad else lines[:, ::-1]
-    return out
-
-
-def _mirror(index: np.ndarray, size: int) -> np.ndarray:
-    """Indices reflected into [0, size) about the edges (..., 1, 0, 0, 1, ..., n-1, n-1, ...)."""
-    index = np.mod(index, 2 * size)
-    return np.where(index < size, index, 2 * size - 1 - index)
-
-
-def _box_integrals(lines: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Integral of each row of ``lines`` (constant across each pixel) between edges ``x``.
-
-    ``x`` (rows, W + 1) are positions in units of pixels of ``lines``, edge 0 at 0.
-    """
-    n_edges = lines.shape[1] + 1
-    integral = np.zeros((lines.shape[0], n_edges))
-    np.cumsum(lines, axis=1, out=integral[:, 1:])  # exact, and linear between pixel edges
-    x = np.broadcast_to(x, (lines.shape[0], x.shape[-1]))
-    index = x.astype(np.intp)  # positive: truncation is floor
-    fraction = x - index
-    index += (np.arange(lines.shape[0]) * n_edges)[:, None]
-    flat = integral.ravel()
-    left = flat.take(index)
-    at_edges = flat[1:].take(index)
-    at_edges -= left
-    at_edges *= fraction
-    at_edges += left
-    return np.diff(at_edges, axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# Random counts
-# --------------------------------------------------------------------------------------------
-
-
-def poisson_counts(
-    mean: np.ndarray | float,
-    rng: np.random.Generator,
-    *,
-    exact_below: float = 20.0,
-    shape: tuple[int, ...] | None = None,
-) -> np.ndarray:
-    """Poisson counts, exact for small means and a Cornish-Fisher normal for large ones.
-
-    Means below ``exact_below`` are drawn exactly, by chop-down inversion of the cumulative
-    distribution, vectorised in float32 (exact up to 1e-7 in the cumulative probabilities and
-    2 - 3 times faster than numpy's sampler). Above it the count is
-    ``round(m + sqrt(m - 5/36) z + (z^2 - 1) / 6)`` with ``z`` standard normal: the second-order
-    Cornish-Fisher expansion of the Poisson distribution, which matches its mean, variance and
-    skewness; at ``m = 20`` its total-variation distance from Poisson is about 0.001. It is four
-    times faster than numpy's exact sampler.
-
-    Parameters
-    ----------
-    mean : ndarray or float
-        Expected counts, >= 0.
-    rng : numpy.random.Generator
-    exact_below : float
-        Means below this are drawn exactly; ``math.inf`` for exact draws everywhere.
-    shape : tuple of int, optional
-        Output shape for a scalar ``mean``.
-
-    Returns
-    -------
-    ndarray, float64
-        Non-negative integer counts.
-    """
-    if np.ndim(mean) == 0:
-        return _poisson_scalar(float(mean), rng, exact_below, shape or ())
-    return _poisson_in_place(np.array(mean, dtype=np.float64), rng, exact_below)
-
-
-def _poisson_in_place(mean: np.ndarray, rng: np.random.Generator, exact_below: float) -> np.ndarray:
-    """Poisson counts of ``mean`` (float64), written over ``mean``."""
-    large = mean >= exact_below
-    if not large.any():
-        np.copyto(mean, _inverted_poisson(mean, rng))
-    elif large.all():
-        _cornish_fisher_poisson(mean, rng)
-    else:
-        small = ~large
-        mean[small] = _inverted_poisson(mean[small], rng)
-        mean[large] = _cornish_fisher_poisson(mean[large], rng)
-    return mean
-
-
-def _inverted_poisson(
-    mean: np.ndarray | float, rng: np.random.Generator, shape: tuple[int, ...] | None = None
-) -> np.ndarray:
-    """Exact Poisson draws for small means: u minus P(0), P(1), ... until it drops below 0."""
-    lam = np.asarray(mean, dtype=np.float32)
-    residual = rng.random(lam.shape if shape is None else shape, dtype=np.float32)
-    term = np.exp(-lam)
-    residual -= term
-    counts = np.zeros(residual.shape, dtype=np.float32)
-    top = float(lam.max()) if lam.size else 0.0
-    for k in range(1, int(top + 12.0 * math.sqrt(top) + 30.0)):  # float32 rounding stop
-        active = residual > 0
-        if k % 4 == 1 and not active.any():
-            break
-        counts += active
-        term *= lam  # in place for arrays; rebinds for a scalar mean
-        term *= 1.0 / k
-        residual -= term
-    return counts
-
-
-def standard_normal(shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    """Standard normal float32 draws by the Box-Muller transform.
-
-    Exact in distribution up to float32 resolution (the tails stop at 5.8 sigma, a probability
-    of 7e-9 per draw), and about 2.5 times faster than numpy's float32 ziggurat because the
-    logarithm, sine and cosine are vectorised.
-
-    Returns
-    -------
-    ndarray of ``shape``, float32
-    """
-    size = int(np.prod(shape))
-    half = (size + 1) // 2
-    uniform = rng.random(2 * half, dtype=np.float32)
-    radius, angle = uniform[:half], uniform[half:]
-    np.subtract(1.0, radius, out=radius)  # in (0, 1]
-    np.log(radius, out=radius)
-    radius *= -2.0
-    np.sqrt(radius, out=radius)
-    angle *= 2.0 * np.pi
-    out = np.empty(2 * half, dtype=np.float32)
-    np.cos(angle, out=out[:half])
-    np.sin(angle, out=out[half:])
-    out[:half] *= radius
-    out[half:] *= radius
-    return out[:size].reshape(shape)
-
-
-def _cornish_fisher_poisson(mean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Counts ``round(m + sqrt(m - 5/36) z + (z^2 - 1) / 6)``, written over ``mean``."""
-    z = standard_normal(mean.shape, rng)
-    spread = np.subtract(mean, 5.0 / 36.0)
-    np.maximum(spread, 0.0, out=spread)
-    np.sqrt(spread, out=spread)
-    spread *= z
-    mean += spread
-    z *= z
-    z -= 1.0
-    z *= 1.0 / 6.0
-    mean += z
-    mean += 0.5
-    np.floor(mean, out=mean)
-    return np.maximum(mean, 0.0, out=mean)
-
-
-def _poisson_scalar(
-    mean: float, rng: np.random.Generator, exact_below: float, shape: tuple[int, ...]
-) -> np.ndarray:
-    if mean <= 0:
-        return np.zeros(shape)
-    if mean >= exact_below:
-        return _cornish_fisher_poisson(np.full(shape, mean, dtype=np.float64), rng)
-    return _inverted_poisson(mean, rng, shape).astype(np.float64)
-
-
 # --------------------------------------------------------------------------------------------
 # Steps shared by TEM and STEM
 # --------------------------------------------------------------------------------------------
@@ -525,7 +258,8 @@ class ShotNoise(Distortion):
         electrons per pixel already (no scaling).
     exact_below : float
         Expected counts below which the Poisson draw is exact [e-]; above, a Cornish-Fisher
-        normal that matches the first three moments (see :func:`poisson_counts`).
+        normal that matches the first three moments (see
+        :func:`~atomlens.physics.distortions_sampling.poisson_counts`).
         ``math.inf`` draws exactly everywhere.
 
     Notes
@@ -598,20 +332,6 @@ class ReadoutNoise(Distortion):
         if self.offset:
             image += self.offset
         return image, {}
-
-
-def random_pixels(shape: tuple[int, int], fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Distinct random pixels, each pixel chosen with probability ``fraction``.
-
-    Returns
-    -------
-    ndarray of shape (N, 2), int
-        (row, col) coordinates in raster order.
-    """
-    size = shape[0] * shape[1]
-    count = int(rng.binomial(size, fraction)) if fraction > 0 else 0
-    flat = np.sort(rng.choice(size, size=count, replace=False)) if count else np.zeros(0, int)
-    return np.stack(np.unravel_index(flat, shape), axis=1).astype(np.intp)
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,9 +37,8 @@ from atomlens.physics.distortions import (
     check_non_negative,
     check_positive,
     check_probability,
-    random_pixels,
-    standard_normal,
 )
+from atomlens.physics.distortions_sampling import random_pixels, standard_gamma
 
 __all__ = [
     "BlackPixels",
@@ -262,7 +261,7 @@ class PMTGain(Distortion):
     ``n`` electrons is Gamma(n / cv^2, gain cv^2). With Poisson ``n`` of mean ``m`` the output
     has mean ``m gain`` and variance ``m gain^2 (1 + cv^2)``: above Poisson by ``1 + cv^2``.
     Sums of shape >= 10 are drawn with the Wilson-Hilferty cube-of-normal (see
-    :func:`standard_gamma`), smaller ones exactly.
+    :func:`~atomlens.physics.distortions_sampling.standard_gamma`), smaller ones exactly.
 
     Parameters
     ----------
@@ -295,40 +294,6 @@ class PMTGain(Distortion):
         out = standard_gamma(image, rng)
         out *= self.gain * variance
         return out, {}
-
-
-def standard_gamma(shape: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Gamma(shape, 1) draws: exact below shape 10, Wilson-Hilferty above; 0 where shape is 0.
-
-    The Wilson-Hilferty cube of a normal, ``a (1 - 1/(9a) + z / sqrt(9a))^3``, is within a
-    Kolmogorov-Smirnov distance of 0.001 of the Gamma distribution for shapes >= 10 and four
-    times faster than numpy's exact sampler. ``shape`` (float64, >= 0) is overwritten with the
-    draws.
-    """
-    large = shape >= 10.0
-    if large.all():
-        return _wilson_hilferty(shape, rng)
-    exact = shape > 0
-    exact &= ~large
-    shape[exact] = rng.standard_gamma(shape[exact])
-    if large.any():
-        shape[large] = _wilson_hilferty(shape[large], rng)
-    return shape
-
-
-def _wilson_hilferty(alpha: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """alpha (1 - 1/(9 alpha) + z / sqrt(9 alpha))^3, z standard normal; overwrites alpha."""
-    root = np.multiply(alpha, 9.0)
-    np.sqrt(root, out=root)
-    np.reciprocal(root, out=root)
-    cube = np.multiply(standard_normal(alpha.shape, rng), root, dtype=np.float64)
-    root *= root
-    cube -= root
-    cube += 1.0
-    alpha *= cube
-    alpha *= cube
-    alpha *= cube
-    return alpha
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,8 @@ from atomlens.physics.distortions import (
     check_non_negative,
     check_positive,
     check_probability,
-    poisson_counts,
-    random_pixels,
 )
+from atomlens.physics.distortions_sampling import poisson_counts, random_pixels
 
 __all__ = [
     "DarkCurrent",

@@ -1,6 +1,6 @@
 """Image series: moving atoms (``dynamics``) rendered frame by frame and distorted.
 
-``simulate_image_series`` takes a ``dynamics.Series`` (ground-truth tracks and events) and makes
+``simulate_image_series`` takes a ``trajectories.Series`` (ground-truth tracks and events) and makes
 the stack a microscope would record: each frame imaged from that frame's atoms, then distorted
 with a fresh draw of the same distortion model. The tracks get pixel coordinates (trackpy's
 ``frame``, ``particle``, ``y``, ``x``) aligned with the stack.
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from atomlens.physics.dynamics import Series
 from atomlens.physics.hrtem import HRTEMImaging
 from atomlens.physics.imaging import DistortionChain, clean_image
 from atomlens.physics.stem import STEMImaging
+from atomlens.physics.trajectories import Series
 
 
 @dataclass
@@ -31,7 +31,7 @@ class SimulatedSeries:
     clean : ndarray of shape (T, rows, cols), float32
         Noise-free, undistorted frames.
     tracks : DataFrame
-        ``frame``, ``particle``, ``y``, ``x`` [px] plus the ``dynamics.Series`` columns
+        ``frame``, ``particle``, ``y``, ``x`` [px] plus the ``trajectories.Series`` columns
         (``y_A``, ``x_A``, ``Z``, ``species``, ``adatom``, ``in_view``...).
     events : DataFrame
         The events of the series (hops, vacancy migration, appearance, leaving, merging), with
@@ -62,7 +62,7 @@ def simulate_image_series(
 
     Parameters
     ----------
-    series : dynamics.Series
+    series : trajectories.Series
     pixel_size : float
         [Å].
     imaging : STEMImaging or HRTEMImaging
