@@ -125,3 +125,28 @@ def test_same_seed_same_image(tmp_path):
     a = np.asarray(read(tmp_path / "a" / "image.tif").data)
     b = np.asarray(read(tmp_path / "b" / "image.tif").data)
     assert np.array_equal(a, b)
+
+
+def test_random_structure_records_what_was_drawn(tmp_path):
+    import json
+
+    out = tmp_path / "random"
+    args = [
+        "simulate",
+        "stem",
+        "--random-structure",
+        "--size",
+        "48",
+        "--pixel-size",
+        "0.15",
+        "--distortions",
+        "realistic",
+        "--seed",
+        "5",
+        "-o",
+        str(out),
+    ]
+    assert main(args) == 0
+    structure = json.loads((out / "parameters.json").read_text())["structure"]
+    assert structure["kind"] in {"crystal", "grain_boundary", "edge", "nanoparticle"}
+    assert len(pd.read_csv(out / "atoms.csv")) > 0
