@@ -14,7 +14,7 @@ from atomlens.physics import HRTEMImaging, STEMImaging, field, simulate_image
 from atomlens.physics.defects import vacancies
 from atomlens.physics.distortions import realistic_stem, realistic_tem
 from atomlens.physics.random_structures import nanoparticle_on_support
-from atomlens.report.figures import _pyplot, plot_overlay
+from atomlens.report.figures import plot_overlay, pyplot, save_figure
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "simulated_images.png"
 SHAPE = (192, 192)
@@ -36,8 +36,7 @@ def _fields(rng: np.random.Generator) -> list[tuple[str, object, float]]:
 def main() -> None:
     rng = np.random.default_rng(0)
     cases = _fields(rng)
-    plt = _pyplot()
-    fig, axes = plt.subplots(4, len(cases), figsize=(3.0 * len(cases), 12.4))
+    fig, axes = pyplot().subplots(4, len(cases), figsize=(3.0 * len(cases), 12.4))
     modes = [
         ("HAADF-STEM", STEMImaging(), realistic_stem),
         ("HRTEM 300 kV", HRTEMImaging(), realistic_tem),
@@ -60,7 +59,7 @@ def main() -> None:
             )
     fig.tight_layout()
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(OUTPUT, dpi=80)
+    save_figure(fig, OUTPUT, dpi=80)
     print(f"wrote {OUTPUT}")
 
 

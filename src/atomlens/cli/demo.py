@@ -61,12 +61,9 @@ def gallery_aberrations() -> tuple[list[Aberrations], list[str]]:
 
 def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None:
     """Save the 6 x 5 gallery figure as PNG (atomically)."""
-    import matplotlib
+    from atomlens.report.figures import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from atomlens.io import atomic_write
+    plt = pyplot()
 
     rows, cols = len(GALLERY_C12_NM) + 1, len(GALLERY_C10_NM)
     fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.0 * rows + 0.6))
@@ -95,8 +92,7 @@ def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None
         fontsize=11,
     )
     fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"), overwrite=True)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -166,10 +162,10 @@ def run(args: argparse.Namespace) -> int:
 
 def haadf_example(folder: Path, *, seed: int = 0) -> None:
     """HAADF of SrTiO3 [001] with realistic distortions, beside its clean image and atoms."""
-    from atomlens.io import atomic_write, write_csv, write_tiff
+    from atomlens.io import write_csv, write_tiff
     from atomlens.physics import STEMImaging, field, simulate_image
     from atomlens.physics.distortions import realistic_stem
-    from atomlens.report.figures import _pyplot, plot_overlay
+    from atomlens.report.figures import plot_overlay, pyplot, save_figure
 
     pixel_size = 0.15  # [Å]
     rng = np.random.default_rng(seed)
@@ -181,8 +177,7 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
         distortions=realistic_stem(rng, dose_range=(200, 200)),
         rng=rng,
     )
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.8))
+    fig, axes = pyplot().subplots(1, 2, figsize=(9, 4.8))
     plot_overlay(
         axes[0],
         result.image,
@@ -199,12 +194,7 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
     )
     fig.suptitle("Simulated SrTiO3 [001], 4 nm thick, 200 kV, 25 mrad", fontsize=11)
     fig.tight_layout()
-    atomic_write(
-        folder / HAADF_OUTPUTS[0],
-        lambda tmp: fig.savefig(tmp, dpi=100, format="png"),
-        overwrite=True,
-    )
-    plt.close(fig)
+    save_figure(fig, folder / HAADF_OUTPUTS[0], dpi=100)
     write_tiff(folder / HAADF_OUTPUTS[1], result.image, pixel_size=pixel_size, overwrite=True)
     write_tiff(folder / HAADF_OUTPUTS[2], result.clean, pixel_size=pixel_size, overwrite=True)
     write_csv(folder / HAADF_OUTPUTS[3], result.atoms, overwrite=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -143,10 +144,14 @@ def _slice_key(positions: np.ndarray, numbers: np.ndarray) -> bytes:
     return numbers[order].tobytes() + np.round(positions[order], 4).tobytes()
 
 
+@lru_cache(maxsize=8)
 def objective_transfer(
     imaging: HRTEMImaging, shape: tuple[int, int], pixel_size: float
 ) -> torch.Tensor:
-    """Aperture x exp(-i chi) x coherence envelopes on the FFT grid, (rows, cols) complex128."""
+    """Aperture x exp(-i chi) x coherence envelopes on the FFT grid, (rows, cols) complex128.
+
+    Cached (read-only result): the frames of a series and repeated images share one lens.
+    """
     wavelength = electron_wavelength(imaging.energy)
     ky, kx = spatial_frequencies(shape, pixel_size)
     alpha, phi = polar_angles(ky, kx, wavelength)
@@ -200,5 +205,6 @@ def hrtem_image(
     if pixel_size <= 0:
         raise ValueError(f"Pixel size must be positive, got {pixel_size} Å.")
     wave = exit_wave(positions, numbers, shape, pixel_size, imaging)
-    image = torch.fft.ifft2(torch.fft.fft2(wave) * objective_transfer(imaging, shape, pixel_size))
+    transfer = objective_transfer(imaging, tuple(shape), float(pixel_size))
+    image = torch.fft.ifft2(torch.fft.fft2(wave) * transfer)
     return (image.abs() ** 2).numpy().astype(np.float32)

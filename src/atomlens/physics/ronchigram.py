@@ -108,7 +108,8 @@ class RonchigramSetup:
         alpha_y, alpha_x : ndarray of shape (rows,) and (columns,)
             [mrad].
         """
-        return tuple((np.arange(n) - n // 2) * self.angular_sampling for n in self.size)  # type: ignore[return-value]
+        rows, cols = ((np.arange(n) - n // 2) * self.angular_sampling for n in self.size)
+        return rows, cols
 
     def probe_radii(self, coefficients: torch.Tensor, reach: float = 0.0) -> np.ndarray:
         """Geometric probe radii at the specimen, max of lambda |grad chi| / 2 pi over the aperture.

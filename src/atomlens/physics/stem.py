@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -137,8 +138,12 @@ def object_function(
     return torch.fft.fft2(torch.from_numpy(grid)) * gauss / window
 
 
+@lru_cache(maxsize=8)
 def probe_transfer(imaging: STEMImaging, shape: tuple[int, int], pixel_size: float) -> torch.Tensor:
-    """FFT of the probe intensity centred on pixel (0, 0), with the source-size envelope."""
+    """FFT of the probe intensity centred on pixel (0, 0), with the source-size envelope.
+
+    Cached (read-only result): the frames of a series and repeated images share one probe.
+    """
     probe = Probe(imaging.energy, imaging.semiangle, imaging.aberrations, source_size=0.0)
     intensity = probe.intensity(shape, pixel_size, position=(0.0, 0.0))
     ky, kx = spatial_frequencies(shape, pixel_size)
@@ -184,7 +189,7 @@ def stem_image(
     if pixel_size <= 0:
         raise ValueError(f"Pixel size must be positive, got {pixel_size} Å.")
     if transfer is None:
-        transfer = probe_transfer(imaging, shape, pixel_size)
+        transfer = probe_transfer(imaging, tuple(shape), float(pixel_size))
     obj = object_function(
         positions, numbers, shape, pixel_size, gamma=imaging.z_exponent, width=imaging.atom_width
     )

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (no screen needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,13 +87,17 @@ def save_overlay(
     overwrite: bool = True,
 ) -> Path:
     """Save :func:`plot_overlay` as a PNG (atomically)."""
-    from atomlens.io import atomic_write
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = pyplot().subplots(figsize=(5, 5))
     plot_overlay(ax, image, atoms, pixel_size, title=title)
     fig.tight_layout()
+    return save_figure(fig, path, dpi=110, overwrite=overwrite)
+
+
+def save_figure(fig, path: str | Path, *, dpi: int = 100, overwrite: bool = True) -> Path:
+    """Write a figure as PNG atomically, then close it."""
+    from atomlens.io import atomic_write
+
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), overwrite)
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), overwrite)
     finally:
-        plt.close(fig)
+        pyplot().close(fig)
