@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from atomlens import __version__
-from atomlens.cli import demo, info, simulate
+from atomlens.cli import calibrate, demo, info, simulate
 
 
 class CommandError(Exception):
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     simulate.add_parser(commands)
+    calibrate.add_parser(commands)
     info.add_parser(commands)
     demo.add_parser(commands)
     return parser

@@ -1,10 +1,10 @@
 """``atomlens demo``: the whole chain on built-in example data (simulated, nothing downloaded).
 
-So far the chain is the simulator:
-
 - a gallery of Ronchigrams across C10, C12 and C30 (like Figure 1 of van Hulst et al., paper 004)
   written as a PNG plus the arrays and their labels in HDF5, and one noisy Ronchigram as TIFF with
   its JSON sidecar;
+- the aberrations of that Ronchigram estimated by the shipped network (``atomlens.calibrate``),
+  printed beside the truth and written as JSON (abTEM keys in Å, with uncertainties);
 - a HAADF-STEM image of SrTiO3 [001] with realistic detector and scan distortions, shown beside
   its clean image with the atom columns overlaid, plus the image, clean image and atom table.
 """
@@ -35,7 +35,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="run the example chain on built-in simulated data",
         description=(
             "Simulate a gallery of Ronchigrams across C10, C12 and C30 (PNG + HDF5 arrays with "
-            "labels) and one noisy Ronchigram (TIFF + JSON), into one output folder."
+            "labels) and one noisy Ronchigram (TIFF + JSON), estimate its aberrations and print "
+            "them beside the truth, and simulate a distorted HAADF image with its ground truth, "
+            "into one output folder."
         ),
     )
     parser.add_argument("-o", "--output", default="demo_output", help="output folder (demo_output)")
@@ -101,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / n for n in ("ronchigram_gallery.png", "ronchigram_gallery.h5")]
-    targets += [folder / n for n in ("ronchigram.tif", "ronchigram.json")]
+    targets += [folder / n for n in ("ronchigram.tif", "ronchigram.json", "calibration.json")]
     targets += [folder / n for n in HAADF_OUTPUTS]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not args.overwrite:
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         },
         overwrite=True,
     )
-    example = Aberrations(C10=-200.0, C12=100.0, phi12=0.5)
+    example = Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0, phi21=1.0, C30=2e4)
     detector = Detector(dose=1e7, readout_noise=2.0)
     noisy = simulate_ronchigrams(setup, [example], specimen, detector=detector, seed=args.seed)[0]
     write_tiff(
@@ -154,10 +156,23 @@ def run(args: argparse.Namespace) -> int:
         },
         overwrite=True,
     )
+    calibrate_example(targets[2], targets[4], setup, example)
     haadf_example(folder, seed=args.seed)
     for path in targets:
         print(f"wrote {path}")
     return 0
+
+
+def calibrate_example(
+    image: Path, output: Path, setup: RonchigramSetup, truth: Aberrations
+) -> None:
+    """Estimate the aberrations of the demo Ronchigram; print them beside the truth."""
+    from atomlens.calibrate import estimate
+    from atomlens.io import write_json
+
+    result = estimate(image, semiangle=setup.semiangle)  # energy and sampling from the TIFF
+    print(result.describe(truth))
+    write_json(output, result.to_dict() | {"truth": truth.to_abtem()}, overwrite=True)
 
 
 def haadf_example(folder: Path, *, seed: int = 0) -> None:

@@ -1,0 +1,348 @@
+"""Estimate probe aberrations from Ronchigrams with the shipped (or a given) network.
+
+One Ronchigram gives chi up to its overall sign (see :mod:`atomlens.calibrate.network`); the
+estimate says how sure its sign is and, when it is not, carries the other-sign solution too.
+Several Ronchigrams taken at known offsets (a defocus pair, say) are combined: of the 2^N sign
+choices the one whose offset-corrected estimates agree best wins, which resolves the sign.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from atomlens.calibrate.network import predict_grids
+from atomlens.calibrate.preprocess import (
+    RonchigramInput,
+    canonical_grid,
+    find_bright_field_disc,
+    ronchigram_input,
+)
+from atomlens.calibrate.result import AberrationEstimate
+from atomlens.calibrate.symmetry import COEFFICIENTS
+from atomlens.io import ImageData
+from atomlens.physics.aberrations import Aberrations
+
+DEFAULT_MODEL = "ronchigram-aberrations"
+#: Most Ronchigrams combined at once (2^N sign choices are tried).
+MAX_COMBINED = 12
+
+RonchigramLike = str | Path | np.ndarray | ImageData | RonchigramInput
+OffsetLike = float | Mapping[str, float] | Aberrations
+
+
+@lru_cache(maxsize=4)
+def load_estimator(name_or_folder: str = DEFAULT_MODEL) -> tuple[torch.nn.Module, dict]:
+    """The network and its config (cached), from the model zoo or a model folder."""
+    from atomlens.zoo import load_model
+
+    model, config = load_model(name_or_folder)
+    if config.get("task") != "ronchigram-aberrations":
+        raise ValueError(f"Model {name_or_folder!r} is not a Ronchigram aberration estimator.")
+    return model, config
+
+
+def _inputs(
+    ronchigrams: RonchigramLike | Sequence[RonchigramLike],
+    energy: float | None,
+    semiangle: float | None,
+    angular_sampling: float | None,
+) -> list[RonchigramInput]:
+    if isinstance(ronchigrams, np.ndarray) and ronchigrams.ndim == 3:
+        ronchigrams = list(ronchigrams)
+    if not isinstance(ronchigrams, list | tuple):
+        ronchigrams = [ronchigrams]
+    if not ronchigrams:
+        raise ValueError("No Ronchigrams given.")
+    out = []
+    for item in ronchigrams:
+        if isinstance(item, RonchigramInput):
+            out.append(item)
+        else:
+            out.append(ronchigram_input(item, energy=energy, semiangle=semiangle,
+                                        angular_sampling=angular_sampling))  # fmt: skip
+    return out
+
+
+def _check_setting(item: RonchigramInput, config: dict) -> list[str]:
+    """Refuse settings the model never saw; note a disc that disagrees with the calibration."""
+    trained = config["distribution"]
+    energy, semiangle = trained["energy_eV"], trained["semiangle_mrad"]
+    if abs(item.energy / energy - 1) > 0.02:
+        raise ValueError(
+            f"{item.source}: the estimator was trained at {energy / 1e3:g} kV, not "
+            f"{item.energy / 1e3:g} kV; train one for this energy (python -m "
+            "atomlens.calibrate.train) or check the energy."
+        )
+    if abs(item.semiangle / semiangle - 1) > 0.1:
+        raise ValueError(
+            f"{item.source}: the estimator was trained for a {semiangle:g} mrad semi-angle "
+            f"(+-10%), not {item.semiangle:g} mrad."
+        )
+    low, high = trained["angular_sampling_mrad_per_px"]
+    notes = []
+    if not 0.5 * low <= item.angular_sampling <= 2 * high:
+        notes.append(f"angular sampling {item.angular_sampling:g} mrad/px is far outside the "
+                     f"trained {low:g}-{high:g} mrad/px")  # fmt: skip
+    reach = min(item.image.shape) / 2 * item.angular_sampling / item.semiangle
+    if reach < 1.1:
+        notes.append(f"the detector reaches only {reach:.2f} semi-angles from its centre")
+    try:
+        radius = find_bright_field_disc(item.image)[2] * item.angular_sampling
+    except ValueError as error:
+        raise ValueError(f"{item.source}: {error}") from None
+    if abs(radius / item.semiangle - 1) > 0.15:
+        notes.append(
+            f"the bright-field disc measures {radius:.1f} mrad in radius, not the stated "
+            f"{item.semiangle:g} mrad: check the angular sampling and semi-angle"
+        )
+    return notes
+
+
+def _predict(
+    items: list[RonchigramInput],
+    model: torch.nn.Module,
+    config: dict,
+    batch_size: int,
+    progress: bool,
+    augment: bool = False,
+) -> dict[str, np.ndarray]:
+    """Decoded estimates with calibrated sigma (the Laplace std sqrt(2) b times the factors)."""
+    parts = []
+    bar = tqdm(total=len(items), desc="calibrating", unit="Ronchigram", disable=not progress)
+    for start in range(0, len(items), batch_size):
+        chunk = items[start : start + batch_size]
+        grids = np.stack([canonical_grid(item) for item in chunk])
+        parts.append(predict_grids(model, grids, augment=augment, batch_size=batch_size))
+        bar.update(len(chunk))
+    bar.close()
+    decoded = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    decoded["sigma"] = calibrated_sigma(decoded, config)
+    return decoded
+
+
+def calibrated_sigma(decoded: dict[str, np.ndarray], config: dict) -> np.ndarray:
+    """Standard deviations [Å]: sqrt(2) x Laplace scale x the model's validation factors."""
+    return math.sqrt(2) * decoded["scale"] * np.asarray(config["sigma_factors"])
+
+
+def _single(
+    mean: np.ndarray, sigma: np.ndarray, p_plus: float, c30_sign: int | None, threshold: float
+) -> tuple[np.ndarray, float, bool, list[str]]:
+    sign = 1.0 if p_plus >= 0.5 else -1.0
+    probability = max(p_plus, 1 - p_plus)
+    notes = []
+    if c30_sign is not None:
+        if abs(mean[7]) > 2 * sigma[7]:
+            sign, probability = float(np.sign(mean[7]) * c30_sign), 1.0
+            notes.append("overall sign fixed by the given sign of C30")
+        else:
+            notes.append("C30 is too small to fix the sign with the given sign of C30")
+    return sign * mean, probability, probability >= threshold, notes
+
+
+def estimate_batch(
+    ronchigrams: RonchigramLike | Sequence[RonchigramLike],
+    *,
+    energy: float | None = None,
+    semiangle: float | None = None,
+    angular_sampling: float | None = None,
+    model: str = DEFAULT_MODEL,
+    c30_sign: int | None = None,
+    sign_threshold: float = 0.9,
+    augment: bool = False,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> list[AberrationEstimate]:
+    """One independent estimate per Ronchigram (files, arrays, a (N, H, W) stack).
+
+    Parameters are those of :func:`estimate`, less ``offsets``.
+    """
+    network, config = load_estimator(model)
+    items = _inputs(ronchigrams, energy, semiangle, angular_sampling)
+    notes = [_check_setting(item, config) for item in items]
+    decoded = _predict(items, network, config, batch_size, progress, augment)
+    out = []
+    for i, item in enumerate(items):
+        values, probability, resolved, sign_notes = _single(
+            decoded["mean"][i], decoded["sigma"][i], float(decoded["p_plus"][i]), c30_sign,
+            sign_threshold,
+        )  # fmt: skip
+        if not resolved:
+            sign_notes.append("one Ronchigram cannot fix the overall sign here; take a defocus "
+                              "pair (offsets) or give the sign of C30")  # fmt: skip
+        out.append(AberrationEstimate(
+            values=values, sigma=decoded["sigma"][i], sign_probability=probability,
+            sign_resolved=resolved, alternative=None if resolved else -values,
+            source=item.source, model=model, notes=tuple(notes[i] + sign_notes),
+        ))  # fmt: skip
+    return out
+
+
+def _offset_vector(offset: OffsetLike) -> np.ndarray:
+    if isinstance(offset, Aberrations):
+        cartesian = offset.to_cartesian()
+    elif isinstance(offset, Mapping):
+        cartesian_names = any(k.endswith(("a", "b")) for k in offset)
+        build = Aberrations.from_cartesian if cartesian_names else Aberrations
+        cartesian = build(offset).to_cartesian()
+    else:
+        value = float(offset)
+        if not math.isfinite(value):
+            raise ValueError(f"Offsets must be finite, got {offset}.")
+        cartesian = {"C10": value}
+    return np.array([cartesian.get(name, 0.0) for name in COEFFICIENTS])
+
+
+def combine(
+    means: np.ndarray,
+    sigmas: np.ndarray,
+    p_plus: np.ndarray,
+    offsets: np.ndarray,
+    sign_threshold: float = 0.9,
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+    """Combine single-image estimates of Ronchigrams taken at known offsets.
+
+    Ronchigram i shows aberrations A + offsets[i]; its estimate is s_i * means[i] with an unknown
+    s_i = +-1. Every sign choice gives A as the inverse-variance mean of s_i means[i] - offsets[i];
+    its plausibility is exp(-chi^2 / 2) times the sign heads' probabilities.
+
+    Returns
+    -------
+    values, sigma : ndarray (8,)
+        A of the most plausible choice [Å] and its sigma (inflated by sqrt(chi^2 / dof) when the
+        images disagree more than their sigmas say).
+    probability : float
+        Share of the total plausibility held by choices that agree with it on the sign of C10.
+    alternative : ndarray (8,) or None
+        The best choice with the other sign of C10, when ``probability`` is below the threshold.
+    """
+    count = len(means)
+    weights = 1 / sigmas**2
+    candidates = []
+    for signs in itertools.product((1.0, -1.0), repeat=count):
+        s = np.array(signs)[:, None]
+        shifted = s * means - offsets
+        values = (weights * shifted).sum(0) / weights.sum(0)
+        chi2 = float((weights * (shifted - values) ** 2).sum())
+        prior = float(np.log(np.where(s[:, 0] > 0, p_plus, 1 - p_plus).clip(1e-6)).sum())
+        candidates.append((prior - chi2 / 2, values, chi2))
+    scores = np.array([c[0] for c in candidates])
+    posterior = np.exp(scores - scores.max())
+    posterior /= posterior.sum()
+    best = int(np.argmax(scores))
+    values, chi2 = candidates[best][1], candidates[best][2]
+    same = np.array([np.sign(c[1][0]) == np.sign(values[0]) for c in candidates])
+    probability = float(posterior[same].sum())
+    dof = max(1, (count - 1) * len(COEFFICIENTS))
+    sigma = np.sqrt(1 / weights.sum(0)) * math.sqrt(max(1.0, chi2 / dof))
+    alternative = None
+    if probability < sign_threshold and (~same).any():
+        other = np.flatnonzero(~same)[np.argmax(scores[~same])]
+        alternative = candidates[other][1]
+    return values, sigma, probability, alternative
+
+
+def estimate(
+    ronchigrams: RonchigramLike | Sequence[RonchigramLike],
+    *,
+    energy: float | None = None,
+    semiangle: float | None = None,
+    angular_sampling: float | None = None,
+    offsets: Sequence[OffsetLike] | None = None,
+    model: str = DEFAULT_MODEL,
+    c30_sign: int | None = None,
+    sign_threshold: float = 0.9,
+    augment: bool = False,
+) -> AberrationEstimate:
+    """Estimate C10, C12, C21, C23 and C30 with uncertainties from one or more Ronchigrams.
+
+    Parameters
+    ----------
+    ronchigrams : path, array, ImageData, or a sequence of them
+        One Ronchigram, or several of the same probe taken at known ``offsets``.
+    energy : float, optional
+        Beam energy [eV]; read from the file when absent.
+    semiangle : float, optional
+        Convergence semi-angle [mrad].
+    angular_sampling : float, optional
+        Detector pixel [mrad / px]; read from the file when absent.
+    offsets : sequence, optional
+        One per Ronchigram: a C10 change [Å] (abTEM's C10 = -defocus), a mapping of coefficient
+        changes (abTEM or Cartesian names) or Aberrations. The estimate is for offset zero.
+    model : str
+        A model name from the zoo or a model folder.
+    c30_sign : +1 or -1, optional
+        The known sign of C30, used to fix the overall sign of a single Ronchigram.
+    sign_threshold : float
+        Probability needed to call the overall sign resolved.
+    augment : bool
+        Also estimate from the 7 rotated and mirrored copies and average (test-time augmentation:
+        8 x the network time, somewhat smaller errors; sigma is left as for one pass).
+
+    Returns
+    -------
+    AberrationEstimate
+
+    Raises
+    ------
+    MissingCalibrationError
+        When energy, semi-angle or angular sampling is neither given nor in the file.
+    ValueError
+        Bad images (NaN, no bright-field disc), settings the model was not trained for, several
+        Ronchigrams without offsets.
+
+    Examples
+    --------
+    >>> from atomlens.physics import RonchigramSetup, Aberrations, simulate_ronchigrams
+    >>> setup = RonchigramSetup(energy=200e3, semiangle=30, angular_sampling=0.5, size=160)
+    >>> image = simulate_ronchigrams(setup, [Aberrations(C10=-300, C12=80)], seed=1)[0]
+    >>> result = estimate(image, energy=200e3, semiangle=30, angular_sampling=0.5)
+    >>> abs(abs(result.values[0]) - 300) < 3 * result.sigma[0]
+    True
+    """
+    if c30_sign not in (None, 1, -1):
+        raise ValueError(f"c30_sign must be +1, -1 or None, got {c30_sign}.")
+    if not 0.5 <= sign_threshold <= 1:
+        raise ValueError(f"sign_threshold must lie in [0.5, 1], got {sign_threshold}.")
+    items = ronchigrams if isinstance(ronchigrams, list | tuple) else [ronchigrams]
+    if isinstance(ronchigrams, np.ndarray) and ronchigrams.ndim == 3:
+        items = list(ronchigrams)
+    if offsets is None:
+        if len(items) != 1:
+            raise ValueError(
+                f"{len(items)} Ronchigrams without offsets: give the offset of each (offsets=...) "
+                "to combine them, or use estimate_batch for independent estimates."
+            )
+        return estimate_batch(items, energy=energy, semiangle=semiangle,
+                              angular_sampling=angular_sampling, model=model, c30_sign=c30_sign,
+                              sign_threshold=sign_threshold, augment=augment)[0]  # fmt: skip
+    if len(offsets) != len(items):
+        raise ValueError(f"{len(items)} Ronchigrams but {len(offsets)} offsets.")
+    if len(items) > MAX_COMBINED:
+        raise ValueError(f"At most {MAX_COMBINED} Ronchigrams can be combined, got {len(items)}.")
+    network, config = load_estimator(model)
+    inputs = _inputs(list(items), energy, semiangle, angular_sampling)
+    notes = [note for item in inputs for note in _check_setting(item, config)]
+    decoded = _predict(inputs, network, config, MAX_COMBINED, False, augment)
+    shift = np.stack([_offset_vector(o) for o in offsets])
+    values, sigma, probability, alternative = combine(
+        decoded["mean"], decoded["sigma"], decoded["p_plus"], shift, sign_threshold
+    )
+    if c30_sign is not None and alternative is not None and abs(values[7]) > 2 * sigma[7]:
+        if np.sign(values[7]) != c30_sign:
+            values, alternative = alternative, values
+        probability, alternative = 1.0, None
+        notes.append("overall sign fixed by the given sign of C30")
+    return AberrationEstimate(
+        values=values, sigma=sigma, sign_probability=probability,
+        sign_resolved=probability >= sign_threshold, alternative=alternative,
+        source=", ".join(item.source for item in inputs), model=model, notes=tuple(notes),
+    )  # fmt: skip

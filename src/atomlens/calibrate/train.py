@@ -1,0 +1,223 @@
+"""Train the Ronchigram aberration estimator: simulate a bank of examples, then fit.
+
+Two steps, so that simulation and training can run side by side (one CPU core each) and a bank can
+be reused::
+
+    python -m atomlens.calibrate.train generate --bank BANK --chunks 300           # training data
+    python -m atomlens.calibrate.train generate --bank BANK/validation --seed 500000 --chunks 2
+    python -m atomlens.calibrate.train fit --bank BANK --minutes 80 --output MODEL_FOLDER
+
+``fit`` keeps picking up chunks that ``generate`` is still writing. Chunk c of the training bank
+is simulated with seed c; validation and test sets use seeds from 500000 and 900000, so they never
+meet training data. On a GPU pass ``--device cuda`` to both steps, more chunks and a longer budget,
+and ``--width 32``: the same command trains the full version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from atomlens.calibrate.metrics import error_summary, resolve_sign
+from atomlens.calibrate.network import (
+    OUTPUTS,
+    SCALES,
+    network_input,
+    predict_grids,
+    sign_free_loss,
+)
+from atomlens.calibrate.simulation import TrainingDistribution, simulate_examples
+from atomlens.calibrate.symmetry import (
+    COEFFICIENTS,
+    ELEMENTS,
+    transform_coefficients,
+    transform_grids,
+)
+from atomlens.nn import ResNet18Regressor
+
+VALIDATION_SEED = 500_000
+MODEL_NAME = "ronchigram-aberrations"
+
+
+def generate(bank: Path, first: int, chunks: int, size: int, device: str | None) -> None:
+    """Write chunks ``chunk_<seed>.npz`` (grids float16, coefficients [Å]) to ``bank``."""
+    bank.mkdir(parents=True, exist_ok=True)
+    for seed in range(first, first + chunks):
+        path = bank / f"chunk_{seed:06d}.npz"
+        if path.exists():
+            continue
+        start = time.perf_counter()
+        grids, coefficients = simulate_examples(size, seed, device=device)
+        temporary = path.with_suffix(".tmp.npz")
+        np.savez(temporary, grids=grids.astype(np.float16), coefficients=coefficients)
+        temporary.rename(path)
+        rate = size / (time.perf_counter() - start)
+        print(f"{path.name}: {size} Ronchigrams, {rate:.1f} / s", flush=True)
+
+
+def load_bank(bank: Path) -> tuple[np.ndarray, np.ndarray]:
+    """All finished chunks of a bank, concatenated."""
+    paths = sorted(bank.glob("chunk_*[0-9].npz"))
+    if not paths:
+        raise FileNotFoundError(f"No chunk_*.npz in {bank}; run the generate step first.")
+    data = [np.load(p) for p in paths]
+    return (
+        np.concatenate([d["grids"] for d in data]),
+        np.concatenate([d["coefficients"] for d in data]),
+    )
+
+
+def validation_summary(
+    decoded: dict[str, np.ndarray], truth: np.ndarray, sigma_factor: np.ndarray | None = None
+) -> dict[str, float]:
+    """Errors of single-image estimates: the sign head picks +-mean."""
+    sign = np.where(decoded["p_plus"] >= 0.5, 1.0, -1.0)[:, None]
+    sigma = math.sqrt(2) * decoded["scale"] * (1.0 if sigma_factor is None else sigma_factor)
+    return error_summary(sign * decoded["mean"], sigma, truth)
+
+
+def sigma_factors(decoded: dict[str, np.ndarray], truth: np.ndarray) -> np.ndarray:
+    """Per coefficient, the factor on the Laplace scale that makes it the maximum-likelihood one.
+
+    For a Laplace distribution the ML scale is the mean absolute error, so the factor is
+    mean(|error| / scale) over a validation set (errors after resolving the sign).
+    """
+    best = resolve_sign(decoded["mean"], truth, SCALES)[:, None]
+    return (np.abs(decoded["mean"] - best * truth) / decoded["scale"]).mean(axis=0)
+
+
+class _Average:
+    """Exponential moving average of all float parameters and buffers."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.model, self.decay = copy.deepcopy(model).eval(), decay
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for mine, theirs in zip(
+            self.model.state_dict().values(), model.state_dict().values(), strict=True
+        ):
+            if mine.dtype.is_floating_point:
+                mine.mul_(self.decay).add_(theirs, alpha=1 - self.decay)
+            else:
+                mine.copy_(theirs)
+
+
+def fit(args: argparse.Namespace) -> None:
+    """Train with a time-based warm-up + cosine schedule, then calibrate sigma and save."""
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    device = torch.device(args.device or "cpu")
+    validation_grids, validation_truth = load_bank(args.bank / "validation")
+    model = ResNet18Regressor(OUTPUTS, in_channels=2, width=args.width).to(device)
+    average = _Average(model, args.ema)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    grids, truth = load_bank(args.bank)
+    budget, step, start, log = args.minutes * 60, 0, time.perf_counter(), []
+    print(f"{len(grids)} examples in the bank; budget {args.minutes} min", flush=True)
+    while (elapsed := time.perf_counter() - start) < budget:
+        fraction = elapsed / budget
+        warm = fraction / 0.03 if fraction < 0.03 else 0.5 * (1 + math.cos(math.pi * fraction))
+        for group in optimiser.param_groups:
+            group["lr"] = args.lr * max(warm, 0.005)
+        index = rng.integers(len(grids), size=args.batch)
+        turns, transpose = ELEMENTS[rng.integers(len(ELEMENTS))]
+        batch = transform_grids(grids[index].astype(np.float32), turns, transpose)
+        target = transform_coefficients(truth[index], turns, transpose) / SCALES
+        model.train()
+        output = model(network_input(np.ascontiguousarray(batch)).to(device))
+        loss, parts = sign_free_loss(
+            output, torch.as_tensor(target, dtype=torch.float32, device=device)
+        )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        average.update(model)
+        step += 1
+        if step % args.reload_every == 0:
+            grids, truth = load_bank(args.bank)
+        if step % args.log_every == 0:
+            record = {"step": step, "minutes": round(elapsed / 60, 2), "examples": len(grids)}
+            record |= {"loss": round(loss.item(), 4)} | {k: round(v, 4) for k, v in parts.items()}
+            if step % args.validate_every == 0:
+                summary = validation_summary(
+                    predict_grids(average.model, validation_grids[:512]), validation_truth[:512]
+                )
+                record |= {k: round(v, 4) for k, v in summary.items() if "sigma_" not in k}
+            log.append(record)
+            print(json.dumps(record), flush=True)
+    model = average.model.cpu()
+    decoded = predict_grids(model, validation_grids)
+    factors = sigma_factors(decoded, validation_truth)
+    summary = validation_summary(decoded, validation_truth, factors)
+    print(json.dumps(summary), flush=True)
+    extra = {
+        "task": "ronchigram-aberrations",
+        "coefficients": list(COEFFICIENTS),
+        "units": "Å (Cartesian C_nm a/b = C cos(m phi), C sin(m phi))",
+        "scales_A": SCALES.tolist(),
+        "sigma_factors": factors.round(4).tolist(),
+        "distribution": TrainingDistribution().describe(),
+        "training": {
+            "steps": step,
+            "batch": args.batch,
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+            "examples_in_bank": len(grids),
+            "lr": args.lr,
+            "ema": args.ema,
+            "width": args.width,
+            "device": str(device),
+        },
+        "validation": {k: round(v, 4) for k, v in summary.items()},
+    }
+    from atomlens.zoo import save_model
+
+    card = args.card.read_text() if args.card else "# Ronchigram aberration estimator\n"
+    save_model(model, args.output, arguments={"outputs": OUTPUTS, "in_channels": 2,
+               "width": args.width}, card=card, extra=extra, overwrite=True)  # fmt: skip
+    (args.output / "training_log.json").write_text(json.dumps(log, indent=1))
+    print(f"saved {args.output}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    gen = commands.add_parser("generate", help="simulate chunks of examples")
+    gen.add_argument("--bank", type=Path, required=True)
+    gen.add_argument("--seed", type=int, default=0, help="seed of the first chunk")
+    gen.add_argument("--chunks", type=int, default=100)
+    gen.add_argument("--chunk-size", type=int, default=512)
+    gen.add_argument("--device", default=None)
+    gen.add_argument("--threads", type=int, default=1)
+    run = commands.add_parser("fit", help="train on a bank (and its validation/ folder)")
+    run.add_argument("--bank", type=Path, required=True)
+    run.add_argument("--output", type=Path, required=True, help="model folder to write")
+    run.add_argument("--minutes", type=float, default=60.0)
+    run.add_argument("--batch", type=int, default=32)
+    run.add_argument("--lr", type=float, default=2e-3)
+    run.add_argument("--ema", type=float, default=0.998)
+    run.add_argument("--width", type=int, default=16)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default=None)
+    run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--card", type=Path, default=None, help="Markdown model card to ship")
+    run.add_argument("--log-every", type=int, default=50)
+    run.add_argument("--validate-every", type=int, default=500)
+    run.add_argument("--reload-every", type=int, default=500)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.command == "generate":
+        generate(args.bank, args.seed, args.chunks, args.chunk_size, args.device)
+    else:
+        fit(args)
+
+
+if __name__ == "__main__":
+    main()
