@@ -52,7 +52,7 @@ def test_json_table_and_text_carry_units_and_the_sign_verdict():
     row = table.set_index("term").loc["C10"]
     assert row["unit"] == "nm" and row["value"] == pytest.approx(-30.0)
     assert row["truth"] == pytest.approx(-31.0)
-    assert table.set_index("term").loc["C30", "unit"] == "um"
+    assert table.set_index("term").loc["C30", "unit"] == "µm"
     text = ambiguous.describe()
     assert "NOT resolved" in text and "other solution: C10 30.00 nm" in text
     with pytest.raises(ValueError, match="no alternative"):

@@ -20,7 +20,7 @@ _TERMS: tuple[tuple[str, int, int], ...] = (
 )
 #: Display unit per term: (name, Å per unit).
 _DISPLAY = {"C10": ("nm", 10.0), "C12": ("nm", 10.0), "C21": ("nm", 10.0), "C23": ("nm", 10.0),
-            "C30": ("um", 1e4)}  # fmt: skip
+            "C30": ("µm", 1e4)}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,20 @@ class TrainingDistribution:
         }
 
 
+#: Aberration priors [Å]: "broad" (a loosely tuned corrector) and "corrected" (higher orders
+#: tuned small, as after a corrector tune-up); the shipped model trains on a mixture of both.
+PRIORS: dict[str, dict[str, tuple[float, float]]] = {
+    "broad": TrainingDistribution().ranges,
+    "corrected": {
+        "C10": (-600.0, 600.0),
+        "C12": (0.0, 250.0),
+        "C21": (0.0, 500.0),
+        "C23": (0.0, 500.0),
+        "C30": (-2e4, 2e4),
+    },
+}
+
+
 def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
     return float(np.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]))))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -33,7 +34,7 @@ from atomlens.calibrate.network import (
     predict_grids,
     sign_free_loss,
 )
-from atomlens.calibrate.simulation import TrainingDistribution, simulate_examples
+from atomlens.calibrate.simulation import PRIORS, TrainingDistribution, simulate_examples
 from atomlens.calibrate.symmetry import (
     COEFFICIENTS,
     ELEMENTS,
@@ -46,20 +47,33 @@ VALIDATION_SEED = 500_000
 MODEL_NAME = "ronchigram-aberrations"
 
 
-def generate(bank: Path, first: int, chunks: int, size: int, device: str | None) -> None:
+def generate(
+    bank: Path, first: int, chunks: int, size: int, device: str | None, prior: str = "broad"
+) -> None:
     """Write chunks ``chunk_<seed>.npz`` (grids float16, coefficients [Å]) to ``bank``."""
     bank.mkdir(parents=True, exist_ok=True)
+    distribution = dataclasses.replace(TrainingDistribution(), ranges=PRIORS[prior])
     for seed in range(first, first + chunks):
         path = bank / f"chunk_{seed:06d}.npz"
         if path.exists():
             continue
         start = time.perf_counter()
-        grids, coefficients = simulate_examples(size, seed, device=device)
+        grids, coefficients = simulate_examples(size, seed, distribution, device=device)
         temporary = path.with_suffix(".tmp.npz")
-        np.savez(temporary, grids=grids.astype(np.float16), coefficients=coefficients)
+        np.savez(temporary, grids=grids.astype(np.float16), coefficients=coefficients, prior=prior)
         temporary.rename(path)
         rate = size / (time.perf_counter() - start)
         print(f"{path.name}: {size} Ronchigrams, {rate:.1f} / s", flush=True)
+
+
+def bank_priors(bank: Path) -> dict[str, int]:
+    """Examples per aberration prior in a bank (chunks without a record count as "broad")."""
+    counts: dict[str, int] = {}
+    for path in sorted(bank.glob("chunk_*[0-9].npz")):
+        with np.load(path) as data:
+            prior = str(data["prior"]) if "prior" in data.files else "broad"
+            counts[prior] = counts.get(prior, 0) + len(data["coefficients"])
+    return counts
 
 
 def load_bank(bank: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -165,6 +179,8 @@ def fit(args: argparse.Namespace) -> None:
         "scales_A": SCALES.tolist(),
         "sigma_factors": factors.round(4).tolist(),
         "distribution": TrainingDistribution().describe(),
+        "priors_A": {name: {k: list(v) for k, v in r.items()} for name, r in PRIORS.items()},
+        "examples_per_prior": bank_priors(args.bank),
         "training": {
             "steps": step,
             "batch": args.batch,
@@ -186,6 +202,31 @@ def fit(args: argparse.Namespace) -> None:
     print(f"saved {args.output}", flush=True)
 
 
+def recalibrate(model_folder: Path, validation: Path) -> dict[str, float]:
+    """Refit the sigma factors of a trained model on a validation bank; rewrite its config.
+
+    The weights (and their SHA-256) are untouched.
+    """
+    from atomlens.zoo import load_model
+    from atomlens.zoo.registry import CONFIG
+
+    model, config = load_model(model_folder)
+    grids, truth = load_bank(validation)
+    decoded = predict_grids(model, grids)
+    factors = sigma_factors(decoded, truth)
+    summary = validation_summary(decoded, truth, factors)
+    config["sigma_factors"] = factors.round(4).tolist()
+    config["validation"] = {k: round(v, 4) for k, v in summary.items()} | {
+        "examples": len(truth),
+        "bank": validation.name,
+    }
+    path = model_folder / CONFIG
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(config, indent=2) + "\n")
+    temporary.replace(path)
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -196,6 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     gen.add_argument("--chunk-size", type=int, default=512)
     gen.add_argument("--device", default=None)
     gen.add_argument("--threads", type=int, default=1)
+    gen.add_argument("--prior", choices=sorted(PRIORS), default="broad", help="aberration prior")
     run = commands.add_parser("fit", help="train on a bank (and its validation/ folder)")
     run.add_argument("--bank", type=Path, required=True)
     run.add_argument("--output", type=Path, required=True, help="model folder to write")
@@ -211,10 +253,16 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--log-every", type=int, default=50)
     run.add_argument("--validate-every", type=int, default=500)
     run.add_argument("--reload-every", type=int, default=500)
+    cal = commands.add_parser("recalibrate", help="refit sigma on a validation bank")
+    cal.add_argument("--model", type=Path, required=True, help="model folder")
+    cal.add_argument("--bank", type=Path, required=True, help="validation bank")
+    cal.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.command == "generate":
-        generate(args.bank, args.seed, args.chunks, args.chunk_size, args.device)
+        generate(args.bank, args.seed, args.chunks, args.chunk_size, args.device, args.prior)
+    elif args.command == "recalibrate":
+        print(json.dumps(recalibrate(args.model, args.bank), indent=1))
     else:
         fit(args)
 
