@@ -91,3 +91,17 @@ def test_without_an_offset_the_sign_stays_open():
     )
     assert probability == pytest.approx(0.5, abs=0.01)
     np.testing.assert_allclose(alternative, -values)
+
+
+def test_a_known_sign_of_c30_fixes_the_overall_sign_only_when_c30_is_clear():
+    from atomlens.calibrate.estimate import _single
+
+    mean = np.array([-300.0, 50.0, 0, 0, 0, 0, 0, -5e4])
+    sigma = np.array([30.0, 10, 10, 50, 50, 50, 50, 1e4])
+    values, probability, resolved, notes = _single(mean, sigma, 0.5, 1, 0.9)
+    np.testing.assert_allclose(values, -mean)  # C30 > 0 as given: every coefficient flips
+    assert probability == 1.0 and resolved and "fixed by the given sign of C30" in notes[0]
+    unclear = sigma.copy()
+    unclear[7] = 4e4
+    values, probability, resolved, notes = _single(mean, unclear, 0.5, 1, 0.9)
+    assert not resolved and probability == 0.5 and "too small" in notes[0]

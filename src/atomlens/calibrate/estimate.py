@@ -141,6 +141,13 @@ def calibrated_sigma(decoded: dict[str, np.ndarray], config: dict) -> np.ndarray
     return math.sqrt(2) * decoded["scale"] * np.asarray(config["sigma_factors"])
 
 
+def _check_options(c30_sign: int | None, sign_threshold: float) -> None:
+    if c30_sign not in (None, 1, -1):
+        raise ValueError(f"c30_sign must be +1, -1 or None, got {c30_sign}.")
+    if not 0.5 <= sign_threshold <= 1:
+        raise ValueError(f"sign_threshold must lie in [0.5, 1], got {sign_threshold}.")
+
+
 def _single(
     mean: np.ndarray, sigma: np.ndarray, p_plus: float, c30_sign: int | None, threshold: float
 ) -> tuple[np.ndarray, float, bool, list[str]]:
@@ -171,8 +178,10 @@ def estimate_batch(
 ) -> list[AberrationEstimate]:
     """One independent estimate per Ronchigram (files, arrays, a (N, H, W) stack).
 
-    Parameters are those of :func:`estimate`, less ``offsets``.
+    Parameters are those of :func:`estimate`, less ``offsets``; ``batch_size`` Ronchigrams go
+    through the network together and ``progress`` shows a progress bar.
     """
+    _check_options(c30_sign, sign_threshold)
     network, config = load_estimator(model)
     items = _inputs(ronchigrams, energy, semiangle, angular_sampling)
     decoded, notes = _predict(items, network, config, batch_size, progress, augment)
@@ -315,10 +324,7 @@ def estimate(
     >>> bool(abs(abs(result.values[0]) - 300) < 3 * result.sigma[0])
     True
     """
-    if c30_sign not in (None, 1, -1):
-        raise ValueError(f"c30_sign must be +1, -1 or None, got {c30_sign}.")
-    if not 0.5 <= sign_threshold <= 1:
-        raise ValueError(f"sign_threshold must lie in [0.5, 1], got {sign_threshold}.")
+    _check_options(c30_sign, sign_threshold)
     items = ronchigrams if isinstance(ronchigrams, list | tuple) else [ronchigrams]
     if isinstance(ronchigrams, np.ndarray) and ronchigrams.ndim == 3:
         items = list(ronchigrams)

@@ -1,11 +1,14 @@
-"""Train the Ronchigram aberration estimator: simulate a bank of examples, then fit.
+"""Train the Ronchigram aberration estimator: simulate a bank of examples, fit, recalibrate.
 
-Two steps, so that simulation and training can run side by side (one CPU core each) and a bank can
-be reused::
+The steps are separate, so that simulation and training can run side by side (one CPU core each)
+and a bank can be reused::
 
-    python -m atomlens.calibrate.train generate --bank BANK --chunks 300           # training data
+    python -m atomlens.calibrate.train generate --bank BANK --seed 0 --chunks 103
+    python -m atomlens.calibrate.train generate --bank BANK --seed 1000 --chunks 189 \
+        --prior corrected
     python -m atomlens.calibrate.train generate --bank BANK/validation --seed 500000 --chunks 2
-    python -m atomlens.calibrate.train fit --bank BANK --minutes 80 --output MODEL_FOLDER
+    python -m atomlens.calibrate.train fit --bank BANK --minutes 85 --output MODEL_FOLDER
+    python -m atomlens.calibrate.train recalibrate --model MODEL_FOLDER --bank BANK/validation
 
 ``fit`` keeps picking up chunks that ``generate`` is still writing. Chunk c of the training bank
 is simulated with seed c; validation and test sets use seeds from 500000 and 900000, so they never
@@ -42,9 +45,6 @@ from atomlens.calibrate.symmetry import (
     transform_grids,
 )
 from atomlens.nn import ResNet18Regressor
-
-VALIDATION_SEED = 500_000
-MODEL_NAME = "ronchigram-aberrations"
 
 
 def generate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -106,8 +107,7 @@ def _collect(args: argparse.Namespace):
             calibration = _calibration(args, record)
             for index, image in enumerate(images):
                 item = ronchigram_input(image, **calibration)
-                items.append(type(item)(item.image, item.energy, item.semiangle,
-                                        item.angular_sampling, f"{path}[{index}]"))  # fmt: skip
+                items.append(dataclasses.replace(item, source=f"{path}[{index}]"))
                 truths.append(truth[index] if truth else None)
             continue
         record = _sidecar(path)

@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     write_json(
         targets[3],
         {
+            "kind": "ronchigram",
             "aberrations_A_rad": example.to_abtem(),
             "energy_eV": setup.energy,
             "semiangle_mrad": setup.semiangle,
