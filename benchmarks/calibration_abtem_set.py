@@ -35,15 +35,20 @@ RANGES = {
 PAIR_OFFSET = 200.0  # [Å] of C10 for the second image of each pair
 
 
-def amorphous_carbon(thickness: float, rng: np.random.Generator, gap: float = 1.2):
-    """ase.Atoms of random carbon at 0.100 atoms / Å^3 with no two atoms closer than ``gap``."""
+def amorphous_carbon(
+    thickness: float, rng: np.random.Generator, gap: float = 1.2, extent: float = EXTENT
+):
+    """ase.Atoms of random carbon at 0.100 atoms / Å^3 with no two atoms closer than ``gap``.
+
+    The box is ``extent`` x ``extent`` x ``thickness`` [Å], periodic in x and y.
+    """
     from ase import Atoms
 
-    count = int(0.100 * EXTENT * EXTENT * thickness)
-    box = np.array([EXTENT, EXTENT, thickness])
+    count = int(0.100 * extent * extent * thickness)
+    box = np.array([extent, extent, thickness])
     positions = rng.uniform(0, 1, (count, 3)) * box
     for _ in range(30):  # redraw one atom of every pair closer than the gap
-        tree = cKDTree(positions, boxsize=[EXTENT, EXTENT, thickness + 2 * gap])
+        tree = cKDTree(positions, boxsize=[extent, extent, thickness + 2 * gap])
         close = tree.query_pairs(gap, output_type="ndarray")
         if len(close) == 0:
             break

@@ -29,11 +29,11 @@ OVERSAMPLING, THICKNESS, SLICE = 3, 100.0, 20.0
 
 def hard_core_specimen(rng: np.random.Generator, gap: float = 1.2) -> PotentialSpecimen:
     """Carbon at 0.100 / Å^3 with no two atoms closer than ``gap`` [Å], sliced every 20 Å."""
-    import calibration_abtem_set as abtem_set
+    from calibration_abtem_set import amorphous_carbon
 
     shape = (SETUP.size[0] * OVERSAMPLING, SETUP.size[1] * OVERSAMPLING)
-    abtem_set.EXTENT = shape[0] * SETUP.sampling  # the simulation field [Å]
-    positions = abtem_set.amorphous_carbon(THICKNESS, rng, gap=gap).positions
+    extent = shape[0] * SETUP.sampling  # the simulation field [Å]
+    positions = amorphous_carbon(THICKNESS, rng, gap=gap, extent=extent).positions
     slices = []
     for bottom in np.arange(0.0, THICKNESS, SLICE):
         inside = (positions[:, 2] >= bottom) & (positions[:, 2] < bottom + SLICE)

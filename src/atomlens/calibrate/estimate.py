@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from atomlens.calibrate.network import predict_grids
+from atomlens.calibrate.network import laplace_sigma, predict_grids
 from atomlens.calibrate.preprocess import (
     RonchigramInput,
     canonical_grid,
@@ -49,16 +49,20 @@ def load_estimator(name_or_folder: str = DEFAULT_MODEL) -> tuple[torch.nn.Module
     return model, config
 
 
+def _as_list(ronchigrams: RonchigramLike | Sequence[RonchigramLike]) -> list[RonchigramLike]:
+    """One Ronchigram, a sequence of them or an (N, H, W) stack, as a list."""
+    if isinstance(ronchigrams, np.ndarray) and ronchigrams.ndim == 3:
+        return list(ronchigrams)
+    return list(ronchigrams) if isinstance(ronchigrams, list | tuple) else [ronchigrams]
+
+
 def _inputs(
     ronchigrams: RonchigramLike | Sequence[RonchigramLike],
     energy: float | None,
     semiangle: float | None,
     angular_sampling: float | None,
 ) -> list[RonchigramInput]:
-    if isinstance(ronchigrams, np.ndarray) and ronchigrams.ndim == 3:
-        ronchigrams = list(ronchigrams)
-    if not isinstance(ronchigrams, list | tuple):
-        ronchigrams = [ronchigrams]
+    ronchigrams = _as_list(ronchigrams)
     if not ronchigrams:
         raise ValueError("No Ronchigrams given.")
     out = []
@@ -138,7 +142,7 @@ def _predict(
 
 def calibrated_sigma(decoded: dict[str, np.ndarray], config: dict) -> np.ndarray:
     """Standard deviations [Å]: sqrt(2) x Laplace scale x the model's validation factors."""
-    return math.sqrt(2) * decoded["scale"] * np.asarray(config["sigma_factors"])
+    return laplace_sigma(decoded["scale"], config["sigma_factors"])
 
 
 def _check_options(c30_sign: int | None, sign_threshold: float) -> None:
@@ -325,9 +329,7 @@ def estimate(
     True
     """
     _check_options(c30_sign, sign_threshold)
-    items = ronchigrams if isinstance(ronchigrams, list | tuple) else [ronchigrams]
-    if isinstance(ronchigrams, np.ndarray) and ronchigrams.ndim == 3:
-        items = list(ronchigrams)
+    items = _as_list(ronchigrams)
     if offsets is None:
         if len(items) != 1:
             raise ValueError(
@@ -342,7 +344,7 @@ def estimate(
     if len(items) > MAX_COMBINED:
         raise ValueError(f"At most {MAX_COMBINED} Ronchigrams can be combined, got {len(items)}.")
     network, config = load_estimator(model)
-    inputs = _inputs(list(items), energy, semiangle, angular_sampling)
+    inputs = _inputs(items, energy, semiangle, angular_sampling)
     decoded, item_notes = _predict(inputs, network, config, MAX_COMBINED, False, augment)
     notes = [note for group in item_notes for note in group]
     shift = np.stack([_offset_vector(o) for o in offsets])

@@ -15,10 +15,13 @@ any data, and the sign logit separately learns which of +-mean is right, where t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from atomlens.calibrate.metrics import resolve_sign
 from atomlens.calibrate.preprocess import CANONICAL_EXTENT
 from atomlens.calibrate.symmetry import COEFFICIENTS
 
@@ -78,6 +81,15 @@ def sign_free_loss(
     }
 
 
+def laplace_sigma(scale: np.ndarray, factors: np.ndarray | float = 1.0) -> np.ndarray:
+    """Standard deviation of a Laplace distribution of scale ``scale``, times calibration factors.
+
+    The std of a Laplace distribution is sqrt(2) b; ``factors`` are the per-coefficient
+    corrections fitted on a validation set (a model's ``sigma_factors``).
+    """
+    return math.sqrt(2) * scale * np.asarray(factors)
+
+
 def decode(output: torch.Tensor) -> dict[str, np.ndarray]:
     """Means and Laplace scales [Å] (N, 8) and the probability that +mean is right (N,)."""
     mean, log_scale, logit = split_output(output.detach().float().cpu())
@@ -126,9 +138,7 @@ def predict_grids(
     reference = runs[0]["mean"]
     means, scales, p_plus = [], [], []
     for run in runs:
-        plus = (np.abs(run["mean"] - reference) / SCALES).sum(axis=1)
-        minus = (np.abs(run["mean"] + reference) / SCALES).sum(axis=1)
-        sign = np.where(plus <= minus, 1.0, -1.0)
+        sign = resolve_sign(reference, run["mean"], SCALES)  # the run's sign nearest the reference
         means.append(sign[:, None] * run["mean"])
         scales.append(run["scale"])
         p_plus.append(np.where(sign > 0, run["p_plus"], 1 - run["p_plus"]))

@@ -33,6 +33,7 @@ from atomlens.calibrate.metrics import error_summary, resolve_sign
 from atomlens.calibrate.network import (
     OUTPUTS,
     SCALES,
+    laplace_sigma,
     network_input,
     predict_grids,
     sign_free_loss,
@@ -76,16 +77,48 @@ def bank_priors(bank: Path) -> dict[str, int]:
     return counts
 
 
+class Bank:
+    """The finished chunks of a bank, in memory; :meth:`refresh` reads only chunks that are new.
+
+    Chunks stay separate arrays (no concatenated copy), so a bank that ``generate`` keeps filling
+    costs one read per chunk during training.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder, self.paths = folder, set()
+        self.grids: list[np.ndarray] = []
+        self.truth: list[np.ndarray] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        for path in sorted(self.folder.glob("chunk_*[0-9].npz")):
+            if path not in self.paths:
+                with np.load(path) as data:
+                    self.grids.append(data["grids"])
+                    self.truth.append(data["coefficients"])
+                self.paths.add(path)
+        if not self.truth:
+            raise FileNotFoundError(
+                f"No chunk_*.npz in {self.folder}; run the generate step first."
+            )
+        self.offsets = np.cumsum([0] + [len(t) for t in self.truth])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def take(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grids (float32) and coefficients [Å] of the examples at these bank indices."""
+        chunk = np.searchsorted(self.offsets, index, side="right") - 1
+        local = index - self.offsets[chunk]
+        grids = np.stack([self.grids[c][i] for c, i in zip(chunk, local, strict=True)])
+        truth = np.stack([self.truth[c][i] for c, i in zip(chunk, local, strict=True)])
+        return grids.astype(np.float32), truth
+
+
 def load_bank(bank: Path) -> tuple[np.ndarray, np.ndarray]:
     """All finished chunks of a bank, concatenated."""
-    paths = sorted(bank.glob("chunk_*[0-9].npz"))
-    if not paths:
-        raise FileNotFoundError(f"No chunk_*.npz in {bank}; run the generate step first.")
-    data = [np.load(p) for p in paths]
-    return (
-        np.concatenate([d["grids"] for d in data]),
-        np.concatenate([d["coefficients"] for d in data]),
-    )
+    chunks = Bank(bank)
+    return np.concatenate(chunks.grids), np.concatenate(chunks.truth)
 
 
 def validation_summary(
@@ -93,7 +126,7 @@ def validation_summary(
 ) -> dict[str, float]:
     """Errors of single-image estimates: the sign head picks +-mean."""
     sign = np.where(decoded["p_plus"] >= 0.5, 1.0, -1.0)[:, None]
-    sigma = math.sqrt(2) * decoded["scale"] * (1.0 if sigma_factor is None else sigma_factor)
+    sigma = laplace_sigma(decoded["scale"], 1.0 if sigma_factor is None else sigma_factor)
     return error_summary(sign * decoded["mean"], sigma, truth)
 
 
@@ -133,18 +166,18 @@ def fit(args: argparse.Namespace) -> None:
     model = ResNet18Regressor(OUTPUTS, in_channels=2, width=args.width).to(device)
     average = _Average(model, args.ema)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    grids, truth = load_bank(args.bank)
+    bank = Bank(args.bank)
     budget, step, start, log = args.minutes * 60, 0, time.perf_counter(), []
-    print(f"{len(grids)} examples in the bank; budget {args.minutes} min", flush=True)
+    print(f"{len(bank)} examples in the bank; budget {args.minutes} min", flush=True)
     while (elapsed := time.perf_counter() - start) < budget:
         fraction = elapsed / budget
         warm = fraction / 0.03 if fraction < 0.03 else 0.5 * (1 + math.cos(math.pi * fraction))
         for group in optimiser.param_groups:
             group["lr"] = args.lr * max(warm, 0.005)
-        index = rng.integers(len(grids), size=args.batch)
+        grids, truth = bank.take(rng.integers(len(bank), size=args.batch))
         turns, transpose = ELEMENTS[rng.integers(len(ELEMENTS))]
-        batch = transform_grids(grids[index].astype(np.float32), turns, transpose)
-        target = transform_coefficients(truth[index], turns, transpose) / SCALES
+        batch = transform_grids(grids, turns, transpose)
+        target = transform_coefficients(truth, turns, transpose) / SCALES
         model.train()
         output = model(network_input(np.ascontiguousarray(batch)).to(device))
         loss, parts = sign_free_loss(
@@ -156,9 +189,9 @@ def fit(args: argparse.Namespace) -> None:
         average.update(model)
         step += 1
         if step % args.reload_every == 0:
-            grids, truth = load_bank(args.bank)
+            bank.refresh()
         if step % args.log_every == 0:
-            record = {"step": step, "minutes": round(elapsed / 60, 2), "examples": len(grids)}
+            record = {"step": step, "minutes": round(elapsed / 60, 2), "examples": len(bank)}
             record |= {"loss": round(loss.item(), 4)} | {k: round(v, 4) for k, v in parts.items()}
             if step % args.validate_every == 0:
                 summary = validation_summary(
@@ -185,7 +218,7 @@ def fit(args: argparse.Namespace) -> None:
             "steps": step,
             "batch": args.batch,
             "minutes": round((time.perf_counter() - start) / 60, 1),
-            "examples_in_bank": len(grids),
+            "examples_in_bank_at_end": len(bank),
             "lr": args.lr,
             "ema": args.ema,
             "width": args.width,
