@@ -22,8 +22,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from atomlens.calibrate.simulation import coefficient_array
-from atomlens.physics.aberrations import random_aberrations
-from atomlens.physics.energy import wavelength
+from atomlens.core.energy import wavelength
+from atomlens.physics.optics.aberrations import random_aberrations
 
 ENERGY, SEMIANGLE, EXTENT, GPTS = 200e3, 30.0, 80.0, 384
 TARGET_RANGES = {"C10": (-500.0, 500.0), "C12": (0.0, 200.0), "C21": (0.0, 1000.0),
@@ -60,7 +60,7 @@ def amorphous_carbon(
 def main() -> None:
     import abtem
 
-    from atomlens.physics.detector import Detector
+    from atomlens.physics.detectors.detector import Detector
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--specimens", type=int, default=25)

@@ -19,8 +19,8 @@ import torch
 
 from atomlens.calibrate import estimate_batch
 from atomlens.physics import Aberrations, Detector, RonchigramSetup, simulate_ronchigrams
-from atomlens.physics.potentials import projected_potentials
-from atomlens.physics.specimens import AmorphousSpecimen, PotentialSpecimen
+from atomlens.physics.potentials.projection import projected_potentials
+from atomlens.physics.potentials.specimens import AmorphousSpecimen, PotentialSpecimen
 
 RESULT = Path(__file__).parent / "results" / "calibration_specimen_gap.md"
 SETUP = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.5, size=160)

@@ -182,7 +182,7 @@ def main() -> None:
         baselines[label] = baseline(truth)
         speeds[f"abTEM {data['images'].shape[1]} px"] = speed(data["images"], sampling, args.model)
     from atomlens.physics import RonchigramSetup, simulate_ronchigrams
-    from atomlens.physics.aberrations import random_aberrations
+    from atomlens.physics.optics.aberrations import random_aberrations
 
     setup = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.5, size=256)
     sets = random_aberrations(128, TARGET, np.random.default_rng(5))

@@ -40,9 +40,9 @@ from torch import nn
 
 from atomlens.calibrate.preprocess import canonical_grid, ronchigram_input
 from atomlens.nn.regressors import ResNet18Regressor
-from atomlens.physics.aberrations import Aberrations, random_aberrations
-from atomlens.physics.ronchigram import RonchigramSetup, simulate_ronchigrams
-from atomlens.physics.specimens import AmorphousSpecimen
+from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
+from atomlens.physics.optics.aberrations import Aberrations, random_aberrations
+from atomlens.physics.potentials.specimens import AmorphousSpecimen
 
 SETUP = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.5, size=128)
 RANGES = {"C10": (-500.0, 500.0), "C12": (0.0, 200.0)}  # [Å]

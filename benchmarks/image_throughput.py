@@ -17,7 +17,7 @@ import torch
 
 from atomlens.data import ImageSampler
 from atomlens.physics import HRTEMImaging, STEMImaging, field, simulate_image
-from atomlens.physics.distortions import realistic_stem, realistic_tem
+from atomlens.physics.detectors import realistic_stem, realistic_tem
 
 RESULTS = Path(__file__).parent / "results"
 SIZE = 256

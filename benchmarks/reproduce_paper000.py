@@ -5,7 +5,7 @@ runs in about a minute; ``gpu`` is the paper's scale, for a machine with a GPU: 
 Writes ``benchmarks/results/paper000_reproduction.{md,json}`` with the paper's Table 1 beside ours.
 
 Setting (the paper gives no units or ranges, so these are assumptions, stated in the table):
-200 kV, the paper-000 interference image (``atomlens.physics.interference``) with a 10 mrad
+200 kV, the paper-000 interference image (``atomlens.physics.imaging.interference``) with a 10 mrad
 illumination aperture, random beam tilt and divergence, Poisson and dark-current noise. C1 dataset:
 C1 uniform in [0, 100] nm with A1 = 0 (the paper's C1 runs "from small to large"; the model cannot
 tell +C1 from -C1 anyway: the image of -chi is the point reflection of a point-symmetric disc);

@@ -26,7 +26,7 @@ from atomlens.physics import (
     RonchigramSetup,
     simulate_ronchigrams,
 )
-from atomlens.physics.aberrations import random_aberrations
+from atomlens.physics.optics.aberrations import random_aberrations
 
 RANGES = {"C10": (-500.0, 500.0), "C12": (0.0, 200.0)}
 RESULTS = Path(__file__).parent / "results"

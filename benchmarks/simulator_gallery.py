@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from atomlens.physics import HRTEMImaging, STEMImaging, field, simulate_image
-from atomlens.physics.defects import vacancies
-from atomlens.physics.distortions import realistic_stem, realistic_tem
-from atomlens.physics.random_structures import nanoparticle_on_support
+from atomlens.physics.detectors import realistic_stem, realistic_tem
+from atomlens.physics.structures.defects import vacancies
+from atomlens.physics.structures.random_structures import nanoparticle_on_support
 from atomlens.report.figures import plot_overlay, pyplot, save_figure
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "simulated_images.png"

@@ -10,7 +10,7 @@ from atomlens.calibrate.symmetry import (
     transform_grids,
 )
 from atomlens.physics import Aberrations
-from atomlens.physics.transfer import aberration_function, polar_angles
+from atomlens.physics.optics.transfer import aberration_function, polar_angles
 
 WAVELENGTH = 0.0251  # [Å]
 

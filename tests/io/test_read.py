@@ -8,6 +8,8 @@ import pytest
 from fake_microscope_files import write_dm3, write_hspy, write_mrc, write_ser
 from PIL import Image
 
+from atomlens.core.energy import wavelength
+from atomlens.core.units import classify_units
 from atomlens.io import (
     AtomlensIOError,
     EmptyFileError,
@@ -22,8 +24,6 @@ from atomlens.io import (
     write_hdf5,
     write_tiff,
 )
-from atomlens.io._units import classify_units
-from atomlens.physics.energy import wavelength
 
 # ---------------------------------------------------------------------- DM3
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from atomlens.physics import Aberrations, aberration_function, polar_angles, spatial_frequencies
-from atomlens.physics.aberrations import MAGNITUDE_NAMES, ORDERS, random_aberrations
+from atomlens.physics.optics.aberrations import MAGNITUDE_NAMES, ORDERS, random_aberrations
 
 FULL = Aberrations(
     {f"C{n}{m}": 10.0 ** (n + 1) * (1 + 0.1 * m) for n, m in ORDERS}

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from atomlens.physics.distortions import Compose, ReadoutNoise, ShotNoise
-from atomlens.physics.distortions_sampling import poisson_counts, standard_gamma, standard_normal
-from atomlens.physics.distortions_scan import resample_scan
-from atomlens.physics.distortions_stem import (
+from atomlens.physics.detectors.base import Compose, ReadoutNoise, ShotNoise
+from atomlens.physics.detectors.sampling import poisson_counts, standard_gamma, standard_normal
+from atomlens.physics.detectors.scan import resample_scan
+from atomlens.physics.detectors.stem import (
     BlackPixels,
     DetectorLag,
     Drift,
@@ -20,7 +20,7 @@ from atomlens.physics.distortions_stem import (
     Zingers,
     realistic_stem,
 )
-from atomlens.physics.distortions_tem import (
+from atomlens.physics.detectors.tem import (
     DarkCurrent,
     DeadPixels,
     Gain,

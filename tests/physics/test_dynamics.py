@@ -5,8 +5,8 @@ from ase import Atoms
 from ase.build import bulk, graphene, mx2
 from scipy.spatial import cKDTree
 
-from atomlens.physics.dynamics import DynamicsModel, simulate_series
-from atomlens.physics.trajectories import EVENT_KINDS, Series
+from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
+from atomlens.physics.dynamics.trajectories import EVENT_KINDS, Series
 
 CC_BOND = 2.46 / np.sqrt(3)  # graphene nearest-neighbour distance [Å]
 

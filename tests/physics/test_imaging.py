@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from atomlens.physics.hrtem import HRTEMImaging, exit_wave, hrtem_image
-from atomlens.physics.stem import STEMImaging, stem_image
+from atomlens.physics.imaging.hrtem import HRTEMImaging, exit_wave, hrtem_image
+from atomlens.physics.imaging.stem import STEMImaging, stem_image
 
 A_STO = 3.905  # SrTiO3 lattice constant [Å]
 
@@ -128,7 +128,7 @@ def test_bad_imaging_input(make, message):
 
 
 def test_divergence_envelope_follows_the_gradient_of_chi():
-    from atomlens.physics.hrtem import objective_transfer
+    from atomlens.physics.imaging.hrtem import objective_transfer
 
     shape, pixel = (64, 64), 0.1
     plain = HRTEMImaging(aberrations={}, objective_aperture=None, focal_spread=0.0, divergence=0.5)

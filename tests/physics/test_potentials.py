@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from atomlens.physics import projected_potential, scattering_factor
-from atomlens.physics.potentials import POTENTIAL_PER_SCATTERING_FACTOR
+from atomlens.physics.potentials.scattering import POTENTIAL_PER_SCATTERING_FACTOR
 
 
 def test_potential_constant_is_h2_over_2pi_m0_e():

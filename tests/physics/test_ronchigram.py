@@ -12,7 +12,7 @@ from atomlens.physics import (
     simulate_ronchigram,
     simulate_ronchigrams,
 )
-from atomlens.physics.transfer import cartesian_coefficients
+from atomlens.physics.optics.transfer import cartesian_coefficients
 
 SMALL = RonchigramSetup(energy=200e3, semiangle=25.0, angular_sampling=0.6, size=96)
 

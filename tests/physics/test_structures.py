@@ -5,7 +5,7 @@ import pytest
 from ase.build import surface
 from scipy.spatial import cKDTree
 
-from atomlens.physics.defects import (
+from atomlens.physics.structures.defects import (
     adatoms,
     grain_boundary,
     interstitial_columns,
@@ -13,18 +13,18 @@ from atomlens.physics.defects import (
     surface_edge,
     vacancies,
 )
-from atomlens.physics.materials import MATERIALS, ZONE_AXES, material
-from atomlens.physics.random_structures import (
-    amorphous_film,
-    nanoparticle_on_support,
-    random_structure,
-)
-from atomlens.physics.structures import (
+from atomlens.physics.structures.lattice import (
     column_labels,
     columns,
     field,
     orient,
     random_crop,
+)
+from atomlens.physics.structures.materials import MATERIALS, ZONE_AXES, material
+from atomlens.physics.structures.random_structures import (
+    amorphous_film,
+    nanoparticle_on_support,
+    random_structure,
 )
 
 

@@ -28,7 +28,7 @@ from atomlens.calibrate.preprocess import (
 from atomlens.calibrate.result import AberrationEstimate
 from atomlens.calibrate.symmetry import COEFFICIENTS
 from atomlens.io import ImageData
-from atomlens.physics.aberrations import Aberrations
+from atomlens.physics.optics.aberrations import Aberrations
 
 DEFAULT_MODEL = "ronchigram-aberrations"
 #: Most Ronchigrams combined at once (2^N sign choices are tried).

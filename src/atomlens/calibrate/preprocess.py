@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from atomlens.core.energy import wavelength
 from atomlens.io import ImageData, MissingCalibrationError, read
-from atomlens.physics.energy import wavelength
 
 #: Canonical grid: SIZE x SIZE pixels spanning +-EXTENT semi-angles.
 CANONICAL_SIZE = 96

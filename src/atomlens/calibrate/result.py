@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from atomlens.calibrate.symmetry import COEFFICIENTS
-from atomlens.physics.aberrations import CEOS_NAMES, Aberrations
+from atomlens.physics.optics.aberrations import CEOS_NAMES, Aberrations
 
 #: The polar terms: (name, index of the a component or the round value, m).
 _TERMS: tuple[tuple[str, int, int], ...] = (
@@ -66,7 +66,7 @@ class AberrationEstimate:
         return {name: float(v) for name, v in zip(COEFFICIENTS, values, strict=True)}
 
     def aberrations(self, *, alternative: bool = False) -> Aberrations:
-        """The estimate as :class:`~atomlens.physics.aberrations.Aberrations`."""
+        """The estimate as :class:`~atomlens.physics.optics.aberrations.Aberrations`."""
         return Aberrations.from_cartesian(self.cartesian(alternative=alternative))
 
     def polar(self) -> dict[str, tuple[float, float]]:

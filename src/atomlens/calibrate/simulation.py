@@ -15,11 +15,11 @@ from tqdm.auto import tqdm
 
 from atomlens.calibrate.preprocess import canonical_grid, ronchigram_input
 from atomlens.calibrate.symmetry import COEFFICIENTS
-from atomlens.physics.aberrations import Aberrations, random_aberrations
-from atomlens.physics.detector import Detector
-from atomlens.physics.ronchigram import RonchigramSetup, simulate_ronchigrams
-from atomlens.physics.specimens import AmorphousSpecimen, CrystalSpecimen, Specimen
-from atomlens.physics.structures import orient
+from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
+from atomlens.physics.optics.aberrations import Aberrations, random_aberrations
+from atomlens.physics.potentials.specimens import AmorphousSpecimen, CrystalSpecimen, Specimen
+from atomlens.physics.structures.lattice import orient
 
 #: Thin crystals drawn as specimens: (material, zone axis, unit cells along the beam).
 CRYSTALS: tuple[tuple[str, tuple[int, ...], tuple[int, int]], ...] = (

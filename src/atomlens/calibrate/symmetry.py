@@ -5,9 +5,9 @@ the Ronchigram of the correspondingly rotated or mirrored aberration function: a
 transform that multiplies the training data by eight for free.
 
 Canonical pixel (row, column) sits at angle (ky, kx) from the disc centre and the azimuth is
-phi = atan2(ky, kx), as in :func:`atomlens.physics.transfer.polar_angles`. An image transform that
-moves the feature at azimuth phi to ``s * phi + delta`` changes the azimuth of every coefficient
-the same way, so its Cartesian pair obeys ``a' + i b' = exp(i m delta) (a + i s b)``.
+phi = atan2(ky, kx), as in :func:`atomlens.physics.optics.transfer.polar_angles`. An image
+transform that moves the feature at azimuth phi to ``s * phi + delta`` changes the azimuth of every
+coefficient the same way, so its Cartesian pair obeys ``a' + i b' = exp(i m delta) (a + i s b)``.
 """
 
 from __future__ import annotations

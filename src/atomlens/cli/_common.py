@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atomlens.physics.aberrations import ANGLE_NAMES, MAGNITUDE_NAMES, Aberrations
+from atomlens.physics.optics.aberrations import ANGLE_NAMES, MAGNITUDE_NAMES, Aberrations
 
 
 def add_aberration_arguments(parser: argparse.ArgumentParser, title: str) -> None:

@@ -72,7 +72,7 @@ def _hdf5_items(path: Path) -> tuple[np.ndarray, dict, list]:
     """Images, calibration and true aberrations of an atomlens Ronchigram dataset."""
     import h5py
 
-    from atomlens.physics.aberrations import Aberrations
+    from atomlens.physics.optics.aberrations import Aberrations
 
     try:
         with h5py.File(path, "r") as handle:
@@ -95,7 +95,7 @@ def _hdf5_items(path: Path) -> tuple[np.ndarray, dict, list]:
 def _collect(args: argparse.Namespace):
     """RonchigramInputs and truths (or None) for every image of every FILE."""
     from atomlens.calibrate import ronchigram_input
-    from atomlens.physics.aberrations import Aberrations
+    from atomlens.physics.optics.aberrations import Aberrations
 
     items, truths = [], []
     for name in args.files:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.detector import Detector
-from atomlens.physics.ronchigram import RonchigramSetup, simulate_ronchigrams
-from atomlens.physics.specimens import AmorphousSpecimen
+from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.potentials.specimens import AmorphousSpecimen
 
 #: Gallery axes [nm for C10 and C12, um for C30]; C12 < 0 means phi12 = pi / 2 (A1 along y).
 GALLERY_C10_NM = (-40.0, -20.0, 0.0, 20.0, 40.0)
@@ -180,7 +180,7 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
     """HAADF of SrTiO3 [001] with realistic distortions, beside its clean image and atoms."""
     from atomlens.io import write_csv, write_tiff
     from atomlens.physics import STEMImaging, field, simulate_image
-    from atomlens.physics.distortions import realistic_stem
+    from atomlens.physics.detectors import realistic_stem
     from atomlens.report.figures import plot_overlay, pyplot, save_figure
 
     pixel_size = 0.15  # [Å]

@@ -108,9 +108,9 @@ def parse_zone_axis(text: str) -> tuple[int, ...]:
 
 def build_field(args: argparse.Namespace, rng: np.random.Generator):
     """The field (ase.Atoms box) and a record of how it was built."""
-    from atomlens.physics import defects
-    from atomlens.physics.random_structures import random_structure
-    from atomlens.physics.structures import field
+    from atomlens.physics.structures import defects
+    from atomlens.physics.structures.lattice import field
+    from atomlens.physics.structures.random_structures import random_structure
 
     shape = (args.size, args.size)
     if args.random_structure:
@@ -144,8 +144,8 @@ def build_field(args: argparse.Namespace, rng: np.random.Generator):
 
 def build_imaging(args: argparse.Namespace):
     """STEMImaging or HRTEMImaging from the options."""
-    from atomlens.physics.hrtem import HRTEMImaging
-    from atomlens.physics.stem import STEMImaging
+    from atomlens.physics.imaging.hrtem import HRTEMImaging
+    from atomlens.physics.imaging.stem import STEMImaging
 
     aberrations = aberrations_from(args)
     if args.modality == "stem":
@@ -167,7 +167,7 @@ def build_imaging(args: argparse.Namespace):
 
 
 def _distortion_chain(args: argparse.Namespace, modality: str, rng: np.random.Generator):
-    from atomlens.physics.distortions import realistic_stem, realistic_tem
+    from atomlens.physics.detectors import realistic_stem, realistic_tem
 
     if args.distortions != "realistic":
         return None
@@ -179,7 +179,7 @@ def _distortion_chain(args: argparse.Namespace, modality: str, rng: np.random.Ge
 
 def run_image(args: argparse.Namespace) -> int:
     from atomlens.io import write_csv, write_json, write_tiff
-    from atomlens.physics.imaging import simulate_image
+    from atomlens.physics.imaging.images import simulate_image
 
     folder = prepare_folder(
         args.output, IMAGE_OUTPUTS + ["preview.png"] * args.plot, args.overwrite
@@ -257,9 +257,9 @@ def _add_series_parser(kinds: argparse._SubParsersAction) -> None:
 
 def run_series(args: argparse.Namespace) -> int:
     from atomlens.io import write_csv, write_json, write_tiff
-    from atomlens.physics.distortions import realistic_stem
-    from atomlens.physics.dynamics import DynamicsModel, simulate_series
-    from atomlens.physics.series import simulate_image_series
+    from atomlens.physics.detectors import realistic_stem
+    from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
+    from atomlens.physics.imaging.series import simulate_image_series
 
     if args.frames < 1:
         raise ValueError(f"--frames must be at least 1, got {args.frames}.")

@@ -11,15 +11,15 @@ from tqdm.auto import tqdm
 
 from atomlens import __version__
 from atomlens.cli._common import aberrations_from, add_aberration_arguments
-from atomlens.physics.aberrations import (
+from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
+from atomlens.physics.optics.aberrations import (
     ANGLE_NAMES,
     MAGNITUDE_NAMES,
     Aberrations,
     random_aberrations,
 )
-from atomlens.physics.detector import Detector
-from atomlens.physics.ronchigram import RonchigramSetup, simulate_ronchigrams
-from atomlens.physics.specimens import (
+from atomlens.physics.potentials.specimens import (
     AMORPHOUS_CARBON_DENSITY,
     AmorphousSpecimen,
     CrystalSpecimen,

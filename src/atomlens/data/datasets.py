@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from atomlens.data.samplers import ImageSampler, SeriesSampler
-from atomlens.physics.labels import class_masks, distance_map
+from atomlens.physics.imaging.labels import class_masks, distance_map
 
 TASKS = ("restoration", "segmentation", "tracking")
 

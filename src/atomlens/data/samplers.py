@@ -12,16 +12,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.distortions import realistic_stem, realistic_tem
-from atomlens.physics.dynamics import DynamicsModel, simulate_series
-from atomlens.physics.energy import wavelength
-from atomlens.physics.hrtem import HRTEMImaging
-from atomlens.physics.imaging import SimulatedImage, simulate_image
-from atomlens.physics.random_structures import random_structure
-from atomlens.physics.series import SimulatedSeries, simulate_image_series
-from atomlens.physics.stem import STEMImaging
-from atomlens.physics.structures import field as build_field
+from atomlens.core.energy import wavelength
+from atomlens.physics.detectors import realistic_stem, realistic_tem
+from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
+from atomlens.physics.imaging.hrtem import HRTEMImaging
+from atomlens.physics.imaging.images import SimulatedImage, simulate_image
+from atomlens.physics.imaging.series import SimulatedSeries, simulate_image_series
+from atomlens.physics.imaging.stem import STEMImaging
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.structures.lattice import field as build_field
+from atomlens.physics.structures.random_structures import random_structure
 
 MODALITIES = ("stem", "hrtem", "mixed")
 DISTORTIONS = ("realistic", "shot", "none")

@@ -11,10 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from atomlens.physics.energy import wavelength
-
-from ._imagedata import Axis
-from ._units import (
+from atomlens.core.energy import wavelength
+from atomlens.core.units import (
     ANGLE,
     LENGTH,
     OTHER,
@@ -22,6 +20,8 @@ from ._units import (
     UNDEFINED,
     classify_units,
 )
+
+from ._imagedata import Axis
 
 __all__ = ["build_axes"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from atomlens.physics.energy import wavelength
+from atomlens.core.energy import wavelength
 
 from ._errors import MissingCalibrationError
 from ._summary import summarise

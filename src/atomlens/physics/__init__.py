@@ -1,5 +1,22 @@
 """Forward models with no learning: electron optics, specimens, Ronchigrams, detectors.
 
+Subpackages
+-----------
+optics
+    Aberrations, the aberration function chi, apertures and the probe.
+potentials
+    Scattering factors, projected potentials and Ronchigram specimens.
+structures
+    Materials, oriented fields and projected columns, defects, random structures.
+imaging
+    Ronchigrams, interference images, STEM and HRTEM images, image series and label maps.
+detectors
+    The Ronchigram detector and the detector and scan distortions of paper 001.
+dynamics
+    Moving atoms with their trajectories and events.
+
+The relativistic electron kinematics live in :mod:`atomlens.core` (re-exported here).
+
 Public names
 ------------
 wavelength, interaction_parameter
@@ -24,12 +41,12 @@ STEMImaging, stem_image, HRTEMImaging, hrtem_image
     Incoherent STEM (HAADF, empirical ABF / BF) and HRTEM (multislice, coherence envelopes).
 material, orient, field, columns, random_structure
     Crystal structures (ase), zone axes, image fields, projected columns, random structures;
-    defects in ``atomlens.physics.defects``, films and nanoparticles in
-    ``atomlens.physics.random_structures``.
+    defects in ``atomlens.physics.structures.defects``, films and nanoparticles in
+    ``atomlens.physics.structures.random_structures``.
 simulate_image, SimulatedImage, class_masks, distance_map
     An image with its ground truth (atom table, label maps).
 Compose, realistic_stem, realistic_tem
-    Detector and scan distortions of paper 001 (all steps in ``atomlens.physics.distortions``).
+    Detector and scan distortions of paper 001 (all steps in ``atomlens.physics.detectors``).
 DynamicsModel, simulate_series, simulate_image_series, SimulatedSeries
     Moving atoms and the image series they give, with tracks and events.
 """
@@ -37,53 +54,54 @@ DynamicsModel, simulate_series, simulate_image_series, SimulatedSeries
 import importlib
 from typing import Any
 
-# Lazy loading (as scikit-image does): ``import atomlens.physics.energy`` stays cheap and does not
-# import torch; the names below load their module on first use.
+# Lazy loading (as scikit-image does): ``import atomlens.physics`` stays cheap and does not import
+# torch; each name below loads its module (and so its subpackage) on first use. The type stub
+# ``__init__.pyi`` lists the same names for type checkers.
 _WHERE = {
-    "Aberrations": "aberrations",
-    "AmorphousSpecimen": "specimens",
-    "Compose": "distortions",
-    "CrystalSpecimen": "specimens",
-    "Detector": "detector",
-    "DynamicsModel": "dynamics",
-    "HRTEMImaging": "hrtem",
-    "InterferenceSetup": "interference",
-    "MATERIALS": "materials",
-    "PhaseGrating": "specimens",
-    "PotentialSpecimen": "specimens",
-    "Probe": "probe",
-    "RonchigramSetup": "ronchigram",
-    "STEMImaging": "stem",
-    "SimulatedImage": "imaging",
-    "SimulatedSeries": "series",
-    "Specimen": "specimens",
-    "aberration_function": "transfer",
-    "aperture": "transfer",
-    "class_masks": "labels",
-    "columns": "structures",
-    "distance_map": "labels",
-    "field": "structures",
-    "hrtem_image": "hrtem",
-    "interaction_parameter": "energy",
-    "interference_image": "interference",
-    "interference_images": "interference",
-    "material": "materials",
-    "orient": "structures",
-    "polar_angles": "transfer",
-    "projected_potential": "potentials",
-    "projected_potentials": "potentials",
-    "random_structure": "random_structures",
-    "realistic_stem": "distortions",
-    "realistic_tem": "distortions",
-    "scattering_factor": "potentials",
-    "simulate_image": "imaging",
-    "simulate_image_series": "series",
-    "simulate_ronchigram": "ronchigram",
-    "simulate_ronchigrams": "ronchigram",
-    "simulate_series": "dynamics",
-    "spatial_frequencies": "transfer",
-    "stem_image": "stem",
-    "wavelength": "energy",
+    "Aberrations": "atomlens.physics.optics.aberrations",
+    "AmorphousSpecimen": "atomlens.physics.potentials.specimens",
+    "Compose": "atomlens.physics.detectors.base",
+    "CrystalSpecimen": "atomlens.physics.potentials.specimens",
+    "Detector": "atomlens.physics.detectors.detector",
+    "DynamicsModel": "atomlens.physics.dynamics.models",
+    "HRTEMImaging": "atomlens.physics.imaging.hrtem",
+    "InterferenceSetup": "atomlens.physics.imaging.interference",
+    "MATERIALS": "atomlens.physics.structures.materials",
+    "PhaseGrating": "atomlens.physics.potentials.specimens",
+    "PotentialSpecimen": "atomlens.physics.potentials.specimens",
+    "Probe": "atomlens.physics.optics.probe",
+    "RonchigramSetup": "atomlens.physics.imaging.ronchigram",
+    "STEMImaging": "atomlens.physics.imaging.stem",
+    "SimulatedImage": "atomlens.physics.imaging.images",
+    "SimulatedSeries": "atomlens.physics.imaging.series",
+    "Specimen": "atomlens.physics.potentials.specimens",
+    "aberration_function": "atomlens.physics.optics.transfer",
+    "aperture": "atomlens.physics.optics.transfer",
+    "class_masks": "atomlens.physics.imaging.labels",
+    "columns": "atomlens.physics.structures.lattice",
+    "distance_map": "atomlens.physics.imaging.labels",
+    "field": "atomlens.physics.structures.lattice",
+    "hrtem_image": "atomlens.physics.imaging.hrtem",
+    "interaction_parameter": "atomlens.core.energy",
+    "interference_image": "atomlens.physics.imaging.interference",
+    "interference_images": "atomlens.physics.imaging.interference",
+    "material": "atomlens.physics.structures.materials",
+    "orient": "atomlens.physics.structures.lattice",
+    "polar_angles": "atomlens.physics.optics.transfer",
+    "projected_potential": "atomlens.physics.potentials.projection",
+    "projected_potentials": "atomlens.physics.potentials.projection",
+    "random_structure": "atomlens.physics.structures.random_structures",
+    "realistic_stem": "atomlens.physics.detectors.stem",
+    "realistic_tem": "atomlens.physics.detectors.tem",
+    "scattering_factor": "atomlens.physics.potentials.scattering",
+    "simulate_image": "atomlens.physics.imaging.images",
+    "simulate_image_series": "atomlens.physics.imaging.series",
+    "simulate_ronchigram": "atomlens.physics.imaging.ronchigram",
+    "simulate_ronchigrams": "atomlens.physics.imaging.ronchigram",
+    "simulate_series": "atomlens.physics.dynamics.models",
+    "spatial_frequencies": "atomlens.physics.optics.transfer",
+    "stem_image": "atomlens.physics.imaging.stem",
+    "wavelength": "atomlens.core.energy",
 }
 
 __all__ = [
@@ -137,7 +155,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'atomlens.physics' has no attribute {name!r}")
-    module = importlib.import_module(f"atomlens.physics.{_WHERE[name]}")
+    module = importlib.import_module(_WHERE[name])
     return getattr(module, name)
 
 

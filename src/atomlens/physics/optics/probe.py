@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.energy import wavelength as electron_wavelength
-from atomlens.physics.transfer import (
+from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.optics.transfer import (
     aperture,
     cartesian_coefficients,
     chi_basis,

@@ -22,15 +22,15 @@ Shifts
     column ``x`` of a row whose record says ``shifts_x = s`` appears at ``x + s``. The probe was off
     by ``-s``; :meth:`ScanDistortion.sampling_offsets` returns that probe-side field.
 
-Step modules: :mod:`atomlens.physics.distortions_tem` (camera) and
-:mod:`atomlens.physics.distortions_stem` (scan and photomultiplier). Their names are re-exported
-here. Helpers: :mod:`atomlens.physics.distortions_scan` (``resample_scan``) and
-:mod:`atomlens.physics.distortions_sampling` (``poisson_counts``, ``standard_normal``, ...).
+Step modules: :mod:`atomlens.physics.detectors.tem` (camera) and
+:mod:`atomlens.physics.detectors.stem` (scan and photomultiplier); the subpackage
+:mod:`atomlens.physics.detectors` exports their names with these. Helpers:
+:mod:`atomlens.physics.detectors.scan` (``resample_scan``) and
+:mod:`atomlens.physics.detectors.sampling` (``poisson_counts``, ``standard_normal``, ...).
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -39,10 +39,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from atomlens.physics.distortions_sampling import _poisson_in_place, standard_normal
-from atomlens.physics.distortions_sampling import poisson_counts as poisson_counts
-from atomlens.physics.distortions_sampling import random_pixels as random_pixels
-from atomlens.physics.distortions_scan import resample_scan
+from atomlens.physics.detectors.sampling import _poisson_in_place, standard_normal
+from atomlens.physics.detectors.sampling import poisson_counts as poisson_counts
+from atomlens.physics.detectors.sampling import random_pixels as random_pixels
+from atomlens.physics.detectors.scan import resample_scan
 
 __all__ = [
     "Compose",
@@ -259,7 +259,7 @@ class ShotNoise(Distortion):
     exact_below : float
         Expected counts below which the Poisson draw is exact [e-]; above, a Cornish-Fisher
         normal that matches the first three moments (see
-        :func:`~atomlens.physics.distortions_sampling.poisson_counts`).
+        :func:`~atomlens.physics.detectors.sampling.poisson_counts`).
         ``math.inf`` draws exactly everywhere.
 
     Notes
@@ -450,28 +450,3 @@ def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 def _is_on(rng: np.random.Generator, p_off: float) -> bool:
     """True with probability ``1 - p_off``: whether a preset step is drawn on."""
     return bool(rng.random() >= p_off)
-
-
-# --------------------------------------------------------------------------------------------
-# Re-exports of the step modules (loaded on first use, no import cycle)
-# --------------------------------------------------------------------------------------------
-
-_TEM_NAMES = "DarkCurrent DeadPixels Gain HotPixels MTFBlur Quantise XraySpikes realistic_tem"
-_STEM_NAMES = (
-    "BlackPixels DetectorLag Drift FlyBack LineJumps PMTGain ScanJitter ScanSpeed Zingers "
-    "realistic_stem"
-)
-_MODALITY = dict.fromkeys(_TEM_NAMES.split(), "distortions_tem") | dict.fromkeys(
-    _STEM_NAMES.split(), "distortions_stem"
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _MODALITY:
-        raise AttributeError(f"module 'atomlens.physics.distortions' has no attribute {name!r}")
-    module = importlib.import_module(f"atomlens.physics.{_MODALITY[name]}")
-    return getattr(module, name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODALITY])

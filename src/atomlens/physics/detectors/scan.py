@@ -1,8 +1,8 @@
 """Resampling an image along a distorted STEM raster scan: the probe's path during each dwell.
 
-:class:`~atomlens.physics.distortions.ScanDistortion` steps give the probe's offsets from the
+:class:`~atomlens.physics.detectors.base.ScanDistortion` steps give the probe's offsets from the
 nominal raster; :func:`resample_scan` turns them into the image the probe saw. Re-exported by
-:mod:`atomlens.physics.distortions`.
+:mod:`atomlens.physics.detectors.base`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Camera (TEM) distortions of paper 001 and the ``realistic_tem`` preset.
 
-A scintillator-coupled camera: electrons arrive (:class:`~atomlens.physics.distortions.ShotNoise`),
-their light spreads (:class:`MTFBlur`), is converted to counts (:class:`Gain`), the sensor adds
-a dark signal (:class:`DarkCurrent`) and read-out noise
-(:class:`~atomlens.physics.distortions.ReadoutNoise`), X-rays hit it (:class:`XraySpikes`), some
+A scintillator-coupled camera: electrons arrive
+(:class:`~atomlens.physics.detectors.base.ShotNoise`), their light spreads (:class:`MTFBlur`), is
+converted to counts (:class:`Gain`), the sensor adds a dark signal (:class:`DarkCurrent`) and
+read-out noise
+(:class:`~atomlens.physics.detectors.base.ReadoutNoise`), X-rays hit it (:class:`XraySpikes`), some
 pixels are broken (:class:`DeadPixels`, :class:`HotPixels`), and the ADC rounds and saturates
 (:class:`Quantise`).
 """
@@ -16,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.fft
 
-from atomlens.physics.distortions import (
+from atomlens.physics.detectors.base import (
     Compose,
     Distortion,
     ReadoutNoise,
@@ -29,7 +30,7 @@ from atomlens.physics.distortions import (
     check_positive,
     check_probability,
 )
-from atomlens.physics.distortions_sampling import poisson_counts, random_pixels
+from atomlens.physics.detectors.sampling import poisson_counts, random_pixels
 
 __all__ = [
     "DarkCurrent",

@@ -3,7 +3,7 @@
 Poisson counts (exact for small means, Cornish-Fisher above), standard normal (Box-Muller, float32)
 and Gamma (exact, Wilson-Hilferty above) draws, each faster than numpy's own sampler, and random
 pixel sets. Every draw comes from the ``numpy.random.Generator`` passed in. Re-exported (except
-``standard_gamma``) by :mod:`atomlens.physics.distortions`.
+``standard_gamma``) by :mod:`atomlens.physics.detectors.base`.
 """
 
 from __future__ import annotations

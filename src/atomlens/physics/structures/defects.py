@@ -3,12 +3,12 @@
 Every function takes its randomness from a ``numpy.random.Generator`` (or a seed), returns a new
 ``ase.Atoms`` (the input is never changed) and, with it, a record of what it did: a DataFrame of
 the atoms touched (positions ``y_A``, ``x_A``, ``z_A`` [Å]) or a dict of the parameters drawn.
-Structures follow the field convention of :mod:`atomlens.physics.structures`. Removing or changing
-atoms keeps ``pbc`` (the box becomes a periodic supercell with the defect); cutting an edge or
-joining grains makes the field non-periodic.
+Structures follow the field convention of :mod:`atomlens.physics.structures.lattice`. Removing or
+changing atoms keeps ``pbc`` (the box becomes a periodic supercell with the defect); cutting an edge
+or joining grains makes the field non-periodic.
 
 Amorphous films, nanoparticles on supports and random training structures live in
-:mod:`atomlens.physics.random_structures`.
+:mod:`atomlens.physics.structures.random_structures`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from scipy.spatial import cKDTree
 
-from atomlens.physics.materials import MaterialLike
-from atomlens.physics.structures import (
+from atomlens.physics.structures.lattice import (
     Rng,
     _as_rng,
     _draw_rotation,
@@ -34,6 +33,7 @@ from atomlens.physics.structures import (
     column_labels,
     field,
 )
+from atomlens.physics.structures.materials import MaterialLike
 
 
 def _number(element: str | int) -> int:
@@ -102,8 +102,8 @@ def vacancies(
         Remove only atoms of this element (or, with ``whole_columns``, its atoms in the chosen
         columns that contain it).
     whole_columns : bool
-        Count and remove projected columns (see :func:`~atomlens.physics.structures.columns`)
-        instead of single atoms.
+        Count and remove projected columns (see
+        :func:`~atomlens.physics.structures.lattice.columns`) instead of single atoms.
     tolerance : float
         Column tolerance [Å].
     rng : numpy.random.Generator or int, optional
@@ -433,7 +433,7 @@ def grain_boundary(
     pixel_size : float
         [Å].
     zone_axis, thickness, cells
-        As for :func:`~atomlens.physics.structures.field`.
+        As for :func:`~atomlens.physics.structures.lattice.field`.
     angle : float
         Misorientation [deg]: grain 0 is turned by rotation + angle / 2, grain 1 by
         rotation - angle / 2, each with a random shift.

@@ -11,9 +11,10 @@ the (row, column) order of ``shape``: (dy, dx).
 Each atom carries its atomic number and an integer ``site`` array: its index in the oriented repeat
 cell (``-1`` for atoms added later, such as adatoms).
 
-The material library (:func:`~atomlens.physics.materials.material`) lives in
-:mod:`atomlens.physics.materials`; defects in :mod:`atomlens.physics.defects`; amorphous films,
-nanoparticles and random training structures in :mod:`atomlens.physics.random_structures`.
+The material library (:func:`~atomlens.physics.structures.materials.material`) lives in
+:mod:`atomlens.physics.structures.materials`; defects in
+:mod:`atomlens.physics.structures.defects`; amorphous films, nanoparticles and random training
+structures in :mod:`atomlens.physics.structures.random_structures`.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from atomlens.physics.materials import MaterialLike, _known_name, material
+from atomlens.physics.structures.materials import MaterialLike, _known_name, material
 
 Rng = np.random.Generator | int | None
 
@@ -163,7 +164,7 @@ def orient(atoms: MaterialLike, zone_axis: Sequence[int] = (0, 0, 1)) -> Atoms:
     Parameters
     ----------
     atoms : str, path or ase.Atoms
-        The crystal (see :func:`~atomlens.physics.materials.material`).
+        The crystal (see :func:`~atomlens.physics.structures.materials.material`).
     zone_axis : sequence of 3 or 4 ints
         [uvw] in the crystal's own cell, or Miller-Bravais [uvtw] for a hexagonal cell.
 
@@ -172,7 +173,7 @@ def orient(atoms: MaterialLike, zone_axis: Sequence[int] = (0, 0, 1)) -> Atoms:
     ase.Atoms
         A supercell whose third vector is the shortest lattice vector along [uvw], turned onto +z,
         and whose first vector lies along +x. When a small one exists (all zone axes of
-        :data:`~atomlens.physics.materials.ZONE_AXES`) the cell is orthorhombic,
+        :data:`~atomlens.physics.structures.materials.ZONE_AXES`) the cell is orthorhombic,
         ``diag(a, b, c)``; otherwise its first two vectors are the shortest that complete the
         lattice and may lean along z. The array ``site`` numbers the atoms of the cell.
 
@@ -288,7 +289,7 @@ def field(
     Parameters
     ----------
     material : str, path or ase.Atoms
-        The crystal (see :func:`~atomlens.physics.materials.material`).
+        The crystal (see :func:`~atomlens.physics.structures.materials.material`).
     shape : (int, int)
         Image shape (rows, cols) [px].
     pixel_size : float

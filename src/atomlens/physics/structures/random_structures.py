@@ -1,8 +1,9 @@
 """Random structures: amorphous films, nanoparticles on supports, and random training fields.
 
-Like :mod:`atomlens.physics.defects`, every function takes its randomness from a
+Like :mod:`atomlens.physics.structures.defects`, every function takes its randomness from a
 ``numpy.random.Generator`` (or a seed) and returns a new ``ase.Atoms`` with a dict of the
-parameters drawn. Structures follow the field convention of :mod:`atomlens.physics.structures`.
+parameters drawn. Structures follow the field convention of
+:mod:`atomlens.physics.structures.lattice`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from ase import Atoms
 from scipy.spatial import cKDTree
 
-from atomlens.physics.defects import (
+from atomlens.physics.structures.defects import (
     _append,
     _fit_box,
     _number,
@@ -25,8 +26,7 @@ from atomlens.physics.defects import (
     surface_edge,
     vacancies,
 )
-from atomlens.physics.materials import LAYERED, MATERIALS, ZONE_AXES, MaterialLike, material
-from atomlens.physics.structures import (
+from atomlens.physics.structures.lattice import (
     Rng,
     _as_rng,
     _draw_rotation,
@@ -38,6 +38,13 @@ from atomlens.physics.structures import (
     _validate_shape,
     _zone_vector,
     field,
+)
+from atomlens.physics.structures.materials import (
+    LAYERED,
+    MATERIALS,
+    ZONE_AXES,
+    MaterialLike,
+    material,
 )
 
 #: Elements that :func:`random_structure` substitutes into a host.
@@ -328,10 +335,11 @@ def random_structure(
 
     Draws one of: a crystal (70 %), a grain boundary (10 %), a crystal edge (10 %) or an fcc
     nanoparticle on amorphous carbon (10 %). The crystal's material and zone axis come from
-    :data:`~atomlens.physics.materials.ZONE_AXES`, its rotation is uniform, its thickness 1 to
-    about 40 Å (one layer for 2D materials). Crystals then get, independently, vacancies (50 %,
-    up to 10 % of one element's atoms or 5 % of its columns), substitutions (30 %, up to 10 % of
-    one element, by a member of :data:`DOPANTS`), adatoms (30 %) and interstitial columns (10 %).
+    :data:`~atomlens.physics.structures.materials.ZONE_AXES`, its rotation is uniform, its
+    thickness 1 to about 40 Å (one layer for 2D materials). Crystals then get, independently,
+    vacancies (50 %, up to 10 % of one element's atoms or 5 % of its columns), substitutions (30 %,
+    up to 10 % of one element, by a member of :data:`DOPANTS`), adatoms (30 %) and interstitial
+    columns (10 %).
 
     Parameters
     ----------

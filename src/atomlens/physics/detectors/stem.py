@@ -4,14 +4,14 @@ The probe visits the pixels row by row (fast scan along x, left to right; slow s
 Its position errors come first and are applied to the clean image: slow :class:`Drift`,
 per-row :class:`ScanJitter`, :class:`FlyBack` at line starts and a non-uniform
 :class:`ScanSpeed` (consecutive ones are resampled once by
-:class:`~atomlens.physics.distortions.Compose`). Then the detector: shot noise
-(:class:`~atomlens.physics.distortions.ShotNoise`), photomultiplier gain noise (:class:`PMTGain`),
-its lag along the fast scan (:class:`DetectorLag`), line-to-line gain jumps (:class:`LineJumps`),
-read-out noise (:class:`~atomlens.physics.distortions.ReadoutNoise`), and single-pixel dropouts
-and spikes (:class:`BlackPixels`, :class:`Zingers`).
+:class:`~atomlens.physics.detectors.base.Compose`). Then the detector: shot noise
+(:class:`~atomlens.physics.detectors.base.ShotNoise`), photomultiplier gain noise
+(:class:`PMTGain`), its lag along the fast scan (:class:`DetectorLag`), line-to-line gain jumps
+(:class:`LineJumps`), read-out noise (:class:`~atomlens.physics.detectors.base.ReadoutNoise`), and
+single-pixel dropouts and spikes (:class:`BlackPixels`, :class:`Zingers`).
 
 Scan records give shifts of the image content [px]: see
-:mod:`atomlens.physics.distortions`.
+:mod:`atomlens.physics.detectors.base`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 from scipy import ndimage, signal
 
-from atomlens.physics.distortions import (
+from atomlens.physics.detectors.base import (
     Compose,
     Distortion,
     ReadoutNoise,
@@ -38,7 +38,7 @@ from atomlens.physics.distortions import (
     check_positive,
     check_probability,
 )
-from atomlens.physics.distortions_sampling import random_pixels, standard_gamma
+from atomlens.physics.detectors.sampling import random_pixels, standard_gamma
 
 __all__ = [
     "BlackPixels",
@@ -261,7 +261,7 @@ class PMTGain(Distortion):
     ``n`` electrons is Gamma(n / cv^2, gain cv^2). With Poisson ``n`` of mean ``m`` the output
     has mean ``m gain`` and variance ``m gain^2 (1 + cv^2)``: above Poisson by ``1 + cv^2``.
     Sums of shape >= 10 are drawn with the Wilson-Hilferty cube-of-normal (see
-    :func:`~atomlens.physics.distortions_sampling.standard_gamma`), smaller ones exactly.
+    :func:`~atomlens.physics.detectors.sampling.standard_gamma`), smaller ones exactly.
 
     Parameters
     ----------

@@ -14,9 +14,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from atomlens.physics.hrtem import HRTEMImaging, hrtem_image
-from atomlens.physics.stem import STEMImaging, stem_image
-from atomlens.physics.structures import columns
+from atomlens.physics.imaging.hrtem import HRTEMImaging, hrtem_image
+from atomlens.physics.imaging.stem import STEMImaging, stem_image
+from atomlens.physics.structures.lattice import columns
 
 
 class DistortionChain(Protocol):

@@ -22,11 +22,11 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.energy import interaction_parameter
-from atomlens.physics.energy import wavelength as electron_wavelength
-from atomlens.physics.potentials import projected_potentials
-from atomlens.physics.transfer import aberration_function, polar_angles, spatial_frequencies
+from atomlens.core.energy import interaction_parameter
+from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.optics.transfer import aberration_function, polar_angles, spatial_frequencies
+from atomlens.physics.potentials.projection import projected_potentials
 
 
 @dataclass(frozen=True)

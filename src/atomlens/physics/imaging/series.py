@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from atomlens.physics.hrtem import HRTEMImaging
-from atomlens.physics.imaging import DistortionChain, clean_image
-from atomlens.physics.stem import STEMImaging
-from atomlens.physics.trajectories import Series
+from atomlens.physics.dynamics.trajectories import Series
+from atomlens.physics.imaging.hrtem import HRTEMImaging
+from atomlens.physics.imaging.images import DistortionChain, clean_image
+from atomlens.physics.imaging.stem import STEMImaging
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from atomlens.physics.aberrations import ORDERS, Aberrations
+from atomlens.physics.optics.aberrations import ORDERS, Aberrations
 
 #: The basis of chi: one entry per Cartesian component, (n, m, "a" | "b"), ordered as ORDERS.
 BASIS: tuple[tuple[int, int, str], ...] = tuple(

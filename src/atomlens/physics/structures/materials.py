@@ -2,7 +2,8 @@
 
 :func:`material` builds a cell with ase (lattice constants and sources in its docstring), reads
 a CIF or copies an ``ase.Atoms``; :data:`MATERIALS`, :data:`ZONE_AXES` and :data:`LAYERED` list
-what the library holds. Orientation, fields and columns live in :mod:`atomlens.physics.structures`.
+what the library holds. Orientation, fields and columns live in
+:mod:`atomlens.physics.structures.lattice`.
 """
 
 from __future__ import annotations

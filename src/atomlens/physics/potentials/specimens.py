@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from atomlens.physics.energy import interaction_parameter
-from atomlens.physics.potentials import atomic_number, projected_potentials
-from atomlens.physics.transfer import spatial_frequencies
+from atomlens.core.energy import interaction_parameter
+from atomlens.physics.optics.transfer import spatial_frequencies
+from atomlens.physics.potentials.projection import projected_potentials
+from atomlens.physics.potentials.scattering import atomic_number
 
 #: Atom density of amorphous carbon at 2.0 g/cm^3 [atoms / Å^3].
 AMORPHOUS_CARBON_DENSITY = 2.0 / 12.011 * 0.6022

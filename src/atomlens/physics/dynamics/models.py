@@ -28,8 +28,8 @@ Merging also runs at frame 0. Imaged positions add to each atom's reference posi
 or an adatom's walk position) an independent Gaussian jitter of std ``thermal_sigma`` per axis per
 frame, and the sample drift ``frame * drift``.
 
-The result, :class:`~atomlens.physics.trajectories.Series` (tracks, events, drift), is defined in
-:mod:`atomlens.physics.trajectories`.
+The result, :class:`~atomlens.physics.dynamics.trajectories.Series` (tracks, events, drift), is
+defined in :mod:`atomlens.physics.dynamics.trajectories`.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from atomlens.physics.trajectories import Series, _tables
+from atomlens.physics.dynamics.trajectories import Series, _tables
 
 #: A field thinner than this (spread of the lattice atoms' z) is a 2D material [Å].
 TWO_D_THICKNESS = 4.0

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.detector import Detector
-from atomlens.physics.energy import wavelength as electron_wavelength
-from atomlens.physics.probe import reciprocal_probes
-from atomlens.physics.transfer import cartesian_coefficients, spatial_frequencies
+from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.optics.probe import reciprocal_probes
+from atomlens.physics.optics.transfer import cartesian_coefficients, spatial_frequencies
 
 
 @dataclass(frozen=True)

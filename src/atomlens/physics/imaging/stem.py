@@ -21,10 +21,11 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.potentials import _deposit_cic, atomic_number
-from atomlens.physics.probe import Probe
-from atomlens.physics.transfer import spatial_frequencies
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.optics.probe import Probe
+from atomlens.physics.optics.transfer import spatial_frequencies
+from atomlens.physics.potentials.projection import _deposit_cic
+from atomlens.physics.potentials.scattering import atomic_number
 
 MODES = ("HAADF", "ABF", "BF")
 

@@ -1,7 +1,7 @@
 """Ground truth of a simulated image series: tracks, events and drift (:class:`Series`).
 
-:func:`atomlens.physics.dynamics.simulate_series` moves the atoms and assembles its record here;
-positions are in (y, x) order [Å], as in :mod:`atomlens.physics.dynamics`.
+:func:`atomlens.physics.dynamics.models.simulate_series` moves the atoms and assembles its record
+here; positions are in (y, x) order [Å], as in :mod:`atomlens.physics.dynamics.models`.
 """
 
 from __future__ import annotations

@@ -19,18 +19,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from atomlens.physics.aberrations import Aberrations
-from atomlens.physics.detector import Detector
-from atomlens.physics.energy import wavelength as electron_wavelength
-from atomlens.physics.probe import reciprocal_probes
-from atomlens.physics.specimens import AmorphousSpecimen, Specimen
-from atomlens.physics.transfer import (
+from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.physics.optics.probe import reciprocal_probes
+from atomlens.physics.optics.transfer import (
     cartesian_coefficients,
     chi_basis,
     polar_angles,
     spatial_frequencies,
     used_terms,
 )
+from atomlens.physics.potentials.specimens import AmorphousSpecimen, Specimen
 
 MAX_AUTO_OVERSAMPLING = 9
 

@@ -1,0 +1,19 @@
+"""Physical constants and units shared by every part of atomlens, with no heavy dependencies.
+
+Modules
+-------
+energy
+    Relativistic electron kinematics: ``wavelength`` [eV -> Å], ``relativistic_mass``,
+    ``interaction_parameter`` [rad / (V Å)].
+units
+    The table of unit spellings that :func:`atomlens.io.read` maps onto Å, 1/Å and mrad
+    (``classify_units``).
+
+Importing this package imports neither torch nor :mod:`atomlens.physics`, so :mod:`atomlens.io`
+can use it.
+"""
+
+from atomlens.core.energy import interaction_parameter, relativistic_mass, wavelength
+from atomlens.core.units import classify_units
+
+__all__ = ["classify_units", "interaction_parameter", "relativistic_mass", "wavelength"]

@@ -1,0 +1,58 @@
+"""Electron optics: aberrations, the aberration function and the probe.
+
+Modules
+-------
+aberrations
+    ``Aberrations``: Krivanek-notation coefficients [Å, rad] with abTEM, Cartesian, CEOS and Nion
+    conversions; ``random_aberrations``; the name tables ``ORDERS``, ``NAMES``,
+    ``MAGNITUDE_NAMES``, ``ANGLE_NAMES``, ``ALIASES``, ``CEOS_NAMES``.
+transfer
+    ``spatial_frequencies`` [1/Å], ``polar_angles`` [rad], ``aberration_function`` chi [rad] on a
+    grid (``chi_basis``, ``cartesian_coefficients``, ``used_terms``, ``BASIS``), the soft-edged
+    ``aperture``.
+probe
+    ``Probe`` in real and reciprocal space, ``reciprocal_probes`` for a batch.
+"""
+
+from atomlens.physics.optics.aberrations import (
+    ALIASES,
+    ANGLE_NAMES,
+    CEOS_NAMES,
+    MAGNITUDE_NAMES,
+    NAMES,
+    ORDERS,
+    Aberrations,
+    random_aberrations,
+)
+from atomlens.physics.optics.probe import Probe, reciprocal_probes
+from atomlens.physics.optics.transfer import (
+    BASIS,
+    aberration_function,
+    aperture,
+    cartesian_coefficients,
+    chi_basis,
+    polar_angles,
+    spatial_frequencies,
+    used_terms,
+)
+
+__all__ = [
+    "ALIASES",
+    "ANGLE_NAMES",
+    "BASIS",
+    "CEOS_NAMES",
+    "MAGNITUDE_NAMES",
+    "NAMES",
+    "ORDERS",
+    "Aberrations",
+    "Probe",
+    "aberration_function",
+    "aperture",
+    "cartesian_coefficients",
+    "chi_basis",
+    "polar_angles",
+    "random_aberrations",
+    "reciprocal_probes",
+    "spatial_frequencies",
+    "used_terms",
+]
