@@ -172,7 +172,7 @@ class ImageData:
         ImageData
             Same array (not copied), axes 'y', 'x' in Å, ``calibrated=True``.
         """
-        size_y, size_x = _validate_pixel_size(pixel_size)
+        size_y, size_x = validate_pixel_size(pixel_size)
         axes = (
             *self.axes[:-2],
             Axis("y", self.axes[-2].size, size_y, 0.0, "Å"),
@@ -255,7 +255,8 @@ class ImageData:
         return summarise(self)
 
 
-def _validate_pixel_size(pixel_size: float | tuple[float, float]) -> tuple[float, float]:
+def validate_pixel_size(pixel_size: float | tuple[float, float]) -> tuple[float, float]:
+    """Pixel size [Å] or angular sampling [mrad] as (y, x) floats > 0, from one or two numbers."""
     values = np.atleast_1d(np.asarray(pixel_size, dtype=float)).ravel()
     if values.size == 1:
         values = np.repeat(values, 2)

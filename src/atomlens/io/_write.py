@@ -22,7 +22,7 @@ import tifffile
 
 from ._atomic import atomic_write
 from ._formats import TIFF_DESCRIPTION_KEY
-from ._imagedata import ImageData, _validate_pixel_size
+from ._imagedata import ImageData, validate_pixel_size
 
 __all__ = ["read_hdf5", "write_csv", "write_hdf5", "write_json", "write_tiff"]
 
@@ -200,8 +200,8 @@ def write_tiff(
         )
     if array.dtype.kind == "b":
         array = array.astype(np.uint8)
-    sizes = None if pixel_size is None else _validate_pixel_size(pixel_size)
-    angles = None if angular_sampling is None else _validate_pixel_size(angular_sampling)
+    sizes = None if pixel_size is None else validate_pixel_size(pixel_size)
+    angles = None if angular_sampling is None else validate_pixel_size(angular_sampling)
     description = {
         TIFF_DESCRIPTION_KEY: {"version": 1},
         "shape": list(array.shape),

@@ -39,8 +39,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from atomlens.physics.detectors.sampling import _poisson_in_place, standard_normal
 from atomlens.physics.detectors.sampling import poisson_counts as poisson_counts
+from atomlens.physics.detectors.sampling import poisson_in_place, standard_normal
 from atomlens.physics.detectors.sampling import random_pixels as random_pixels
 from atomlens.physics.detectors.scan import resample_scan
 
@@ -103,7 +103,9 @@ def _unit(obj: Distortion, name: str) -> str:
     return f" [{unit.replace('_per_', '/').replace('_', ' ')}]" if unit else ""
 
 
-def _check(obj: Distortion, name: str, ok: bool, requirement: str) -> None:
+def check_parameter(obj: Distortion, name: str, ok: bool, requirement: str) -> None:
+    """Raise ValueError naming ``obj.name``, its unit (from ``_UNITS``) and ``requirement``
+    unless ``ok``."""
     value = getattr(obj, name)
     if not ok:
         raise ValueError(
@@ -111,7 +113,9 @@ def _check(obj: Distortion, name: str, ok: bool, requirement: str) -> None:
         )
 
 
-def _finite(value: Any) -> bool:
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is one finite real number (a Python or numpy int or float, not an
+    array or a string)."""
     return isinstance(value, int | float | np.integer | np.floating) and math.isfinite(value)
 
 
@@ -119,21 +123,23 @@ def check_non_negative(obj: Distortion, *names: str) -> None:
     """Raise ValueError unless every named parameter is a finite number >= 0."""
     for name in names:
         value = getattr(obj, name)
-        _check(obj, name, _finite(value) and value >= 0, "a finite number >= 0")
+        check_parameter(obj, name, is_finite_number(value) and value >= 0, "a finite number >= 0")
 
 
 def check_positive(obj: Distortion, *names: str) -> None:
     """Raise ValueError unless every named parameter is a finite number > 0."""
     for name in names:
         value = getattr(obj, name)
-        _check(obj, name, _finite(value) and value > 0, "a finite number > 0")
+        check_parameter(obj, name, is_finite_number(value) and value > 0, "a finite number > 0")
 
 
 def check_probability(obj: Distortion, *names: str) -> None:
     """Raise ValueError unless every named parameter is a probability in [0, 1]."""
     for name in names:
         value = getattr(obj, name)
-        _check(obj, name, _finite(value) and 0 <= value <= 1, "a probability in [0, 1]")
+        check_parameter(
+            obj, name, is_finite_number(value) and 0 <= value <= 1, "a probability in [0, 1]"
+        )
 
 
 def _check_rng(rng: Any, owner: str) -> None:
@@ -283,7 +289,7 @@ class ShotNoise(Distortion):
     def __post_init__(self) -> None:
         if self.dose is not None:
             check_positive(self, "dose")
-        _check(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
+        check_parameter(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         scale = 1.0
@@ -296,7 +302,7 @@ class ShotNoise(Distortion):
                 )
             scale = self.dose / mean
         image *= scale
-        return _poisson_in_place(image, rng, self.exact_below), {"scale": scale}
+        return poisson_in_place(image, rng, self.exact_below), {"scale": scale}
 
 
 @dataclass(frozen=True)
@@ -322,7 +328,7 @@ class ReadoutNoise(Distortion):
 
     def __post_init__(self) -> None:
         check_non_negative(self, "sigma")
-        _check(self, "offset", _finite(self.offset), "a finite number")
+        check_parameter(self, "offset", is_finite_number(self.offset), "a finite number")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         if self.sigma > 0:
@@ -436,17 +442,19 @@ def _apply_scan_run(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_dose_range(dose_range: tuple[float, float]) -> tuple[float, float]:
+def check_dose_range(dose_range: tuple[float, float]) -> tuple[float, float]:
+    """``dose_range`` [e-/px] as two floats ``0 < low <= high < inf``, else ValueError."""
     low, high = (float(v) for v in dose_range)
     if not (0 < low <= high and math.isfinite(high)):
         raise ValueError(f"dose_range must be 0 < low <= high [e-/px], got {dose_range}.")
     return low, high
 
 
-def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """One draw, uniform in log between ``low`` and ``high`` (> 0, in the parameter's unit)."""
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
 
 
-def _is_on(rng: np.random.Generator, p_off: float) -> bool:
+def is_on(rng: np.random.Generator, p_off: float) -> bool:
     """True with probability ``1 - p_off``: whether a preset step is drawn on."""
     return bool(rng.random() >= p_off)

@@ -49,11 +49,25 @@ def poisson_counts(
     """
     if np.ndim(mean) == 0:
         return _poisson_scalar(float(mean), rng, exact_below, shape or ())
-    return _poisson_in_place(np.array(mean, dtype=np.float64), rng, exact_below)
+    return poisson_in_place(np.array(mean, dtype=np.float64), rng, exact_below)
 
 
-def _poisson_in_place(mean: np.ndarray, rng: np.random.Generator, exact_below: float) -> np.ndarray:
-    """Poisson counts of ``mean`` (float64), written over ``mean``."""
+def poisson_in_place(mean: np.ndarray, rng: np.random.Generator, exact_below: float) -> np.ndarray:
+    """Poisson counts of ``mean``, written over ``mean`` (the array :func:`poisson_counts` uses).
+
+    Parameters
+    ----------
+    mean : ndarray, float64
+        Expected counts [electrons or counts per pixel], >= 0; overwritten with the draws.
+    rng : numpy.random.Generator
+    exact_below : float
+        Means below this are drawn exactly, the others by the Cornish-Fisher approximation.
+
+    Returns
+    -------
+    ndarray
+        ``mean`` itself, now holding non-negative integer counts.
+    """
     large = mean >= exact_below
     if not large.any():
         np.copyto(mean, _inverted_poisson(mean, rng))

@@ -29,14 +29,14 @@ from atomlens.physics.detectors.base import (
     ReadoutNoise,
     ScanDistortion,
     ShotNoise,
-    _check,
-    _check_dose_range,
-    _finite,
-    _is_on,
-    _log_uniform,
+    check_dose_range,
     check_non_negative,
+    check_parameter,
     check_positive,
     check_probability,
+    is_finite_number,
+    is_on,
+    log_uniform,
 )
 from atomlens.physics.detectors.sampling import random_pixels, standard_gamma
 
@@ -83,7 +83,7 @@ class Drift(ScanDistortion):
 
     def __post_init__(self) -> None:
         for name in ("velocity_y", "velocity_x"):
-            _check(self, name, _finite(getattr(self, name)), "a finite number")
+            check_parameter(self, name, is_finite_number(getattr(self, name)), "a finite number")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
         rows = np.arange(shape[0], dtype=np.float64)
@@ -122,8 +122,8 @@ class ScanJitter(ScanDistortion):
 
     def __post_init__(self) -> None:
         check_non_negative(self, "sigma_x", "sigma_y")
-        ok = _finite(self.correlation) and 0 <= self.correlation < 1
-        _check(self, "correlation", ok, "in [0, 1)")
+        ok = is_finite_number(self.correlation) and 0 <= self.correlation < 1
+        check_parameter(self, "correlation", ok, "in [0, 1)")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
         return {
@@ -178,8 +178,10 @@ class FlyBack(ScanDistortion):
 
     def __post_init__(self) -> None:
         check_positive(self, "decay")
-        ok = _finite(self.amplitude) and abs(self.amplitude) < self.decay
-        _check(self, "amplitude", ok, f"finite and smaller in size than decay={self.decay}")
+        ok = is_finite_number(self.amplitude) and abs(self.amplitude) < self.decay
+        check_parameter(
+            self, "amplitude", ok, f"finite and smaller in size than decay={self.decay}"
+        )
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
         centres = np.arange(shape[1]) + 0.5
@@ -220,8 +222,8 @@ class ScanSpeed(ScanDistortion):
     _UNITS: ClassVar[dict[str, str]] = {"length": "px"}
 
     def __post_init__(self) -> None:
-        ok = _finite(self.amplitude) and 0 <= self.amplitude <= 0.5
-        _check(self, "amplitude", ok, "in [0, 0.5]")
+        ok = is_finite_number(self.amplitude) and 0 <= self.amplitude <= 0.5
+        check_parameter(self, "amplitude", ok, "in [0, 0.5]")
         check_positive(self, "length")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
@@ -477,17 +479,17 @@ def realistic_stem(
     >>> image.dtype, len(records)
     (dtype('float32'), 11)
     """
-    low, high = _check_dose_range(dose_range)
-    gain = _log_uniform(rng, 1.0, 100.0)
+    low, high = check_dose_range(dose_range)
+    gain = log_uniform(rng, 1.0, 100.0)
     return Compose(
         (
             _drift(rng),
             _jitter(rng),
             _fly_back(rng),
             _speed(rng),
-            ShotNoise(dose=_log_uniform(rng, low, high)),
+            ShotNoise(dose=log_uniform(rng, low, high)),
             PMTGain(gain=gain, cv=float(rng.uniform(0.3, 1.0))),
-            DetectorLag(tau=_log_uniform(rng, 0.2, 3.0) if _is_on(rng, 0.3) else 0.0),
+            DetectorLag(tau=log_uniform(rng, 0.2, 3.0) if is_on(rng, 0.3) else 0.0),
             _jumps(rng),
             ReadoutNoise(sigma=float(rng.uniform(0.0, 1.0)) * gain),
             BlackPixels(fraction=_sparse_fraction(rng)),
@@ -498,30 +500,30 @@ def realistic_stem(
 
 def _drift(rng: np.random.Generator) -> Drift:
     vy, vx = (float(v) for v in rng.uniform(-0.02, 0.02, 2))
-    return Drift(vy, vx) if _is_on(rng, 0.3) else Drift(0.0, 0.0)
+    return Drift(vy, vx) if is_on(rng, 0.3) else Drift(0.0, 0.0)
 
 
 def _jitter(rng: np.random.Generator) -> ScanJitter:
     sx, sy, corr = (float(rng.uniform(0, high)) for high in (0.5, 0.25, 0.9))
-    return ScanJitter(sx, sy, corr) if _is_on(rng, 0.2) else ScanJitter(0.0, 0.0, corr)
+    return ScanJitter(sx, sy, corr) if is_on(rng, 0.2) else ScanJitter(0.0, 0.0, corr)
 
 
 def _fly_back(rng: np.random.Generator) -> FlyBack:
-    decay = _log_uniform(rng, 3.0, 30.0)
+    decay = log_uniform(rng, 3.0, 30.0)
     amplitude = float(rng.uniform(0.2, min(3.0, decay / 2))) * float(rng.choice([-1.0, 1.0]))
-    return FlyBack(amplitude if _is_on(rng, 0.3) else 0.0, decay)
+    return FlyBack(amplitude if is_on(rng, 0.3) else 0.0, decay)
 
 
 def _speed(rng: np.random.Generator) -> ScanSpeed:
-    amplitude, length = float(rng.uniform(0.01, 0.1)), _log_uniform(rng, 8.0, 64.0)
-    return ScanSpeed(amplitude if _is_on(rng, 0.3) else 0.0, length)
+    amplitude, length = float(rng.uniform(0.01, 0.1)), log_uniform(rng, 8.0, 64.0)
+    return ScanSpeed(amplitude if is_on(rng, 0.3) else 0.0, length)
 
 
 def _jumps(rng: np.random.Generator) -> LineJumps:
-    probability, sigma = _log_uniform(rng, 0.005, 0.1), float(rng.uniform(0.02, 0.2))
-    return LineJumps(probability if _is_on(rng, 0.5) else 0.0, sigma)
+    probability, sigma = log_uniform(rng, 0.005, 0.1), float(rng.uniform(0.02, 0.2))
+    return LineJumps(probability if is_on(rng, 0.5) else 0.0, sigma)
 
 
 def _sparse_fraction(rng: np.random.Generator) -> float:
-    fraction = _log_uniform(rng, 1e-5, 1e-3)
-    return fraction if _is_on(rng, 0.5) else 0.0
+    fraction = log_uniform(rng, 1e-5, 1e-3)
+    return fraction if is_on(rng, 0.5) else 0.0

@@ -22,13 +22,13 @@ from atomlens.physics.detectors.base import (
     Distortion,
     ReadoutNoise,
     ShotNoise,
-    _check,
-    _check_dose_range,
-    _is_on,
-    _log_uniform,
+    check_dose_range,
     check_non_negative,
+    check_parameter,
     check_positive,
     check_probability,
+    is_on,
+    log_uniform,
 )
 from atomlens.physics.detectors.sampling import poisson_counts, random_pixels
 
@@ -191,7 +191,7 @@ class XraySpikes(Distortion):
         check_non_negative(self, "mean_count")
         check_positive(self, "level")
         ok = isinstance(self.max_size, int | np.integer) and self.max_size >= 1
-        _check(self, "max_size", ok, "a whole number >= 1")
+        check_parameter(self, "max_size", ok, "a whole number >= 1")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         count = int(rng.poisson(self.mean_count)) if self.mean_count > 0 else 0
@@ -387,11 +387,11 @@ def realistic_tem(
     >>> image.dtype, len(records)
     (dtype('float32'), 9)
     """
-    low, high = _check_dose_range(dose_range)
-    dose = _log_uniform(rng, low, high)
+    low, high = check_dose_range(dose_range)
+    dose = log_uniform(rng, low, high)
     bits = int(rng.choice([12, 14, 16]))
     saturation = float(2**bits - 1)
-    gain = min(_log_uniform(rng, 1.0, 30.0), saturation / (8.0 * dose))
+    gain = min(log_uniform(rng, 1.0, 30.0), saturation / (8.0 * dose))
     sigma = float(rng.uniform(1.0, 15.0))
     return Compose(
         (
@@ -410,21 +410,19 @@ def realistic_tem(
 
 def _mtf(rng: np.random.Generator) -> MTFBlur:
     q0, floor = float(rng.uniform(0.1, 0.5)), float(rng.uniform(0.0, 0.3))
-    return MTFBlur(q0=q0, floor=floor if _is_on(rng, 0.2) else 1.0)
+    return MTFBlur(q0=q0, floor=floor if is_on(rng, 0.2) else 1.0)
 
 
 def _dark(rng: np.random.Generator) -> DarkCurrent:
     rate, exposure = float(rng.uniform(0.0, 20.0)), float(rng.uniform(0.1, 2.0))
-    return DarkCurrent(rate=rate if _is_on(rng, 0.3) else 0.0, exposure=exposure)
+    return DarkCurrent(rate=rate if is_on(rng, 0.3) else 0.0, exposure=exposure)
 
 
 def _xrays(rng: np.random.Generator, saturation: float) -> XraySpikes:
     count, size = float(rng.uniform(0.5, 5.0)), int(rng.integers(1, 9))
-    return XraySpikes(
-        mean_count=count if _is_on(rng, 0.3) else 0.0, max_size=size, level=saturation
-    )
+    return XraySpikes(mean_count=count if is_on(rng, 0.3) else 0.0, max_size=size, level=saturation)
 
 
 def _fraction(rng: np.random.Generator) -> float:
-    fraction = _log_uniform(rng, 1e-5, 1e-3)
-    return fraction if _is_on(rng, 0.5) else 0.0
+    fraction = log_uniform(rng, 1e-5, 1e-3)
+    return fraction if is_on(rng, 0.5) else 0.0

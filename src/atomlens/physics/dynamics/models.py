@@ -45,7 +45,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from atomlens.physics.dynamics.trajectories import Series, _tables
+from atomlens.physics.dynamics.trajectories import Series, series_tables
 
 #: A field thinner than this (spread of the lattice atoms' z) is a 2D material [Å].
 TWO_D_THICKNESS = 4.0
@@ -490,7 +490,7 @@ def simulate_series(
             _advance(state, lattice, model, rng, step, (box[1], box[0]), species)
         _merge(state, model.merge_distance, step)
         snapshots.append(_snapshot(state, lattice, model.thermal_sigma, rng, drift[frame]))
-    tracks, table = _tables(snapshots, events, state, (box[1], box[0]))
+    tracks, table = series_tables(snapshots, events, state, (box[1], box[0]))
     return Series(
         tracks,
         table,

@@ -117,7 +117,26 @@ class Series:
         return table
 
 
-def _tables(snapshots, events, state, box) -> tuple[pd.DataFrame, pd.DataFrame]:
+def series_tables(snapshots, events, state, box) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tracks and events tables of a :class:`Series` from the simulation's record.
+
+    Parameters
+    ----------
+    snapshots : list of tuple
+        Per frame, ``(ids, yx, z, site, cluster)`` of the atoms present: particle ids, imaged
+        positions (N, 2) as (y, x) [Å], heights z [Å], lattice slot (-1 for adatoms), cluster id.
+    events : list of tuple
+        One row per event, in the order of ``_EVENT_COLUMNS`` (positions [Å]).
+    state
+        The simulation state; its ``numbers`` and ``adatom`` arrays are indexed by particle id.
+    box : (float, float)
+        Field of view (H, W) [Å]; ``in_view`` is ``0 <= y < H`` and ``0 <= x < W``.
+
+    Returns
+    -------
+    tracks, events : pandas.DataFrame
+        As :attr:`Series.tracks` and :attr:`Series.events`.
+    """
     frames = np.concatenate([np.full(len(s[0]), f) for f, s in enumerate(snapshots)])
     ids, yx, z, site, cluster = (np.concatenate(part) for part in zip(*snapshots, strict=True))
     numbers = state.numbers[ids]

@@ -24,7 +24,7 @@ import torch
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.probe import Probe
 from atomlens.physics.optics.transfer import spatial_frequencies
-from atomlens.physics.potentials.projection import _deposit_cic
+from atomlens.physics.potentials.projection import deposit_cic
 from atomlens.physics.potentials.scattering import atomic_number
 
 MODES = ("HAADF", "ABF", "BF")
@@ -132,7 +132,7 @@ def object_function(
         for z in np.unique(numbers):
             atomic_number(int(z))
             chosen = numbers == z
-            grid += weights[chosen][0] * _deposit_cic(positions[chosen], shape, (pixel_size,) * 2)
+            grid += weights[chosen][0] * deposit_cic(positions[chosen], shape, (pixel_size,) * 2)
     ky, kx = spatial_frequencies(shape, pixel_size)
     window = (torch.sinc(ky * pixel_size) * torch.sinc(kx * pixel_size)) ** 2
     gauss = torch.exp(-2 * math.pi**2 * width**2 * (ky**2 + kx**2))

@@ -32,10 +32,25 @@ from atomlens.physics.potentials.scattering import (
 )
 
 
-def _deposit_cic(
+def deposit_cic(
     positions: np.ndarray, shape: tuple[int, int], sampling: tuple[float, float]
 ) -> np.ndarray:
-    """Cloud-in-cell atom counts on a periodic grid (pixel centres at integer coordinates)."""
+    """Cloud-in-cell atom counts on a periodic grid (pixel centres at integer coordinates).
+
+    Parameters
+    ----------
+    positions : ndarray of shape (N, 2)
+        Atom positions (y, x) [Å] from the centre of pixel (0, 0); outside the grid they wrap.
+    shape : (int, int)
+        Grid points (rows, columns).
+    sampling : (float, float)
+        Pixel size (dy, dx) [Å].
+
+    Returns
+    -------
+    ndarray of shape ``shape``, float64
+        Atoms per pixel (each atom's unit weight shared bilinearly among its four nearest pixels).
+    """
     grid = np.zeros(shape[0] * shape[1])
     if len(positions) == 0:
         return grid.reshape(shape)
@@ -110,7 +125,7 @@ def projected_potentials(
     for z in species:
         maps = np.stack(
             [
-                _deposit_cic(np.asarray(pos, float)[np.asarray(num) == z], shape, (sy, sx))
+                deposit_cic(np.asarray(pos, float)[np.asarray(num) == z], shape, (sy, sx))
                 for pos, num in specimens
             ]
         )

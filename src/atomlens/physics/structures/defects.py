@@ -24,19 +24,20 @@ from scipy.spatial import cKDTree
 
 from atomlens.physics.structures.lattice import (
     Rng,
-    _as_rng,
-    _draw_rotation,
-    _unit_for,
-    _validate_fraction,
-    _validate_positive,
-    _validate_shape,
+    as_rng,
     column_labels,
+    draw_rotation,
     field,
+    oriented_unit,
+    validate_fraction,
+    validate_positive,
+    validate_shape,
 )
 from atomlens.physics.structures.materials import MaterialLike
 
 
-def _number(element: str | int) -> int:
+def element_number(element: str | int) -> int:
+    """Atomic number of an element given by symbol or number, else ValueError."""
     if isinstance(element, str):
         if element not in atomic_numbers:
             raise ValueError(f"Unknown chemical symbol {element!r}.")
@@ -65,7 +66,7 @@ def _how_many(available: int, fraction: float | None, count: int | None, what: s
     if (fraction is None) == (count is None):
         raise ValueError(f"Give exactly one of fraction and count for {what}.")
     if fraction is not None:
-        return math.floor(_validate_fraction(fraction) * available + 0.5)
+        return math.floor(validate_fraction(fraction) * available + 0.5)
     if int(count) != count or not 0 <= count <= available:
         raise ValueError(f"count must be an integer in [0, {available}] for {what}, got {count!r}.")
     return int(count)
@@ -74,7 +75,7 @@ def _how_many(available: int, fraction: float | None, count: int | None, what: s
 def _element_mask(atoms: Atoms, element: str | int | None) -> np.ndarray:
     if element is None:
         return np.ones(len(atoms), dtype=bool)
-    mask = atoms.numbers == _number(element)
+    mask = atoms.numbers == element_number(element)
     if not mask.any():
         present = sorted(set(atoms.get_chemical_symbols()))
         raise ValueError(f"No {element} atoms in the structure; it holds {', '.join(present)}.")
@@ -116,7 +117,7 @@ def vacancies(
         ``index`` (in the input), ``symbol``, ``Z``, ``y_A``, ``x_A``, ``z_A`` [Å], and ``column``
         when ``whole_columns``.
     """
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     candidates = _element_mask(atoms, element)
     if whole_columns:
         labels = column_labels(atoms, tolerance)
@@ -163,19 +164,22 @@ def substitute(
         The changed atoms as they were (``index``, ``symbol``, ``Z``, positions [Å]) and
         ``new_symbol``.
     """
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     pool = np.flatnonzero(_element_mask(atoms, old))
     chosen = np.sort(rng.choice(pool, _how_many(len(pool), fraction, count, "substitute"), False))
     result = atoms.copy()
-    result.numbers[chosen] = _number(new)
+    result.numbers[chosen] = element_number(new)
     table = _atom_table(atoms, chosen)
-    table["new_symbol"] = chemical_symbols[_number(new)]
+    table["new_symbol"] = chemical_symbols[element_number(new)]
     return result, table
 
 
-def _append(atoms: Atoms, numbers: np.ndarray, positions: np.ndarray, **values) -> Atoms:
+def append_atoms(atoms: Atoms, numbers: np.ndarray, positions: np.ndarray, **values) -> Atoms:
     """A copy of atoms with more atoms; their per-atom arrays get ``values``, else -1 (integer
-    arrays: site, grain, region), False (boolean) or 0."""
+    arrays: site, grain, region), False (boolean) or 0.
+
+    ``numbers`` are atomic numbers (N,), ``positions`` (N, 3) as ase (x, y, z) [Å].
+    """
     extra = Atoms(numbers=numbers, positions=positions)
     for name, array in atoms.arrays.items():
         if name not in ("numbers", "positions"):
@@ -263,9 +267,9 @@ def adatoms(
     added : pandas.DataFrame
         ``index`` (in the result), ``symbol``, ``Z``, ``y_A``, ``x_A``, ``z_A`` [Å].
     """
-    rng = _as_rng(rng)
-    min_distance = _validate_positive(min_distance, "min_distance")
-    height = _validate_positive(height, "height")
+    rng = as_rng(rng)
+    min_distance = validate_positive(min_distance, "min_distance")
+    height = validate_positive(height, "height")
     if side not in ("exit", "entrance"):
         raise ValueError(f"side must be 'exit' or 'entrance', got {side!r}.")
     count = _validate_count(count)
@@ -285,8 +289,8 @@ def adatoms(
     source = atoms.copy()
     if "adatom" not in source.arrays:
         source.set_array("adatom", np.zeros(len(source), bool))
-    result = _append(source, np.full(len(xy), _number(element)), positions, adatom=True)
-    _fit_box(result)
+    result = append_atoms(source, np.full(len(xy), element_number(element)), positions, adatom=True)
+    fit_box(result)
     return result, _atom_table(result, np.arange(len(atoms), len(result)))
 
 
@@ -296,8 +300,8 @@ def _validate_count(count: int) -> int:
     return int(count)
 
 
-def _fit_box(atoms: Atoms) -> None:
-    """Shift atoms up so that z >= 0 and grow the cell height to the highest atom, in place."""
+def fit_box(atoms: Atoms) -> None:
+    """Shift atoms up so that z >= 0 and grow the cell height to the highest atom [Å], in place."""
     if not len(atoms):
         return
     low = atoms.positions[:, 2].min()
@@ -345,10 +349,10 @@ def interstitial_columns(
     added : pandas.DataFrame
         One row per new column: ``y_A``, ``x_A`` [Å], ``symbol``, ``count``.
     """
-    rng = _as_rng(rng)
-    min_distance = _validate_positive(min_distance, "min_distance")
-    spacing = _validate_positive(spacing, "spacing")
-    occupancy = _validate_fraction(occupancy, "occupancy")
+    rng = as_rng(rng)
+    min_distance = validate_positive(min_distance, "min_distance")
+    spacing = validate_positive(spacing, "spacing")
+    occupancy = validate_fraction(occupancy, "occupancy")
     size = atoms.cell.lengths()[:2]
     xy = _free_points(
         atoms.positions[:, :2],
@@ -367,13 +371,13 @@ def interstitial_columns(
     filled[np.arange(len(xy)), rng.integers(0, len(levels), len(xy))] = True
     column, level = np.nonzero(filled)
     positions = np.c_[xy[column], levels[level]]
-    result = _append(atoms, np.full(len(positions), _number(element)), positions)
-    _fit_box(result)
+    result = append_atoms(atoms, np.full(len(positions), element_number(element)), positions)
+    fit_box(result)
     table = pd.DataFrame(
         {
             "y_A": xy[:, 1],
             "x_A": xy[:, 0],
-            "symbol": chemical_symbols[_number(element)],
+            "symbol": chemical_symbols[element_number(element)],
             "count": filled.sum(axis=1),
         }
     )
@@ -456,12 +460,12 @@ def grain_boundary(
     record : dict
         The parameters drawn and the number of atoms removed at the boundary.
     """
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     if not math.isfinite(angle):
         raise ValueError(f"angle must be finite [deg], got {angle!r}.")
-    base = _draw_rotation(rotation, rng)
-    rows, cols = _validate_shape(shape)
-    size = np.array([cols, rows]) * _validate_positive(pixel_size, "pixel_size")
+    base = draw_rotation(rotation, rng)
+    rows, cols = validate_shape(shape)
+    size = np.array([cols, rows]) * validate_positive(pixel_size, "pixel_size")
     options = dict(zone_axis=zone_axis, thickness=thickness, cells=cells, shift="random", rng=rng)
     grains = [
         field(material, shape, pixel_size, rotation=base + s * angle / 2, **options)
@@ -473,7 +477,7 @@ def grain_boundary(
     ]
     if min_distance is None:
         min_distance = 0.75 * _shortest_distance(material, zone_axis)
-    min_distance = _validate_positive(min_distance, "min_distance")
+    min_distance = validate_positive(min_distance, "min_distance")
     masks = _resolve_clashes(grains[0].positions, grains[1].positions, min_distance, rng)
     removed = sum(int((~m).sum()) for m in masks)
     for k, mask in enumerate(masks):
@@ -497,7 +501,7 @@ def grain_boundary(
 
 def _shortest_distance(material: MaterialLike, zone_axis: Sequence[int]) -> float:
     """Shortest interatomic distance of the crystal [Å]."""
-    unit = _unit_for(material, zone_axis)
+    unit = oriented_unit(material, zone_axis)
     block = unit.repeat((3, 3, 3))
     distances = cKDTree(block.positions).query(block.positions, k=2)[0][:, 1]
     return float(distances.min())
@@ -536,11 +540,11 @@ def surface_edge(
     record : dict
         ``normal_angle_deg``, ``vacuum_fraction``, ``line_point_A`` (y, x) [Å], ``removed``.
     """
-    rng = _as_rng(rng)
+    rng = as_rng(rng)
     if not (math.isfinite(roughness) and roughness >= 0):
         raise ValueError(f"roughness must be >= 0 [Å], got {roughness!r}.")
     low, high = np.broadcast_to(np.asarray(vacuum_fraction, float), (2,))
-    fraction = _validate_fraction(float(rng.uniform(low, high)) if high > low else float(low))
+    fraction = validate_fraction(float(rng.uniform(low, high)) if high > low else float(low))
     angle = float(rng.uniform(0, 360)) if angle is None else float(angle)
     normal = np.array([math.cos(math.radians(angle)), math.sin(math.radians(angle))])
     size = atoms.cell.lengths()[:2]

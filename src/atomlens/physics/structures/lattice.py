@@ -33,37 +33,44 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from atomlens.physics.structures.materials import MaterialLike, _known_name, material
+from atomlens.physics.structures.materials import MaterialLike, known_name, material
 
 Rng = np.random.Generator | int | None
 
 _EPS = 1e-6  # [Å] positions closer than this to a box face count as on it
 
 
-def _as_rng(rng: Rng) -> np.random.Generator:
+def as_rng(rng: Rng) -> np.random.Generator:
+    """``rng`` if it is a Generator, else ``numpy.random.default_rng(rng)`` (a seed or None)."""
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def _validate_shape(shape: Sequence[int]) -> tuple[int, int]:
+def validate_shape(shape: Sequence[int]) -> tuple[int, int]:
+    """An image shape (rows, cols) [pixels] as two positive ints, else ValueError."""
     if len(shape) != 2 or any(int(n) != n or n < 1 for n in shape):
         raise ValueError(f"shape must be two positive integers (rows, cols), got {shape!r}.")
     return int(shape[0]), int(shape[1])
 
 
-def _validate_positive(value: float, name: str, unit: str = "Å") -> float:
+def validate_positive(value: float, name: str, unit: str = "Å") -> float:
+    """``value`` as a float if it is a finite number > 0, else ValueError naming ``name [unit]``."""
     if not (isinstance(value, int | float | np.number) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number [{unit}], got {value!r}.")
     return float(value)
 
 
-def _validate_fraction(value: float, name: str = "fraction") -> float:
+def validate_fraction(value: float, name: str = "fraction") -> float:
+    """``value`` as a float if it lies in [0, 1] (unitless), else ValueError naming ``name``."""
     if not (math.isfinite(value) and 0 <= value <= 1):
         raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
     return float(value)
 
 
-def _zone_vector(cell: np.ndarray, zone_axis: Sequence[int]) -> np.ndarray:
-    """Integer direction [uvw] in the cell's basis, from three or four (Miller-Bravais) indices."""
+def zone_vector(cell: np.ndarray, zone_axis: Sequence[int]) -> np.ndarray:
+    """Integer direction [uvw] in the cell's basis, from three or four (Miller-Bravais) indices.
+
+    ``cell`` holds the lattice vectors as rows [Å] (needed to check a four-index axis).
+    """
     uvw = np.asarray(zone_axis)
     if uvw.ndim != 1 or len(uvw) not in (3, 4) or not np.all(np.round(uvw) == uvw):
         raise ValueError(f"zone_axis must be 3 or 4 integers [uvw] / [uvtw], got {zone_axis!r}.")
@@ -93,8 +100,12 @@ def _sorted_candidates(cell: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return n[order]
 
 
-def _supercell_matrix(cell: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """Rows A1, A2, d: an orthorhombic supercell when one is small, else a reduced oblique one."""
+def supercell_matrix(cell: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Rows A1, A2, d: an orthorhombic supercell when one is small, else a reduced oblique one.
+
+    ``cell`` holds the lattice vectors as rows [Å]; ``d`` is the integer zone direction [uvw]; the
+    result is an integer 3 x 3 matrix in the cell's basis.
+    """
     direction = d @ cell
     unit = direction / np.linalg.norm(direction)
     v = _INTEGERS @ cell
@@ -121,8 +132,11 @@ def _supercell_matrix(cell: np.ndarray, d: np.ndarray) -> np.ndarray:
     return np.array([a1, n[best], d])
 
 
-def _frame(cell: np.ndarray) -> np.ndarray:
-    """Rotation (rows e1, e2, e3) taking cell[2] to +z and cell[0]'s in-plane part to +x."""
+def cell_frame(cell: np.ndarray) -> np.ndarray:
+    """Rotation (rows e1, e2, e3) taking cell[2] to +z and cell[0]'s in-plane part to +x.
+
+    ``cell`` holds the lattice vectors as rows [Å]; the result is an orthonormal 3 x 3 matrix.
+    """
     e3 = cell[2] / np.linalg.norm(cell[2])
     e1 = cell[0] - np.dot(cell[0], e3) * e3
     e1 /= np.linalg.norm(e1)
@@ -136,9 +150,9 @@ def _orient(atoms: Atoms, zone_axis: Sequence[int]) -> tuple[Atoms, np.ndarray]:
             "The material needs a 3D cell of nonzero volume; give a 2D layer a c vector "
             "(its interlayer spacing) first."
         )
-    d = _zone_vector(cell, zone_axis)
-    matrix = _supercell_matrix(cell, d)
-    rotation = _frame(matrix @ cell)
+    d = zone_vector(cell, zone_axis)
+    matrix = supercell_matrix(cell, d)
+    rotation = cell_frame(matrix @ cell)
     if (matrix[1] @ cell) @ rotation[1] < 0:
         matrix[1] *= -1
     unit = make_supercell(atoms, matrix, wrap=False)
@@ -188,13 +202,17 @@ def orient(atoms: MaterialLike, zone_axis: Sequence[int] = (0, 0, 1)) -> Atoms:
     >>> orient("Si", (1, 1, 0)).cell.lengths().round(3)
     array([5.431, 7.681, 7.681])
     """
-    if isinstance(atoms, str) and (key := _known_name(atoms)) is not None:
+    if isinstance(atoms, str) and (key := known_name(atoms)) is not None:
         return _oriented_library(key, tuple(int(i) for i in zone_axis)).copy()
     return _orient(material(atoms), zone_axis)[0]
 
 
-def _unit_for(source: MaterialLike, zone_axis: Sequence[int]) -> Atoms:
-    if isinstance(source, str) and (key := _known_name(source)) is not None:
+def oriented_unit(source: MaterialLike, zone_axis: Sequence[int]) -> Atoms:
+    """The repeat cell of ``source`` oriented with ``zone_axis`` along +z (as :func:`orient`) [Å].
+
+    For a library material this is the cached cell itself, not a copy: do not modify it.
+    """
+    if isinstance(source, str) and (key := known_name(source)) is not None:
         return _oriented_library(key, tuple(int(i) for i in zone_axis))
     return orient(source, zone_axis)
 
@@ -208,11 +226,12 @@ def _repeats(unit: Atoms, thickness: float | None, cells: int | None) -> int:
         return int(cells)
     if thickness is None:
         return 1
-    thickness = _validate_positive(thickness, "thickness")
+    thickness = validate_positive(thickness, "thickness")
     return max(1, round(thickness / unit.cell[2, 2]))
 
 
-def _rotation_z(angle: float) -> np.ndarray:
+def rotation_z(angle: float) -> np.ndarray:
+    """3 x 3 matrix of a rotation by ``angle`` [deg] about +z (counter-clockwise in x, y)."""
     c, s = math.cos(math.radians(angle)), math.sin(math.radians(angle))
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
@@ -249,7 +268,8 @@ def _is_periodic(unit: Atoms, box: np.ndarray, rotation: np.ndarray) -> bool:
     return True
 
 
-def _draw_rotation(rotation: float | str, rng: np.random.Generator) -> float:
+def draw_rotation(rotation: float | str, rng: np.random.Generator) -> float:
+    """An in-plane rotation [deg]: ``rotation`` itself, or uniform in [0, 360) for ``"random"``."""
     if isinstance(rotation, str):
         if rotation != "random":
             raise ValueError(f"rotation must be an angle [deg] or 'random', got {rotation!r}.")
@@ -321,14 +341,14 @@ def field(
     >>> atoms.cell.lengths().round(2).tolist(), sorted(set(atoms.get_chemical_symbols()))
     ([4.0, 4.0, 7.81], ['O', 'Sr', 'Ti'])
     """
-    rows, cols = _validate_shape(shape)
-    pixel_size = _validate_positive(pixel_size, "pixel_size")
-    rng = _as_rng(rng)
-    unit = _unit_for(material, zone_axis)
+    rows, cols = validate_shape(shape)
+    pixel_size = validate_positive(pixel_size, "pixel_size")
+    rng = as_rng(rng)
+    unit = oriented_unit(material, zone_axis)
     count = _repeats(unit, thickness, cells)
     box = np.array([cols * pixel_size, rows * pixel_size, count * unit.cell[2, 2]])
-    angle = _draw_rotation(rotation, rng)
-    turn = _rotation_z(angle)
+    angle = draw_rotation(rotation, rng)
+    turn = rotation_z(angle)
     offset = _draw_shift(shift, unit, turn, rng)
     positions, sites = _tile(unit, box, turn, offset)
     atoms = Atoms(unit.numbers[sites], positions=positions, cell=np.diag(box))
@@ -365,8 +385,8 @@ def random_crop(atoms: Atoms, shape: Sequence[int], pixel_size: float, *, rng: R
         The atoms inside the window, moved so that it starts at the origin, in a box
         ``diag(W, H, T)``, non-periodic; ``info["crop_origin_A"]`` is the window's (y, x) [Å].
     """
-    rows, cols = _validate_shape(shape)
-    pixel_size = _validate_positive(pixel_size, "pixel_size")
+    rows, cols = validate_shape(shape)
+    pixel_size = validate_positive(pixel_size, "pixel_size")
     width, height, depth = atoms.cell.lengths()
     size = np.array([cols * pixel_size, rows * pixel_size])
     if np.any(size > np.array([width, height]) + _EPS):
@@ -374,7 +394,7 @@ def random_crop(atoms: Atoms, shape: Sequence[int], pixel_size: float, *, rng: R
             f"The crop ({size[1]:.4g} x {size[0]:.4g} Å) is larger than the field "
             f"({height:.4g} x {width:.4g} Å); make the field larger or the crop smaller."
         )
-    start = _as_rng(rng).uniform(0, 1, 2) * np.maximum(np.array([width, height]) - size, 0)
+    start = as_rng(rng).uniform(0, 1, 2) * np.maximum(np.array([width, height]) - size, 0)
     xy = atoms.positions[:, :2] - start
     inside = np.all((xy >= -_EPS) & (xy < size - _EPS), axis=1)
     crop = atoms[inside]
@@ -392,7 +412,7 @@ def column_labels(atoms: Atoms, tolerance: float = 0.3) -> np.ndarray:
     belong to one column (connected components of a KD-tree neighbour graph). Columns are ordered
     by y, then x; the box is not treated as periodic.
     """
-    tolerance = _validate_positive(tolerance, "tolerance")
+    tolerance = validate_positive(tolerance, "tolerance")
     xy = atoms.positions[:, :2]
     n = len(xy)
     if n == 0:
@@ -456,7 +476,7 @@ def columns(
     count = np.bincount(labels)
     table = {}
     if pixel_size is not None:
-        pixel_size = _validate_positive(pixel_size, "pixel_size")
+        pixel_size = validate_positive(pixel_size, "pixel_size")
     y_A = np.bincount(labels, atoms.positions[:, 1]) / count if len(atoms) else np.zeros(0)
     x_A = np.bincount(labels, atoms.positions[:, 0]) / count if len(atoms) else np.zeros(0)
     if pixel_size is not None:

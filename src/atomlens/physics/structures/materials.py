@@ -103,7 +103,8 @@ ZONE_AXES: dict[str, tuple[tuple[int, ...], ...]] = {k: v.zone_axes for k, v in 
 LAYERED: tuple[str, ...] = tuple(k for k, v in _SPECS.items() if v.layered)
 
 
-def _known_name(name: str) -> str | None:
+def known_name(name: str) -> str | None:
+    """The library's spelling of a material name (case-insensitive), or None if it has none."""
     lower = {k.lower(): k for k in _SPECS}
     return name if name in _SPECS else lower.get(name.lower())
 
@@ -170,7 +171,7 @@ def material(name: MaterialLike) -> Atoms:
         atoms = name.copy()
         atoms.info.setdefault("material", atoms.get_chemical_formula())
         return atoms
-    if isinstance(name, str) and (key := _known_name(name)) is not None:
+    if isinstance(name, str) and (key := known_name(name)) is not None:
         atoms = _SPECS[key].build()
         atoms.info["material"] = key
         return atoms

@@ -16,10 +16,10 @@ from ase import Atoms
 from scipy.spatial import cKDTree
 
 from atomlens.physics.structures.defects import (
-    _append,
-    _fit_box,
-    _number,
     adatoms,
+    append_atoms,
+    element_number,
+    fit_box,
     grain_boundary,
     interstitial_columns,
     substitute,
@@ -28,16 +28,16 @@ from atomlens.physics.structures.defects import (
 )
 from atomlens.physics.structures.lattice import (
     Rng,
-    _as_rng,
-    _draw_rotation,
-    _frame,
-    _rotation_z,
-    _supercell_matrix,
-    _unit_for,
-    _validate_positive,
-    _validate_shape,
-    _zone_vector,
+    as_rng,
+    cell_frame,
+    draw_rotation,
     field,
+    oriented_unit,
+    rotation_z,
+    supercell_matrix,
+    validate_positive,
+    validate_shape,
+    zone_vector,
 )
 from atomlens.physics.structures.materials import (
     LAYERED,
@@ -87,12 +87,12 @@ def amorphous_film(
     ase.Atoms
         A field, pbc (True, True, False), with ``site`` -1.
     """
-    rng = _as_rng(rng)
-    rows, cols = _validate_shape(shape)
-    pixel_size = _validate_positive(pixel_size, "pixel_size")
-    thickness = _validate_positive(thickness, "thickness")
-    density = _validate_positive(density, "density", "atoms / Å^3")
-    min_distance = _validate_positive(min_distance, "min_distance")
+    rng = as_rng(rng)
+    rows, cols = validate_shape(shape)
+    pixel_size = validate_positive(pixel_size, "pixel_size")
+    thickness = validate_positive(thickness, "thickness")
+    density = validate_positive(density, "density", "atoms / Å^3")
+    min_distance = validate_positive(min_distance, "min_distance")
     size = np.array([cols * pixel_size, rows * pixel_size, thickness])
     count = round(density * size.prod())
     if count * math.pi / 6 * min_distance**3 > 0.35 * size.prod():
@@ -101,7 +101,7 @@ def amorphous_film(
             "lower the density or min_distance."
         )
     positions = _hard_core(count, size, min_distance, rng)
-    atoms = Atoms(numbers=np.full(len(positions), _number(element)), positions=positions)
+    atoms = Atoms(numbers=np.full(len(positions), element_number(element)), positions=positions)
     atoms.set_cell(np.diag(size))
     atoms.pbc = (True, True, False)
     atoms.set_array("site", np.full(len(atoms), -1))
@@ -158,8 +158,8 @@ def _particle(
         inside = (np.abs(r).sum(axis=1) <= math.sqrt(3) * radius) & (
             np.abs(r).max(axis=1) <= 2 / math.sqrt(3) * radius
         )
-    turn = _rotation_z(rotation) @ _frame(
-        _supercell_matrix(cell, _zone_vector(cell, zone_axis)) @ cell
+    turn = rotation_z(rotation) @ cell_frame(
+        supercell_matrix(cell, zone_vector(cell, zone_axis)) @ cell
     )
     return Atoms(numbers=numbers[inside], positions=r[inside] @ turn.T)
 
@@ -217,17 +217,17 @@ def nanoparticle_on_support(
     record : dict
         The parameters drawn, the particle's centre (y, x, z) [Å] and the atom counts.
     """
-    rng = _as_rng(rng)
-    rows, cols = _validate_shape(shape)
-    size = np.array([cols, rows]) * _validate_positive(pixel_size, "pixel_size")
-    radius = _validate_positive(radius, "radius")
-    gap = _validate_positive(gap, "gap")
+    rng = as_rng(rng)
+    rows, cols = validate_shape(shape)
+    size = np.array([cols, rows]) * validate_positive(pixel_size, "pixel_size")
+    radius = validate_positive(radius, "radius")
+    gap = validate_positive(gap, "gap")
     if form not in ("octahedron", "sphere"):
         raise ValueError(f"form must be 'octahedron' or 'sphere', got {form!r}.")
     if zone_axis is None:
         axes = ZONE_AXES.get(str(element), ((0, 0, 1),))
         zone_axis = axes[rng.integers(len(axes))]
-    angle = _draw_rotation(rotation, rng)
+    angle = draw_rotation(rotation, rng)
     particle = _particle(element, radius, form, zone_axis, angle)
     if support is None:
         film = Atoms(cell=np.diag([*size, 0.0]))
@@ -250,9 +250,9 @@ def nanoparticle_on_support(
     inside = np.all((particle.positions[:, :2] >= 0) & (particle.positions[:, :2] < size), axis=1)
     particle = particle[inside]
     film.set_array("region", np.zeros(len(film), int))
-    atoms = _append(film, particle.numbers, particle.positions, region=1)
+    atoms = append_atoms(film, particle.numbers, particle.positions, region=1)
     atoms.pbc = False
-    _fit_box(atoms)
+    fit_box(atoms)
     record = {
         "type": "nanoparticle",
         "element": str(element),
@@ -275,7 +275,7 @@ def _draw_crystal(
     name = str(rng.choice(MATERIALS))
     axes = ZONE_AXES[name]
     zone = axes[rng.integers(len(axes))]
-    depth = _unit_for(name, zone).cell[2, 2]
+    depth = oriented_unit(name, zone).cell[2, 2]
     cells = 1 if name in LAYERED else int(rng.integers(1, max(1, int(40 // depth)) + 1))
     options = dict(zone_axis=zone, cells=cells, rotation="random", rng=rng)
     record: dict = {"material": name, "zone_axis": list(zone), "cells": cells}
@@ -358,9 +358,9 @@ def random_structure(
         ``rotation_deg``, ``cells``, ``thickness_A``, ``defects`` and the records of the grain
         boundary, edge or nanoparticle.
     """
-    rng = _as_rng(rng)
-    _validate_shape(shape)
-    pixel_size = _validate_positive(pixel_size, "pixel_size")
+    rng = as_rng(rng)
+    validate_shape(shape)
+    pixel_size = validate_positive(pixel_size, "pixel_size")
     kind = str(
         rng.choice(["crystal", "grain_boundary", "edge", "nanoparticle"], p=[0.7, 0.1, 0.1, 0.1])
     )
