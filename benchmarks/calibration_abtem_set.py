@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial import cKDTree
 
-from atomlens.calibrate.simulation import coefficient_array
+from atomlens.calibrate.training import coefficient_array
 from atomlens.core.energy import wavelength
 from atomlens.physics.optics.aberrations import random_aberrations
 

@@ -38,16 +38,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from atomlens.calibrate import TrainingDistribution, combine, estimate_batch, simulate_examples
+from atomlens.calibrate import combine, estimate_batch
 from atomlens.calibrate.estimate import _predict, calibrated_sigma, load_estimator
 from atomlens.calibrate.metrics import error_summary
 from atomlens.calibrate.network import predict_grids
 from atomlens.calibrate.preprocess import RonchigramInput
+from atomlens.calibrate.training import simulate_examples
+from atomlens.data import RonchigramSampler
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = {"C10": (-500.0, 500.0), "C12": (0.0, 200.0), "C21": (0.0, 1000.0),
           "C23": (0.0, 1000.0), "C30": (-5e4, 5e4)}  # fmt: skip
-BASE = TrainingDistribution()
+BASE = RonchigramSampler()
 ONLY_C10_C12 = {"C10": (-500.0, 500.0), "C12": (0.0, 200.0)}
 SETS = {
     "C10, C12 only": (900_005, dataclasses.replace(BASE, ranges=ONLY_C10_C12)),

@@ -1,4 +1,4 @@
-"""The training command end to end on a tiny bank: generate, fit, recalibrate, estimate."""
+"""The training command end to end on a tiny bank: generate, fit, resume, recalibrate, estimate."""
 
 import json
 
@@ -6,39 +6,176 @@ import numpy as np
 import pytest
 
 from atomlens.calibrate import estimate, load_estimator
-from atomlens.calibrate.train import bank_priors, load_bank, main
+from atomlens.calibrate.network import SCALES, predict_grids
+from atomlens.calibrate.training import simulate_examples
+from atomlens.cli import main
+from atomlens.data import RONCHIGRAM_PRIORS, RonchigramSampler
+from atomlens.train import ExampleBank
+from atomlens.zoo import load_model
 
 
-def test_generate_fit_recalibrate_and_use_a_model(tmp_path):
-    bank = tmp_path / "bank"
-    main(["generate", "--bank", str(bank), "--seed", "0", "--chunks", "1", "--chunk-size", "8"])
-    main(["generate", "--bank", str(bank), "--seed", "1000", "--chunks", "1", "--chunk-size",
-          "8", "--prior", "corrected"])  # fmt: skip
-    main(["generate", "--bank", str(bank / "validation"), "--seed", "500000", "--chunks", "1",
-          "--chunk-size", "8"])  # fmt: skip
-    grids, truth = load_bank(bank)
-    assert grids.shape == (16, 96, 96) and truth.shape == (16, 8)
-    assert bank_priors(bank) == {"broad": 8, "corrected": 8}
-    corrected = np.load(bank / "chunk_001000.npz")["coefficients"]
-    assert np.all(np.abs(corrected[:, 7]) <= 2e4)  # the corrected prior's C30 range [Å]
+def _train(*args):
+    assert main(["train", "calibrate", *map(str, args), "--threads", "1"]) == 0
 
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory):
+    bank = tmp_path_factory.mktemp("train") / "bank"
+    _train("generate", "--bank", bank, "--seed", 0, "--chunks", 1, "--chunk-size", 8)
+    _train(
+        "generate",
+        "--bank",
+        bank,
+        "--seed",
+        1000,
+        "--chunks",
+        1,
+        "--chunk-size",
+        8,
+        "--prior",
+        "corrected",
+    )
+    _train(
+        "generate",
+        "--bank",
+        bank / "validation",
+        "--seed",
+        500000,
+        "--chunks",
+        1,
+        "--chunk-size",
+        8,
+    )
+    return bank
+
+
+def test_generate_writes_the_sampler_examples_of_each_seed_and_prior(bank):
+    arrays = ExampleBank(bank).arrays()
+    assert arrays["grids"].shape == (16, 96, 96) and arrays["coefficients"].shape == (16, 8)
+    assert ExampleBank(bank).count_by("prior", "broad") == {"broad": 8, "corrected": 8}
+    # chunk 1000 is exactly what the corrected prior's sampler draws from seed 1000
+    corrected = RonchigramSampler(ranges=dict(RONCHIGRAM_PRIORS["corrected"]))
+    grids, truth = simulate_examples(8, 1000, corrected)
+    with np.load(bank / "chunk_001000.npz") as chunk:
+        np.testing.assert_array_equal(chunk["coefficients"], truth)
+        np.testing.assert_array_equal(chunk["grids"], grids.astype(np.float16))
+    assert np.all(np.abs(truth[:, 7]) <= 2e4)  # the corrected prior's C30 range [Å]
+
+
+def test_fit_resume_recalibrate_and_use_a_model(bank, tmp_path, capsys):
     model = tmp_path / "model"
-    main(["fit", "--bank", str(bank), "--output", str(model), "--minutes", "0.05", "--batch", "4",
-          "--log-every", "1", "--validate-every", "2", "--reload-every", "2"])  # fmt: skip
+    checkpoint = tmp_path / "run.pt"
+    common = [
+        "--bank",
+        bank,
+        "--batch",
+        4,
+        "--log-every",
+        1,
+        "--validate-every",
+        2,
+        "--refresh-every",
+        2,
+        "--checkpoint",
+        checkpoint,
+        "--minutes",
+        5,
+    ]
+    _train("fit", *common, "--steps", 3, "-o", model)
+    records = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith('{"step"')
+    ]
+    assert [r["step"] for r in records] == [1, 2, 3] and "sign_accuracy" in records[1]
     config = json.loads((model / "config.json").read_text())
-    assert config["task"] == "ronchigram-aberrations" and config["training"]["steps"] >= 1
+    assert config["task"] == "ronchigram-aberrations" and config["training"]["steps"] == 3
     assert config["examples_per_prior"] == {"broad": 8, "corrected": 8}
-    main(["recalibrate", "--model", str(model), "--bank", str(bank / "validation")])
+    assert config["distribution"]["energy_eV"] == 200e3
+
+    # an existing model is never replaced silently; --resume continues the same run
+    refused = ["train", "calibrate", "fit", *map(str, common), "--steps", "5", "-o", str(model)]
+    assert main(refused) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    _train("fit", *common, "--steps", 5, "--resume", "-o", model, "--overwrite")
+    resumed = json.loads((model / "config.json").read_text())
+    assert resumed["training"]["steps"] == 5
+    log = json.loads((model / "training_log.json").read_text())
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+
+    # recalibrate: the sigma factors are mean(|error| / Laplace scale) on the validation bank
+    _train("recalibrate", "--model", model, "--bank", bank / "validation")
     refit = json.loads((model / "config.json").read_text())
-    assert refit["sha256"] == config["sha256"] and len(refit["sigma_factors"]) == 8
+    assert refit["sha256"] == resumed["sha256"]
+    network, _ = load_model(model)
+    validation = ExampleBank(bank / "validation").arrays()
+    decoded = predict_grids(network, validation["grids"])
+    truth = validation["coefficients"]
+    plus = (np.abs(decoded["mean"] - truth) / SCALES).sum(axis=1)
+    minus = (np.abs(decoded["mean"] + truth) / SCALES).sum(axis=1)
+    best = np.where(plus <= minus, 1.0, -1.0)[:, None]
+    expected = (np.abs(decoded["mean"] - best * truth) / decoded["scale"]).mean(axis=0)
+    np.testing.assert_allclose(refit["sigma_factors"], expected.round(4), atol=1e-4)
 
     load_estimator.cache_clear()
     # a canonical grid is itself a Ronchigram sampled at 2.5 x 30 / 96 = 0.78125 mrad per pixel
-    result = estimate(grids[0].astype(np.float32), energy=200e3, semiangle=30.0,
-                      angular_sampling=0.78125, model=str(model))  # fmt: skip
-    assert result.values.shape == (8,) and np.all(result.sigma > 0)
+    grid = ExampleBank(bank).arrays()["grids"][0].astype(np.float32)
+    result = estimate(
+        grid, energy=200e3, semiangle=30.0, angular_sampling=0.78125, model=str(model)
+    )
+    assert result.values.shape == (8,) and np.all(np.isfinite(result.values))
+    assert np.all(result.sigma > 0)
 
 
-def test_fit_without_a_bank_says_what_to_do(tmp_path):
-    with pytest.raises(FileNotFoundError, match="generate step"):
-        main(["fit", "--bank", str(tmp_path), "--output", str(tmp_path / "m"), "--minutes", "0.01"])
+def test_fit_refusals_name_the_problem(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "train",
+                "calibrate",
+                "fit",
+                "--bank",
+                str(tmp_path),
+                "-o",
+                str(tmp_path / "m"),
+                "--minutes",
+                "0.01",
+            ]
+        )
+        == 2
+    )
+    assert "generate the bank first" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "calibrate",
+                "fit",
+                "--bank",
+                str(tmp_path),
+                "-o",
+                str(tmp_path / "m"),
+                "--width",
+                "100000",
+            ]
+        )
+        == 2
+    )
+    assert "--width" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "train",
+                "calibrate",
+                "fit",
+                "--bank",
+                str(tmp_path),
+                "-o",
+                str(tmp_path / "m"),
+                "--resume",
+            ]
+        )
+        == 2
+    )
+    assert "--checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

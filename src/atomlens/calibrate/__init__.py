@@ -3,10 +3,12 @@
 - ``estimate`` / ``estimate_batch``: C10, C12, C21, C23 and C30 with uncertainties from one
   Ronchigram, several at known offsets (a defocus pair), or many independent ones, with the shipped
   network (``ronchigram-aberrations``, 200 kV, 30 mrad) or one trained with
-  ``python -m atomlens.calibrate.train``.
+  ``atomlens train calibrate`` (the recipe is in :mod:`atomlens.calibrate.training`).
 - ``AberrationEstimate``: the result, convertible to abTEM keywords, CEOS names and a table.
 - ``ronchigram_input``, ``find_bright_field_disc``, ``canonical_grid``: the preprocessing.
-- ``simulate_examples``, ``TrainingDistribution``: simulated training and test data.
+
+Training data come from :class:`atomlens.data.RonchigramSampler`; the training recipe
+(``simulate_examples``, the loss, ``save_estimator``) is :mod:`atomlens.calibrate.training`.
 """
 
 from atomlens.calibrate.estimate import combine, estimate, estimate_batch, load_estimator
@@ -19,14 +21,12 @@ from atomlens.calibrate.preprocess import (
     ronchigram_input,
 )
 from atomlens.calibrate.result import AberrationEstimate
-from atomlens.calibrate.simulation import TrainingDistribution, simulate_examples
 
 __all__ = [
     "CANONICAL_EXTENT",
     "CANONICAL_SIZE",
     "AberrationEstimate",
     "RonchigramInput",
-    "TrainingDistribution",
     "canonical_grid",
     "combine",
     "estimate",
@@ -34,5 +34,4 @@ __all__ = [
     "find_bright_field_disc",
     "load_estimator",
     "ronchigram_input",
-    "simulate_examples",
 ]

@@ -85,8 +85,8 @@ def _check_setting(item: RonchigramInput, config: dict) -> tuple[list[str], tupl
     if abs(item.energy / energy - 1) > 0.02:
         raise ValueError(
             f"{item.source}: the estimator was trained at {energy / 1e3:g} kV, not "
-            f"{item.energy / 1e3:g} kV; train one for this energy (python -m "
-            "atomlens.calibrate.train) or check the energy."
+            f"{item.energy / 1e3:g} kV; train one for this energy (atomlens train "
+            "calibrate) or check the energy."
         )
     if abs(item.semiangle / semiangle - 1) > 0.1:
         raise ValueError(

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from atomlens import __version__
-from atomlens.cli import calibrate, demo, info, simulate
+from atomlens.cli import calibrate, demo, info, simulate, train
 
 
 class CommandError(Exception):
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     simulate.add_parser(commands)
     calibrate.add_parser(commands)
+    train.add_parser(commands)
     info.add_parser(commands)
     demo.add_parser(commands)
     return parser

@@ -1,5 +1,8 @@
-"""A plain, logged training loop: epochs of optimiser steps, optional validation, JSON-lines log.
+"""The optimiser step every atomlens training shares, and epoch training over a DataLoader.
 
+:func:`optimise` is the one place where a loss becomes a weight update (finite-loss check,
+backward, step); :func:`fit` runs it for epochs over a re-iterable of batches (the paper-000
+reproduction), :func:`atomlens.train.fit_streaming` within a time budget over a growing bank.
 ``fit`` knows nothing about tasks: a ``step`` callable turns (model, batch) into a scalar loss and
 a dict of metrics, so regressors, VAEs and segmenters share it.
 """
@@ -27,6 +30,21 @@ class History:
     def last(self, key: str) -> float:
         """The last epoch's value of a metric."""
         return self.epochs[-1][key]
+
+
+def optimise(loss: torch.Tensor, optimiser: torch.optim.Optimizer, *, where: str = "") -> None:
+    """One optimiser step on ``loss``: refuse a non-finite loss, backpropagate, step.
+
+    Raises
+    ------
+    FloatingPointError
+        If the loss is NaN or infinite (``where`` says at which step or epoch).
+    """
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"The loss became {loss.item()} in {where or 'training'}.")
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
 
 
 def _mean_metrics(
@@ -89,11 +107,7 @@ def fit(
         )
         for batch in bar:
             loss, metrics = step(model, batch)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"The loss became {loss.item()} in epoch {epoch + 1}.")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+            optimise(loss, optimiser, where=f"epoch {epoch + 1}")
             for key, value in {"loss": loss.item(), **metrics}.items():
                 totals[key] = totals.get(key, 0.0) + float(value)
             count += 1
