@@ -152,3 +152,37 @@ def test_bad_batch_inputs():
         simulate_ronchigram(
             SMALL, Aberrations(), PotentialSpecimen(potential, sampling=0.1), oversampling=1
         )
+
+
+def test_engine_is_built_once_per_setup_and_factor(monkeypatch):
+    # The grids and chi basis are built on a cache miss only: within a call with many batches,
+    # and across calls with an equal setup (a dataset simulated in chunks).
+    from atomlens.physics.imaging import ronchigram
+
+    built = []
+
+    class Counting(ronchigram._Engine):
+        def __init__(self, *args, **kwargs):
+            built.append(args[:2])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(ronchigram, "_Engine", Counting)
+    monkeypatch.setattr(ronchigram, "_ENGINES", {})
+    setup = RonchigramSetup(energy=200e3, semiangle=20.0, angular_sampling=0.6, size=32)
+    sets = [Aberrations(C10=c) for c in (-50.0, 0.0, 50.0, 100.0)]
+    specimen = PhaseGrating()
+    first = simulate_ronchigrams(setup, sets, specimen, oversampling=1, batch_size=1)
+    assert built == [(setup, 1)]
+    again = simulate_ronchigrams(
+        RonchigramSetup(energy=200e3, semiangle=20.0, angular_sampling=0.6, size=32),
+        sets,
+        specimen,
+        oversampling=1,
+        batch_size=3,
+    )
+    assert built == [(setup, 1)] and np.array_equal(first, again)
+    simulate_ronchigrams(setup, sets[:1], specimen, oversampling=3)
+    assert built == [(setup, 1), (setup, 3)]
+    other = RonchigramSetup(energy=200e3, semiangle=20.0, angular_sampling=0.5, size=32)
+    simulate_ronchigrams(other, sets[:1], specimen, oversampling=1)
+    assert built[-1] == (other, 1) and len(ronchigram._ENGINES) == 1  # one setup kept

@@ -11,6 +11,7 @@ r = (lambda / 2 pi) |grad_alpha chi|, maximised over the aperture.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -251,6 +252,25 @@ class _Engine:
         return _bin(far_field, setup.size, self.factor)
 
 
+#: Engines of the most recent (setup, device), by oversampling factor. Building one costs about as
+#: much as simulating a batch, and a dataset is simulated in many calls with one setup; keeping only
+#: one setup's engines bounds the memory to what a single call needs anyway.
+_ENGINES: dict[tuple[RonchigramSetup, int, str | None], _Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(setup: RonchigramSetup, factor: int, device: str | None) -> _Engine:
+    """The engine for this setup, oversampling factor and device, built only on a cache miss."""
+    key = (setup, factor, None if device is None else str(device))
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            if any(k[0] != setup or k[2] != key[2] for k in _ENGINES):
+                _ENGINES.clear()
+            engine = _ENGINES[key] = _Engine(setup, factor, device)
+    return engine
+
+
 def simulate_ronchigrams(
     setup: RonchigramSetup,
     aberrations: Sequence[Aberrations],
@@ -302,6 +322,12 @@ def simulate_ronchigrams(
     -------
     ndarray of shape (B, rows, columns), float32
         Intensity (or detector counts), optical axis at pixel (rows // 2, columns // 2).
+
+    Notes
+    -----
+    The frequency grids and chi basis of each oversampling factor are built once and kept for
+    later calls with the same setup and device (those of one setup at a time), so simulating a
+    dataset in chunks costs no more than one call.
     """
     specimen = AmorphousSpecimen() if specimen is None else specimen
     aberrations = [a if isinstance(a, Aberrations) else Aberrations(a) for a in aberrations]
@@ -317,10 +343,9 @@ def simulate_ronchigrams(
             raise ValueError(f"oversampling must be a positive odd integer, got {oversampling}.")
         factors = [int(oversampling)] * count
     out = np.empty((count, *setup.size), dtype=np.float32)
-    engines: dict[int, _Engine] = {}
     bar = tqdm(total=count, desc="Ronchigrams", unit="img", disable=not progress)
     for start, stop, factor in _groups(factors, batch_size):
-        engine = engines.setdefault(factor, _Engine(setup, factor, device))
+        engine = _engine(setup, factor, device)
         rngs = [np.random.default_rng([seed, first_index + i]) for i in range(start, stop)]
         intensity = (
             engine.run(
