@@ -1,19 +1,57 @@
 """atomlens: trustworthy numbers from atomic-resolution electron microscopy.
 
+``import atomlens`` is cheap (no torch, no matplotlib): each subpackage below loads on first use,
+``atomlens.calibrate.estimate(...)`` works without importing ``atomlens.calibrate`` first. The type
+stub ``__init__.pyi`` lists the same subpackages for type checkers. The layers and what each holds
+are in docs/architecture.md.
+
 Subpackages
 -----------
+calibrate
+    Probe aberrations from Ronchigrams: ``estimate``, ``AberrationEstimate``, ``load_estimator``.
 physics
-    Forward models with no learning: electron wavelength, aberrations, probes, specimens,
-    Ronchigrams, detector noise.
+    Forward models with no learning: optics, potentials, structures, imaging, detectors, dynamics.
 io
-    Reading microscope files (through rosettasciio) with their calibration, and atomic writers
-    for TIFF, HDF5, CSV and JSON.
+    Microscope files read with their calibration (rosettasciio); atomic TIFF/HDF5/CSV/JSON writers.
+data
+    Samplers drawing item ``index`` of stream ``seed``, torch datasets and held-out sets.
+train
+    The training loop: example bank, weight averaging, budget and schedule, checkpoints, DDP.
+zoo
+    Pretrained models shipped in the package (safetensors + config + card): ``load_model``.
+nn
+    Network architectures shared by the tasks (ResNet18, AlexNet, VAE regressors).
+report
+    Figures through matplotlib's object-oriented ``Figure`` API (no backend switch).
+core
+    Electron energy (wavelength, interaction parameter) and the table of unit spellings.
 cli
-    The ``atomlens`` command.
+    The ``atomlens`` command (``import atomlens.cli``; not loaded as an attribute).
 
 Conventions: lengths in Angstrom, angles in mrad at the user surface (radians inside formulas),
 energies in eV, aberration coefficients in Angstrom with angles in radians, named as abTEM names
-them (C10, C12, phi12, ...). Images are float32 arrays indexed (row, column) = (y, x).
+them (C10, C12, phi12, ...). Images are float32 arrays indexed (row, column) = (y, x). A function
+that draws random numbers takes ``rng``, a :class:`numpy.random.Generator`; a sampler draws item
+``index`` of stream ``seed`` from ``numpy.random.default_rng([seed, index])``.
 """
 
+import importlib
+from types import ModuleType
+
 __version__ = "0.1.0.dev0"
+
+# Lazy loading (as scikit-image does): a subpackage is imported on first attribute access, so
+# ``import atomlens`` imports neither torch nor matplotlib. ``__init__.pyi`` lists the same names.
+_SUBPACKAGES = ("calibrate", "core", "data", "io", "nn", "physics", "report", "train", "zoo")
+
+__all__ = list(_SUBPACKAGES)
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"atomlens.{name}")
+    raise AttributeError(f"module 'atomlens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, "__version__"])

@@ -1,0 +1,24 @@
+# Type stub for the lazy top-level package (see __init__.py): the subpackages it loads on first use.
+from atomlens import calibrate as calibrate
+from atomlens import core as core
+from atomlens import data as data
+from atomlens import io as io
+from atomlens import nn as nn
+from atomlens import physics as physics
+from atomlens import report as report
+from atomlens import train as train
+from atomlens import zoo as zoo
+
+__version__: str
+
+__all__ = [
+    "calibrate",
+    "core",
+    "data",
+    "io",
+    "nn",
+    "physics",
+    "report",
+    "train",
+    "zoo",
+]

@@ -1,0 +1,86 @@
+"""The package's face: ``import atomlens`` is cheap and reaches every subpackage lazily."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import atomlens
+
+STUB = Path(atomlens.__file__).with_suffix(".pyi")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The names in sys.modules after running ``code`` in a fresh interpreter."""
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    output = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(output.splitlines()[-1]))
+
+
+def test_import_is_cheap():
+    loaded = _modules_after("import atomlens")
+    heavy = {"torch", "matplotlib", "scipy", "pandas", "abtem", "ase"}
+    assert not heavy & loaded
+    assert not {m for m in loaded if m.startswith("atomlens.")}
+
+
+def test_subpackage_loads_on_first_use():
+    loaded = _modules_after("import atomlens\natomlens.core.wavelength(200e3)")
+    assert "atomlens.core" in loaded
+    assert "atomlens.calibrate" not in loaded
+    assert "torch" not in loaded
+
+
+@pytest.mark.parametrize(
+    ("subpackage", "name"),
+    [
+        ("calibrate", "estimate"),
+        ("calibrate", "AberrationEstimate"),
+        ("physics", "simulate_ronchigram"),
+        ("io", "read"),
+        ("data", "RonchigramSampler"),
+        ("train", "fit_streaming"),
+        ("zoo", "load_model"),
+        ("nn", "ResNet18Regressor"),
+        ("report", "save_figure"),
+        ("core", "wavelength"),
+    ],
+)
+def test_names_resolve(subpackage, name):
+    module = getattr(atomlens, subpackage)
+    assert module.__name__ == f"atomlens.{subpackage}"
+    assert callable(getattr(module, name))
+
+
+def test_unknown_attribute_raises():
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        atomlens.nonexistent  # noqa: B018
+    assert not hasattr(atomlens, "estimate")
+
+
+def test_dir_lists_subpackages():
+    assert set(atomlens.__all__) <= set(dir(atomlens))
+    assert "__version__" in dir(atomlens)
+
+
+def test_stub_matches_lazy_list():
+    tree = ast.parse(STUB.read_text(encoding="utf-8"))
+    imported = {
+        alias.asname
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "atomlens"
+        for alias in node.names
+    }
+    (stub_all,) = (
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and node.targets[0].id == "__all__"
+    )
+    assert imported == set(stub_all) == set(atomlens.__all__)
+    subpackages = {p.parent.name for p in Path(atomlens.__file__).parent.glob("*/__init__.py")}
+    assert set(atomlens.__all__) == subpackages - {"cli"}
