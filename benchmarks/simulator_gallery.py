@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from atomlens.physics import HRTEMImaging, STEMImaging, field, simulate_image
 from atomlens.physics.detectors import realistic_stem, realistic_tem
 from atomlens.physics.structures.defects import vacancies
 from atomlens.physics.structures.random_structures import nanoparticle_on_support
-from atomlens.report.figures import plot_overlay, pyplot, save_figure
+from atomlens.report.figures import plot_overlay, save_figure
 
 OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "simulated_images.png"
 SHAPE = (192, 192)
@@ -36,7 +37,8 @@ def _fields(rng: np.random.Generator) -> list[tuple[str, object, float]]:
 def main() -> None:
     rng = np.random.default_rng(0)
     cases = _fields(rng)
-    fig, axes = pyplot().subplots(4, len(cases), figsize=(3.0 * len(cases), 12.4))
+    fig = Figure(figsize=(3.0 * len(cases), 12.4))
+    axes = fig.subplots(4, len(cases))
     modes = [
         ("HAADF-STEM", STEMImaging(), realistic_stem),
         ("HRTEM 300 kV", HRTEMImaging(), realistic_tem),

@@ -63,12 +63,13 @@ def gallery_aberrations() -> tuple[list[Aberrations], list[str]]:
 
 def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None:
     """Save the 6 x 5 gallery figure as PNG (atomically)."""
-    from atomlens.report.figures import pyplot, save_figure
+    from matplotlib.figure import Figure
 
-    plt = pyplot()
+    from atomlens.report.figures import save_figure
 
     rows, cols = len(GALLERY_C12_NM) + 1, len(GALLERY_C10_NM)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.0 * rows + 0.6))
+    fig = Figure(figsize=(2.0 * cols, 2.0 * rows + 0.6))
+    axes = fig.subplots(rows, cols)
     full = setup.max_angle
     half = min(full, 1.4 * setup.semiangle)  # [mrad] shown around the optical axis
     for index, ax in enumerate(axes.flat):
@@ -178,10 +179,12 @@ def calibrate_example(
 
 def haadf_example(folder: Path, *, seed: int = 0) -> None:
     """HAADF of SrTiO3 [001] with realistic distortions, beside its clean image and atoms."""
+    from matplotlib.figure import Figure
+
     from atomlens.io import write_csv, write_tiff
     from atomlens.physics import STEMImaging, field, simulate_image
     from atomlens.physics.detectors import realistic_stem
-    from atomlens.report.figures import plot_overlay, pyplot, save_figure
+    from atomlens.report.figures import plot_overlay, save_figure
 
     pixel_size = 0.15  # [Å]
     rng = np.random.default_rng(seed)
@@ -193,7 +196,8 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
         distortions=realistic_stem(rng, dose_range=(200, 200)),
         rng=rng,
     )
-    fig, axes = pyplot().subplots(1, 2, figsize=(9, 4.8))
+    fig = Figure(figsize=(9, 4.8))
+    axes = fig.subplots(1, 2)
     plot_overlay(
         axes[0],
         result.image,

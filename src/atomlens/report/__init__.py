@@ -1,5 +1,10 @@
-"""Figures for people: images with their atoms overlaid, galleries."""
+"""Figures for people: images with their atoms overlaid, galleries.
 
-from atomlens.report.figures import plot_overlay, pyplot, save_figure, save_overlay
+Built on :class:`matplotlib.figure.Figure`, never pyplot and never ``matplotlib.use()``, so the
+user's backend and open figures are left alone: make a ``Figure(figsize=...)``, draw with
+``plot_overlay``, write PNGs atomically with ``save_figure`` / ``save_overlay``.
+"""
 
-__all__ = ["plot_overlay", "pyplot", "save_figure", "save_overlay"]
+from atomlens.report.figures import plot_overlay, save_figure, save_overlay
+
+__all__ = ["plot_overlay", "save_figure", "save_overlay"]

@@ -1,21 +1,20 @@
-"""Matplotlib figures: an image with its atom columns overlaid and a scale bar."""
+"""Matplotlib figures: an image with its atom columns overlaid and a scale bar.
+
+Figures are built with matplotlib's object-oriented API (:class:`matplotlib.figure.Figure`), never
+through pyplot: the library neither calls ``matplotlib.use()`` nor registers figures with pyplot,
+so a user's interactive backend and open figures are left alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-
-def pyplot():
-    """matplotlib.pyplot on the non-interactive Agg backend (no screen needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def plot_overlay(
@@ -87,17 +86,17 @@ def save_overlay(
     overwrite: bool = True,
 ) -> Path:
     """Save :func:`plot_overlay` as a PNG (atomically)."""
-    fig, ax = pyplot().subplots(figsize=(5, 5))
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
     plot_overlay(ax, image, atoms, pixel_size, title=title)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110, overwrite=overwrite)
 
 
-def save_figure(fig, path: str | Path, *, dpi: int = 100, overwrite: bool = True) -> Path:
-    """Write a figure as PNG atomically, then close it."""
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 100, overwrite: bool = True) -> Path:
+    """Write a figure as PNG atomically (rendered with Agg; the pyplot backend is not touched)."""
     from atomlens.io import atomic_write
 
-    try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), overwrite)
-    finally:
-        pyplot().close(fig)
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), overwrite)
