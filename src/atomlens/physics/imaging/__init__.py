@@ -21,6 +21,8 @@ series
     The image series of moving atoms: ``simulate_image_series``, ``SimulatedSeries``.
 labels
     Label maps from an atom table: ``class_masks``, ``distance_map``; ``KINDS``.
+multislice
+    The multislice loop shared by Ronchigrams and HRTEM: ``fresnel_propagator``, ``multislice``.
 """
 
 from atomlens.physics.imaging.hrtem import HRTEMImaging, exit_wave, hrtem_image, objective_transfer
@@ -38,6 +40,7 @@ from atomlens.physics.imaging.interference import (
     interference_images,
 )
 from atomlens.physics.imaging.labels import KINDS, class_masks, distance_map
+from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.imaging.ronchigram import (
     MAX_AUTO_OVERSAMPLING,
     RonchigramSetup,
@@ -70,9 +73,11 @@ __all__ = [
     "distance_map",
     "exit_wave",
     "field_shape",
+    "fresnel_propagator",
     "hrtem_image",
     "interference_image",
     "interference_images",
+    "multislice",
     "object_function",
     "objective_transfer",
     "probe_transfer",

@@ -24,6 +24,7 @@ import torch
 
 from atomlens.core.energy import interaction_parameter
 from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.transfer import aberration_function, polar_angles, spatial_frequencies
 from atomlens.physics.potentials.projection import projected_potentials
@@ -132,11 +133,9 @@ def exit_wave(
         zip(unique, torch.polar(torch.ones_like(potentials), sigma * potentials), strict=True)
     )
     ky, kx = spatial_frequencies(shape, pixel_size)
-    phase = -math.pi * wavelength * imaging.slice_thickness * (ky**2 + kx**2)
-    propagator = torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
-    for key in keys:  # transmit, then propagate through the slice (as abTEM)
-        wave = torch.fft.ifft2(torch.fft.fft2(wave * transmissions[key]) * propagator)
-    return wave
+    propagator = fresnel_propagator(ky, kx, wavelength, imaging.slice_thickness)
+    # transmit, then propagate through the slice (as abTEM)
+    return multislice(wave, (transmissions[key] for key in keys), propagator, propagate_last=True)
 
 
 def _slice_key(positions: np.ndarray, numbers: np.ndarray) -> bytes:

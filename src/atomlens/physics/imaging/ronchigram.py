@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from atomlens.core.energy import wavelength as electron_wavelength
 from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.probe import reciprocal_probes
 from atomlens.physics.optics.transfer import (
@@ -190,10 +191,8 @@ class _Engine:
 
     def propagator(self, distance: float) -> torch.Tensor:
         if distance not in self._propagators:
-            k2 = self.ky**2 + self.kx**2
-            phase = -math.pi * self.setup.wavelength * distance * k2
-            self._propagators[distance] = torch.polar(torch.ones_like(phase), phase).to(
-                torch.complex64
+            self._propagators[distance] = fresnel_propagator(
+                self.ky, self.kx, self.setup.wavelength, distance
             )
         return self._propagators[distance]
 
@@ -241,12 +240,9 @@ class _Engine:
             for _ in range(samples)
         ]
         waves = torch.cat([self.probes(coefficients, tilts, shifts + off) for off in offsets])
-        distance = specimen.propagation_distance
+        propagator = self.propagator(specimen.propagation_distance)
         slices = specimen.iter_slices(self.shape, setup.sampling, setup.energy, rngs, self.device)
-        for index, transmission in enumerate(slices):
-            if index > 0:
-                waves = torch.fft.ifft2(torch.fft.fft2(waves) * self.propagator(distance))
-            waves = waves * transmission.repeat(samples, 1, 1)
+        waves = multislice(waves, (t.repeat(samples, 1, 1) for t in slices), propagator)
         far_field = torch.fft.fft2(waves, norm="ortho").abs().to(torch.float64) ** 2
         far_field = far_field.reshape(samples, len(rngs), *self.shape).mean(dim=0)
         return _bin(far_field, setup.size, self.factor)
