@@ -24,7 +24,7 @@ and the share of sign-resolved errors within 1 and 2 sigma. A constant guess (al
 baseline.
 Speed: Ronchigrams per second from raw images to estimates (batches of 64, 2 threads).
 
-    .venv/bin/python benchmarks/evaluate_calibration.py --abtem /work/evalsets/abtem.npz
+    .venv/bin/python benchmarks/evaluate_calibration.py --abtem EVAL/abtem.npz
 """
 
 from __future__ import annotations

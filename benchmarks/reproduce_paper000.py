@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/reproduce_paper000.py --scale cpu`` (``smoke`` checks that it
 runs in about a minute; ``gpu`` is the paper's scale, for a machine with a GPU: ``--device cuda``).
-Writes ``benchmarks/results/paper000_reproduction.{md,json}`` with the paper's Table 1 beside ours.
+Writes ``benchmarks/results/paper000_reproduction_<scale>.{md,json}`` (e.g. ``..._cpu.md``) with the
+paper's Table 1 beside ours.
 
 Setting (the paper gives no units or ranges, so these are assumptions, stated in the table):
 200 kV, the paper-000 interference image (``atomlens.physics.imaging.interference``) with a 10 mrad

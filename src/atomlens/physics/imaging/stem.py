@@ -1,9 +1,9 @@
 """Fast incoherent STEM image formation: HAADF, and empirical ABF / BF-like contrast.
 
-HAADF is modelled as incoherent imaging (DESIGN.md): the image is the probe intensity convolved
-with an object function O(r) = sum_i Z_i^gamma g(r - r_i), g a narrow Gaussian (thermal smearing
-plus the width of the scattering potential), then blurred by the source size. Bright-field-like
-modes (ABF, BF) have no incoherent model; here they are rendered as
+HAADF is modelled as incoherent imaging (../shared/DESIGN.md): the image is the probe intensity
+convolved with an object function O(r) = sum_i Z_i^gamma g(r - r_i), g a narrow Gaussian (thermal
+smearing plus the width of the scattering potential), then blurred by the source size.
+Bright-field-like modes (ABF, BF) have no incoherent model; here they are rendered as
 ``1 - contrast * (P * O_bf)`` with a weak Z exponent so light columns (O, N, Li) show as dips, which
 is how they look in ABF images. That is an empirical stand-in, not a coherent calculation: use an
 abTEM backend for quantitative ABF.
@@ -56,7 +56,7 @@ class STEMImaging:
     -----
     The HAADF defaults (gamma = 1.9, atom_width = 0.18 Å) reproduce abTEM's frozen-phonon
     multislice of SrTiO3 [001] (5 unit cells, 200 kV, 25 mrad, 70-200 mrad detector): the Ti-O to
-    Sr column ratio 0.41 and the column profile (see tests/physics/test_stem.py).
+    Sr column ratio 0.41 and the column profile (see tests/physics/test_imaging.py).
     contrast : float
         Depth of the deepest dip in an ABF / BF image (fraction of the vacuum level).
     """
