@@ -58,8 +58,8 @@ def warmup_cosine(fraction: float, *, warmup: float = 0.03, floor: float = 0.005
 
     Examples
     --------
-    >>> round(warmup_cosine(0.015), 3), warmup_cosine(0.5) > 0.5, warmup_cosine(1.0)
-    (0.5, True, 0.005)
+    >>> round(warmup_cosine(0.015), 3), round(warmup_cosine(0.5), 3), warmup_cosine(1.0)
+    (0.5, 0.5, 0.005)
     """
     if fraction < warmup:
         factor = fraction / warmup
