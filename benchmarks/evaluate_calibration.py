@@ -1,6 +1,6 @@
 """Evaluate the Ronchigram aberration estimator on held-out test sets, none used in training.
 
-Test sets (seeds 900000+; training used 0-999 and validation 500000-500001):
+Test sets (seeds 900000+; training used chunks 0-102 and 1000-1188, validation 500000-500002):
 
 * ``C10, C12 only``: the project's simulator in the issue's setting: 200 kV, 30 mrad, C10 in
   +-50 nm, |C12| <= 20 nm, no other aberration, with the training specimens and noise;

@@ -84,3 +84,11 @@ def test_stub_matches_lazy_list():
     assert imported == set(stub_all) == set(atomlens.__all__)
     subpackages = {p.parent.name for p in Path(atomlens.__file__).parent.glob("*/__init__.py")}
     assert set(atomlens.__all__) == subpackages - {"cli"}
+
+
+def test_calibrate_exports_its_verb_result_and_loader_only():
+    face = {"estimate", "estimate_batch", "combine", "AberrationEstimate", "load_estimator"}
+    preprocessing = {"ronchigram_input", "RonchigramInput", "find_bright_field_disc"}
+    preprocessing |= {"canonical_grid", "CANONICAL_EXTENT", "CANONICAL_SIZE"}
+    exported = set(atomlens.calibrate.__all__)
+    assert face <= exported <= face | preprocessing
