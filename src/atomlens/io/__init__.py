@@ -9,6 +9,11 @@ array in its original dtype, :class:`Axis` records in Å (real space) or mrad / 
 The writers (:func:`write_tiff`, :func:`write_hdf5`, :func:`write_csv`, :func:`write_json`)
 write to a temporary file and rename it into place, so a failed write never leaves a
 half-written file, and they refuse to replace an existing file unless ``overwrite=True``.
+
+The versioned file schemas: :func:`write_ronchigram_dataset` / :func:`read_ronchigram_dataset`
+(Ronchigrams with their aberration labels and setup, HDF5) and :func:`write_ronchigram_sidecar` /
+:func:`read_ronchigram_sidecar` (the JSON beside one simulated Ronchigram). The readers also take
+the files of earlier atomlens versions and raise :class:`SchemaError` for anything else.
 """
 
 from ._atomic import atomic_write
@@ -24,9 +29,23 @@ from ._errors import (
 )
 from ._imagedata import Axis, ImageData
 from ._read import read, supported_extensions
+from ._ronchigram_dataset import (
+    RonchigramDataset,
+    read_ronchigram_dataset,
+    write_ronchigram_dataset,
+)
+from ._ronchigram_sidecar import (
+    RonchigramSidecar,
+    read_ronchigram_sidecar,
+    sidecar_path,
+    write_ronchigram_sidecar,
+)
+from ._schemas import DATASET_SCHEMA, SIDECAR_SCHEMA, SchemaError, SchemaVersionError
 from ._write import read_hdf5, write_csv, write_hdf5, write_json, write_tiff
 
 __all__ = [
+    "DATASET_SCHEMA",
+    "SIDECAR_SCHEMA",
     "AtomlensIOError",
     "Axis",
     "EmptyFileError",
@@ -34,15 +53,24 @@ __all__ = [
     "ImageData",
     "MissingCalibrationError",
     "NotAnImageError",
+    "RonchigramDataset",
+    "RonchigramSidecar",
+    "SchemaError",
+    "SchemaVersionError",
     "SignalIndexError",
     "UnreadableFileError",
     "UnsupportedFormatError",
     "atomic_write",
     "read",
     "read_hdf5",
+    "read_ronchigram_dataset",
+    "read_ronchigram_sidecar",
+    "sidecar_path",
     "supported_extensions",
     "write_csv",
     "write_hdf5",
     "write_json",
+    "write_ronchigram_dataset",
+    "write_ronchigram_sidecar",
     "write_tiff",
 ]
