@@ -1,11 +1,10 @@
 import json
 
-import h5py
 import numpy as np
 import pytest
 
 from atomlens.cli import main
-from atomlens.io import read
+from atomlens.io import read, read_ronchigram_dataset, read_ronchigram_sidecar, sidecar_path
 from atomlens.physics import Aberrations, AmorphousSpecimen, RonchigramSetup, simulate_ronchigram
 
 BASE = [
@@ -49,14 +48,18 @@ def test_single_ronchigram_matches_the_library(tmp_path, capsys):
     )
     assert np.array_equal(np.asarray(image.data), expected)
     assert image.angular_sampling == pytest.approx((0.6, 0.6))
-    sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["aberrations_A_rad"] == {"C10": -200.0, "C12": 100.0, "phi12": 0.5}
-    assert sidecar["energy_eV"] == 200e3 and sidecar["semiangle_mrad"] == 20
-    assert sidecar["specimen"]["thickness_A"] == 40
+    sidecar = read_ronchigram_sidecar(sidecar_path(out))
+    assert sidecar.version == 2 and sidecar.image_units.startswith("intensity")
+    assert sidecar.aberrations == {"C10": -200.0, "C12": 100.0, "phi12": 0.5}
+    assert sidecar.setup == {"energy_eV": 200e3, "semiangle_mrad": 20.0,
+                             "angular_sampling_mrad_per_px": 0.6, "size_px": [64, 64],
+                             "edge_width_mrad": 0.6, "source_size_A": 0.0}  # fmt: skip
+    assert sidecar.specimen["thickness_A"] == 40 and sidecar.detector is None
+    assert sidecar.parameters["seed"] == 3
     assert "wrote" in capsys.readouterr().out
 
 
-def test_dataset_has_labels_within_ranges(tmp_path):
+def test_dataset_has_labels_within_ranges_and_reproducible_images(tmp_path):
     out = tmp_path / "set.h5"
     args = [
         *BASE,
@@ -70,37 +73,53 @@ def test_dataset_has_labels_within_ranges(tmp_path):
         "phase-grating",
         "--dose",
         "1e5",
+        "--tilt-std",
+        "0.3",
+        "--batch-size",
+        "2",
         "--no-progress",
         "-o",
         str(out),
     ]
     assert main(args) == 0
-    with h5py.File(out) as handle:
-        images = handle["ronchigrams"][:]
-        labels = handle["aberrations"][:]
-        columns = json.loads(handle["aberrations"].attrs["columns"])
-        parameters = json.loads(handle.attrs["parameters"])
-    assert images.shape == (5, 64, 64)
-    assert columns == ["C10", "C12", "phi12"]
+    data = read_ronchigram_dataset(out)
+    assert data.images.shape == (5, 64, 64) and data.image_units == "counts"
+    assert data.columns == ("C10", "C12", "phi12") and data.units == ("Å", "Å", "rad")
+    labels = data.aberrations
     assert np.all(np.abs(labels[:, 0]) <= 300) and np.all(
         (labels[:, 1] >= 0) & (labels[:, 1] <= 100)
     )
-    assert images.sum(axis=(1, 2)) == pytest.approx(1e5, rel=0.05)  # counts at the dose
-    assert parameters["ranges_A_rad"]["C10"] == [-300.0, 300.0]
-    # Image 2 is reproducible on its own from the stored labels and the seed.
-    single = simulate_ronchigram_from_labels(labels[2], columns, index=2)
-    assert single.shape == (64, 64)
+    assert data.images.sum(axis=(1, 2)) == pytest.approx(1e5, rel=0.05)  # counts at the dose
+    assert data.parameters["ranges_A_rad"]["C10"] == [-300.0, 300.0]
+    assert data.tilts.shape == (5, 2) and np.abs(data.tilts).max() > 0
+    # Image 2 is simulated again on its own from what the file stores (setup, its labels, its
+    # tilt, seed) and must give the same counts; it differs from its neighbours, so a dataset
+    # whose labels and images were out of step fails here.
+    again = simulate_from_dataset(data, 2)
+    assert np.array_equal(again, data.images[2])
+    assert not np.array_equal(again, data.images[1]) and not np.array_equal(again, data.images[3])
 
 
-def simulate_ronchigram_from_labels(row, columns, index):
-    from atomlens.physics import PhaseGrating, simulate_ronchigrams
+def simulate_from_dataset(data, index):
+    from atomlens.physics import Detector, PhaseGrating, simulate_ronchigrams
 
-    setup = RonchigramSetup(energy=200e3, semiangle=20, angular_sampling=0.6, size=64)
+    setup = RonchigramSetup(
+        energy=data.setup["energy_eV"],
+        semiangle=data.setup["semiangle_mrad"],
+        angular_sampling=data.setup["angular_sampling_mrad_per_px"],
+        size=tuple(data.setup["size_px"]),
+        edge_width=data.setup["edge_width_mrad"],
+        source_size=data.setup["source_size_A"],
+    )
+    specimen = data.parameters["specimen"]
+    assert specimen["type"] == "phase_grating"
     return simulate_ronchigrams(
         setup,
-        [Aberrations(dict(zip(columns, row, strict=True)))],
-        PhaseGrating(),
-        seed=3,
+        [Aberrations(data.labels(index))],
+        PhaseGrating(specimen["phase_std_rad"], specimen["correlation_length_A"]),
+        tilts=data.tilts[index : index + 1],
+        detector=Detector(dose=data.parameters["detector"]["dose_electrons"]),
+        seed=data.parameters["seed"],
         first_index=index,
     )[0]
 
@@ -156,15 +175,51 @@ def test_help_names_units(capsys):
 
 def test_demo_writes_gallery_and_arrays(tmp_path, monkeypatch):
     import atomlens.cli.demo as demo
+    from atomlens.physics import simulate_ronchigrams
 
     monkeypatch.setattr(demo, "GALLERY_C10_NM", (-20.0, 20.0))
-    monkeypatch.setattr(demo, "GALLERY_C12_NM", (0.0, 10.0))
+    monkeypatch.setattr(demo, "GALLERY_C12_NM", (-10.0, 10.0))
     monkeypatch.setattr(demo, "GALLERY_C30_UM", (0.0, 50.0))
     assert main(["demo", "-o", str(tmp_path), "--size", "48"]) == 0
     assert (tmp_path / "ronchigram_gallery.png").stat().st_size > 1000
-    with h5py.File(tmp_path / "ronchigram_gallery.h5") as handle:
-        assert handle["ronchigrams"].shape == (6, 48, 48)
-        assert handle["aberrations"].shape == (6, 4)
+
+    # The gallery: rows of A1 (C12 < 0 means along y, phi12 = pi / 2) by columns of C10 [nm],
+    # then a row of C30 [um] at C10 = -20 nm; labels stored in Å and rad.
+    gallery = read_ronchigram_dataset(tmp_path / "ronchigram_gallery.h5")
+    assert gallery.images.shape == (6, 48, 48)
+    assert gallery.columns == ("C10", "C12", "phi12", "C30")
+    expected = [[-200, 100, np.pi / 2, 0], [200, 100, np.pi / 2, 0], [-200, 100, 0, 0],
+                [200, 100, 0, 0], [-200, 0, 0, 0], [-200, 0, 0, 5e5]]  # fmt: skip
+    assert np.array_equal(gallery.aberrations, expected)
+    assert gallery.captions[1] == "C10 +20 nm, A1x -10 nm"
+    assert gallery.setup["angular_sampling_mrad_per_px"] == 0.6
+    setup = RonchigramSetup(energy=200e3, semiangle=30, angular_sampling=0.6, size=48)
+    again = simulate_ronchigrams(
+        setup, [Aberrations(gallery.labels(5))], AmorphousSpecimen(thickness=100.0), first_index=5
+    )[0]
+    assert np.array_equal(again, gallery.images[5])  # image 5 is the one its labels describe
+
     example = read(tmp_path / "ronchigram.tif")
     assert example.data.shape == (48, 48)
     assert example.angular_sampling == pytest.approx((0.6, 0.6)) and example.energy == 200e3
+    sidecar = read_ronchigram_sidecar(sidecar_path(tmp_path / "ronchigram.tif"))
+    calibration = json.loads((tmp_path / "calibration.json").read_text())
+    assert sidecar.aberrations == calibration["truth"]
+    assert sidecar.aberrations == Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0,
+                                              phi21=1.0, C30=2e4).to_abtem()  # fmt: skip
+    assert sidecar.setup["size_px"] == [48, 48] and sidecar.image_units == "counts"
+    assert sidecar.detector["dose_electrons"] == 1e7
+    assert {"C10", "C10_std", "C12", "phi12", "C30"} <= set(calibration)
+
+
+def test_an_output_may_never_be_an_input(tmp_path, capsys):
+    image = tmp_path / "r.tif"
+    assert main([*BASE, "-o", str(image)]) == 0
+    files = {path: path.read_bytes() for path in (image, sidecar_path(image))}
+    for output in files:  # the image itself, or the sidecar calibrate reads beside it
+        args = ["calibrate", str(image), "-o", str(output), "--overwrite"]
+        assert main(args) == 2
+        assert f"would replace the input {output}" in capsys.readouterr().err
+    assert all(path.read_bytes() == data for path, data in files.items())
+    assert main([*BASE, "-o", str(image)]) == 2  # exists: same message in every command
+    assert "r.json exist; pass --overwrite" in capsys.readouterr().err

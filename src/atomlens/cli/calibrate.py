@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
+from atomlens.cli._common import check_outputs
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
 
@@ -56,45 +56,36 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _sidecar(path: Path) -> dict:
-    """The JSON sidecar of an atomlens-simulated Ronchigram, or {}."""
-    sidecar = path.with_suffix(".json")
+def _sidecar_setup(path: Path) -> tuple[dict, dict | None]:
+    """Setup and true aberrations from the sidecar of a simulated Ronchigram, or ({}, None).
+
+    A JSON beside the image that is not a Ronchigram sidecar (another program's) is ignored; one
+    of a newer version is an error.
+    """
+    from atomlens.io import (
+        SchemaError,
+        SchemaVersionError,
+        UnreadableFileError,
+        read_ronchigram_sidecar,
+        sidecar_path,
+    )
+
+    sidecar = sidecar_path(path)
     if path.suffix.lower() == ".json" or not sidecar.is_file():
-        return {}
+        return {}, None
     try:
-        record = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return record if isinstance(record, dict) and record.get("kind") == "ronchigram" else {}
-
-
-def _hdf5_items(path: Path) -> tuple[np.ndarray, dict, list]:
-    """Images, calibration and true aberrations of an atomlens Ronchigram dataset."""
-    import h5py
-
-    from atomlens.physics.optics.aberrations import Aberrations
-
-    try:
-        with h5py.File(path, "r") as handle:
-            if "ronchigrams" not in handle:
-                raise ValueError(f"{path} has no 'ronchigrams' dataset (N, H, W).")
-            images = handle["ronchigrams"][()]
-            record = json.loads(handle.attrs.get("parameters", "{}"))
-            truth = []
-            if "aberrations" in handle:
-                columns = json.loads(handle["aberrations"].attrs["columns"])
-                truth = [Aberrations(dict(zip(columns, row, strict=True)))
-                         for row in handle["aberrations"][()]]  # fmt: skip
-    except OSError as error:
-        raise ValueError(f"Cannot read {path} as HDF5: {error}") from None
-    if images.ndim != 3:
-        raise ValueError(f"{path}: 'ronchigrams' must be (N, H, W), got {images.shape}.")
-    return images, record, truth
+        record = read_ronchigram_sidecar(sidecar)
+    except SchemaVersionError:
+        raise
+    except (SchemaError, UnreadableFileError):
+        return {}, None
+    return record.setup, record.aberrations
 
 
 def _collect(args: argparse.Namespace):
     """RonchigramInputs and truths (or None) for every image of every FILE."""
     from atomlens.calibrate import ronchigram_input
+    from atomlens.io import read_ronchigram_dataset
     from atomlens.physics.optics.aberrations import Aberrations
 
     items, truths = [], []
@@ -103,27 +94,26 @@ def _collect(args: argparse.Namespace):
         if not path.exists():
             raise ValueError(f"No such file: {path}")
         if path.suffix.lower() in HDF5_SUFFIXES:
-            images, record, truth = _hdf5_items(path)
-            calibration = _calibration(args, record)
-            for index, image in enumerate(images):
+            dataset = read_ronchigram_dataset(path)
+            calibration = _calibration(args, dataset.setup)
+            for index, image in enumerate(dataset.images):
                 item = ronchigram_input(image, **calibration)
                 items.append(dataclasses.replace(item, source=f"{path}[{index}]"))
-                truths.append(truth[index] if truth else None)
+                truths.append(Aberrations(dataset.labels(index)) if dataset.columns else None)
             continue
-        record = _sidecar(path)
-        items.append(ronchigram_input(path, **_calibration(args, record, from_file=True)))
-        known = record.get("aberrations_A_rad")
+        setup, known = _sidecar_setup(path)
+        items.append(ronchigram_input(path, **_calibration(args, setup, from_file=True)))
         truths.append(Aberrations(known) if known is not None else None)
     return items, truths
 
 
-def _calibration(args: argparse.Namespace, record: dict, from_file: bool = False) -> dict:
-    """Flags first, then the sidecar / dataset record (files fill the rest in ronchigram_input)."""
-    energy = args.energy if args.energy is not None else record.get("energy_eV")
+def _calibration(args: argparse.Namespace, setup: dict, from_file: bool = False) -> dict:
+    """Flags first, then the sidecar / dataset setup (files fill the rest in ronchigram_input)."""
+    energy = args.energy if args.energy is not None else setup.get("energy_eV")
     sampling = args.angular_sampling
     if sampling is None and not from_file:
-        sampling = record.get("angular_sampling_mrad_per_px")
-    semiangle = args.semiangle if args.semiangle is not None else record.get("semiangle_mrad")
+        sampling = setup.get("angular_sampling_mrad_per_px")
+    semiangle = args.semiangle if args.semiangle is not None else setup.get("semiangle_mrad")
     return {"energy": energy, "semiangle": semiangle, "angular_sampling": sampling}
 
 
@@ -141,10 +131,11 @@ def _offsets(text: str, count: int) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     from atomlens.calibrate import estimate, estimate_batch
-    from atomlens.io import write_json
+    from atomlens.io import sidecar_path, write_json
 
-    if args.output is not None and args.output.exists() and not args.overwrite:
-        raise ValueError(f"{args.output} exists; pass --overwrite to replace it.")
+    if args.output is not None:
+        inputs = [Path(f) for f in args.files]
+        check_outputs([args.output], args.overwrite, inputs + [sidecar_path(f) for f in inputs])
     items, truths = _collect(args)
     c30_sign = {"+": 1, "-": -1, None: None}[args.c30_sign]
     if args.offsets is not None:

@@ -99,16 +99,15 @@ def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    from atomlens.io import write_hdf5, write_json, write_tiff
+    from atomlens.cli._common import prepare_folder
+    from atomlens.cli.ronchigram import image_units, setup_record
+    from atomlens.io import write_ronchigram_dataset, write_ronchigram_sidecar, write_tiff
 
     folder = Path(args.output)
-    folder.mkdir(parents=True, exist_ok=True)
     targets = [folder / n for n in ("ronchigram_gallery.png", "ronchigram_gallery.h5")]
     targets += [folder / n for n in ("ronchigram.tif", "ronchigram.json", "calibration.json")]
     targets += [folder / n for n in HAADF_OUTPUTS]
-    existing = [str(p) for p in targets if p.exists()]
-    if existing and not args.overwrite:
-        raise FileExistsError(f"{', '.join(existing)} exist; pass --overwrite to replace them.")
+    prepare_folder(folder, [p.name for p in targets], args.overwrite)
 
     setup = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.6, size=args.size)
     specimen = AmorphousSpecimen(thickness=100.0)
@@ -116,22 +115,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulating {len(sets)} Ronchigrams ({args.size} x {args.size} px) ...")
     images = simulate_ronchigrams(setup, sets, specimen, seed=args.seed, progress=True)
     plot_gallery(images, setup, targets[0])
-    names = ["C10", "C12", "phi12", "C30"]
-    write_hdf5(
+    write_ronchigram_dataset(
         targets[1],
-        {
-            "ronchigrams": images,
-            "aberrations": np.array([[a[n] for n in names] for a in sets]),
-        },
-        attrs={
-            "aberration_columns": names,
-            "aberration_units": "Å, rad",
-            "labels": labels,
-            "energy_eV": setup.energy,
-            "semiangle_mrad": setup.semiangle,
-            "angular_sampling_mrad_per_px": setup.angular_sampling,
-            "specimen": specimen.describe(),
-        },
+        images,
+        [a.to_abtem() for a in sets],
+        setup_record(setup),
+        columns=["C10", "C12", "phi12", "C30"],
+        image_units=image_units(None),
+        captions=labels,
+        parameters={"specimen": specimen.describe(), "seed": args.seed},
         overwrite=True,
     )
     example = Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0, phi21=1.0, C30=2e4)
@@ -144,18 +136,14 @@ def run(args: argparse.Namespace) -> int:
         metadata={"energy_eV": setup.energy},
         overwrite=True,
     )
-    write_json(
+    write_ronchigram_sidecar(
         targets[3],
-        {
-            "kind": "ronchigram",
-            "aberrations_A_rad": example.to_abtem(),
-            "energy_eV": setup.energy,
-            "semiangle_mrad": setup.semiangle,
-            "angular_sampling_mrad_per_px": setup.angular_sampling,
-            "specimen": specimen.describe(),
-            "detector": detector.describe(),
-            "seed": args.seed,
-        },
+        setup=setup_record(setup),
+        aberrations=example.to_abtem(),
+        specimen=specimen.describe(),
+        detector=detector.describe(),
+        image_units=image_units(detector),
+        parameters={"seed": args.seed},
         overwrite=True,
     )
     calibrate_example(targets[2], targets[4], setup, example)

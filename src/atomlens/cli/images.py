@@ -9,7 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from atomlens import __version__
-from atomlens.cli._common import aberrations_from, add_aberration_arguments, prepare_folder
+from atomlens.cli._common import (
+    aberrations_from,
+    add_aberration_arguments,
+    check_outputs,
+    prepare_folder,
+)
 
 IMAGE_OUTPUTS = ["image.tif", "clean.tif", "atoms.csv", "parameters.json"]
 SERIES_OUTPUTS = ["series.tif", "clean.tif", "tracks.csv", "events.csv", "parameters.json"]
@@ -349,8 +354,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"A dataset is written as HDF5: give -o NAME.h5, not {output.name}.")
-    if output.exists() and not args.overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it.")
+    check_outputs([output], args.overwrite)
     if args.task == "tracking":
         sampler = SeriesSampler(frames=args.frames, size=args.size, distortions=args.distortions)
     else:

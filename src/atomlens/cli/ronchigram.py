@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from atomlens import __version__
-from atomlens.cli._common import aberrations_from, add_aberration_arguments
+from atomlens.cli._common import aberrations_from, add_aberration_arguments, check_outputs
 from atomlens.physics.detectors.detector import Detector
 from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
-from atomlens.physics.optics.aberrations import (
-    ANGLE_NAMES,
-    MAGNITUDE_NAMES,
-    Aberrations,
-    random_aberrations,
-)
+from atomlens.physics.optics.aberrations import NAMES, Aberrations, random_aberrations
 from atomlens.physics.potentials.specimens import (
     AMORPHOUS_CARBON_DENSITY,
     AmorphousSpecimen,
@@ -229,27 +222,32 @@ def _oversampling(value: str) -> int | str:
         ) from None
 
 
-def parameters(args, setup, specimen, detector) -> dict:
-    """Every parameter of the run, with units in the names, for the JSON sidecar."""
+def setup_record(setup: RonchigramSetup) -> dict:
+    """The setup of a Ronchigram file (dataset or sidecar), units in the names."""
+    edge = setup.edge_width if setup.edge_width is not None else setup.angular_sampling
     return {
-        "atomlens_version": __version__,
-        "kind": "ronchigram",
         "energy_eV": setup.energy,
         "semiangle_mrad": setup.semiangle,
         "angular_sampling_mrad_per_px": setup.angular_sampling,
         "size_px": list(setup.size),
-        "edge_width_mrad": setup.edge_width
-        if setup.edge_width is not None
-        else setup.angular_sampling,
+        "edge_width_mrad": edge,
         "source_size_A": setup.source_size,
+    }
+
+
+def image_units(detector: Detector | None) -> str:
+    """What the pixel values of a simulated Ronchigram are."""
+    return "intensity normalised to the beam (sum <= 1)" if detector is None else "counts"
+
+
+def parameters(args: argparse.Namespace, setup: RonchigramSetup) -> dict:
+    """The run's other parameters (beyond setup, specimen and detector), units in the names."""
+    return {
         "real_space_sampling_A": setup.sampling,
         "wavelength_A": setup.wavelength,
         "optical_axis_px": [n // 2 for n in setup.size],
-        "specimen": specimen.describe(),
-        "detector": detector.describe() if detector else None,
         "seed": args.seed,
         "oversampling": args.oversampling,
-        "units": "intensity normalised to the beam (sum <= 1)" if detector is None else "counts",
     }
 
 
@@ -268,14 +266,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _single(args, setup, specimen, detector, output: Path) -> int:
-    from atomlens.io import write_json, write_tiff
+    from atomlens.io import sidecar_path, write_ronchigram_sidecar, write_tiff
 
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise ValueError(f"One Ronchigram is written as TIFF: give -o NAME.tif, not {output.name}.")
-    sidecar = output.with_suffix(".json")
-    for path in (output, sidecar):
-        if path.exists() and not args.overwrite:
-            raise FileExistsError(f"{path} exists; pass --overwrite to replace it.")
+    sidecar = sidecar_path(output)
+    check_outputs([output, sidecar], args.overwrite)
     aberrations = _fixed_aberrations(args)
     image = simulate_ronchigrams(
         setup,
@@ -287,9 +283,6 @@ def _single(args, setup, specimen, detector, output: Path) -> int:
         oversampling=_oversampling(args.oversampling),
         device=args.device,
     )[0]
-    record = parameters(args, setup, specimen, detector)
-    record["aberrations_A_rad"] = aberrations.to_abtem()
-    record["tilt_mrad"] = list(args.tilt)
     write_tiff(
         output,
         image,
@@ -297,22 +290,35 @@ def _single(args, setup, specimen, detector, output: Path) -> int:
         metadata={"energy_eV": setup.energy},
         overwrite=args.overwrite,
     )
-    write_json(sidecar, record, overwrite=args.overwrite)
+    write_ronchigram_sidecar(
+        sidecar,
+        setup=setup_record(setup),
+        aberrations=aberrations.to_abtem(),
+        tilt=args.tilt,
+        specimen=specimen.describe(),
+        detector=detector.describe() if detector else None,
+        image_units=image_units(detector),
+        parameters=parameters(args, setup),
+        overwrite=args.overwrite,
+    )
     print(f"wrote {output} ({image.shape[0]}x{image.shape[1]} px) and {sidecar}")
     return 0
 
 
-def _dataset(args, setup, specimen, detector, output: Path) -> int:
-    import h5py
+#: Images simulated per library call when writing a dataset (each call sizes the probes once).
+DATASET_CHUNK_BYTES = 64 * 2**20
 
-    from atomlens.io import atomic_write
+
+def _dataset(args, setup, specimen, detector, output: Path) -> int:
+    from atomlens.io import write_ronchigram_dataset
 
     if args.count < 1:
         raise ValueError(f"--count must be at least 1, got {args.count}.")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
     if output.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"A dataset is written as HDF5: give -o NAME.h5, not {output.name}.")
-    if output.exists() and not args.overwrite:
-        raise FileExistsError(f"{output} exists; pass --overwrite to replace it.")
+    check_outputs([output], args.overwrite)
     ranges = parse_ranges(args.range)
     if not ranges:
         raise ValueError(
@@ -321,49 +327,50 @@ def _dataset(args, setup, specimen, detector, output: Path) -> int:
     rng = np.random.default_rng([args.seed, 2**31])
     aberrations = random_aberrations(args.count, ranges, rng, fixed=_fixed_aberrations(args))
     tilts = np.asarray(args.tilt) + rng.normal(0.0, args.tilt_std, (args.count, 2))
-    record = parameters(args, setup, specimen, detector)
-    record["ranges_A_rad"] = {name: list(bounds) for name, bounds in ranges.items()}
-    record["tilt_std_mrad"] = args.tilt_std
-    names = [n for n in MAGNITUDE_NAMES + ANGLE_NAMES if any(a[n] != 0 for a in aberrations)]
-    chunk = max(1, min(args.batch_size * 4, args.count))
+    labels = [a.to_abtem() for a in aberrations]
+    record = parameters(args, setup) | {
+        "specimen": specimen.describe(),
+        "detector": detector.describe() if detector else None,
+        "tilt_mrad": list(args.tilt),
+        "tilt_std_mrad": args.tilt_std,
+        "ranges_A_rad": {name: list(bounds) for name, bounds in ranges.items()},
+    }
+    per_image = 4 * setup.size[0] * setup.size[1]
+    chunk = max(1, DATASET_CHUNK_BYTES // per_image // args.batch_size) * args.batch_size
     bar = tqdm(total=args.count, desc="Ronchigrams", unit="img", disable=args.no_progress)
 
-    def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as handle:
-            images = handle.create_dataset(
-                "ronchigrams",
-                shape=(args.count, *setup.size),
-                dtype="float32",
-                chunks=(1, *setup.size),
-                compression="gzip",
-                compression_opts=1,
+    def blocks():
+        for start in range(0, args.count, chunk):
+            stop = min(start + chunk, args.count)
+            yield simulate_ronchigrams(
+                setup,
+                aberrations[start:stop],
+                specimen,
+                tilts=tilts[start:stop],
+                detector=detector,
+                seed=args.seed,
+                oversampling=_oversampling(args.oversampling),
+                batch_size=args.batch_size,
+                device=args.device,
+                first_index=start,
+                progress=False,
             )
-            images.attrs["units"] = record["units"]
-            for start in range(0, args.count, chunk):
-                stop = min(start + chunk, args.count)
-                images[start:stop] = simulate_ronchigrams(
-                    setup,
-                    aberrations[start:stop],
-                    specimen,
-                    tilts=tilts[start:stop],
-                    detector=detector,
-                    seed=args.seed,
-                    oversampling=_oversampling(args.oversampling),
-                    batch_size=args.batch_size,
-                    device=args.device,
-                    first_index=start,
-                )
-                bar.update(stop - start)
-            labels = np.array([[a[n] for n in names] for a in aberrations])
-            handle.create_dataset("aberrations", data=labels).attrs["columns"] = json.dumps(names)
-            handle["aberrations"].attrs["units"] = "C in Å, phi in rad (abTEM names)"
-            handle.create_dataset("tilts", data=tilts).attrs["units"] = "mrad (y, x)"
-            handle.attrs["parameters"] = json.dumps(record)
+            bar.update(stop - start)
 
     try:
-        atomic_write(output, write, args.overwrite)
+        write_ronchigram_dataset(
+            output,
+            blocks(),
+            labels,
+            setup_record(setup),
+            image_units=image_units(detector),
+            tilts=tilts,
+            parameters=record,
+            overwrite=args.overwrite,
+        )
     finally:
         bar.close()
+    names = sorted({name for label in labels for name in label}, key=NAMES.index)
     print(
         f"wrote {output}: {args.count} Ronchigrams of {setup.size[0]}x{setup.size[1]} px, "
         f"labels {names}"
