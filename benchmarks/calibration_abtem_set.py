@@ -60,7 +60,7 @@ def amorphous_carbon(
 def main() -> None:
     import abtem
 
-    from atomlens.physics.detectors.detector import Detector
+    from atomlens.physics.detectors import ronchigram_camera
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--specimens", type=int, default=25)
@@ -87,7 +87,7 @@ def main() -> None:
             item = aberrations[s * args.per_specimen + j]
             position = rng.uniform(0.3, 0.7, 2) * EXTENT
             dose = float(np.exp(rng.uniform(np.log(1e5), np.log(1e7))))
-            detector = Detector(dose=dose)
+            detector = ronchigram_camera(dose)
             recorded = []
             for shift in (0.0, PAIR_OFFSET):
                 probe = abtem.Probe(energy=ENERGY, semiangle_cutoff=SEMIANGLE,
@@ -98,7 +98,7 @@ def main() -> None:
                                                          fftshift=True).compute().array  # fmt: skip
                 pattern = pattern.T  # abTEM indexes (x, y); atomlens (y, x)
                 binned = pattern.reshape(GPTS // 2, 2, GPTS // 2, 2).sum(axis=(1, 3))
-                recorded.append(detector.apply(binned / binned.sum(), rng))
+                recorded.append(detector.apply(binned / binned.sum(), rng)[0])
             images.append(recorded[0])
             pairs.append(recorded[1])
             thicknesses.append(thickness)

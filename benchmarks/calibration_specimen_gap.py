@@ -18,7 +18,12 @@ import numpy as np
 import torch
 
 from atomlens.calibrate import estimate_batch
-from atomlens.physics import Aberrations, Detector, RonchigramSetup, simulate_ronchigrams
+from atomlens.physics import (
+    Aberrations,
+    RonchigramSetup,
+    ronchigram_camera,
+    simulate_ronchigrams,
+)
 from atomlens.physics.potentials.projection import projected_potentials
 from atomlens.physics.potentials.specimens import AmorphousSpecimen, PotentialSpecimen
 
@@ -54,7 +59,7 @@ def main() -> None:
     for name, specimen in specimens.items():
         images = simulate_ronchigrams(
             SETUP, [Aberrations(C10=c) for c in c10], specimen,
-            shifts=rng.uniform(-20, 20, (len(c10), 2)), detector=Detector(dose=1e7), seed=3,
+            shifts=rng.uniform(-20, 20, (len(c10), 2)), detector=ronchigram_camera(1e7), seed=3,
             oversampling=OVERSAMPLING,
         )  # fmt: skip
         estimates = estimate_batch(images, energy=200e3, semiangle=30.0, angular_sampling=0.5)

@@ -58,7 +58,7 @@ SETS = {
     "thick a-C": (900_002, dataclasses.replace(BASE, ranges=TARGET, crystal_fraction=0.0,
                                                amorphous_thickness=(200.0, 400.0))),
     "crystals": (900_003, dataclasses.replace(BASE, ranges=TARGET, crystal_fraction=1.0)),
-    "low dose": (900_004, dataclasses.replace(BASE, ranges=TARGET, dose=(1e4, 1e5))),
+    "low dose": (900_004, dataclasses.replace(BASE, ranges=TARGET, dose_per_image=(1e4, 1e5))),
 }  # fmt: skip
 COLUMNS = [
     ("mae_C10_nm_sign_resolved", "C10 [nm]"),

@@ -71,7 +71,11 @@ def main() -> None:
     atoms = field("SrTiO3", real.data.shape, pixel, thickness=80.0, rotation=0.0)
     for gamma, label in ((1.9, "HAADF default"), (0.8, "low-angle ADF")):
         simulated = simulate_image(
-            atoms, pixel, STEMImaging(gamma=gamma), dose=2000, rng=np.random.default_rng(0)
+            atoms,
+            pixel,
+            STEMImaging(gamma=gamma),
+            dose_per_pixel=2000,
+            rng=np.random.default_rng(0),
         )
         rows.append(
             (

@@ -20,10 +20,11 @@ import torch
 
 from atomlens.physics import (
     AmorphousSpecimen,
+    Compose,
     CrystalSpecimen,
-    Detector,
     PhaseGrating,
     RonchigramSetup,
+    ronchigram_camera,
     simulate_ronchigrams,
 )
 from atomlens.physics.optics.aberrations import random_aberrations
@@ -49,7 +50,7 @@ def _setup(size: int) -> RonchigramSetup:
     return RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=64.0 / size, size=size)
 
 
-def time_atomlens(size: int, specimen, count: int, detector: Detector | None) -> float:
+def time_atomlens(size: int, specimen, count: int, detector: Compose | None) -> float:
     """Ronchigrams per second, after a warm-up batch."""
     setup = _setup(size)
     aberrations = random_aberrations(count, RANGES, np.random.default_rng(0))
@@ -97,7 +98,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2 = CI machine)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    noisy = Detector(dose=1e6, readout_noise=2.0, psf_sigma=0.7)
+    noisy = ronchigram_camera(1e6, readout_noise=2.0, psf_sigma=0.7)
     rows = []
     for size in (128, 256):
         for name, specimen in _specimens().items():

@@ -45,7 +45,9 @@ def main() -> None:
     ]
     for column, (name, atoms, pixel) in enumerate(cases):
         for block, (label, imaging, preset) in enumerate(modes):
-            chain = preset(np.random.default_rng(column + 10 * block), dose_range=(100, 100))
+            chain = preset(
+                np.random.default_rng(column + 10 * block), dose_per_pixel_range=(100, 100)
+            )
             result = simulate_image(
                 atoms, pixel, imaging, distortions=chain, rng=np.random.default_rng(column)
             )

@@ -9,8 +9,8 @@ from atomlens.io import MissingCalibrationError
 from atomlens.physics import (
     Aberrations,
     AmorphousSpecimen,
-    Detector,
     RonchigramSetup,
+    ronchigram_camera,
     simulate_ronchigrams,
 )
 
@@ -27,7 +27,7 @@ NAMES = ("C10", "C12a", "C12b", "C21a", "C21b", "C23a", "C23b", "C30")
 def _ronchigrams(aberrations, seed=11):
     specimen = AmorphousSpecimen(thickness=80.0, slice_thickness=40.0)
     return simulate_ronchigrams(
-        SETUP, aberrations, specimen, detector=Detector(dose=1e7), seed=seed, oversampling=3
+        SETUP, aberrations, specimen, detector=ronchigram_camera(1e7), seed=seed, oversampling=3
     )
 
 

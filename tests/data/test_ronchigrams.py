@@ -41,8 +41,8 @@ def test_a_short_last_group_and_bad_settings():
         SMALL.sample(0, seed=1, size=0)
     with pytest.raises(ValueError, match="angular_sampling"):
         RonchigramSampler(angular_sampling=(0.8, 0.4))
-    with pytest.raises(ValueError, match="dose"):
-        RonchigramSampler(dose=(0.0, 1e6))
+    with pytest.raises(ValueError, match="dose_per_image"):
+        RonchigramSampler(dose_per_image=(0.0, 1e6))
     with pytest.raises(ValueError, match="group"):
         RonchigramSampler(group=0)
     assert RonchigramSampler().describe()["ranges_A"]["C12"] == [0.0, 250.0]

@@ -86,7 +86,7 @@ def edge_positions(image, level=0.5):
 
 @pytest.mark.parametrize("dose", [0.5, 8.0, 50.0, 500.0])
 def test_shot_noise_variance_equals_mean(dose):
-    counts, record = ShotNoise(dose=dose).apply(FLAT * 3.0, rng(1))
+    counts, record = ShotNoise(dose_per_pixel=dose).apply(FLAT * 3.0, rng(1))
     assert record["scale"] == pytest.approx(dose / 3.0)
     assert np.array_equal(counts, np.round(counts))
     assert counts.mean() == pytest.approx(dose, rel=0.02)
@@ -124,14 +124,14 @@ def test_fast_normal_and_gamma_samplers_follow_their_distributions():
 
 
 def test_shot_noise_without_dose_reads_expected_electrons():
-    counts, record = ShotNoise(dose=None).apply(FLAT * 4.0, rng(4))
+    counts, record = ShotNoise().apply(FLAT * 4.0, rng(4))
     assert record["scale"] == 1.0
     assert counts.mean() == pytest.approx(4.0, rel=0.02)
 
 
 @pytest.mark.parametrize(("gain", "cv", "dose"), [(3.0, 0.6, 50.0), (10.0, 1.0, 2.0)])
 def test_pmt_gain_noise_variance(gain, cv, dose):
-    electrons, _ = ShotNoise(dose=dose).apply(FLAT, rng(5))
+    electrons, _ = ShotNoise(dose_per_pixel=dose).apply(FLAT, rng(5))
     signal, _ = PMTGain(gain=gain, cv=cv).apply(electrons, rng(6))
     assert signal.mean() == pytest.approx(dose * gain, rel=0.02)
     assert signal.var() == pytest.approx(dose * gain**2 * (1 + cv**2), rel=0.04)
@@ -413,7 +413,12 @@ def test_compose_applies_in_order_and_records_every_step():
 
 
 def test_compose_matches_step_by_step_application():
-    steps = [ShotNoise(dose=30.0), PMTGain(gain=2.0), LineJumps(0.3, 0.2), ReadoutNoise(1.0)]
+    steps = [
+        ShotNoise(dose_per_pixel=30.0),
+        PMTGain(gain=2.0),
+        LineJumps(0.3, 0.2),
+        ReadoutNoise(1.0),
+    ]
     image = rng(21).uniform(0.5, 1.5, (32, 32))
     fused, _ = Compose(steps).apply(image, rng(22))
     generator, out = rng(22), image
@@ -441,21 +446,22 @@ def test_presets_give_finite_float32_images_and_every_record(preset, names):
 
 def test_preset_parameters_stay_in_their_documented_ranges():
     stem = [realistic_stem(rng(seed)).steps for seed in range(150)]
-    doses = np.array([steps[4].dose for steps in stem])
+    doses = np.array([steps[4].dose_per_pixel for steps in stem])
     assert doses.min() >= 2.0 and doses.max() <= 1000.0
     assert np.median(doses) == pytest.approx(math.sqrt(2000.0), rel=0.5)
     assert all(abs(steps[0].velocity_x) <= 0.02 and steps[1].sigma_x <= 0.5 for steps in stem)
     off = np.mean([steps[9].fraction == 0 for steps in stem])
     assert 0.3 < off < 0.7
     tem = [realistic_tem(rng(seed)).steps for seed in range(150)]
-    assert all(t[0].dose * t[2].gain <= 2 ** t[-1].bits / 8 for t in tem)
+    assert all(t[0].dose_per_pixel * t[2].gain <= 2 ** t[-1].bits / 8 for t in tem)
     assert {t[-1].bits for t in tem} == {12, 14, 16}
 
 
 def test_describe_has_units_in_the_keys():
-    assert ShotNoise(dose=10.0).describe() == {
+    assert ShotNoise(dose_per_pixel=10.0).describe() == {
         "name": "ShotNoise",
-        "dose_e_per_px": 10.0,
+        "dose_per_pixel_e_per_px": 10.0,
+        "dose_per_image_e": None,
         "exact_below_e": 20.0,
     }
     assert "velocity_x_px_per_row" in Drift().describe()
@@ -468,8 +474,8 @@ def test_describe_has_units_in_the_keys():
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: ShotNoise(dose=-5.0), "dose"),
-        (lambda: ShotNoise(dose=math.nan), "dose"),
+        (lambda: ShotNoise(dose_per_pixel=-5.0), "dose"),
+        (lambda: ShotNoise(dose_per_pixel=math.nan), "dose"),
         (lambda: DeadPixels(fraction=1.5), "fraction"),
         (lambda: LineJumps(probability=-0.1), "probability"),
         (lambda: ScanJitter(correlation=1.0), "correlation"),
@@ -486,7 +492,7 @@ def test_describe_has_units_in_the_keys():
         (lambda: ReadoutNoise(sigma=-1.0), "sigma"),
         (lambda: DetectorLag(tau=-2.0), "tau"),
         (lambda: Drift(velocity_x=math.inf), "velocity_x"),
-        (lambda: realistic_stem(rng(), dose_range=(0.0, 10.0)), "dose_range"),
+        (lambda: realistic_stem(rng(), dose_per_pixel_range=(0.0, 10.0)), "dose_per_pixel_range"),
         (lambda: Compose([Gain(1.0), "noise"]), "Distortion"),
     ],
 )
@@ -501,10 +507,10 @@ def test_bad_images_raise():
     with pytest.raises(ValueError, match="finite"):
         ScanJitter().apply(np.full((4, 4), np.nan), rng())
     with pytest.raises(ValueError, match="non-negative"):
-        ShotNoise(dose=10.0).apply(-FLAT, rng())
+        ShotNoise(dose_per_pixel=10.0).apply(-FLAT, rng())
     with pytest.raises(ValueError, match="non-negative"):
         Compose([ReadoutNoise(sigma=5.0), PMTGain()]).apply(np.zeros((16, 16)), rng())
     with pytest.raises(ValueError, match="all zero"):
-        ShotNoise(dose=10.0).apply(np.zeros((4, 4)), rng())
+        ShotNoise(dose_per_pixel=10.0).apply(np.zeros((4, 4)), rng())
     with pytest.raises(TypeError, match="Generator"):
         Gain(1.0).apply(FLAT, 0)

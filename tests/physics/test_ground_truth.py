@@ -60,16 +60,18 @@ def test_atom_table_units_and_pixel_centres():
 
 def test_simulated_images_reproduce_with_seed():
     atoms = field("Si", (64, 64), 0.15, zone_axis=(1, 1, 0), thickness=15.0)
-    a = simulate_image(atoms, 0.15, HRTEMImaging(), dose=50, rng=np.random.default_rng(4))
-    b = simulate_image(atoms, 0.15, HRTEMImaging(), dose=50, rng=np.random.default_rng(4))
-    c = simulate_image(atoms, 0.15, HRTEMImaging(), dose=50, rng=np.random.default_rng(5))
+    a = simulate_image(atoms, 0.15, HRTEMImaging(), dose_per_pixel=50, rng=np.random.default_rng(4))
+    b = simulate_image(atoms, 0.15, HRTEMImaging(), dose_per_pixel=50, rng=np.random.default_rng(4))
+    c = simulate_image(atoms, 0.15, HRTEMImaging(), dose_per_pixel=50, rng=np.random.default_rng(5))
     assert np.array_equal(a.image, b.image) and not np.array_equal(a.image, c.image)
     assert np.array_equal(a.clean, c.clean)
 
 
 def test_poisson_dose_gives_variance_equal_to_mean():
     atoms = field("Au", (128, 128), 0.2, thickness=8.0)
-    result = simulate_image(atoms, 0.2, STEMImaging(), dose=100.0, rng=np.random.default_rng(0))
+    result = simulate_image(
+        atoms, 0.2, STEMImaging(), dose_per_pixel=100.0, rng=np.random.default_rng(0)
+    )
     residual = result.image - 100.0 * result.clean
     assert residual.mean() == pytest.approx(0.0, abs=0.3)  # 4 standard errors
     assert (residual**2).mean() == pytest.approx(100.0 * result.clean.mean(), rel=0.03)
@@ -97,7 +99,9 @@ def test_series_frames_agree_with_tracks(find_peaks):
     model = DynamicsModel(thermal_sigma=0.03, drift=(0.1, -0.05), adatom_diffusion=0.5)
     series = simulate_series(atoms, 4, model, np.random.default_rng(0))
     imaging = STEMImaging(semiangle=30.0, source_size=0.0)
-    result = simulate_image_series(series, 0.12, imaging, dose=None, rng=np.random.default_rng(1))
+    result = simulate_image_series(
+        series, 0.12, imaging, dose_per_pixel=None, rng=np.random.default_rng(1)
+    )
     assert result.frames.shape == (4, 96, 96)
     for t in (0, 3):
         visible = result.tracks[(result.tracks["frame"] == t) & result.tracks["in_view"]]
@@ -112,5 +116,5 @@ def test_field_must_be_a_whole_number_of_pixels():
     atoms = field("Si", (32, 32), 0.2)
     with pytest.raises(ValueError, match="whole number"):
         simulate_image(atoms, 0.3, STEMImaging())
-    with pytest.raises(ValueError, match="Dose"):
-        simulate_image(atoms, 0.2, STEMImaging(), dose=-1)
+    with pytest.raises(ValueError, match="dose_per_pixel must be a positive"):
+        simulate_image(atoms, 0.2, STEMImaging(), dose_per_pixel=-1)

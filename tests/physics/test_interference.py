@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from atomlens.physics import Detector, InterferenceSetup, interference_image, interference_images
+from atomlens.physics import (
+    InterferenceSetup,
+    interference_image,
+    interference_images,
+    ronchigram_camera,
+)
 
 CLEAN = InterferenceSetup(
     size=128,
@@ -10,7 +15,7 @@ CLEAN = InterferenceSetup(
     tilt_std=0.0,
     divergence=0.0,
     divergence_samples=1,
-    detector=Detector(dose=None),
+    detector=ronchigram_camera(None),
 )
 
 
@@ -44,9 +49,8 @@ def test_noise_and_seeds():
     b = interference_images(setup, [1000.0, 2000.0], seed=1)
     c = interference_images(setup, [1000.0, 2000.0], seed=2)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    assert a.mean() == pytest.approx(
-        setup.detector.dose / 64**2 + setup.detector.dark_offset, rel=0.02
-    )
+    # the default camera: 2e6 e- per image spread over 64 x 64 px, plus a 10-count dark offset
+    assert a.mean() == pytest.approx(2e6 / 64**2 + 10.0, rel=0.02)
 
 
 def test_bad_inputs():

@@ -5,10 +5,10 @@ from atomlens.physics import (
     Aberrations,
     AmorphousSpecimen,
     CrystalSpecimen,
-    Detector,
     PhaseGrating,
     PotentialSpecimen,
     RonchigramSetup,
+    ronchigram_camera,
     simulate_ronchigram,
     simulate_ronchigrams,
 )
@@ -122,7 +122,7 @@ def test_auto_oversampling_grows_with_defocus():
 
 def test_noisy_ronchigram_counts_match_the_dose():
     image = simulate_ronchigram(
-        SMALL, Aberrations(C10=-100.0), PhaseGrating(0.3), detector=Detector(dose=1e6), seed=0
+        SMALL, Aberrations(C10=-100.0), PhaseGrating(0.3), detector=ronchigram_camera(1e6), seed=0
     )
     assert image.sum() == pytest.approx(1e6, rel=0.01)
     assert np.allclose(image, np.round(image))  # electron counts

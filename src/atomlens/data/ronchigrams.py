@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.detectors.tem import ronchigram_camera
 from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import Aberrations, random_aberrations
 from atomlens.physics.potentials.specimens import AmorphousSpecimen, CrystalSpecimen, Specimen
@@ -127,7 +127,7 @@ class RonchigramSampler:
         Element -> probability for the amorphous specimen.
     crystal_fraction : float
         Share of groups with a thin crystal from :data:`CRYSTALS` instead.
-    dose : (float, float)
+    dose_per_image : (float, float)
         Electrons per image [e-], log-uniform.
     psf_sigma, readout_noise, dark_offset : (float, float)
         Detector ranges [px], [counts], [counts] (gain 1 count / e-).
@@ -154,7 +154,7 @@ class RonchigramSampler:
     amorphous_thickness: tuple[float, float] = (20.0, 200.0)
     amorphous_elements: dict[str, float] = field(default_factory=lambda: {"C": 0.9, "Si": 0.1})
     crystal_fraction: float = 0.08
-    dose: tuple[float, float] = (1e5, 1e8)
+    dose_per_image: tuple[float, float] = (1e5, 1e8)
     psf_sigma: tuple[float, float] = (0.0, 1.5)
     readout_noise: tuple[float, float] = (0.0, 3.0)
     dark_offset: tuple[float, float] = (0.0, 5.0)
@@ -169,7 +169,7 @@ class RonchigramSampler:
             )
         _check_range("angular_sampling", self.angular_sampling, low=1e-6)
         _check_range("amorphous_thickness", self.amorphous_thickness, low=1e-6)
-        _check_range("dose", self.dose, low=1e-6)
+        _check_range("dose_per_image", self.dose_per_image, low=1e-6)
         for name in ("edge_width", "psf_sigma", "readout_noise", "dark_offset"):
             _check_range(name, getattr(self, name))
         if not 0 <= self.crystal_fraction <= 1 or self.tilt < 0 or self.group < 1:
@@ -224,13 +224,13 @@ class RonchigramSampler:
         )
         counts = []
         for intensity in intensities:
-            detector = Detector(
-                dose=_log_uniform(rng, self.dose),
+            camera = ronchigram_camera(
+                _log_uniform(rng, self.dose_per_image),
                 psf_sigma=rng.uniform(*self.psf_sigma),
                 readout_noise=rng.uniform(*self.readout_noise),
                 dark_offset=rng.uniform(*self.dark_offset),
             )
-            counts.append(detector.apply(np.clip(intensity, 0, None), rng))
+            counts.append(camera.apply(np.clip(intensity, 0, None), rng)[0])
         return SimulatedRonchigrams(
             counts=np.stack(counts),
             aberrations=tuple(aberrations),
@@ -276,7 +276,7 @@ class RonchigramSampler:
             "amorphous_elements": dict(self.amorphous_elements),
             "crystal_fraction": self.crystal_fraction,
             "crystals": [f"{m} [{''.join(map(str, z))}]" for m, z, _ in CRYSTALS],
-            "dose_e_per_image": list(self.dose),
+            "dose_e_per_image": list(self.dose_per_image),
             "psf_sigma_px": list(self.psf_sigma),
             "readout_noise_counts": list(self.readout_noise),
             "dark_offset_counts": list(self.dark_offset),

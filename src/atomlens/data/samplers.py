@@ -103,8 +103,9 @@ class ImageSampler:
     pixel_size : (float, float)
         Range of the pixel size [Å]; drawn from ``PIXEL_SIZE_STEPS`` log-spaced values.
     distortions : {"realistic", "shot", "none"}
-        The realistic random chain of the modality, Poisson noise only (at ``dose``), or nothing.
-    dose : (float, float)
+        The realistic random chain of the modality, Poisson noise only (at
+        ``dose_per_pixel``), or nothing.
+    dose_per_pixel : (float, float)
         Range of the dose for ``"shot"``, log-uniform [e- / px].
     """
 
@@ -112,7 +113,7 @@ class ImageSampler:
     size: int = 128
     pixel_size: tuple[float, float] = (0.1, 0.25)
     distortions: str = "realistic"
-    dose: tuple[float, float] = (20.0, 2000.0)
+    dose_per_pixel: tuple[float, float] = (20.0, 2000.0)
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -138,8 +139,10 @@ class ImageSampler:
         if self.distortions == "realistic":
             chain = realistic_stem(rng) if stem else realistic_tem(rng)
         elif self.distortions == "shot":
-            dose = _log_uniform(rng, *self.dose)
-        result = simulate_image(atoms, pixel_size, imaging, dose=dose, distortions=chain, rng=rng)
+            dose = _log_uniform(rng, *self.dose_per_pixel)
+        result = simulate_image(
+            atoms, pixel_size, imaging, dose_per_pixel=dose, distortions=chain, rng=rng
+        )
         result.metadata["structure"] = structure
         return result
 
@@ -201,7 +204,7 @@ class SeriesSampler:
         chain = realistic_stem if self.distortions == "realistic" else None
         dose = _log_uniform(rng, 20, 2000) if self.distortions == "shot" else None
         result = simulate_image_series(
-            series, pixel_size, imaging, distortions=chain, dose=dose, rng=rng
+            series, pixel_size, imaging, distortions=chain, dose_per_pixel=dose, rng=rng
         )
         result.metadata["material"] = material
         result.metadata["dynamics"] = asdict(model)

@@ -31,8 +31,6 @@ scattering_factor, projected_potential, projected_potentials
     Lobato electron scattering factors and projected potentials [Å, V Å].
 AmorphousSpecimen, PhaseGrating, CrystalSpecimen, PotentialSpecimen
     Specimens for Ronchigrams.
-Detector
-    Dose, shot noise, PSF, gain, dark offset and read-out noise.
 RonchigramSetup, simulate_ronchigram, simulate_ronchigrams
     Batched, seeded Ronchigram simulation.
 interference_image, interference_images
@@ -45,8 +43,9 @@ material, orient, field, columns, random_structure
     ``atomlens.physics.structures.random_structures``.
 simulate_image, SimulatedImage, class_masks, distance_map
     An image with its ground truth (atom table, label maps).
-Compose, realistic_stem, realistic_tem
-    Detector and scan distortions of paper 001 (all steps in ``atomlens.physics.detectors``).
+Compose, realistic_stem, realistic_tem, ronchigram_camera
+    The one detector chain: detector and scan distortions of paper 001 and the Ronchigram
+    camera (all steps in ``atomlens.physics.detectors``).
 DynamicsModel, simulate_series, simulate_image_series, SimulatedSeries
     Moving atoms and the image series they give, with tracks and events.
 """
@@ -62,7 +61,6 @@ _WHERE = {
     "AmorphousSpecimen": "atomlens.physics.potentials.specimens",
     "Compose": "atomlens.physics.detectors.base",
     "CrystalSpecimen": "atomlens.physics.potentials.specimens",
-    "Detector": "atomlens.physics.detectors.detector",
     "DynamicsModel": "atomlens.physics.dynamics.models",
     "HRTEMImaging": "atomlens.physics.imaging.hrtem",
     "InterferenceSetup": "atomlens.physics.imaging.interference",
@@ -93,6 +91,7 @@ _WHERE = {
     "random_structure": "atomlens.physics.structures.random_structures",
     "realistic_stem": "atomlens.physics.detectors.stem",
     "realistic_tem": "atomlens.physics.detectors.tem",
+    "ronchigram_camera": "atomlens.physics.detectors.tem",
     "scattering_factor": "atomlens.physics.potentials.scattering",
     "simulate_image": "atomlens.physics.imaging.images",
     "simulate_image_series": "atomlens.physics.imaging.series",
@@ -110,7 +109,6 @@ __all__ = [
     "AmorphousSpecimen",
     "Compose",
     "CrystalSpecimen",
-    "Detector",
     "DynamicsModel",
     "HRTEMImaging",
     "InterferenceSetup",
@@ -140,6 +138,7 @@ __all__ = [
     "random_structure",
     "realistic_stem",
     "realistic_tem",
+    "ronchigram_camera",
     "scattering_factor",
     "simulate_image",
     "simulate_image_series",

@@ -8,9 +8,9 @@ from atomlens.core.energy import interaction_parameter as interaction_parameter
 from atomlens.core.energy import wavelength as wavelength
 
 from .detectors.base import Compose as Compose
-from .detectors.detector import Detector as Detector
 from .detectors.stem import realistic_stem as realistic_stem
 from .detectors.tem import realistic_tem as realistic_tem
+from .detectors.tem import ronchigram_camera as ronchigram_camera
 from .dynamics.models import DynamicsModel as DynamicsModel
 from .dynamics.models import simulate_series as simulate_series
 from .imaging.hrtem import HRTEMImaging as HRTEMImaging
@@ -56,7 +56,6 @@ __all__ = [
     "AmorphousSpecimen",
     "Compose",
     "CrystalSpecimen",
-    "Detector",
     "DynamicsModel",
     "HRTEMImaging",
     "InterferenceSetup",
@@ -86,6 +85,7 @@ __all__ = [
     "random_structure",
     "realistic_stem",
     "realistic_tem",
+    "ronchigram_camera",
     "scattering_factor",
     "simulate_image",
     "simulate_image_series",

@@ -2,14 +2,13 @@
 
 Modules
 -------
-detector
-    ``Detector``: dose, shot noise, PSF, gain, dark offset and read-out noise for Ronchigrams.
 base
     The distortion base classes and the chain: ``Distortion``, ``ScanDistortion``, ``ShotNoise``,
     ``ReadoutNoise``, ``Compose``, ``validate_image``.
 tem
-    Camera steps: ``Gain``, ``MTFBlur``, ``DarkCurrent``, ``XraySpikes``, ``DeadPixels``,
-    ``HotPixels``, ``Quantise``; the preset ``realistic_tem``.
+    Camera steps: ``Gain``, ``MTFBlur``, ``GaussianPSF``, ``DarkCurrent``, ``XraySpikes``,
+    ``DeadPixels``, ``HotPixels``, ``Quantise``; the presets ``realistic_tem`` and
+    ``ronchigram_camera``.
 stem
     Scan and photomultiplier steps: ``Drift``, ``ScanJitter``, ``FlyBack``, ``ScanSpeed``,
     ``PMTGain``, ``DetectorLag``, ``LineJumps``, ``BlackPixels``, ``Zingers``; the preset
@@ -28,7 +27,6 @@ from atomlens.physics.detectors.base import (
     ShotNoise,
     validate_image,
 )
-from atomlens.physics.detectors.detector import Detector
 from atomlens.physics.detectors.sampling import (
     poisson_counts,
     random_pixels,
@@ -52,11 +50,13 @@ from atomlens.physics.detectors.tem import (
     DarkCurrent,
     DeadPixels,
     Gain,
+    GaussianPSF,
     HotPixels,
     MTFBlur,
     Quantise,
     XraySpikes,
     realistic_tem,
+    ronchigram_camera,
 )
 
 __all__ = [
@@ -64,12 +64,12 @@ __all__ = [
     "Compose",
     "DarkCurrent",
     "DeadPixels",
-    "Detector",
     "DetectorLag",
     "Distortion",
     "Drift",
     "FlyBack",
     "Gain",
+    "GaussianPSF",
     "HotPixels",
     "LineJumps",
     "MTFBlur",
@@ -87,6 +87,7 @@ __all__ = [
     "realistic_stem",
     "realistic_tem",
     "resample_scan",
+    "ronchigram_camera",
     "standard_gamma",
     "standard_normal",
     "validate_image",

@@ -251,17 +251,25 @@ class ScanDistortion(Distortion):
 
 @dataclass(frozen=True)
 class ShotNoise(Distortion):
-    """Electron shot noise at a dose: the first step of a detector chain.
+    """Electron shot noise: the first step of every detector chain.
 
-    The image is read as a relative intensity and scaled to a mean of ``dose`` electrons per
-    pixel; each pixel's count is then drawn from a Poisson distribution with that mean.
-    Later steps work in electrons (or in counts after a gain step).
+    The image becomes expected electrons per pixel in one of three ways, then each pixel's count
+    is drawn from a Poisson distribution with that mean (the one Poisson sampler of atomlens,
+    :func:`~atomlens.physics.detectors.sampling.poisson_counts`). Later steps work in electrons
+    (or in counts after a gain step).
+
+    - ``dose_per_pixel`` [e-/px]: the image is a relative intensity, scaled to this mean (STEM and
+      HRTEM images);
+    - ``dose_per_image`` [e-]: the image is the share of the beam that reaches each pixel (it sums
+      to at most 1; the rest is scattered off the detector), times this dose (Ronchigrams);
+    - neither: the image is in expected electrons already.
 
     Parameters
     ----------
-    dose : float or None
-        Mean number of electrons per pixel [e-/px]. ``None`` reads the image as expected
-        electrons per pixel already (no scaling).
+    dose_per_pixel : float, optional
+        Mean number of electrons per pixel [e-/px].
+    dose_per_image : float, optional
+        Electrons in the beam per image [e-].
     exact_below : float
         Expected counts below which the Poisson draw is exact [e-]; above, a Cornish-Fisher
         normal that matches the first three moments (see
@@ -275,32 +283,50 @@ class ShotNoise(Distortion):
 
     Examples
     --------
-    >>> counts, record = ShotNoise(dose=50).apply(np.ones((6, 7)), np.random.default_rng(0))
+    >>> rng = np.random.default_rng(0)
+    >>> counts, record = ShotNoise(dose_per_pixel=50).apply(np.ones((6, 7)), rng)
     >>> record["scale"]
     50.0
+    >>> counts, record = ShotNoise(dose_per_image=420).apply(np.full((6, 7), 1 / 42), rng)
+    >>> record["scale"]
+    420.0
     """
 
-    dose: float | None = 100.0
+    dose_per_pixel: float | None = None
+    dose_per_image: float | None = None
     exact_below: float = 20.0
 
-    _UNITS: ClassVar[dict[str, str]] = {"dose": "e_per_px", "exact_below": "e"}
+    _UNITS: ClassVar[dict[str, str]] = {
+        "dose_per_pixel": "e_per_px",
+        "dose_per_image": "e",
+        "exact_below": "e",
+    }
     _NON_NEGATIVE: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if self.dose is not None:
-            check_positive(self, "dose")
+        if self.dose_per_pixel is not None and self.dose_per_image is not None:
+            raise ValueError(
+                "ShotNoise takes dose_per_pixel [e-/px] or dose_per_image [e-], not both "
+                f"(got {self.dose_per_pixel} and {self.dose_per_image})."
+            )
+        for name in ("dose_per_pixel", "dose_per_image"):
+            if getattr(self, name) is not None:
+                check_positive(self, name)
         check_parameter(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         scale = 1.0
-        if self.dose is not None:
+        if self.dose_per_pixel is not None:
             mean = float(image.mean())
             if mean <= 0:
                 raise ValueError(
-                    f"ShotNoise(dose={self.dose}) scales the image to its mean, but the image "
-                    "is all zero; pass dose=None for an image in expected electrons."
+                    f"ShotNoise(dose_per_pixel={self.dose_per_pixel}) scales the image to its "
+                    "mean, but the image is all zero; pass neither dose for an image in expected "
+                    "electrons."
                 )
-            scale = self.dose / mean
+            scale = self.dose_per_pixel / mean
+        elif self.dose_per_image is not None:
+            scale = float(self.dose_per_image)
         image *= scale
         return poisson_in_place(image, rng, self.exact_below), {"scale": scale}
 
@@ -360,7 +386,7 @@ class Compose:
 
     Examples
     --------
-    >>> chain = Compose([ShotNoise(dose=20.0), ReadoutNoise(sigma=2.0)])
+    >>> chain = Compose([ShotNoise(dose_per_pixel=20.0), ReadoutNoise(sigma=2.0)])
     >>> image, records = chain.apply(np.ones((6, 7)), np.random.default_rng(0))
     >>> [name for name, _ in records]
     ['ShotNoise', 'ReadoutNoise']
@@ -442,11 +468,13 @@ def _apply_scan_run(
 # --------------------------------------------------------------------------------------------
 
 
-def check_dose_range(dose_range: tuple[float, float]) -> tuple[float, float]:
-    """``dose_range`` [e-/px] as two floats ``0 < low <= high < inf``, else ValueError."""
-    low, high = (float(v) for v in dose_range)
+def check_dose_range(dose_per_pixel_range: tuple[float, float]) -> tuple[float, float]:
+    """A dose range [e-/px] as two floats ``0 < low <= high < inf``, else ValueError."""
+    low, high = (float(v) for v in dose_per_pixel_range)
     if not (0 < low <= high and math.isfinite(high)):
-        raise ValueError(f"dose_range must be 0 < low <= high [e-/px], got {dose_range}.")
+        raise ValueError(
+            f"dose_per_pixel_range must be 0 < low <= high [e-/px], got {dose_per_pixel_range}."
+        )
     return low, high
 
 

@@ -430,7 +430,7 @@ class Zingers(Distortion):
 
 
 def realistic_stem(
-    rng: np.random.Generator, *, dose_range: tuple[float, float] = (2.0, 1000.0)
+    rng: np.random.Generator, *, dose_per_pixel_range: tuple[float, float] = (2.0, 1000.0)
 ) -> Compose:
     """A random, realistic STEM chain for training: every STEM distortion with drawn strengths.
 
@@ -447,7 +447,7 @@ def realistic_stem(
     \\             amplitude       +-(0.2 - min(3, decay/2)) [px]  uniform, sign
     ScanSpeed     amplitude       0.01 - 0.1                      uniform        0.3
     \\             length          8 - 64 [px]                     log-uniform
-    ShotNoise     dose            ``dose_range`` [e-/px]          log-uniform    never
+    ShotNoise     dose_per_pixel  ``dose_per_pixel_range``        log-uniform    never
     PMTGain       gain            1 - 100 [counts/e-]             log-uniform    never
     \\             cv              0.3 - 1                         uniform
     DetectorLag   tau             0.2 - 3 [px]                    log-uniform    0.3
@@ -465,7 +465,7 @@ def realistic_stem(
     ----------
     rng : numpy.random.Generator
         Draws the parameters here; pass the same generator to ``apply`` for the noise.
-    dose_range : (float, float)
+    dose_per_pixel_range : (float, float)
         Range of the mean detected dose [e-/px].
 
     Returns
@@ -479,7 +479,7 @@ def realistic_stem(
     >>> image.dtype, len(records)
     (dtype('float32'), 11)
     """
-    low, high = check_dose_range(dose_range)
+    low, high = check_dose_range(dose_per_pixel_range)
     gain = log_uniform(rng, 1.0, 100.0)
     return Compose(
         (
@@ -487,7 +487,7 @@ def realistic_stem(
             _jitter(rng),
             _fly_back(rng),
             _speed(rng),
-            ShotNoise(dose=log_uniform(rng, low, high)),
+            ShotNoise(dose_per_pixel=log_uniform(rng, low, high)),
             PMTGain(gain=gain, cv=float(rng.uniform(0.3, 1.0))),
             DetectorLag(tau=log_uniform(rng, 0.2, 3.0) if is_on(rng, 0.3) else 0.0),
             _jumps(rng),

@@ -6,7 +6,9 @@ converted to counts (:class:`Gain`), the sensor adds a dark signal (:class:`Dark
 read-out noise
 (:class:`~atomlens.physics.detectors.base.ReadoutNoise`), X-rays hit it (:class:`XraySpikes`), some
 pixels are broken (:class:`DeadPixels`, :class:`HotPixels`), and the ADC rounds and saturates
-(:class:`Quantise`).
+(:class:`Quantise`). A Ronchigram camera is the short chain :func:`ronchigram_camera`: shot noise
+at a dose per image, a Gaussian point-spread function (:class:`GaussianPSF`), gain, dark offset
+and read-out noise.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.fft
+from scipy import ndimage
 
 from atomlens.physics.detectors.base import (
     Compose,
@@ -36,11 +39,13 @@ __all__ = [
     "DarkCurrent",
     "DeadPixels",
     "Gain",
+    "GaussianPSF",
     "HotPixels",
     "MTFBlur",
     "Quantise",
     "XraySpikes",
     "realistic_tem",
+    "ronchigram_camera",
 ]
 
 
@@ -120,6 +125,43 @@ class MTFBlur(Distortion):
         transfer = self.mtf(np.sqrt(qy * qy + qx * qx))
         spectrum = scipy.fft.rfft2(image, workers=1)
         return scipy.fft.irfft2(spectrum * transfer, s=image.shape, workers=1), record
+
+
+@dataclass(frozen=True)
+class GaussianPSF(Distortion):
+    """Camera point-spread function: a Gaussian blur of the electron signal.
+
+    Each electron's light spreads over neighbouring pixels; the blur keeps the total (reflecting
+    edges), so it correlates the shot noise without changing the mean.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation of the Gaussian [px]; 0 is no blur.
+
+    Notes
+    -----
+    Record: ``{}``.
+
+    Examples
+    --------
+    >>> image = np.zeros((7, 7)); image[3, 3] = 1.0
+    >>> blurred, _ = GaussianPSF(sigma=1.0).apply(image, np.random.default_rng(0))
+    >>> round(float(blurred.sum()), 5), bool(blurred[3, 3] < 0.2)
+    (1.0, True)
+    """
+
+    sigma: float = 1.0
+
+    _UNITS: ClassVar[dict[str, str]] = {"sigma": "px"}
+
+    def __post_init__(self) -> None:
+        check_non_negative(self, "sigma")
+
+    def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        if self.sigma > 0:
+            image = ndimage.gaussian_filter(image, self.sigma, mode="reflect")
+        return image, {}
 
 
 @dataclass(frozen=True)
@@ -339,7 +381,7 @@ class Quantise(Distortion):
 
 
 def realistic_tem(
-    rng: np.random.Generator, *, dose_range: tuple[float, float] = (1.0, 1000.0)
+    rng: np.random.Generator, *, dose_per_pixel_range: tuple[float, float] = (1.0, 1000.0)
 ) -> Compose:
     """A random, realistic camera chain for training: every TEM distortion with drawn strengths.
 
@@ -348,7 +390,7 @@ def realistic_tem(
     ============  ==============  ===============================  =============  =====
     step          parameter       range                            law            off
     ============  ==============  ===============================  =============  =====
-    ShotNoise     dose            ``dose_range`` [e-/px]           log-uniform    never
+    ShotNoise     dose_per_pixel  ``dose_per_pixel_range``         log-uniform    never
     MTFBlur       q0              0.1 - 0.5 [cycles/px]            uniform        0.2
     \\             floor           0 - 0.3                          uniform
     Gain          gain            1 - 30 [counts/e-], capped at    log-uniform    never
@@ -373,7 +415,7 @@ def realistic_tem(
     ----------
     rng : numpy.random.Generator
         Draws the parameters here; pass the same generator to ``apply`` for the noise.
-    dose_range : (float, float)
+    dose_per_pixel_range : (float, float)
         Range of the mean dose [e-/px].
 
     Returns
@@ -387,7 +429,7 @@ def realistic_tem(
     >>> image.dtype, len(records)
     (dtype('float32'), 9)
     """
-    low, high = check_dose_range(dose_range)
+    low, high = check_dose_range(dose_per_pixel_range)
     dose = log_uniform(rng, low, high)
     bits = int(rng.choice([12, 14, 16]))
     saturation = float(2**bits - 1)
@@ -395,7 +437,7 @@ def realistic_tem(
     sigma = float(rng.uniform(1.0, 15.0))
     return Compose(
         (
-            ShotNoise(dose=dose),
+            ShotNoise(dose_per_pixel=dose),
             _mtf(rng),
             Gain(gain=gain),
             _dark(rng),
@@ -426,3 +468,54 @@ def _xrays(rng: np.random.Generator, saturation: float) -> XraySpikes:
 def _fraction(rng: np.random.Generator) -> float:
     fraction = log_uniform(rng, 1e-5, 1e-3)
     return fraction if is_on(rng, 0.5) else 0.0
+
+
+def ronchigram_camera(
+    dose_per_image: float | None,
+    *,
+    psf_sigma: float = 0.0,
+    gain: float = 1.0,
+    dark_offset: float = 0.0,
+    readout_noise: float = 0.0,
+) -> Compose:
+    """The camera of a Ronchigram: the chain ``ShotNoise``, ``GaussianPSF``, ``Gain``,
+    ``ReadoutNoise``.
+
+    Apply it to a Ronchigram's normalised intensity (the share of the beam in each pixel, as
+    :func:`~atomlens.physics.imaging.ronchigram.simulate_ronchigrams` returns it); the result is in
+    counts.
+
+    Parameters
+    ----------
+    dose_per_image : float or None
+        Electrons in the beam per image [e-]; None reads the image as expected electrons and
+        adds no shot noise.
+    psf_sigma : float
+        Gaussian point-spread function [px].
+    gain : float
+        [counts / e-].
+    dark_offset : float
+        Mean dark signal added to every pixel [counts].
+    readout_noise : float
+        Standard deviation of the Gaussian read-out noise [counts].
+
+    Returns
+    -------
+    Compose
+
+    Examples
+    --------
+    >>> camera = ronchigram_camera(1e6, readout_noise=2.0)
+    >>> counts, _ = camera.apply(np.full((10, 10), 1e-2), np.random.default_rng(0))
+    >>> bool(abs(counts.mean() / 1e4 - 1) < 0.01)
+    True
+    """
+    steps: list[Distortion] = []
+    if dose_per_image is not None:
+        steps.append(ShotNoise(dose_per_image=dose_per_image, exact_below=20.0))
+    steps += [
+        GaussianPSF(sigma=psf_sigma),
+        Gain(gain=gain),
+        ReadoutNoise(sigma=readout_noise, offset=dark_offset),
+    ]
+    return Compose(tuple(steps))

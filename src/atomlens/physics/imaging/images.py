@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from atomlens.physics.detectors.base import ShotNoise
 from atomlens.physics.imaging.hrtem import HRTEMImaging, hrtem_image
 from atomlens.physics.imaging.stem import STEMImaging, stem_image
 from atomlens.physics.structures.lattice import columns
@@ -119,7 +120,7 @@ def simulate_image(
     pixel_size: float,
     imaging: STEMImaging | HRTEMImaging,
     *,
-    dose: float | None = None,
+    dose_per_pixel: float | None = None,
     distortions: DistortionChain | None = None,
     rng: np.random.Generator | None = None,
     column_tolerance: float = 0.3,
@@ -133,9 +134,9 @@ def simulate_image(
     pixel_size : float
         [Å].
     imaging : STEMImaging or HRTEMImaging
-    dose : float, optional
-        Mean electrons per pixel of the clean image for Poisson shot noise; used only when
-        ``distortions`` is None.
+    dose_per_pixel : float, optional
+        Electrons per pixel at unit clean intensity (the vacuum of HRTEM, the mean of HAADF)
+        [e-/px], for Poisson shot noise alone; used only when ``distortions`` is None.
     distortions : DistortionChain, optional
         A distortion chain (``distortions.realistic_stem(rng)`` and friends), applied to the clean
         image; it carries its own dose.
@@ -154,11 +155,14 @@ def simulate_image(
         image, record = distortions.apply(clean, rng)
         metadata["distortions"] = distortions.describe()
         metadata["distortion_record"] = record
-    elif dose is not None:
-        if not dose > 0:
-            raise ValueError(f"Dose must be a positive number of electrons per pixel, got {dose}.")
-        image = rng.poisson(np.clip(clean, 0, None) * dose).astype(np.float32)
-        metadata["dose_e_per_px"] = dose
+    elif dose_per_pixel is not None:
+        if not dose_per_pixel > 0:
+            raise ValueError(
+                "dose_per_pixel must be a positive number of electrons per pixel, "
+                f"got {dose_per_pixel}."
+            )
+        image, _ = ShotNoise().apply(np.clip(clean, 0, None) * dose_per_pixel, rng)
+        metadata["dose_e_per_px"] = dose_per_pixel
     else:
         image = clean.copy()
     table = columns(atoms, column_tolerance, pixel_size=pixel_size)

@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from atomlens.core.energy import wavelength as electron_wavelength
-from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.detectors.base import Compose
+from atomlens.physics.detectors.tem import ronchigram_camera
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.probe import reciprocal_probes
 from atomlens.physics.optics.transfer import cartesian_coefficients, spatial_frequencies
@@ -52,8 +53,9 @@ class InterferenceSetup:
         Standard deviation of the beam divergence per axis [mrad].
     divergence_samples : int
         Incoherent tilts averaged for the divergence.
-    detector : Detector
-        Dose (Poisson) and Gaussian dark current (``dark_offset``, ``readout_noise``) [counts].
+    detector : Compose
+        The camera chain (:func:`~atomlens.physics.detectors.ronchigram_camera`): dose per image
+        (Poisson), dark offset and read-out noise [counts].
     """
 
     energy: float = 200e3
@@ -63,8 +65,8 @@ class InterferenceSetup:
     tilt_std: float = 0.3
     divergence: float = 0.05
     divergence_samples: int = 4
-    detector: Detector = field(
-        default_factory=lambda: Detector(dose=2e6, dark_offset=10.0, readout_noise=3.0)
+    detector: Compose = field(
+        default_factory=lambda: ronchigram_camera(2e6, dark_offset=10.0, readout_noise=3.0)
     )
 
     def __post_init__(self) -> None:
@@ -129,7 +131,7 @@ def interference_images(
         )
         intensity = (torch.fft.ifft2(waves * ramp).abs() ** 2).mean(dim=0)
         intensity = (intensity / intensity.sum()).numpy()
-        out[i] = setup.detector.apply(intensity, rng)
+        out[i], _ = setup.detector.apply(intensity, rng)
     return out
 
 

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from atomlens.core.energy import wavelength as electron_wavelength
-from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.detectors.base import Compose, Distortion
 from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.probe import reciprocal_probes
@@ -274,7 +274,7 @@ def simulate_ronchigrams(
     *,
     tilts: np.ndarray | None = None,
     shifts: np.ndarray | None = None,
-    detector: Detector | None = None,
+    detector: Compose | Distortion | None = None,
     seed: int = 0,
     oversampling: int | str = "auto",
     batch_size: int = 16,
@@ -296,9 +296,10 @@ def simulate_ronchigrams(
         Beam tilt (y, x) of each Ronchigram [mrad].
     shifts : array of shape (B, 2), optional
         Probe position (y, x) relative to the field centre [Å].
-    detector : Detector, optional
-        Applied to each normalised intensity; None returns the intensity itself (each image then
-        sums to 1 minus what is scattered beyond the detector).
+    detector : Compose or Distortion, optional
+        The camera, applied to each normalised intensity, e.g.
+        :func:`~atomlens.physics.detectors.ronchigram_camera`; None returns the intensity itself
+        (each image then sums to 1 minus what is scattered beyond the detector).
     seed : int
         Ronchigram i draws its specimen and noise from
         ``numpy.random.default_rng([seed, first_index + i])``, so it is the same whatever the batch
@@ -355,7 +356,9 @@ def simulate_ronchigrams(
             .numpy()
         )
         for offset, image in enumerate(intensity):
-            out[start + offset] = image if detector is None else detector.apply(image, rngs[offset])
+            if detector is not None:
+                image, _ = detector.apply(image, rngs[offset])
+            out[start + offset] = image
         bar.update(stop - start)
     bar.close()
     return out
@@ -368,7 +371,7 @@ def simulate_ronchigram(
     *,
     tilt: tuple[float, float] = (0.0, 0.0),
     shift: tuple[float, float] = (0.0, 0.0),
-    detector: Detector | None = None,
+    detector: Compose | Distortion | None = None,
     seed: int = 0,
     oversampling: int | str = "auto",
 ) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from atomlens.physics.detectors.base import ShotNoise
 from atomlens.physics.dynamics.trajectories import Series
 from atomlens.physics.imaging.hrtem import HRTEMImaging
 from atomlens.physics.imaging.images import DistortionChain, clean_image
@@ -55,7 +56,7 @@ def simulate_image_series(
     imaging: STEMImaging | HRTEMImaging,
     *,
     distortions: Callable[[np.random.Generator], DistortionChain] | None = None,
-    dose: float | None = None,
+    dose_per_pixel: float | None = None,
     rng: np.random.Generator | None = None,
 ) -> SimulatedSeries:
     """Render every frame of a moving-atom series.
@@ -70,8 +71,9 @@ def simulate_image_series(
         ``rng -> DistortionChain`` (e.g. ``distortions.realistic_stem``); called once, and the
         chain is applied to every frame with new random draws (same microscope settings, new
         noise and scan errors).
-    dose : float, optional
-        Mean electrons per pixel for plain Poisson noise when ``distortions`` is None.
+    dose_per_pixel : float, optional
+        Electrons per pixel at unit clean intensity [e-/px] for Poisson noise alone, when
+        ``distortions`` is None.
     rng : numpy.random.Generator, optional
 
     Returns
@@ -84,13 +86,14 @@ def simulate_image_series(
         [clean_image(series.atoms(t), pixel_size, imaging) for t in range(series.frames)]
     )
     frames = np.empty_like(clean)
+    shot_noise = ShotNoise()  # the image times the dose is the expected electrons
     records = []
     for t, image in enumerate(clean):
         if chain is not None:
             frames[t], record = chain.apply(image, rng)
             records.append(record)
-        elif dose is not None:
-            frames[t] = rng.poisson(np.clip(image, 0, None) * dose)
+        elif dose_per_pixel is not None:
+            frames[t], _ = shot_noise.apply(np.clip(image, 0, None) * dose_per_pixel, rng)
         else:
             frames[t] = image
     tracks = series.tracks.copy()
@@ -104,7 +107,7 @@ def simulate_image_series(
         "imaging": imaging.describe(),
         "pixel_size_A": pixel_size,
         "distortions": chain.describe() if chain is not None else None,
-        "dose_e_per_px": dose if chain is None else None,
+        "dose_e_per_px": dose_per_pixel if chain is None else None,
         "drift_A": series.drift_A.tolist(),
     }
     if records:
