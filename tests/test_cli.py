@@ -101,7 +101,7 @@ def test_dataset_has_labels_within_ranges_and_reproducible_images(tmp_path):
 
 
 def simulate_from_dataset(data, index):
-    from atomlens.physics import Detector, PhaseGrating, simulate_ronchigrams
+    from atomlens.physics import PhaseGrating, ronchigram_camera, simulate_ronchigrams
 
     setup = RonchigramSetup(
         energy=data.setup["energy_eV"],
@@ -118,7 +118,7 @@ def simulate_from_dataset(data, index):
         [Aberrations(data.labels(index))],
         PhaseGrating(specimen["phase_std_rad"], specimen["correlation_length_A"]),
         tilts=data.tilts[index : index + 1],
-        detector=Detector(dose=data.parameters["detector"]["dose_electrons"]),
+        detector=ronchigram_camera(data.parameters["detector"]["steps"][0]["dose_per_image_e"]),
         seed=data.parameters["seed"],
         first_index=index,
     )[0]
@@ -208,7 +208,12 @@ def test_demo_writes_gallery_and_arrays(tmp_path, monkeypatch):
     assert sidecar.aberrations == Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0,
                                               phi21=1.0, C30=2e4).to_abtem()  # fmt: skip
     assert sidecar.setup["size_px"] == [48, 48] and sidecar.image_units == "counts"
-    assert sidecar.detector["dose_electrons"] == 1e7
+    assert sidecar.detector["steps"][0] == {
+        "name": "ShotNoise",
+        "dose_per_pixel_e_per_px": None,
+        "dose_per_image_e": 1e7,
+        "exact_below_e": 20.0,
+    }
     assert {"C10", "C10_std", "C12", "phi12", "C30"} <= set(calibration)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.detectors import ronchigram_camera
 from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.potentials.specimens import AmorphousSpecimen
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=True,
     )
     example = Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0, phi21=1.0, C30=2e4)
-    detector = Detector(dose=1e7, readout_noise=2.0)
+    detector = ronchigram_camera(1e7, readout_noise=2.0)
     noisy = simulate_ronchigrams(setup, [example], specimen, detector=detector, seed=args.seed)[0]
     write_tiff(
         targets[2],
@@ -181,7 +181,7 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
         atoms,
         pixel_size,
         STEMImaging(),
-        distortions=realistic_stem(rng, dose_range=(200, 200)),
+        distortions=realistic_stem(rng, dose_per_pixel_range=(200, 200)),
         rng=rng,
     )
     fig = Figure(figsize=(9, 4.8))

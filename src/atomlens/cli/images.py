@@ -179,7 +179,7 @@ def _distortion_chain(args: argparse.Namespace, modality: str, rng: np.random.Ge
     preset = realistic_stem if modality == "stem" else realistic_tem
     if args.dose is None:
         return preset(rng)
-    return preset(rng, dose_range=(args.dose, args.dose))
+    return preset(rng, dose_per_pixel_range=(args.dose, args.dose))
 
 
 def run_image(args: argparse.Namespace) -> int:
@@ -194,7 +194,7 @@ def run_image(args: argparse.Namespace) -> int:
     imaging = build_imaging(args)
     chain = _distortion_chain(args, args.modality, rng)
     result = simulate_image(
-        atoms, args.pixel_size, imaging, dose=args.dose, distortions=chain, rng=rng
+        atoms, args.pixel_size, imaging, dose_per_pixel=args.dose, distortions=chain, rng=rng
     )
     overwrite = args.overwrite
     write_tiff(folder / "image.tif", result.image, pixel_size=args.pixel_size, overwrite=overwrite)
@@ -290,11 +290,16 @@ def run_series(args: argparse.Namespace) -> int:
             return (
                 realistic_stem(generator)
                 if dose is None
-                else realistic_stem(generator, dose_range=dose)
+                else realistic_stem(generator, dose_per_pixel_range=dose)
             )
 
     result = simulate_image_series(
-        series, args.pixel_size, build_imaging(args), distortions=chain, dose=args.dose, rng=rng
+        series,
+        args.pixel_size,
+        build_imaging(args),
+        distortions=chain,
+        dose_per_pixel=args.dose,
+        rng=rng,
     )
     overwrite = args.overwrite
     write_tiff(

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomlens.cli._common import aberrations_from, add_aberration_arguments, check_outputs
-from atomlens.physics.detectors.detector import Detector
+from atomlens.physics.detectors import Compose, ronchigram_camera
 from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import NAMES, Aberrations, random_aberrations
 from atomlens.physics.potentials.specimens import (
@@ -175,7 +175,7 @@ def build_specimen(args: argparse.Namespace) -> Specimen:
     )
 
 
-def _detector(args: argparse.Namespace) -> Detector | None:
+def _detector(args: argparse.Namespace) -> Compose | None:
     if args.dose is None and (args.readout_noise or args.dark_offset or args.gain != 1.0):
         raise ValueError(
             "--readout-noise, --dark-offset and --gain act on counts and need --dose "
@@ -183,8 +183,8 @@ def _detector(args: argparse.Namespace) -> Detector | None:
         )
     if args.dose is None and not args.psf_sigma:
         return None
-    return Detector(
-        dose=args.dose,
+    return ronchigram_camera(
+        args.dose,
         gain=args.gain,
         psf_sigma=args.psf_sigma,
         dark_offset=args.dark_offset,
@@ -235,7 +235,7 @@ def setup_record(setup: RonchigramSetup) -> dict:
     }
 
 
-def image_units(detector: Detector | None) -> str:
+def image_units(detector: Compose | None) -> str:
     """What the pixel values of a simulated Ronchigram are."""
     return "intensity normalised to the beam (sum <= 1)" if detector is None else "counts"
 
