@@ -85,7 +85,7 @@ def test_dm3_without_calibration(tmp_path, ramp):
     assert not image.calibrated
     assert image.pixel_size is None
     assert image.axes[0].scale is None
-    with pytest.raises(MissingCalibrationError, match="pixel-size"):
+    with pytest.raises(MissingCalibrationError, match="pixel_size="):
         image.require_calibration()
     assert image.with_pixel_size(0.3).require_calibration().pixel_size == (0.3, 0.3)
 

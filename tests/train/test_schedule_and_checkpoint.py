@@ -53,5 +53,5 @@ def test_checkpoint_round_trip_keeps_tensors_numbers_and_the_random_state(tmp_pa
     torch.save({"model": {}}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an atomlens training checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
-    with pytest.raises(FileNotFoundError, match="without --resume"):
+    with pytest.raises(FileNotFoundError, match="resume=False"):
         load_checkpoint(tmp_path / "missing.pt")

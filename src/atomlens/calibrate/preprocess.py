@@ -100,9 +100,9 @@ def ronchigram_input(
     missing = [
         f"{name} ({flag}, {unit})"
         for name, flag, unit, value in (
-            ("beam energy", "--energy / energy=", "eV", energy),
-            ("convergence semi-angle", "--semiangle / semiangle=", "mrad", semiangle),
-            ("angular sampling", "--angular-sampling / angular_sampling=", "mrad per px",
+            ("beam energy", "energy=", "eV", energy),
+            ("convergence semi-angle", "semiangle=", "mrad", semiangle),
+            ("angular sampling", "angular_sampling=", "mrad per px",
              angular_sampling),
         )
         if value is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -40,6 +41,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _long_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every ``--flag`` of the parser and its subcommands."""
+    flags, parsers = set(), [parser]
+    while parsers:
+        current = parsers.pop()
+        for action in current._actions:
+            flags.update(o for o in action.option_strings if o.startswith("--"))
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    return flags
+
+
+def command_line_terms(message: str, flags: set[str]) -> str:
+    """Say ``--pixel-size`` where a library error says ``pixel_size=...`` and the CLI has the flag.
+
+    Library errors name keyword arguments, never command-line flags; the command translates them.
+
+    Examples
+    --------
+    >>> command_line_terms("pass pixel_size=... in Å, or overwrite=True", {"--pixel-size"})
+    'pass --pixel-size in Å, or overwrite=True'
+    """
+
+    def flag(match: re.Match) -> str:
+        name = "--" + match.group(1).replace("_", "-")
+        return name if name in flags else match.group(0)
+
+    return re.sub(r"\b([a-z][a-z0-9_]*)=(?:True|\.\.\.)?(?=[\s,;:)]|$)", flag, message)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -53,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, CommandError) as err:
         if args.verbose:
             raise
-        print(f"atomlens {args.command}: error: {err}", file=sys.stderr)
+        message = command_line_terms(str(err), _long_flags(parser))
+        print(f"atomlens {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

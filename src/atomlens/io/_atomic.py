@@ -58,8 +58,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], overwri
         raise IsADirectoryError(f"cannot write {path}: it is a folder; give a file name")
     if path.exists() and not overwrite:
         raise FileExistsError(
-            f"{path} already exists; pass overwrite=True (or --overwrite) to replace it, "
-            "or choose another name"
+            f"{path} already exists; pass overwrite=True to replace it, or choose another name"
         )
     folder = path.parent
     if not folder.is_dir():

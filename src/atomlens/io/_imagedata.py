@@ -239,7 +239,7 @@ class ImageData:
         name = self.path if self.path is not None else "this image"
         raise MissingCalibrationError(
             f"{name} has no pixel size (the file gives no physical scale for its axes); "
-            "pass --pixel-size / pixel_size=... in Å, or use ImageData.with_pixel_size()"
+            "pass pixel_size=... in Å, or use ImageData.with_pixel_size()"
         )
 
     # ------------------------------------------------------------------ description

@@ -115,7 +115,7 @@ class ExampleBank:
         if not self._chunks:
             raise FileNotFoundError(
                 f"No {CHUNK_GLOB} in {self.folder}; generate the bank first "
-                "(atomlens train <task> generate --bank ...)."
+                "(generate_bank, the generate step of the task's training)."
             )
 
     def refresh(self) -> int:

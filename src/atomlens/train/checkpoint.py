@@ -68,7 +68,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {path}; train without --resume to start one.")
+        raise FileNotFoundError(f"No checkpoint at {path}; train with resume=False to start one.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a foreign or damaged file
