@@ -184,10 +184,8 @@ def _write_images(handle: h5py.File, images, count: int, units: str | None) -> N
                 "ronchigrams",
                 shape=(count, *block.shape[1:]),
                 dtype="float32",
-                chunks=(1, *block.shape[1:]),
-                compression="gzip",
-                compression_opts=1,
-            )
+                chunks=(1, *block.shape[1:]),  # one image per chunk: fast random access
+            )  # no gzip: it saved 10 % of the size and cost a fifth of `simulate --count` time
         if filled + len(block) > count or block.shape[1:] != dataset.shape[1:]:
             raise ValueError(
                 f"image block {block.shape} does not fit a dataset of {count} images of "
