@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from atomlens.physics.detectors.base import (
     Compose,
@@ -145,8 +145,10 @@ def _autoregressive(
     if correlation == 0:
         return sigma * white
     gain = math.sqrt(1.0 - correlation**2)
+    from scipy.signal import lfilter  # scipy.signal costs ~1 s to import: only when used
+
     # Start in the stationary state: the first value is white[0].
-    series, _ = signal.lfilter([gain], [1.0, -correlation], white, zi=[(1.0 - gain) * white[0]])
+    series, _ = lfilter([gain], [1.0, -correlation], white, zi=[(1.0 - gain) * white[0]])
     return sigma * series
 
 
@@ -328,7 +330,9 @@ class DetectorLag(Distortion):
         if self.tau == 0:
             return image, {}
         a = math.exp(-1.0 / self.tau)
-        out, _ = signal.lfilter([1.0 - a], [1.0, -a], image, axis=1, zi=a * image[:, :1])
+        from scipy.signal import lfilter
+
+        out, _ = lfilter([1.0 - a], [1.0, -a], image, axis=1, zi=a * image[:, :1])
         return out, {}
 
 

@@ -25,36 +25,46 @@ multislice
     The multislice loop shared by Ronchigrams and HRTEM: ``fresnel_propagator``, ``multislice``.
 """
 
-from atomlens.physics.imaging.hrtem import HRTEMImaging, exit_wave, hrtem_image, objective_transfer
-from atomlens.physics.imaging.images import (
-    EDGE_MARGIN,
-    DistortionChain,
-    SimulatedImage,
-    clean_image,
-    field_shape,
-    simulate_image,
-)
-from atomlens.physics.imaging.interference import (
-    InterferenceSetup,
-    interference_image,
-    interference_images,
-)
-from atomlens.physics.imaging.labels import KINDS, class_masks, distance_map
-from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
-from atomlens.physics.imaging.ronchigram import (
-    MAX_AUTO_OVERSAMPLING,
-    RonchigramSetup,
-    simulate_ronchigram,
-    simulate_ronchigrams,
-)
-from atomlens.physics.imaging.series import SimulatedSeries, simulate_image_series
-from atomlens.physics.imaging.stem import (
-    MODES,
-    STEMImaging,
-    object_function,
-    probe_transfer,
-    stem_image,
-)
+from typing import TYPE_CHECKING
+
+from atomlens._lazy import attach
+
+if TYPE_CHECKING:
+    from atomlens.physics.imaging.hrtem import (
+        HRTEMImaging,
+        exit_wave,
+        hrtem_image,
+        objective_transfer,
+    )
+    from atomlens.physics.imaging.images import (
+        EDGE_MARGIN,
+        DistortionChain,
+        SimulatedImage,
+        clean_image,
+        field_shape,
+        simulate_image,
+    )
+    from atomlens.physics.imaging.interference import (
+        InterferenceSetup,
+        interference_image,
+        interference_images,
+    )
+    from atomlens.physics.imaging.labels import KINDS, class_masks, distance_map
+    from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
+    from atomlens.physics.imaging.ronchigram import (
+        MAX_AUTO_OVERSAMPLING,
+        RonchigramSetup,
+        simulate_ronchigram,
+        simulate_ronchigrams,
+    )
+    from atomlens.physics.imaging.series import SimulatedSeries, simulate_image_series
+    from atomlens.physics.imaging.stem import (
+        MODES,
+        STEMImaging,
+        object_function,
+        probe_transfer,
+        stem_image,
+    )
 
 __all__ = [
     "EDGE_MARGIN",
@@ -87,3 +97,54 @@ __all__ = [
     "simulate_ronchigrams",
     "stem_image",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "atomlens.physics.imaging.hrtem": (
+            "HRTEMImaging",
+            "exit_wave",
+            "hrtem_image",
+            "objective_transfer",
+        ),
+        "atomlens.physics.imaging.images": (
+            "EDGE_MARGIN",
+            "DistortionChain",
+            "SimulatedImage",
+            "clean_image",
+            "field_shape",
+            "simulate_image",
+        ),
+        "atomlens.physics.imaging.interference": (
+            "InterferenceSetup",
+            "interference_image",
+            "interference_images",
+        ),
+        "atomlens.physics.imaging.labels": (
+            "KINDS",
+            "class_masks",
+            "distance_map",
+        ),
+        "atomlens.physics.imaging.multislice": (
+            "fresnel_propagator",
+            "multislice",
+        ),
+        "atomlens.physics.imaging.ronchigram": (
+            "MAX_AUTO_OVERSAMPLING",
+            "RonchigramSetup",
+            "simulate_ronchigram",
+            "simulate_ronchigrams",
+        ),
+        "atomlens.physics.imaging.series": (
+            "SimulatedSeries",
+            "simulate_image_series",
+        ),
+        "atomlens.physics.imaging.stem": (
+            "MODES",
+            "STEMImaging",
+            "object_function",
+            "probe_transfer",
+            "stem_image",
+        ),
+    },
+)

@@ -14,27 +14,32 @@ probe
     ``Probe`` in real and reciprocal space, ``reciprocal_probes`` for a batch.
 """
 
-from atomlens.physics.optics.aberrations import (
-    ALIASES,
-    ANGLE_NAMES,
-    CEOS_NAMES,
-    MAGNITUDE_NAMES,
-    NAMES,
-    ORDERS,
-    Aberrations,
-    random_aberrations,
-)
-from atomlens.physics.optics.probe import Probe, reciprocal_probes
-from atomlens.physics.optics.transfer import (
-    BASIS,
-    aberration_function,
-    aperture,
-    cartesian_coefficients,
-    chi_basis,
-    polar_angles,
-    spatial_frequencies,
-    used_terms,
-)
+from typing import TYPE_CHECKING
+
+from atomlens._lazy import attach
+
+if TYPE_CHECKING:
+    from atomlens.physics.optics.aberrations import (
+        ALIASES,
+        ANGLE_NAMES,
+        CEOS_NAMES,
+        MAGNITUDE_NAMES,
+        NAMES,
+        ORDERS,
+        Aberrations,
+        random_aberrations,
+    )
+    from atomlens.physics.optics.probe import Probe, reciprocal_probes
+    from atomlens.physics.optics.transfer import (
+        BASIS,
+        aberration_function,
+        aperture,
+        cartesian_coefficients,
+        chi_basis,
+        polar_angles,
+        spatial_frequencies,
+        used_terms,
+    )
 
 __all__ = [
     "ALIASES",
@@ -56,3 +61,33 @@ __all__ = [
     "spatial_frequencies",
     "used_terms",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "atomlens.physics.optics.aberrations": (
+            "ALIASES",
+            "ANGLE_NAMES",
+            "CEOS_NAMES",
+            "MAGNITUDE_NAMES",
+            "NAMES",
+            "ORDERS",
+            "Aberrations",
+            "random_aberrations",
+        ),
+        "atomlens.physics.optics.probe": (
+            "Probe",
+            "reciprocal_probes",
+        ),
+        "atomlens.physics.optics.transfer": (
+            "BASIS",
+            "aberration_function",
+            "aperture",
+            "cartesian_coefficients",
+            "chi_basis",
+            "polar_angles",
+            "spatial_frequencies",
+            "used_terms",
+        ),
+    },
+)

@@ -15,20 +15,25 @@ specimens
     [atoms / Å^3].
 """
 
-from atomlens.physics.potentials.projection import projected_potential, projected_potentials
-from atomlens.physics.potentials.scattering import (
-    POTENTIAL_PER_SCATTERING_FACTOR,
-    atomic_number,
-    scattering_factor,
-)
-from atomlens.physics.potentials.specimens import (
-    AMORPHOUS_CARBON_DENSITY,
-    AmorphousSpecimen,
-    CrystalSpecimen,
-    PhaseGrating,
-    PotentialSpecimen,
-    Specimen,
-)
+from typing import TYPE_CHECKING
+
+from atomlens._lazy import attach
+
+if TYPE_CHECKING:
+    from atomlens.physics.potentials.projection import projected_potential, projected_potentials
+    from atomlens.physics.potentials.scattering import (
+        POTENTIAL_PER_SCATTERING_FACTOR,
+        atomic_number,
+        scattering_factor,
+    )
+    from atomlens.physics.potentials.specimens import (
+        AMORPHOUS_CARBON_DENSITY,
+        AmorphousSpecimen,
+        CrystalSpecimen,
+        PhaseGrating,
+        PotentialSpecimen,
+        Specimen,
+    )
 
 __all__ = [
     "AMORPHOUS_CARBON_DENSITY",
@@ -43,3 +48,26 @@ __all__ = [
     "projected_potentials",
     "scattering_factor",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "atomlens.physics.potentials.projection": (
+            "projected_potential",
+            "projected_potentials",
+        ),
+        "atomlens.physics.potentials.scattering": (
+            "POTENTIAL_PER_SCATTERING_FACTOR",
+            "atomic_number",
+            "scattering_factor",
+        ),
+        "atomlens.physics.potentials.specimens": (
+            "AMORPHOUS_CARBON_DENSITY",
+            "AmorphousSpecimen",
+            "CrystalSpecimen",
+            "PhaseGrating",
+            "PotentialSpecimen",
+            "Specimen",
+        ),
+    },
+)

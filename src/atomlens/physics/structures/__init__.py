@@ -16,37 +16,42 @@ random_structures
     structures); ``DOPANTS``, ``ADATOMS``, ``NANOPARTICLE_METALS``.
 """
 
-from atomlens.physics.structures.defects import (
-    adatoms,
-    grain_boundary,
-    interstitial_columns,
-    substitute,
-    surface_edge,
-    vacancies,
-)
-from atomlens.physics.structures.lattice import (
-    Rng,
-    column_labels,
-    columns,
-    field,
-    orient,
-    random_crop,
-)
-from atomlens.physics.structures.materials import (
-    LAYERED,
-    MATERIALS,
-    ZONE_AXES,
-    MaterialLike,
-    material,
-)
-from atomlens.physics.structures.random_structures import (
-    ADATOMS,
-    DOPANTS,
-    NANOPARTICLE_METALS,
-    amorphous_film,
-    nanoparticle_on_support,
-    random_structure,
-)
+from typing import TYPE_CHECKING
+
+from atomlens._lazy import attach
+
+if TYPE_CHECKING:
+    from atomlens.physics.structures.defects import (
+        adatoms,
+        grain_boundary,
+        interstitial_columns,
+        substitute,
+        surface_edge,
+        vacancies,
+    )
+    from atomlens.physics.structures.lattice import (
+        Rng,
+        column_labels,
+        columns,
+        field,
+        orient,
+        random_crop,
+    )
+    from atomlens.physics.structures.materials import (
+        LAYERED,
+        MATERIALS,
+        ZONE_AXES,
+        MaterialLike,
+        material,
+    )
+    from atomlens.physics.structures.random_structures import (
+        ADATOMS,
+        DOPANTS,
+        NANOPARTICLE_METALS,
+        amorphous_film,
+        nanoparticle_on_support,
+        random_structure,
+    )
 
 __all__ = [
     "ADATOMS",
@@ -73,3 +78,40 @@ __all__ = [
     "surface_edge",
     "vacancies",
 ]
+
+__getattr__, __dir__ = attach(
+    __name__,
+    {
+        "atomlens.physics.structures.defects": (
+            "adatoms",
+            "grain_boundary",
+            "interstitial_columns",
+            "substitute",
+            "surface_edge",
+            "vacancies",
+        ),
+        "atomlens.physics.structures.lattice": (
+            "Rng",
+            "column_labels",
+            "columns",
+            "field",
+            "orient",
+            "random_crop",
+        ),
+        "atomlens.physics.structures.materials": (
+            "LAYERED",
+            "MATERIALS",
+            "ZONE_AXES",
+            "MaterialLike",
+            "material",
+        ),
+        "atomlens.physics.structures.random_structures": (
+            "ADATOMS",
+            "DOPANTS",
+            "NANOPARTICLE_METALS",
+            "amorphous_film",
+            "nanoparticle_on_support",
+            "random_structure",
+        ),
+    },
+)
