@@ -127,55 +127,17 @@ def test_fit_resume_recalibrate_and_use_a_model(bank, tmp_path, capsys):
     assert np.all(result.sigma > 0)
 
 
-def test_fit_refusals_name_the_problem(tmp_path, capsys):
-    assert (
-        main(
-            [
-                "train",
-                "calibrate",
-                "fit",
-                "--bank",
-                str(tmp_path),
-                "-o",
-                str(tmp_path / "m"),
-                "--minutes",
-                "0.01",
-            ]
-        )
-        == 2
-    )
-    assert "generate the bank first" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "train",
-                "calibrate",
-                "fit",
-                "--bank",
-                str(tmp_path),
-                "-o",
-                str(tmp_path / "m"),
-                "--width",
-                "100000",
-            ]
-        )
-        == 2
-    )
-    assert "--width" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "train",
-                "calibrate",
-                "fit",
-                "--bank",
-                str(tmp_path),
-                "-o",
-                str(tmp_path / "m"),
-                "--resume",
-            ]
-        )
-        == 2
-    )
-    assert "--checkpoint" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("output", "extra", "message"),
+    [
+        ("m", ["--minutes", "0.01"], "generate the bank first"),
+        ("m", ["--width", "100000"], "--width"),
+        ("m", ["--resume"], "--checkpoint"),
+        (".", ["--overwrite"], "would replace the input"),
+    ],
+)
+def test_fit_refusals_name_the_problem(tmp_path, capsys, output, extra, message):
+    command = ["train", "calibrate", "fit", "--bank", str(tmp_path), "-o", str(tmp_path / output)]
+    assert main([*command, *extra]) == 2
+    assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

@@ -130,7 +130,10 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
         "--tilt-std", type=float, default=0.0, help="random beam tilt sigma [mrad] (0)"
     )
     dataset.add_argument(
-        "--batch-size", type=int, default=16, help="Ronchigrams computed together (16)"
+        "--batch-size",
+        type=int,
+        default=32,
+        help="Ronchigrams computed together (32, as benchmarks/ronchigram_throughput.py)",
     )
 
     output = parser.add_argument_group("output")

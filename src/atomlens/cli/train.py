@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from atomlens.cli._common import check_outputs
+
 #: The largest network width accepted on the command line (memory grows with its square).
 MAX_WIDTH = 256
 
@@ -123,8 +125,7 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
         raise ValueError(f"--width must lie in [1, {MAX_WIDTH}], got {args.width}.")
     if args.resume and args.checkpoint is None:
         raise ValueError("--resume needs --checkpoint FILE.")
-    if args.output.exists() and not args.overwrite:
-        raise FileExistsError(f"{args.output} exists; pass --overwrite to replace the model.")
+    check_outputs([args.output], args.overwrite, inputs=[args.bank, *filter(None, [args.card])])
     settings = TrainingSettings(
         minutes=args.minutes,
         steps=args.steps,
