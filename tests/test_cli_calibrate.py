@@ -7,16 +7,32 @@ import pytest
 from atomlens.cli import main
 from atomlens.io import read_ronchigram_dataset
 
-SIM = ["simulate", "ronchigram", "--energy", "200e3", "--semiangle", "30", "--angular-sampling",
-       "0.5", "--size", "160", "--dose", "1e7", "--seed", "4"]  # fmt: skip
+SIM = [
+    "simulate",
+    "ronchigram",
+    "--energy",
+    "200e3",
+    "--semiangle",
+    "30",
+    "--angular-sampling",
+    "0.5",
+    "--size",
+    "160",
+    "--dose",
+    "1e7",
+    "--seed",
+    "4",
+]
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     folder = tmp_path_factory.mktemp("calibrate")
     for name, c10 in (("a.tif", "-300"), ("b.tif", "-100")):
-        assert main([*SIM, "--C10", c10, "--C12", "60", "--phi12", "0.4", "-o",
-                     str(folder / name)]) == 0  # fmt: skip
+        assert (
+            main([*SIM, "--C10", c10, "--C12", "60", "--phi12", "0.4", "-o", str(folder / name)])
+            == 0
+        )
     return folder
 
 
@@ -54,8 +70,18 @@ def test_calibrate_combines_a_defocus_pair(simulated, capsys):
 
 def test_calibrate_reads_a_simulated_dataset_in_one_go(tmp_path, capsys):
     dataset = tmp_path / "set.h5"
-    args = [*SIM, "--count", "3", "--range", "C10=-400:-100", "--range", "C12=0:100",
-            "--no-progress", "-o", str(dataset)]  # fmt: skip
+    args = [
+        *SIM,
+        "--count",
+        "3",
+        "--range",
+        "C10=-400:-100",
+        "--range",
+        "C12=0:100",
+        "--no-progress",
+        "-o",
+        str(dataset),
+    ]
     assert main(args) == 0
     capsys.readouterr()
     assert main(["calibrate", str(dataset), "--json", "--truth", "--no-progress"]) == 0
@@ -79,8 +105,13 @@ def test_calibrate_reads_a_simulated_dataset_in_one_go(tmp_path, capsys):
 def test_calibrate_reads_old_sidecars_and_ignores_foreign_ones(simulated, tmp_path, capsys):
     image = tmp_path / "old.tif"
     shutil.copy(simulated / "a.tif", image)
-    old = {"kind": "ronchigram", "energy_eV": 200e3, "semiangle_mrad": 30,
-           "angular_sampling_mrad_per_px": 0.5, "aberrations_A_rad": {"C10": -300.0}}  # fmt: skip
+    old = {
+        "kind": "ronchigram",
+        "energy_eV": 200e3,
+        "semiangle_mrad": 30,
+        "angular_sampling_mrad_per_px": 0.5,
+        "aberrations_A_rad": {"C10": -300.0},
+    }
     image.with_suffix(".json").write_text(json.dumps(old))  # as atomlens wrote before version 2
     assert main(["calibrate", str(image), "--json", "--truth"]) == 0
     assert json.loads(capsys.readouterr().out)["truth"] == {"C10": -300.0}
@@ -110,3 +141,23 @@ def test_calibrate_without_calibration_names_the_missing_flags(tmp_path, capsys)
     assert "--energy" in err and "--semiangle" in err and "--angular-sampling" in err
     assert main(["calibrate", str(tmp_path / "missing.tif")]) == 2
     assert "No such file" in capsys.readouterr().err
+
+
+def test_an_unknown_model_is_one_line_and_exit_2(tmp_path, capsys):
+    image = tmp_path / "r.npy"
+    np.save(image, np.ones((64, 64), dtype=np.float32))
+    args = [
+        "calibrate",
+        str(image),
+        "--model",
+        "nope",
+        "--energy",
+        "200e3",
+        "--semiangle",
+        "30",
+        "--angular-sampling",
+        "0.5",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "No model 'nope'; available: ronchigram-aberrations" in err and "Traceback" not in err

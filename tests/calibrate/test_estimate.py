@@ -1,5 +1,8 @@
 """The shipped estimator end to end: known simulated cases, defocus pairs, bad input."""
 
+import json
+import shutil
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,7 @@ from atomlens.physics import (
     ronchigram_camera,
     simulate_ronchigrams,
 )
+from atomlens.zoo import available_models
 
 SETUP = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.5, size=160)
 CALIBRATION = {"energy": 200e3, "semiangle": 30.0, "angular_sampling": 0.5}
@@ -114,3 +118,13 @@ def test_the_augmented_estimate_turns_exactly_with_the_image():
     sign = np.sign(turned.values[0] * expected[0])
     np.testing.assert_allclose(sign * turned.values, expected, atol=1e-3 * plain.sigma.max())
     np.testing.assert_allclose(turned.sigma[[0, 7]], plain.sigma[[0, 7]], rtol=1e-3)
+
+
+def test_nan_never_reaches_the_output(tmp_path):
+    _, config = load_estimator()
+    folder = shutil.copytree(available_models()["ronchigram-aberrations"], tmp_path / "broken")
+    config = config | {"sigma_factors": [float("nan")] * 8}
+    (folder / "config.json").write_text(json.dumps(config))
+    image = _ronchigrams([CASES[0]])[0]
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        estimate(image, **CALIBRATION, model=str(folder))

@@ -137,6 +137,11 @@ def _predict(
     bar.close()
     decoded = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     decoded["sigma"] = calibrated_sigma(decoded, config)
+    if not all(np.isfinite(values).all() for values in decoded.values()):
+        raise ValueError(
+            "The estimator returned NaN or infinite values; its weights or its sigma factors are "
+            "damaged. Reinstall atomlens or retrain the model."
+        )
     return decoded, notes
 
 

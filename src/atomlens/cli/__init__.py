@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from atomlens import __version__
 from atomlens.cli import calibrate, demo, info, simulate, train
+from atomlens.zoo.registry import ModelNotFoundError
 
 
 class CommandError(Exception):
@@ -81,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.run(args) or 0)
-    except (ValueError, OSError, CommandError) as err:
+    except (ValueError, OSError, CommandError, ModelNotFoundError) as err:
         if args.verbose:
             raise
         message = command_line_terms(str(err), _long_flags(parser))

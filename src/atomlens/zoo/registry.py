@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,10 @@ from atomlens.io import atomic_write
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
 ENVIRONMENT = "ATOMLENS_MODELS"
+
+#: The most parameters a model config may ask for (4 GB in float32); the network is sized on
+#: torch's "meta" device, which allocates nothing, before any real memory is used.
+MAX_PARAMETERS = 10**9
 
 #: Architecture name -> factory taking the config's "arguments".
 ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {}
@@ -40,9 +45,13 @@ def _register_builtin() -> None:
             ARCHITECTURES.setdefault(name, obj)
 
 
+def _shipped_folder() -> Path:
+    return Path(str(resources.files("atomlens.zoo").joinpath("models")))
+
+
 def _search_path() -> list[Path]:
     folders = [Path(p) for p in os.environ.get(ENVIRONMENT, "").split(os.pathsep) if p]
-    folders.append(Path(str(resources.files("atomlens.zoo").joinpath("models"))))
+    folders.append(_shipped_folder())
     return folders
 
 
@@ -55,6 +64,52 @@ def available_models() -> dict[str, Path]:
                 if (child / WEIGHTS).is_file() and (child / CONFIG).is_file():
                     found.setdefault(child.name, child)
     return found
+
+
+def _shadowed(name: str, folder: Path) -> bool:
+    """True when ``folder`` is a user model that hides the shipped model of the same name."""
+    shipped = _shipped_folder() / name
+    return (shipped / CONFIG).is_file() and folder.resolve() != shipped.resolve()
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"{folder / CONFIG} is not a readable JSON model config: {error}"
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{folder / CONFIG} must hold a JSON object, got {type(config).__name__}.")
+    if not isinstance(config.get("sha256"), str):
+        raise ValueError(
+            f"{folder / CONFIG} has no SHA-256 of its weights: atomlens loads only verified "
+            "weights. Write the folder with atomlens.zoo.save_model (or atomlens train), which "
+            "records it."
+        )
+    if not isinstance(config.get("arguments", {}), dict):
+        raise ValueError(f"{folder / CONFIG}: 'arguments' must be a JSON object.")
+    return config
+
+
+def _build(
+    factory: Callable[..., torch.nn.Module], arguments: dict, folder: Path
+) -> torch.nn.Module:
+    """The architecture with these arguments, sized on the meta device before it is allocated."""
+    try:
+        with torch.device("meta"):
+            shape_only = factory(**arguments)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{folder / CONFIG}: arguments {arguments} do not build: {error}"
+        ) from None
+    count = sum(p.numel() for p in shape_only.parameters())
+    if count > MAX_PARAMETERS:
+        raise ValueError(
+            f"{folder / CONFIG} asks for a network of {count:.3g} parameters, more than the "
+            f"limit of {MAX_PARAMETERS:.0e}; the config is damaged or not meant for atomlens."
+        )
+    return factory(**arguments)
 
 
 def _sha256(path: Path) -> str:
@@ -80,7 +135,14 @@ def load_model(
     ModelNotFoundError
         Unknown name (the message lists the available ones).
     ValueError
-        Corrupt weights (SHA-256 mismatch) or an unknown architecture.
+        A config without the SHA-256 of its weights, weights that do not match it, an unknown
+        architecture, arguments that do not build or ask for more than :data:`MAX_PARAMETERS`,
+        or weights that do not fit the architecture.
+
+    Warns
+    -----
+    UserWarning
+        When a model of ``ATOMLENS_MODELS`` is loaded by the name of a shipped model it hides.
     """
     folder = Path(name_or_folder)
     if not (folder / CONFIG).is_file():
@@ -92,9 +154,16 @@ def load_model(
                 "of your own trained models to add some."
             )
         folder = models[str(name_or_folder)]
-    config = json.loads((folder / CONFIG).read_text())
+        if _shadowed(str(name_or_folder), folder):
+            warnings.warn(
+                f"Model {name_or_folder!r} is loaded from {folder} ({ENVIRONMENT}), which hides "
+                "the shipped model of that name.",
+                UserWarning,
+                stacklevel=2,
+            )
+    config = _read_config(folder)
     weights = folder / WEIGHTS
-    if config.get("sha256") and _sha256(weights) != config["sha256"]:
+    if _sha256(weights) != config["sha256"]:
         raise ValueError(
             f"{weights} does not match the SHA-256 in its config: corrupt or replaced."
         )
@@ -105,8 +174,14 @@ def load_model(
             f"{folder} needs architecture {architecture!r}, which atomlens does not know; "
             f"known: {', '.join(sorted(ARCHITECTURES))}."
         )
-    model = ARCHITECTURES[architecture](**config.get("arguments", {}))
-    model.load_state_dict(load_file(weights, device="cpu"))
+    model = _build(ARCHITECTURES[architecture], config.get("arguments", {}), folder)
+    state = load_file(weights, device="cpu")
+    if not all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point()):
+        raise ValueError(f"{weights} holds NaN or infinite weights; the model is damaged.")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise ValueError(f"{weights} does not fit architecture {architecture!r}: {error}") from None
     return model.to(device).eval(), config
 
 
