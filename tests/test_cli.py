@@ -228,3 +228,14 @@ def test_an_output_may_never_be_an_input(tmp_path, capsys):
     assert all(path.read_bytes() == data for path, data in files.items())
     assert main([*BASE, "-o", str(image)]) == 2  # exists: same message in every command
     assert "r.json exist; pass --overwrite" in capsys.readouterr().err
+
+
+def test_ctrl_c_exits_130_without_a_traceback(monkeypatch, capsys):
+    import atomlens.cli.info as info_command
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(info_command, "run", interrupted)
+    assert main(["info", "whatever.tif"]) == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -55,3 +55,14 @@ def test_checkpoint_round_trip_keeps_tensors_numbers_and_the_random_state(tmp_pa
         load_checkpoint(tmp_path / "other.pt")
     with pytest.raises(FileNotFoundError, match="resume=False"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_device_choice_refuses_what_is_not_there():
+    from atomlens.train.distributed import setup
+
+    assert setup("cpu").device == torch.device("cpu") and not setup("cpu").active
+    with pytest.raises(ValueError, match="Unknown device 'bogus'"):
+        setup("bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            setup("cuda")

@@ -88,6 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = command_line_terms(str(err), _long_flags(parser))
         print(f"atomlens {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Outputs are written to temporary files and moved into place only when complete, so an
+        # interrupted run leaves no half-written file behind.
+        print(f"atomlens {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,10 +80,15 @@ class Distributed:
 def _device(requested: str | None, local_rank: int) -> torch.device:
     if requested in (None, "auto"):
         requested = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(requested)
+    try:
+        device = torch.device(requested)
+    except RuntimeError:
+        raise ValueError(
+            f"Unknown device {requested!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(f"Device {requested!r} was asked for, but no CUDA GPU is available.")
+            raise ValueError(f"Device {requested!r} was asked for, but no CUDA GPU is available.")
         if device.index is None:
             device = torch.device("cuda", local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
@@ -102,6 +107,11 @@ def setup(device: str | None = None) -> Distributed:
     Returns
     -------
     Distributed
+
+    Raises
+    ------
+    ValueError
+        An unknown device, or a GPU asked for where there is none.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
