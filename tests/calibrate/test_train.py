@@ -90,6 +90,7 @@ def test_fit_resume_recalibrate_and_use_a_model(bank, tmp_path, capsys):
     assert [r["step"] for r in records] == [1, 2, 3] and "sign_accuracy" in records[1]
     config = json.loads((model / "config.json").read_text())
     assert config["task"] == "ronchigram-aberrations" and config["training"]["steps"] == 3
+    assert config["training"]["settings"]["minutes"] == 5 and config["training"]["minutes"] < 5
     assert config["examples_per_prior"] == {"broad": 8, "corrected": 8}
     assert config["distribution"]["energy_eV"] == 200e3
 

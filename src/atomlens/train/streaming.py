@@ -146,13 +146,13 @@ class StreamingRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
-        """Training facts for a model config (JSON-friendly)."""
+        """Training facts for a model config (JSON-friendly): what ran, then the settings."""
         return {
             "steps": self.steps,
             "minutes": round(self.minutes, 1),
             "examples_in_bank_at_end": self.examples,
             "processes": self.world_size,
-            **{k: v for k, v in asdict(self.settings).items() if v is not None},
+            "settings": asdict(self.settings),
         }
 
 
