@@ -122,6 +122,7 @@ def predict_grids(
     from atomlens.calibrate.symmetry import ELEMENTS, transform_coefficients, transform_grids
 
     model.eval()
+    device = next(model.parameters()).device
     elements = ELEMENTS if augment else ELEMENTS[:1]
     grids = np.asarray(grids, dtype=np.float32)
     runs = []
@@ -130,7 +131,7 @@ def predict_grids(
             outputs = []
             for start in range(0, len(grids), batch_size):
                 chunk = transform_grids(grids[start : start + batch_size], turns, transpose)
-                outputs.append(model(network_input(np.ascontiguousarray(chunk))))
+                outputs.append(model(network_input(np.ascontiguousarray(chunk)).to(device)))
             decoded = decode(torch.cat(outputs))
             back = _inverse(turns, transpose)
             decoded["mean"] = transform_coefficients(decoded["mean"], *back)

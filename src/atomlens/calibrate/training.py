@@ -41,10 +41,13 @@ from atomlens.calibrate.symmetry import (
     transform_grids,
 )
 from atomlens.data.ronchigrams import RONCHIGRAM_PRIORS, RonchigramSampler
+from atomlens.io import atomic_write
 from atomlens.nn import ResNet18Regressor
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.train.bank import ExampleBank
 from atomlens.train.streaming import StreamingRun
+from atomlens.zoo import load_model, save_model
+from atomlens.zoo.registry import CONFIG
 
 __all__ = [
     "TASK",
@@ -176,27 +179,9 @@ class EstimatorTraining:
         self, model: torch.nn.Module, arrays: Mapping[str, np.ndarray]
     ) -> dict[str, float]:
         """Single-image errors on validation grids (uncalibrated sigma columns left out)."""
-        device = next(model.parameters()).device
-        decoded = _predict(model, arrays["grids"], device)
+        decoded = predict_grids(model, arrays["grids"])
         summary = validation_summary(decoded, arrays["coefficients"])
         return {k: v for k, v in summary.items() if "sigma_" not in k}
-
-
-def _predict(model: torch.nn.Module, grids: np.ndarray, device: torch.device) -> dict:
-    if device.type == "cpu":
-        return predict_grids(model, grids)
-    return predict_grids(_OnDevice(model, device), grids)
-
-
-class _OnDevice(torch.nn.Module):
-    """Runs a device-resident model on CPU inputs (predict_grids builds inputs on the CPU)."""
-
-    def __init__(self, model: torch.nn.Module, device: torch.device):
-        super().__init__()
-        self.model, self.device = model, device
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x.to(self.device)).cpu()
 
 
 def save_estimator(
@@ -215,8 +200,6 @@ def save_estimator(
     sampler, the priors and examples per prior, training facts, validation errors),
     ``README.md`` (``card``) and ``training_log.json``. Returns the validation summary.
     """
-    from atomlens.zoo import save_model
-
     decoded = predict_grids(run.model, validation["grids"])
     factors = sigma_factors(decoded, validation["coefficients"])
     summary = validation_summary(decoded, validation["coefficients"], factors)
@@ -238,8 +221,6 @@ def save_estimator(
         run.model, output, arguments=arguments, card=card, extra=extra, overwrite=overwrite
     )
     log = json.dumps(run.log, indent=1) + "\n"
-    from atomlens.io import atomic_write
-
     atomic_write(folder / "training_log.json", lambda tmp: tmp.write_text(log), overwrite)
     return summary
 
@@ -249,10 +230,6 @@ def recalibrate(model_folder: str | Path, validation: str | Path) -> dict[str, f
 
     The weights (and their SHA-256) are untouched.
     """
-    from atomlens.io import atomic_write
-    from atomlens.zoo import load_model
-    from atomlens.zoo.registry import CONFIG
-
     model_folder, validation = Path(model_folder), Path(validation)
     model, config = load_model(model_folder)
     if config.get("task") != TASK:

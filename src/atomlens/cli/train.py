@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -98,12 +97,13 @@ def _set_threads(args: argparse.Namespace) -> None:
 def _calibrate_generate(args: argparse.Namespace) -> int:
     from atomlens.calibrate.training import make_chunk
     from atomlens.train import generate_bank
+    from atomlens.train.distributed import process_position
 
     _set_threads(args)
     if args.chunks < 1 or args.chunk_size < 1 or args.seed < 0:
         raise ValueError("--chunks and --chunk-size must be >= 1 and --seed >= 0.")
     # Under torchrun each process simulates every WORLD_SIZE-th chunk.
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    rank, world, _ = process_position()
     seeds = range(args.seed + rank, args.seed + args.chunks, world)
     device = None if args.device == "auto" else args.device
     written = generate_bank(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from atomlens.physics.detectors.base import log_uniform
 from atomlens.physics.detectors.tem import ronchigram_camera
 from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import Aberrations, random_aberrations
@@ -88,10 +89,6 @@ class SimulatedRonchigrams:
 
     def __len__(self) -> int:
         return len(self.aberrations)
-
-
-def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    return float(np.exp(rng.uniform(math.log(bounds[0]), math.log(bounds[1]))))
 
 
 def _check_range(name: str, bounds: tuple[float, float], low: float = 0.0) -> None:
@@ -225,7 +222,7 @@ class RonchigramSampler:
         counts = []
         for intensity in intensities:
             camera = ronchigram_camera(
-                _log_uniform(rng, self.dose_per_image),
+                log_uniform(rng, *self.dose_per_image),
                 psf_sigma=rng.uniform(*self.psf_sigma),
                 readout_noise=rng.uniform(*self.readout_noise),
                 dark_offset=rng.uniform(*self.dark_offset),
@@ -251,7 +248,7 @@ class RonchigramSampler:
         elements = list(self.amorphous_elements)
         weights = np.array([self.amorphous_elements[e] for e in elements], dtype=float)
         element = elements[rng.choice(len(elements), p=weights / weights.sum())]
-        thickness = _log_uniform(rng, self.amorphous_thickness)
+        thickness = log_uniform(rng, *self.amorphous_thickness)
         density = 0.100 if element == "C" else 0.05  # [atoms / Å^3]: a-C 2.0, a-Si 2.3 g / cm^3
         specimen = AmorphousSpecimen(
             thickness=thickness,

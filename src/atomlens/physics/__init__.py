@@ -50,8 +50,7 @@ DynamicsModel, simulate_series, simulate_image_series, SimulatedSeries
     Moving atoms and the image series they give, with tracks and events.
 """
 
-import importlib
-from typing import Any
+from atomlens._lazy import attach
 
 # Lazy loading (as scikit-image does): ``import atomlens.physics`` stays cheap and does not import
 # torch; each name below loads its module (and so its subpackage) on first use. The type stub
@@ -151,12 +150,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'atomlens.physics' has no attribute {name!r}")
-    module = importlib.import_module(_WHERE[name])
-    return getattr(module, name)
+def _by_module(where: dict[str, str]) -> dict[str, list[str]]:
+    modules: dict[str, list[str]] = {}
+    for name, module in where.items():
+        modules.setdefault(module, []).append(name)
+    return modules
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = attach(__name__, _by_module(_WHERE))

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from atomlens.io import atomic_write
+
 __all__ = ["ExampleBank", "chunk_path", "generate_bank", "write_chunk"]
 
 CHUNK_GLOB = "chunk_*[0-9].npz"
@@ -39,13 +41,12 @@ def write_chunk(folder: str | Path, seed: int, arrays: Mapping[str, np.ndarray])
     if path.exists():
         raise FileExistsError(f"{path} exists; a bank never overwrites a chunk.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp.npz")
-    try:
-        np.savez(temporary, **arrays)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:  # a path would get ".npz" appended
+            np.savez(handle, **arrays)
+
+    return atomic_write(path, write, overwrite=False)
 
 
 def generate_bank(

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from atomlens.io import atomic_write
+
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
 
 
@@ -47,13 +49,7 @@ def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
     """Write a checkpoint atomically; returns its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        torch.save(vars(checkpoint), temporary)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temporary: torch.save(vars(checkpoint), temporary), True)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

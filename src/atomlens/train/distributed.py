@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-__all__ = ["Distributed", "setup"]
+__all__ = ["Distributed", "process_position", "setup"]
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,15 @@ def _device(requested: str | None, local_rank: int) -> torch.device:
     return device
 
 
+def process_position() -> tuple[int, int, int]:
+    """(rank, world size, local rank) from the environment ``torchrun`` sets; (0, 1, 0) without."""
+    return (
+        int(os.environ.get("RANK", "0")),
+        int(os.environ.get("WORLD_SIZE", "1")),
+        int(os.environ.get("LOCAL_RANK", "0")),
+    )
+
+
 def setup(device: str | None = None) -> Distributed:
     """Join the training processes started by ``torchrun`` (if any) and pick the device.
 
@@ -113,9 +122,7 @@ def setup(device: str | None = None) -> Distributed:
     ValueError
         An unknown device, or a GPU asked for where there is none.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    rank, world_size, local_rank = process_position()
     chosen = _device(device, local_rank)
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if chosen.type == "cuda" else "gloo")
