@@ -38,7 +38,7 @@ PATH = re.compile(
 MODULE = re.compile(r"(?<![\w./])atomlens(?:\.[A-Za-z_]\w*)+(?![\w-])")  # not "atomlens.x-schema"
 
 # Folders and files the user makes (command examples), not part of the repository.
-USER_MADE = ("demo_output", "BANK", "MODEL", "EVAL", "OUT")
+USER_MADE = ("demo_output", "BANK", "MODEL", "EVAL", "OUT", "OLD")
 
 
 def _expand(path: str) -> list[str]:
