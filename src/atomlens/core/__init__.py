@@ -8,6 +8,10 @@ energy
 units
     The table of unit spellings that :func:`atomlens.io.read` maps onto Å, 1/Å and mrad
     (``classify_units``).
+validation
+    The validation layer every verb shares: ``PARAMETERS`` (the valid range and unit of every
+    physical parameter), ``check_parameter``, ``check_image``, ``check_size`` and their errors
+    ``ParameterError``, ``InputError``, ``SizeLimitError`` (all ``ValueError``).
 
 Importing this package imports neither torch nor :mod:`atomlens.physics`, so :mod:`atomlens.io`
 can use it.
@@ -15,5 +19,26 @@ can use it.
 
 from atomlens.core.energy import interaction_parameter, relativistic_mass, wavelength
 from atomlens.core.units import classify_units
+from atomlens.core.validation import (
+    PARAMETERS,
+    InputError,
+    ParameterError,
+    SizeLimitError,
+    check_image,
+    check_parameter,
+    check_size,
+)
 
-__all__ = ["classify_units", "interaction_parameter", "relativistic_mass", "wavelength"]
+__all__ = [
+    "PARAMETERS",
+    "InputError",
+    "ParameterError",
+    "SizeLimitError",
+    "check_image",
+    "check_parameter",
+    "check_size",
+    "classify_units",
+    "interaction_parameter",
+    "relativistic_mass",
+    "wavelength",
+]
