@@ -440,10 +440,10 @@ def test_random_structures_follow_the_field_convention_and_reproduce():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: field("SrTiO3", (10, 10), 0.1, thickness=0.0), "thickness must be a positive"),
-        (lambda: field("SrTiO3", (10, 10), -0.1), "pixel_size must be a positive"),
+        (lambda: field("SrTiO3", (10, 10), 0.1, thickness=0.0), r"thickness=.*\(0, 10000\] Å"),
+        (lambda: field("SrTiO3", (10, 10), -0.1), r"pixel_size=.*Å/px"),
         (lambda: field("SrTiO3", (10, 0), 0.1), "shape must be two positive integers"),
-        (lambda: field("SrTiO3", (10, 10), 0.1, cells=0), "cells must be a positive integer"),
+        (lambda: field("SrTiO3", (10, 10), 0.1, cells=0), r"cells=.*\[1, 1000\]"),
         (lambda: field("SrTiO3", (10, 10), 0.1, zone_axis=(0, 0, 0)), r"\[000\]"),
         (lambda: field("SrTiO3", (10, 10), 0.1, rotation="spin"), "'random'"),
         (lambda: field("SrTiO3", (10, 10), 0.1, shift=(1.0, 2.0, 3.0)), r"shift must be"),

@@ -90,7 +90,7 @@ PARAMETERS: dict[str, Range] = {
     "angular_sampling": Range(1e-3, 100, "mrad/px", "detector pixel size in scattering angle"),
     "pixel_size": Range(1e-3, 100, "Å/px", "image pixel size"),
     "edge_width": Range(0, 100, "mrad", "aperture edge width"),
-    "source_size": Range(0, 100, "Å", "source size (standard deviation)"),
+    "source_size": Range(0, 100, "Å", "source size σ"),
     "tilt": Range(-500, 500, "mrad", "beam tilt"),
     "aberration": Range(-1e9, 1e9, "Å", "aberration coefficient"),
     "aberration_angle": Range(-1e3, 1e3, "rad", "aberration angle"),
@@ -100,17 +100,17 @@ PARAMETERS: dict[str, Range] = {
     "phase_std": Range(0, 100, "rad", "phase standard deviation"),
     "correlation_length": Range(0, 1e3, "Å", "correlation length", low_open=True),
     "objective_aperture": Range(0, 1e3, "mrad", "objective aperture semi-angle", low_open=True),
-    "focal_spread": Range(0, 1e4, "Å", "focal spread (standard deviation)"),
-    "divergence": Range(0, 100, "mrad", "illumination divergence (standard deviation)"),
-    "thermal_sigma": Range(0, 5, "Å", "thermal displacement (standard deviation)"),
-    "atom_width": Range(0, 5, "Å", "atom width (standard deviation)", low_open=True),
+    "focal_spread": Range(0, 1e4, "Å", "focal spread σ"),
+    "divergence": Range(0, 100, "mrad", "illumination divergence σ"),
+    "thermal_sigma": Range(0, 5, "Å", "thermal displacement σ"),
+    "atom_width": Range(0, 5, "Å", "atom width σ", low_open=True),
     "rotation": Range(-3600, 3600, "deg", "in-plane rotation"),
     "dose_per_pixel": Range(0, 1e12, "e/px", "electron dose per pixel", low_open=True),
     "dose_per_image": Range(0, 1e15, "e", "electron dose per image", low_open=True),
     "gain": Range(0, 1e6, "counts/e", "detector gain", low_open=True),
-    "psf_sigma": Range(0, 1e3, "px", "detector blur (standard deviation)"),
+    "psf_sigma": Range(0, 1e3, "px", "detector blur σ"),
     "dark_offset": Range(-1e9, 1e9, "counts", "dark offset"),
-    "readout_noise": Range(0, 1e9, "counts", "readout noise (standard deviation)"),
+    "readout_noise": Range(0, 1e9, "counts", "readout noise σ"),
     "drift": Range(-100, 100, "Å/frame", "sample drift"),
     "size": Range(8, 16384, "px", "image size", integer=True),
     "unit_cells": Range(1, 1000, "", "unit cells across", integer=True),
@@ -121,6 +121,9 @@ PARAMETERS: dict[str, Range] = {
 }
 
 DEFAULT_MAX_ARRAY_GB = 8.0
+
+#: The most atoms one simulated specimen may hold (about 1 GB of positions and work arrays).
+MAX_ATOMS = 20_000_000
 
 
 def check_parameter(name: str, value: object, *, kind: str | None = None) -> float:
@@ -213,6 +216,25 @@ def check_size(what: str, shape: Sequence[int], itemsize: int = 4) -> int:
             "machine has the memory."
         )
     return nbytes
+
+
+def check_atoms(count: float, where: str, remedy: str) -> None:
+    """Refuse, before building it, a specimen of more than :data:`MAX_ATOMS` atoms.
+
+    Parameters
+    ----------
+    count : float
+        Atoms the specimen would hold (the expected number is enough).
+    where : str
+        The specimen, for the message ("a 2.5e4 x 2.5e4 Å field of 100 Å").
+    remedy : str
+        What to change, naming keyword arguments.
+    """
+    if count > MAX_ATOMS:
+        raise SizeLimitError(
+            f"The specimen ({where}) would hold about {count:.3g} atoms, more than the "
+            f"{MAX_ATOMS:.0e} atomlens simulates; {remedy}."
+        )
 
 
 def check_image(

@@ -45,6 +45,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from atomlens.core.validation import check_pair, check_parameter, check_size
 from atomlens.physics.dynamics.trajectories import Series, series_tables
 
 #: A field thinner than this (spread of the lattice atoms' z) is a 2D material [Å].
@@ -129,6 +130,7 @@ class DynamicsModel:
             raise ValueError(
                 f"DynamicsModel.drift must be (vy, vx) in Å / frame, got {self.drift}."
             )
+        check_pair("drift", drift)
         object.__setattr__(self, "drift", drift)
         if self.adatom_element is not None and self.adatom_element not in atomic_numbers:
             raise ValueError(f"DynamicsModel.adatom_element {self.adatom_element!r} is no element.")
@@ -474,6 +476,8 @@ def simulate_series(
     box = _validate_field(field)
     if isinstance(frames, bool) or not isinstance(frames, Integral) or frames < 1:
         raise ValueError(f"frames must be an integer >= 1, got {frames!r}.")
+    check_parameter("frames", frames)
+    check_size("the track table", (frames * max(len(field), 1), 12), itemsize=8)
     if not (math.isfinite(site_tolerance) and site_tolerance >= 0):
         raise ValueError(f"site_tolerance must be >= 0 Å, got {site_tolerance}.")
     rng = np.random.default_rng(rng)

@@ -24,6 +24,7 @@ import torch
 
 from atomlens.core.energy import interaction_parameter
 from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.core.validation import check_optional, check_parameter
 from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.transfer import aberration_function, polar_angles, spatial_frequencies
@@ -62,16 +63,12 @@ class HRTEMImaging:
     thermal_sigma: float = 0.08
 
     def __post_init__(self) -> None:
-        electron_wavelength(self.energy)
+        check_parameter("energy", self.energy)
         if not isinstance(self.aberrations, Aberrations):
             object.__setattr__(self, "aberrations", Aberrations(self.aberrations))
-        if self.objective_aperture is not None and self.objective_aperture <= 0:
-            raise ValueError(f"Objective aperture must be > 0 mrad, got {self.objective_aperture}.")
-        for name in ("focal_spread", "divergence", "thermal_sigma"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"HRTEMImaging.{name} must be >= 0, got {getattr(self, name)}.")
-        if self.slice_thickness <= 0:
-            raise ValueError(f"slice_thickness must be > 0 Å, got {self.slice_thickness}.")
+        check_optional("objective_aperture", self.objective_aperture)
+        for name in ("focal_spread", "divergence", "thermal_sigma", "slice_thickness"):
+            check_parameter(name, getattr(self, name))
 
     def describe(self) -> dict:
         """Parameters with units, for sidecar files."""

@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from atomlens.core.validation import check_parameter, check_size
 from atomlens.physics.detectors.base import ShotNoise
 from atomlens.physics.imaging.hrtem import HRTEMImaging, hrtem_image
 from atomlens.physics.imaging.stem import STEMImaging, stem_image
@@ -56,12 +57,12 @@ class SimulatedImage:
 
 def field_shape(atoms, pixel_size: float) -> tuple[int, int]:
     """Image shape (rows, cols) [px] of a field box at a pixel size [Å]."""
-    if pixel_size <= 0:
-        raise ValueError(f"Pixel size must be positive, got {pixel_size} Å.")
+    check_parameter("pixel_size", pixel_size)
     cell = np.asarray(atoms.cell)
     if not np.allclose(cell - np.diag(np.diag(cell)), 0, atol=1e-6):
         raise ValueError("The field must be an orthorhombic box; build it with structures.field().")
     rows, cols = cell[1, 1] / pixel_size, cell[0, 0] / pixel_size
+    check_size("the image", (rows, cols))
     shape = (round(rows), round(cols))
     if min(shape) < 2 or abs(rows - shape[0]) > 1e-3 or abs(cols - shape[1]) > 1e-3:
         raise ValueError(
@@ -156,11 +157,7 @@ def simulate_image(
         metadata["distortions"] = distortions.describe()
         metadata["distortion_record"] = record
     elif dose_per_pixel is not None:
-        if not dose_per_pixel > 0:
-            raise ValueError(
-                "dose_per_pixel must be a positive number of electrons per pixel, "
-                f"got {dose_per_pixel}."
-            )
+        dose_per_pixel = check_parameter("dose_per_pixel", dose_per_pixel)
         image, _ = ShotNoise().apply(np.clip(clean, 0, None) * dose_per_pixel, rng)
         metadata["dose_e_per_px"] = dose_per_pixel
     else:

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.core.validation import check_optional, check_pair, check_parameter, check_size
 from atomlens.physics.detectors.base import Compose, Distortion
 from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.optics.aberrations import Aberrations
@@ -35,6 +36,7 @@ from atomlens.physics.optics.transfer import (
 from atomlens.physics.potentials.specimens import AmorphousSpecimen, Specimen
 
 MAX_AUTO_OVERSAMPLING = 9
+MAX_DETECTOR_ANGLE = 1000.0  # [mrad]
 
 
 @dataclass(frozen=True)
@@ -68,19 +70,26 @@ class RonchigramSetup:
     source_samples: int = 8
 
     def __post_init__(self) -> None:
-        electron_wavelength(self.energy)
+        check_parameter("energy", self.energy)
         size = (self.size, self.size) if np.isscalar(self.size) else tuple(self.size)
-        if len(size) != 2 or min(size) < 8:
-            raise ValueError(f"Detector size must be at least 8 x 8 px, got {self.size}.")
-        object.__setattr__(self, "size", (int(size[0]), int(size[1])))
-        if not self.semiangle > 0:
-            raise ValueError(f"Convergence semi-angle must be positive, got {self.semiangle} mrad.")
-        if not self.angular_sampling > 0:
+        if len(size) != 2:
+            raise ValueError(f"size=... must be one number or (rows, columns), got {self.size}.")
+        object.__setattr__(self, "size", tuple(check_parameter("size", n) for n in size))
+        check_parameter("semiangle", self.semiangle)
+        check_parameter("angular_sampling", self.angular_sampling)
+        check_optional("edge_width", self.edge_width)
+        check_parameter("source_size", self.source_size)
+        if not 1 <= self.source_samples <= 1024:
             raise ValueError(
-                f"Angular sampling must be positive, got {self.angular_sampling} mrad / px."
+                f"source_samples=... must lie in [1, 1024], got {self.source_samples}."
             )
-        if self.source_size < 0 or self.source_samples < 1:
-            raise ValueError("source_size must be >= 0 Å and source_samples >= 1.")
+        reach = self.angular_sampling * max(self.size) / 2
+        if reach > MAX_DETECTOR_ANGLE:
+            raise ValueError(
+                f"The detector reaches {reach:.4g} mrad from its centre (angular_sampling=... "
+                f"times half the size), beyond the {MAX_DETECTOR_ANGLE:g} mrad where the "
+                "small-angle optics of the simulator hold; reduce angular_sampling or size."
+            )
 
     @property
     def wavelength(self) -> float:
@@ -329,7 +338,11 @@ def simulate_ronchigrams(
     specimen = AmorphousSpecimen() if specimen is None else specimen
     aberrations = [a if isinstance(a, Aberrations) else Aberrations(a) for a in aberrations]
     count = len(aberrations)
+    batch_size = check_parameter("batch_size", batch_size)
+    check_size("the Ronchigrams", (count, *setup.size))
     tilts = _per_item(tilts, count, "tilts")
+    for tilt in tilts:
+        check_pair("tilts", tilt, kind="tilt")
     shifts = _per_item(shifts, count, "shifts")
     coefficients = cartesian_coefficients(aberrations)
     if oversampling == "auto":
@@ -339,6 +352,10 @@ def simulate_ronchigrams(
         if int(oversampling) < 1 or int(oversampling) % 2 == 0:
             raise ValueError(f"oversampling must be a positive odd integer, got {oversampling}.")
         factors = [int(oversampling)] * count
+    if factors:
+        # The engine holds a batch of complex waves on the enlarged grid.
+        grid = tuple(n * max(factors) for n in setup.size)
+        check_size("one batch of waves", (min(batch_size, count), *grid), itemsize=8)
     out = np.empty((count, *setup.size), dtype=np.float32)
     bar = tqdm(total=count, desc="Ronchigrams", unit="img", disable=not progress)
     for start, stop, factor in _groups(factors, batch_size):

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from atomlens.core.validation import check_parameter, check_size
 from atomlens.physics.detectors.base import ShotNoise
 from atomlens.physics.dynamics.trajectories import Series
 from atomlens.physics.imaging.hrtem import HRTEMImaging
-from atomlens.physics.imaging.images import DistortionChain, clean_image
+from atomlens.physics.imaging.images import DistortionChain, clean_image, field_shape
 from atomlens.physics.imaging.stem import STEMImaging
 
 
@@ -81,6 +82,9 @@ def simulate_image_series(
     SimulatedSeries
     """
     rng = np.random.default_rng() if rng is None else rng
+    pixel_size = check_parameter("pixel_size", pixel_size)
+    shape = field_shape(series.atoms(0), pixel_size)
+    check_size("the clean and noisy frames", (2 * series.frames, *shape))
     chain = distortions(rng) if distortions is not None else None
     clean = np.stack(
         [clean_image(series.atoms(t), pixel_size, imaging) for t in range(series.frames)]

@@ -21,6 +21,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from atomlens.core.validation import check_parameter
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.probe import Probe
 from atomlens.physics.optics.transfer import spatial_frequencies
@@ -73,8 +74,10 @@ class STEMImaging:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"STEM mode must be one of {', '.join(MODES)}, got {self.mode!r}.")
-        if self.atom_width <= 0 or self.source_size < 0:
-            raise ValueError("atom_width must be > 0 Å and source_size >= 0 Å.")
+        check_parameter("atom_width", self.atom_width)
+        check_parameter("source_size", self.source_size)
+        if self.gamma is not None and not 0 <= self.gamma <= 4:
+            raise ValueError(f"gamma=... (Z exponent) must lie in [0, 4], got {self.gamma}.")
         if not 0 < self.contrast < 1:
             raise ValueError(f"contrast must lie in (0, 1), got {self.contrast}.")
         if not isinstance(self.aberrations, Aberrations):

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
+from atomlens.core.validation import check_parameter
+
 #: (n, m) orders of every supported coefficient, up to fifth order.
 ORDERS: tuple[tuple[int, int], ...] = (
     (1, 0), (1, 2),
@@ -129,6 +131,8 @@ class Aberrations(Mapping[str, float]):
             raise ValueError(f"Aberration {name} must be a number, got {value!r}.") from None
         if not math.isfinite(value):
             raise ValueError(f"Aberration {name} must be finite, got {value}.")
+        kind = "aberration_angle" if name.startswith("phi") else "aberration"
+        check_parameter(name, value, kind=kind)
         if name == "defocus":
             return "C10", -value
         name = ALIASES.get(name, name)

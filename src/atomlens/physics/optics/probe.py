@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from atomlens.core.energy import wavelength as electron_wavelength
+from atomlens.core.validation import check_optional, check_pair, check_parameter
 from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.optics.transfer import (
     aperture,
@@ -116,11 +117,11 @@ class Probe:
     tilt: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        electron_wavelength(self.energy)  # validates the energy
-        if not self.semiangle > 0:
-            raise ValueError(f"Convergence semi-angle must be positive, got {self.semiangle} mrad.")
-        if self.source_size < 0:
-            raise ValueError(f"Source size must be >= 0 Å, got {self.source_size}.")
+        check_parameter("energy", self.energy)
+        check_parameter("semiangle", self.semiangle)
+        check_parameter("source_size", self.source_size)
+        check_optional("edge_width", self.edge_width)
+        check_pair("tilt", self.tilt)
         if not isinstance(self.aberrations, Aberrations):
             object.__setattr__(self, "aberrations", Aberrations(self.aberrations))
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from atomlens.core.energy import interaction_parameter
+from atomlens.core.validation import check_atoms, check_parameter
 from atomlens.physics.optics.transfer import spatial_frequencies
 from atomlens.physics.potentials.projection import projected_potentials
 from atomlens.physics.potentials.scattering import atomic_number
@@ -28,6 +29,16 @@ AMORPHOUS_CARBON_DENSITY = 2.0 / 12.011 * 0.6022
 def _transmission(potential: torch.Tensor, energy: float) -> torch.Tensor:
     phase = (interaction_parameter(energy) * potential).to(torch.float32)
     return torch.polar(torch.ones_like(phase), phase)
+
+
+_REMEDY = (
+    "make the field of view smaller (for a Ronchigram, a coarser angular_sampling=... or a "
+    "smaller size=...) or the specimen thinner"
+)
+
+
+def _where(extent: tuple[float, float], thickness: float) -> str:
+    return f"{extent[0]:.4g} x {extent[1]:.4g} Å, {thickness:.4g} Å thick"
 
 
 class Specimen:
@@ -80,10 +91,8 @@ class AmorphousSpecimen(Specimen):
 
     def __post_init__(self) -> None:
         atomic_number(self.element)
-        for name in ("thickness", "density", "slice_thickness"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"AmorphousSpecimen.{name} must be positive, got {value}.")
+        for name in ("thickness", "density", "slice_thickness", "thermal_sigma"):
+            check_parameter(name, getattr(self, name))
 
     def _slice_thicknesses(self) -> list[float]:
         count = max(1, math.ceil(self.thickness / self.slice_thickness - 1e-9))
@@ -92,6 +101,8 @@ class AmorphousSpecimen(Specimen):
     def iter_slices(self, shape, sampling, energy, rngs, device=None):
         extent = (shape[0] * sampling, shape[1] * sampling)
         z = atomic_number(self.element)
+        atoms = self.density * extent[0] * extent[1] * self.thickness
+        check_atoms(atoms, _where(extent, self.thickness), _REMEDY)
         for dz in self._slice_thicknesses():
             atoms = []
             for rng in rngs:
@@ -135,8 +146,9 @@ class PhaseGrating(Specimen):
     correlation_length: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.phase_std >= 0 or not self.correlation_length >= 0:
-            raise ValueError("PhaseGrating needs phase_std >= 0 rad and correlation_length >= 0 Å.")
+        check_parameter("phase_std", self.phase_std)
+        if self.correlation_length != 0:
+            check_parameter("correlation_length", self.correlation_length)
 
     def iter_slices(self, shape, sampling, energy, rngs, device=None):
         noise = torch.from_numpy(np.stack([rng.standard_normal(shape) for rng in rngs]))
@@ -188,8 +200,12 @@ class CrystalSpecimen(Specimen):
 
         if not isinstance(self.atoms, Atoms) or len(self.atoms) == 0:
             raise ValueError("CrystalSpecimen needs a non-empty ase.Atoms unit cell.")
-        if self.repeats_z < 1:
-            raise ValueError(f"repeats_z must be >= 1, got {self.repeats_z}.")
+        check_parameter("repeats_z", self.repeats_z, kind="unit_cells")
+        if self.rotation is not None:
+            check_parameter("rotation", self.rotation)
+        check_parameter("slice_thickness", self.slice_thickness)
+        check_parameter("thermal_sigma", self.thermal_sigma)
+        check_parameter("thickness", self.thickness)
 
     @property
     def thickness(self) -> float:
@@ -200,6 +216,8 @@ class CrystalSpecimen(Specimen):
         cell = np.asarray(self.atoms.cell)
         diagonal = math.hypot(*extent)
         reps_xy = [max(1, math.ceil(diagonal / np.linalg.norm(cell[i, :2])) + 2) for i in (0, 1)]
+        atoms = len(self.atoms) * reps_xy[0] * reps_xy[1] * self.repeats_z
+        check_atoms(atoms, _where(extent, self.thickness), _REMEDY)
         supercell = self.atoms.repeat((reps_xy[0], reps_xy[1], self.repeats_z))
         xyz = supercell.positions - supercell.cell.sum(axis=0) * [0.5, 0.5, 0]
         angle = np.deg2rad(rng.uniform(0, 360) if self.rotation is None else self.rotation)

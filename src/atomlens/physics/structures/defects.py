@@ -66,7 +66,7 @@ def _how_many(available: int, fraction: float | None, count: int | None, what: s
     if (fraction is None) == (count is None):
         raise ValueError(f"Give exactly one of fraction and count for {what}.")
     if fraction is not None:
-        return math.floor(validate_fraction(fraction) * available + 0.5)
+        return math.floor(validate_fraction(fraction, f"fraction=... of {what}") * available + 0.5)
     if int(count) != count or not 0 <= count <= available:
         raise ValueError(f"count must be an integer in [0, {available}] for {what}, got {count!r}.")
     return int(count)

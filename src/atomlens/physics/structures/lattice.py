@@ -33,6 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from atomlens.core.validation import check_atoms, check_parameter, check_size
 from atomlens.physics.structures.materials import MaterialLike, known_name, material
 
 Rng = np.random.Generator | int | None
@@ -221,12 +222,10 @@ def _repeats(unit: Atoms, thickness: float | None, cells: int | None) -> int:
     if thickness is not None and cells is not None:
         raise ValueError("Give thickness [Å] or cells, not both.")
     if cells is not None:
-        if int(cells) != cells or cells < 1:
-            raise ValueError(f"cells must be a positive integer, got {cells!r}.")
-        return int(cells)
+        return check_parameter("cells", cells, kind="unit_cells")
     if thickness is None:
         return 1
-    thickness = validate_positive(thickness, "thickness")
+    thickness = check_parameter("thickness", thickness)
     return max(1, round(thickness / unit.cell[2, 2]))
 
 
@@ -274,9 +273,7 @@ def draw_rotation(rotation: float | str, rng: np.random.Generator) -> float:
         if rotation != "random":
             raise ValueError(f"rotation must be an angle [deg] or 'random', got {rotation!r}.")
         return float(rng.uniform(0.0, 360.0))
-    if not math.isfinite(rotation):
-        raise ValueError(f"rotation must be finite [deg], got {rotation!r}.")
-    return float(rotation)
+    return check_parameter("rotation", rotation)
 
 
 def _draw_shift(shift, unit: Atoms, rotation: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -342,11 +339,17 @@ def field(
     ([4.0, 4.0, 7.81], ['O', 'Sr', 'Ti'])
     """
     rows, cols = validate_shape(shape)
-    pixel_size = validate_positive(pixel_size, "pixel_size")
+    check_size("the image", (rows, cols))
+    pixel_size = check_parameter("pixel_size", pixel_size)
     rng = as_rng(rng)
     unit = oriented_unit(material, zone_axis)
     count = _repeats(unit, thickness, cells)
     box = np.array([cols * pixel_size, rows * pixel_size, count * unit.cell[2, 2]])
+    check_atoms(
+        len(unit) * np.prod(box) / abs(np.linalg.det(unit.cell.array)),
+        f"{box[1]:.4g} x {box[0]:.4g} Å, {box[2]:.4g} Å thick",
+        "use fewer pixels, a smaller pixel_size=... or a thinner specimen",
+    )
     angle = draw_rotation(rotation, rng)
     turn = rotation_z(angle)
     offset = _draw_shift(shift, unit, turn, rng)
