@@ -12,7 +12,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description=(
             "Read a microscope file (.dm3, .dm4, .emd, .ser, .mrc, .tif, .png, .npy, HyperSpy "
             ".hspy/.hdf5) and print its shape, data type, calibration with units, beam energy "
-            "and main metadata, or a clear error."
+            "and main metadata, or a clear error. The data are read only for the value "
+            "statistics, and only when they take at most 256 MiB."
         ),
     )
     parser.add_argument("files", nargs="+", metavar="FILE", help="file(s) to describe")
@@ -25,15 +26,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from atomlens.io import AtomlensIOError, read
+    from atomlens.io import describe
 
     status = 0
     for number, path in enumerate(args.files):
         if number:
             print()
         try:
-            print(read(path, index=args.index).summary())
-        except AtomlensIOError as err:
+            print(describe(path, index=args.index))
+        except (ValueError, OSError) as err:  # every atomlens.io error is one of these
             print(f"atomlens info: error: {err}", file=sys.stderr)
             status = 2
     return status

@@ -4,7 +4,10 @@
 files (through rosettasciio where it has a reader) and returns an :class:`ImageData`: the
 array in its original dtype, :class:`Axis` records in Å (real space) or mrad / 1/Å
 (diffraction), the beam energy [eV] and the metadata. Errors derive from
-:class:`AtomlensIOError` and say which file, what is wrong and what to do.
+:class:`AtomlensIOError` and say which file, what is wrong and what to do. Data are size-checked
+(:func:`atomlens.core.validation.check_size`, ``ATOMLENS_MAX_ARRAY_GB``) from what the file
+declares before they are read, and complex data are refused (:class:`ComplexDataError`).
+:func:`describe` is what ``atomlens info`` prints; it reads the data only when they are small.
 
 The writers (:func:`write_tiff`, :func:`write_hdf5`, :func:`write_csv`, :func:`write_json`)
 write to a temporary file and rename it into place, so a failed write never leaves a
@@ -19,6 +22,7 @@ the files of earlier atomlens versions and raise :class:`SchemaError` for anythi
 from ._atomic import atomic_write
 from ._errors import (
     AtomlensIOError,
+    ComplexDataError,
     EmptyFileError,
     FileMissingError,
     MissingCalibrationError,
@@ -28,7 +32,7 @@ from ._errors import (
     UnsupportedFormatError,
 )
 from ._imagedata import Axis, ImageData
-from ._read import read, supported_extensions
+from ._read import DESCRIBE_VALUES_LIMIT, describe, read, supported_extensions
 from ._ronchigram_dataset import (
     RonchigramDataset,
     read_ronchigram_dataset,
@@ -45,9 +49,11 @@ from ._write import read_hdf5, write_csv, write_hdf5, write_json, write_tiff
 
 __all__ = [
     "DATASET_SCHEMA",
+    "DESCRIBE_VALUES_LIMIT",
     "SIDECAR_SCHEMA",
     "AtomlensIOError",
     "Axis",
+    "ComplexDataError",
     "EmptyFileError",
     "FileMissingError",
     "ImageData",
@@ -61,6 +67,7 @@ __all__ = [
     "UnreadableFileError",
     "UnsupportedFormatError",
     "atomic_write",
+    "describe",
     "read",
     "read_hdf5",
     "read_ronchigram_dataset",

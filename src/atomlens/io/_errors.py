@@ -3,10 +3,18 @@
 Every error names the file, says what is wrong with it and what to do. Reader failures from
 third-party libraries are wrapped (``raise ... from err``), so callers catch one family,
 :class:`AtomlensIOError`, and still see the original cause in the traceback.
+
+Two refusals come from the shared validation layer (:mod:`atomlens.core.validation`): a file whose
+data would exceed the array size limit raises its :class:`~atomlens.core.validation.SizeLimitError`
+before anything is allocated, and :class:`ComplexDataError` is also an
+:class:`~atomlens.core.validation.InputError`.
 """
+
+from atomlens.core.validation import InputError
 
 __all__ = [
     "AtomlensIOError",
+    "ComplexDataError",
     "EmptyFileError",
     "FileMissingError",
     "MissingCalibrationError",
@@ -47,3 +55,7 @@ class MissingCalibrationError(AtomlensIOError, ValueError):
 
 class SignalIndexError(AtomlensIOError, IndexError):
     """``index`` asks for a signal that the file does not contain."""
+
+
+class ComplexDataError(AtomlensIOError, InputError):
+    """The file holds complex values (an exit wave, an FFT); atomlens reads real intensities."""

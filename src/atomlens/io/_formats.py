@@ -4,9 +4,18 @@ Each reader takes a path and returns ``(signals, reader_name, unitless_unit)``: 
 rosettasciio-style signal dictionaries (``data``, ``axes``, ``metadata``,
 ``original_metadata``, optionally ``mapping``), the name of the library that read them, and
 the unit to assume for axes that have a scale but no unit (None: treat them as uncalibrated).
+
+The ``data`` of a signal is left in the file where the format allows it: a
+:class:`~._lazy.Deferred` (.npy, plain HDF5, atomlens TIFF) or a dask array (rosettasciio's lazy
+readers), which :func:`atomlens.io.read` size-checks and then loads. Where rosettasciio cannot
+read a file lazily (PNG, JPEG, BMP, HyperSpy files with unchunked data, DM RGBA images), the file
+is read whole, after the sizes its header declares were checked against the array size limit
+(formats without such a probe: DM, SER, MRC, whose data are stored uncompressed).
 """
 
+import importlib
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +24,12 @@ import h5py
 import numpy as np
 import tifffile
 
+from ._errors import EmptyFileError
+from ._lazy import Deferred, check_declared, declared_bytes, format_bytes
+
 __all__ = ["FORMATS", "READERS", "SIGNATURES", "TIFF_DESCRIPTION_KEY"]
+
+_logger = logging.getLogger(__name__)
 
 Signals = list[dict[str, Any]]
 ReaderResult = tuple[Signals, str, str | None]
@@ -59,27 +73,76 @@ SIGNATURES: tuple[tuple[bytes, str, tuple[str, ...]], ...] = (
 )
 
 
-def _read_dm(path: Path) -> ReaderResult:
-    from rsciio.digitalmicrograph import file_reader
+Declared = list[tuple[str, tuple[int, ...], np.dtype]]
 
-    return file_reader(str(path)), "rsciio.digitalmicrograph", None
+
+def _rsciio(
+    path: Path, module: str, probe: Callable[[Path], Declared] | None = None, **options: Any
+) -> Signals:
+    """Signals read by ``rsciio.<module>``: lazily when it can, else whole after ``probe``."""
+    file_reader = importlib.import_module(f"rsciio.{module}").file_reader
+    try:
+        return file_reader(str(path), lazy=True, **options)
+    except Exception as err:  # rosettasciio's lazy readers do not cover every variant
+        _logger.debug("%s: no lazy read (%s: %s)", path.name, type(err).__name__, err)
+    if probe is not None:
+        check_declared(path, probe(path))
+    return file_reader(str(path), **options)
+
+
+def _hdf5_arrays(path: Path, under: str | None = None) -> Declared:
+    """Name, shape and dtype of every numeric dataset (below the group ``under``)."""
+    found: Declared = []
+
+    def visit(name: str, item: Any) -> None:
+        if isinstance(item, h5py.Dataset) and item.dtype.kind in "biufc":
+            found.append((name, item.shape or (), item.dtype))
+
+    with h5py.File(path, "r") as handle:
+        group = handle if under is None else handle.get(under)
+        if isinstance(group, h5py.Group):
+            group.visititems(visit)
+    return found
+
+
+def _velox_image_arrays(path: Path) -> Declared:
+    """The image datasets of a Velox EMD file (its spectrum streams are not read)."""
+    return _hdf5_arrays(path, "Data/Image")
+
+
+def _image_arrays(path: Path) -> Declared:
+    """The pixel array a PNG, JPEG or BMP header declares (Pillow opens it without decoding)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        width, height = image.size
+        bands = len(image.getbands())
+        depth = 2 if image.mode.startswith("I;16") else 4 if image.mode in ("I", "F") else 1
+    return [("pixels", (height, width, bands), np.dtype(f"u{depth}"))]
+
+
+def _tiff_arrays(path: Path) -> Declared:
+    """Every image series a TIFF header declares."""
+    with tifffile.TiffFile(path) as tif:
+        return [(f"series {i}", s.shape, s.dtype) for i, s in enumerate(tif.series)]
+
+
+def _read_dm(path: Path) -> ReaderResult:
+    return _rsciio(path, "digitalmicrograph"), "rsciio.digitalmicrograph", None
 
 
 def _read_ser(path: Path) -> ReaderResult:
-    from rsciio.tia import file_reader
-
-    return file_reader(str(path)), "rsciio.tia", None
+    return _rsciio(path, "tia"), "rsciio.tia", None
 
 
 def _read_mrc(path: Path) -> ReaderResult:
-    from rsciio.mrc import file_reader
-
-    return file_reader(str(path)), "rsciio.mrc", None
+    return _rsciio(path, "mrc"), "rsciio.mrc", None
 
 
 def _read_image(path: Path) -> ReaderResult:
     from rsciio.image import file_reader
 
+    check_declared(path, _image_arrays(path))  # rosettasciio reads these formats whole
     return file_reader(str(path)), "rsciio.image", None
 
 
@@ -99,14 +162,13 @@ def _emd_variant(handle: h5py.File) -> str | None:
 
 
 def _read_emd(path: Path) -> ReaderResult:
-    from rsciio.emd import file_reader
-
     with h5py.File(path, "r") as handle:
         variant = _emd_variant(handle)
     if variant == "velox":
         # images only: spectrum images need the optional 'sparse' package and are no images
-        return file_reader(str(path), select_type="image"), "rsciio.emd (Velox)", None
-    return file_reader(str(path)), "rsciio.emd (NCEM)", None
+        signals = _rsciio(path, "emd", _velox_image_arrays, select_type="image")
+        return signals, "rsciio.emd (Velox)", None
+    return _rsciio(path, "emd", _hdf5_arrays), "rsciio.emd (NCEM)", None
 
 
 def _atomlens_tiff_info(description: str | None) -> dict | None:
@@ -130,9 +192,7 @@ def _imagej_unit(tif: tifffile.TiffFile) -> str | None:
 
 
 def _read_foreign_tiff(path: Path, imagej_unit: str | None) -> ReaderResult:
-    from rsciio.tiff import file_reader
-
-    signals = file_reader(str(path))
+    signals = _rsciio(path, "tiff", _tiff_arrays)
     if imagej_unit is not None:
         # rosettasciio takes ImageJ's scale but keeps its unit only when it is 'micron'
         for signal in signals:
@@ -171,12 +231,14 @@ def _tiff_sampling(info: dict, user: dict) -> tuple[list[float] | None, str | No
 
 
 def _read_tiff(path: Path) -> ReaderResult:
+    data = None
     with tifffile.TiffFile(path) as tif:
         info = _atomlens_tiff_info(tif.pages[0].description if tif.pages else None)
-        if info is not None:
-            data = tif.asarray()
+        if info is not None and tif.series:
+            series = tif.series[0]
+            data = Deferred(series.shape, series.dtype, lambda: tifffile.imread(path))
         imagej_unit = _imagej_unit(tif)
-    if info is None:
+    if info is None or data is None:
         return _read_foreign_tiff(path, imagej_unit)
     user = info.get("metadata") if isinstance(info.get("metadata"), dict) else {}
     axes: list[dict[str, Any]] = [{"size": n} for n in data.shape]
@@ -194,11 +256,30 @@ def _read_tiff(path: Path) -> ReaderResult:
     return [signal], "tifffile (atomlens TIFF)", None
 
 
+def _hdf5_loader(path: Path, dataset: h5py.Dataset) -> Callable[[], np.ndarray]:
+    """Reads ``dataset`` of ``path``, or refuses one that stores nothing (no chunk written)."""
+    name, shape, dtype = dataset.name, dataset.shape, dataset.dtype
+    unwritten = dataset.size > 0 and dataset.id.get_storage_size() == 0
+
+    def load() -> np.ndarray:
+        if unwritten:
+            raise EmptyFileError(
+                f"{path}: dataset {name!r} declares shape {shape} {dtype} "
+                f"({format_bytes(declared_bytes(shape, dtype))}) but stores no data (it was "
+                "created and never written); there is nothing to read"
+            )
+        with h5py.File(path, "r") as handle:
+            return handle[name][()]
+
+    return load
+
+
 def _read_generic_hdf5(path: Path) -> ReaderResult:
     """Every numeric dataset of a plain HDF5 file, e.g. one written by ``write_hdf5``.
 
     A ``pixel_size`` attribute [Å] (on the dataset or the file) calibrates the last two
-    axes; an ``energy`` attribute [eV] gives the beam energy.
+    axes; an ``energy`` attribute [eV] gives the beam energy. The datasets stay unread
+    (:class:`~._lazy.Deferred`) until :func:`atomlens.io.read` has picked and size-checked one.
     """
     signals: Signals = []
     with h5py.File(path, "r") as handle:
@@ -208,8 +289,8 @@ def _read_generic_hdf5(path: Path) -> ReaderResult:
             if not isinstance(item, h5py.Dataset) or item.dtype.kind not in "biufc":
                 return
             attrs = {**root_attrs, **dict(item.attrs)}
-            data = item[()]
-            axes: list[dict[str, Any]] = [{"size": n} for n in np.shape(data)]
+            data = Deferred(item.shape or (), item.dtype, _hdf5_loader(path, item))
+            axes: list[dict[str, Any]] = [{"size": n} for n in data.shape]
             pixel_size = attrs.get("pixel_size")
             if pixel_size is not None and len(axes) >= 2:
                 sizes = np.broadcast_to(np.asarray(pixel_size, dtype=float).ravel(), (2,))
@@ -234,16 +315,39 @@ def _read_hdf5(path: Path) -> ReaderResult:
     if isinstance(file_format, bytes):
         file_format = file_format.decode("utf-8", "replace")
     if str(file_format).lower() in ("hyperspy", "hspy"):
-        from rsciio.hspy import file_reader
-
-        return file_reader(str(path)), "rsciio.hspy", "nm"
+        return _rsciio(path, "hspy", _hdf5_arrays), "rsciio.hspy", "nm"
     if variant is not None:
         return _read_emd(path)
     return _read_generic_hdf5(path)
 
 
+_NPY_HEADERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset [bytes] from a .npy header, read without the data."""
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version not in _NPY_HEADERS:
+            raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+        shape, _, dtype = _NPY_HEADERS[version](handle)
+        return tuple(shape), dtype, handle.tell()
+
+
 def _read_npy(path: Path) -> ReaderResult:
-    data = np.load(path, allow_pickle=False)
+    shape, dtype, offset = _npy_header(path)
+    if dtype.hasobject:
+        raise ValueError(f"it holds Python objects (dtype {dtype}), which atomlens never unpickles")
+    declared, held = declared_bytes(shape, dtype), path.stat().st_size - offset
+    if held < declared:
+        raise ValueError(
+            f"its header declares shape {shape} {dtype} ({format_bytes(declared)}), but the "
+            f"file holds only {format_bytes(held)} of data"
+        )
+    data = Deferred(shape, dtype, lambda: np.load(path, allow_pickle=False))
     signal = {"data": data, "axes": [], "metadata": {}, "original_metadata": {}}
     return [signal], "numpy.load", None
 

@@ -1,19 +1,28 @@
-"""``read``: one entry point for microscope files, with calibration and clear errors."""
+"""``read``: one entry point for microscope files, with calibration and clear errors.
 
+``describe`` is what ``atomlens info`` prints: the same reading, but the data are loaded (for the
+value statistics) only when they take at most :data:`DESCRIBE_VALUES_LIMIT`.
+"""
+
+import contextlib
 import gc
 import logging
 import operator
 import os
 import traceback
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from atomlens.core.validation import InputError, SizeLimitError, check_size
 
 from ._axes import build_axes
 from ._errors import (
     AtomlensIOError,
+    ComplexDataError,
     EmptyFileError,
     FileMissingError,
     NotAnImageError,
@@ -23,11 +32,20 @@ from ._errors import (
 )
 from ._formats import FORMATS, READERS, SIGNATURES, Signals
 from ._imagedata import ImageData
+from ._lazy import declared_bytes, format_bytes, placeholder
 from ._metadata import apply_mapping, beam_energy, get_path, to_builtin
+from ._summary import summarise
 
-__all__ = ["read", "supported_extensions"]
+__all__ = ["DESCRIBE_VALUES_LIMIT", "describe", "read", "supported_extensions"]
 
 _logger = logging.getLogger(__name__)
+
+#: The largest data [bytes] :func:`describe` (``atomlens info``) loads to show value statistics:
+#: 256 MiB, one 8192 x 8192 float32 image, a fraction of a second to read from a local disk.
+DESCRIBE_VALUES_LIMIT = 256 * 2**20
+
+# errors that already say what is wrong with the file (not wrapped in UnreadableFileError)
+_OWN_ERRORS = (AtomlensIOError, SizeLimitError, InputError, MemoryError, KeyboardInterrupt)
 
 _SPECTRUM_TYPES = {"eels", "eds", "eds_tem", "eds_sem", "cl", "edx"}
 
@@ -75,6 +93,12 @@ def read(path: str | os.PathLike, *, index: int | None = None) -> ImageData:
         The file holds only spectra or other 1D data.
     SignalIndexError
         ``index`` is out of range; the message lists the valid indices.
+    ComplexDataError
+        The signal holds complex values (also an :class:`~atomlens.core.validation.InputError`).
+    SizeLimitError
+        The signal's declared shape x item size exceeds the array size limit
+        (``ATOMLENS_MAX_ARRAY_GB``, see :func:`atomlens.core.validation.check_size`); nothing
+        was allocated.
 
     Examples
     --------
@@ -83,6 +107,78 @@ def read(path: str | os.PathLike, *, index: int | None = None) -> ImageData:
     ((0.127, 0.127), 60000.0)
     >>> print(image.summary())  # doctest: +SKIP
     """
+    with _releasing(path):
+        return _read(path, index)
+
+
+def _read(path: str | os.PathLike, index: int | None) -> ImageData:
+    file = _open(path, index)
+    _refuse_complex(file.path, file.signals, file.chosen)
+    _load(file)
+    return _to_imagedata(file)
+
+
+def describe(path: str | os.PathLike, *, index: int | None = None) -> str:
+    """What ``atomlens info`` prints about a file: :meth:`ImageData.summary` of its signal.
+
+    Shape, dtype, calibration and metadata come from the file's headers; the value statistics
+    only when the data take at most :data:`DESCRIBE_VALUES_LIMIT` (256 MiB), so a huge or
+    decompression-bomb file is described without being read. Complex data are described, with a
+    note that :func:`read` refuses them.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+    index : int, optional
+        Which signal to describe, as for :func:`read`.
+
+    Returns
+    -------
+    str
+        The multi-line description.
+
+    Raises
+    ------
+    AtomlensIOError
+        As :func:`read`, for a file that cannot be read at all.
+    """
+    with _releasing(path):
+        return _describe_file(path, index)
+
+
+def _describe_file(path: str | os.PathLike, index: int | None) -> str:
+    file = _open(path, index)
+    signal = file.signals[file.chosen]
+    data = signal["data"]
+    size = declared_bytes(data.shape, data.dtype)
+    notes = []
+    if data.dtype.kind == "c":
+        notes.append("complex values: atomlens.io.read refuses them (it reads real intensities)")
+    if size <= DESCRIBE_VALUES_LIMIT:
+        _load(file)
+        return summarise(_to_imagedata(file, notes=notes))
+    signal["data"] = placeholder(data.shape, data.dtype)
+    image = _to_imagedata(file, loaded=False, notes=notes)
+    skipped = (
+        f"not read: the data take {format_bytes(size)}, more than the "
+        f"{format_bytes(DESCRIBE_VALUES_LIMIT)} read for statistics"
+    )
+    return summarise(image, values=skipped)
+
+
+class _OpenFile(NamedTuple):
+    """A file's signals, their data still unread where the format allows, and the one chosen."""
+
+    path: Path
+    fmt: str
+    description: tuple[str, str]
+    signals: Signals
+    reader: str
+    chosen: int
+
+
+def _open(path: str | os.PathLike, index: int | None) -> _OpenFile:
     path = Path(path).expanduser()
     if index is not None:
         index = operator.index(index)  # TypeError for 1.5, "2", ...
@@ -90,7 +186,7 @@ def read(path: str | os.PathLike, *, index: int | None = None) -> ImageData:
     fmt, description = _format_of(path)
     signals, reader = _call_reader(path, fmt, description)
     chosen = _select_signal(path, signals, index)
-    return _to_imagedata(path, fmt, reader, signals, chosen)
+    return _OpenFile(path, fmt, description, signals, reader, chosen)
 
 
 # ---------------------------------------------------------------------- checks
@@ -169,15 +265,28 @@ def _unreadable_message(path: Path, description: tuple[str, str], err: Exception
     return f"Cannot read {path} (expected {description[1]}; {type(err).__name__}: {reason}). {hint}"
 
 
-def _call_reader(path: Path, fmt: str, description: tuple[str, str]) -> tuple[Signals, str]:
+@contextlib.contextmanager
+def _releasing(path: str | os.PathLike) -> Iterator[None]:
+    """Close, inside the block, the files that lazily read arrays left open (TIFF via zarr)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            signals, reader, unitless = READERS[fmt](path)
-            for signal in signals:
-                signal["data"] = np.asarray(signal["data"])
-                signal["_unitless_unit"] = unitless
-        except (AtomlensIOError, MemoryError, KeyboardInterrupt):
+            yield
+        finally:
+            gc.collect(1)  # the young generations only: about a millisecond
+            for warning in caught:
+                level = logging.DEBUG if warning.category is ResourceWarning else logging.WARNING
+                _logger.log(level, "%s: %s", Path(path).name, warning.message)
+
+
+@contextlib.contextmanager
+def _reading(path: Path, description: tuple[str, str]) -> Iterator[None]:
+    """Log the warnings of a third-party reader; turn its errors into UnreadableFileError."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except _OWN_ERRORS:
             raise
         except Exception as err:
             # drop the reader's local variables and garbage now, so that file handles it
@@ -189,12 +298,40 @@ def _call_reader(path: Path, fmt: str, description: tuple[str, str]) -> tuple[Si
             for warning in caught:
                 level = logging.DEBUG if warning.category is ResourceWarning else logging.WARNING
                 _logger.log(level, "%s: %s", path.name, warning.message)
+
+
+def _call_reader(path: Path, fmt: str, description: tuple[str, str]) -> tuple[Signals, str]:
+    with _reading(path, description):
+        signals, reader, unitless = READERS[fmt](path)
+        for signal in signals:
+            if not hasattr(signal["data"], "shape"):
+                signal["data"] = np.asarray(signal["data"])
+            signal["_unitless_unit"] = unitless
     if not signals:
         raise NotAnImageError(
             f"{path} holds no image data that {reader} can read (spectra and spectrum images "
             "are skipped); open it in the acquisition software to check what it contains"
         )
     return signals, reader
+
+
+def _refuse_complex(path: Path, signals: Signals, chosen: int) -> None:
+    dtype = signals[chosen]["data"].dtype
+    if dtype.kind == "c":
+        which = f"signal {chosen} ({dtype})" if len(signals) > 1 else f"dtype {dtype}"
+        raise ComplexDataError(
+            f"{path} holds complex values ({which}); atomlens reads real intensities: save the "
+            "modulus (np.abs) or the real part to a file and read that"
+        )
+
+
+def _load(file: _OpenFile) -> None:
+    """Read the chosen signal's data into memory, after checking its declared size."""
+    signal = file.signals[file.chosen]
+    data = signal["data"]
+    check_size(f"signal {file.chosen} of {file.path}", data.shape, data.dtype.itemsize)
+    with _reading(file.path, file.description):
+        signal["data"] = np.asarray(data)
 
 
 def _squeezed(signal: dict[str, Any]) -> tuple[np.ndarray, list]:
@@ -283,11 +420,15 @@ def _plain_data(path: Path, data: np.ndarray, notes: list[str]) -> np.ndarray:
     return data
 
 
-def _to_imagedata(path: Path, fmt: str, reader: str, signals: Signals, chosen: int) -> ImageData:
+def _to_imagedata(
+    file: _OpenFile, *, loaded: bool = True, notes: list[str] | None = None
+) -> ImageData:
+    path, fmt, _, signals, reader, chosen = file
     signal = signals[chosen]
-    notes: list[str] = []
+    notes = list(notes or [])
     data, raw_axes = _squeezed(signal)
-    data = _plain_data(path, data, notes)
+    if loaded:
+        data = _plain_data(path, data, notes)
     metadata = dict(signal.get("metadata") or {})
     original = signal.get("original_metadata") or {}
     apply_mapping(metadata, original, signal.get("mapping"))

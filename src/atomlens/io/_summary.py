@@ -97,8 +97,21 @@ def _metadata_lines(metadata: dict) -> list[str]:
     return lines
 
 
-def summarise(image: "ImageData") -> str:
-    """Multi-line description of ``image``; see :meth:`ImageData.summary`."""
+def summarise(image: "ImageData", *, values: str | None = None) -> str:
+    """Multi-line description of ``image``; see :meth:`ImageData.summary`.
+
+    Parameters
+    ----------
+    image : ImageData
+        What was read.
+    values : str, optional
+        The text of the "Values" line when the data were not read (by default, the minimum,
+        maximum and mean of ``image.data``).
+
+    Returns
+    -------
+    str
+    """
     info = image.metadata.get("atomlens", {}) if isinstance(image.metadata, dict) else {}
     shape = " x ".join(str(n) for n in image.data.shape)
     names = ", ".join(axis.name for axis in image.axes)
@@ -123,7 +136,7 @@ def summarise(image: "ImageData") -> str:
         "Calibration:",
         *_calibration_lines(image),
         _line("Beam energy", energy),
-        _line("Values", _statistics(image.data)),
+        _line("Values", _statistics(image.data) if values is None else values),
         *_metadata_lines(image.metadata),
     ]
     lines += [_line("Note", note) for note in info.get("notes", [])]
