@@ -7,10 +7,15 @@ Only this package configures logging (``--verbose``); the library logs through
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
+import os
 import re
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from atomlens import __version__
 from atomlens.cli import calibrate, demo, info, simulate, train
@@ -72,6 +77,26 @@ def command_line_terms(message: str, flags: set[str]) -> str:
     return re.sub(r"\b([a-z][a-z0-9_]*)=(?:True|\.\.\.)?(?=[\s,;:)]|$)", flag, message)
 
 
+def write_error_report(argv: Sequence[str] | None) -> Path:
+    """Write the current exception's traceback and the command line to a new file; its path.
+
+    The file goes to ``ATOMLENS_ERROR_DIR`` or the system's temporary folder, under a fresh name,
+    so no report ever replaces another file.
+    """
+    folder = Path(os.environ.get("ATOMLENS_ERROR_DIR") or tempfile.gettempdir())
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    text = (
+        f"atomlens {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
+        f"command: atomlens {' '.join(sys.argv[1:] if argv is None else argv)}\n\n"
+        f"{traceback.format_exc()}"
+    )
+    with tempfile.NamedTemporaryFile(
+        "w", prefix=f"atomlens-error-{stamp}-", suffix=".txt", dir=folder, delete=False
+    ) as file:
+        file.write(text)
+    return Path(file.name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -93,6 +118,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # interrupted run leaves no half-written file behind.
         print(f"atomlens {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if args.verbose:
+            raise
+        print(
+            f"atomlens {args.command}: error: out of memory; reduce the sizes or counts asked for.",
+            file=sys.stderr,
+        )
+        return 2
+    except Exception as err:  # an unexpected failure: one line plus the full report in a file
+        if args.verbose:
+            raise
+        report = write_error_report(argv)
+        print(
+            f"atomlens {args.command}: internal error ({type(err).__name__}: {err}); the full "
+            f"report is in {report}. Please send it with the issue.",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,86 @@
+"""The command line reports every failure in one line: expected ones with exit 2, unexpected ones
+with exit 1 and the path of a full report, never a bare traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from atomlens import cli
+
+
+def _failing(error: BaseException):
+    def run(args):
+        raise error
+
+    return run
+
+
+@pytest.fixture
+def info_raises(monkeypatch):
+    """Make ``atomlens info`` raise the given exception."""
+
+    def install(error: BaseException) -> None:
+        original = cli.build_parser
+
+        def build():
+            parser = original()
+            commands = next(a for a in parser._actions if a.dest == "command")
+            commands.choices["info"].set_defaults(run=_failing(error))
+            return parser
+
+        monkeypatch.setattr(cli, "build_parser", build)
+
+    return install
+
+
+def test_an_unexpected_error_prints_one_line_and_writes_a_report(
+    info_raises, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("ATOMLENS_ERROR_DIR", str(tmp_path))
+    info_raises(ZeroDivisionError("float division by zero"))
+    assert cli.main(["info", "x.tif"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith(
+        "atomlens info: internal error (ZeroDivisionError: float division by zero)"
+    )
+    (report,) = tmp_path.glob("atomlens-error-*.txt")
+    assert str(report) in err
+    text = report.read_text()
+    assert "command: atomlens info x.tif" in text and "Traceback" in text
+    assert "ZeroDivisionError" in text
+
+
+def test_two_failures_never_share_a_report(info_raises, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ATOMLENS_ERROR_DIR", str(tmp_path))
+    info_raises(RuntimeError("boom"))
+    cli.main(["info", "a"])
+    cli.main(["info", "b"])
+    assert len(list(tmp_path.glob("atomlens-error-*.txt"))) == 2
+
+
+def test_out_of_memory_is_one_line_with_exit_2(info_raises, capsys):
+    info_raises(MemoryError())
+    assert cli.main(["info", "x.tif"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "atomlens info: error: out of memory; reduce the sizes or counts asked for."
+    )
+
+
+def test_verbose_shows_the_traceback(info_raises):
+    info_raises(ZeroDivisionError("x"))
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["-v", "info", "x.tif"])
+
+
+def test_library_errors_name_the_flag(capsys, tmp_path):
+    status = cli.main(
+        ["simulate", "ronchigram", "--energy", "1e300", "-o", str(tmp_path / "r.tif")]
+    )
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert err == (
+        "atomlens simulate: error: --energy (beam energy) must lie in [1000, 1e+07] eV, "
+        "got 1e+300 eV."
+    )
+    assert not list(tmp_path.iterdir())
