@@ -12,8 +12,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from atomlens.core.validation import PARAMETERS, check_size
+
 from ._atomic import atomic_write
-from ._errors import FileMissingError, UnreadableFileError
+from ._errors import AtomlensIOError, FileMissingError, UnreadableFileError
 from ._schemas import (
     DATASET_SCHEMA,
     SETUP_KEYS,
@@ -26,6 +28,9 @@ from ._schemas import (
     _text,
     _version,
     aberration_units,
+    check_columns,
+    check_type,
+    parse_json,
 )
 from ._write import to_jsonable
 
@@ -214,11 +219,19 @@ def read_ronchigram_dataset(path: str | os.PathLike) -> RonchigramDataset:
     Raises
     ------
     FileMissingError, UnreadableFileError
-        No such file, or not HDF5.
+        No such file (or a folder), not HDF5, or an array that cannot be read (truncated or
+        corrupt).
     SchemaError
-        Not a Ronchigram dataset; :class:`SchemaVersionError` for one of an unknown version.
+        Not a Ronchigram dataset, or an array or attribute that is missing or of the wrong type,
+        shape or range (the message names the file and the field); :class:`SchemaVersionError`
+        for one of an unknown version.
+    SizeLimitError
+        An array larger than the array size limit (``ATOMLENS_MAX_ARRAY_GB``); nothing was
+        allocated.
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise FileMissingError(f"{path} is a folder, not a Ronchigram dataset (an HDF5 file)")
     if not path.is_file():
         raise FileMissingError(f"{path} does not exist or is not a file")
     try:
@@ -226,104 +239,199 @@ def read_ronchigram_dataset(path: str | os.PathLike) -> RonchigramDataset:
     except OSError as error:
         raise UnreadableFileError(f"cannot read {path} as HDF5: {error}") from error
     with handle:
-        schema = _text(handle.attrs.get("schema"))
-        if schema is None and "ronchigrams" not in handle:
-            raise SchemaError(
-                f"{path} is not a Ronchigram dataset: it has no 'schema' attribute and no "
-                f"'ronchigrams' array (expected schema {DATASET_SCHEMA!r})"
-            )
-        if schema is not None and schema != DATASET_SCHEMA:
-            raise SchemaError(f"{path} holds {schema!r}, not {DATASET_SCHEMA!r}")
-        version = 1 if schema is None else _version(handle.attrs.get("version"), path, schema)
-        return (_read_dataset_v2 if version == 2 else _read_dataset_v1)(handle, path)
+        try:
+            return _read_handle(handle, path)
+        except AtomlensIOError:
+            raise
+        except OSError as error:  # h5py could not read an array or attribute
+            raise UnreadableFileError(
+                f"cannot read {path}: {error}; the file may be truncated or corrupt"
+            ) from error
+        except (TypeError, KeyError) as error:  # h5py types numpy has no equivalent for
+            raise SchemaError(f"{path} holds data atomlens cannot interpret: {error}") from error
+
+
+def _read_handle(handle: h5py.File, path: Path) -> RonchigramDataset:
+    schema = check_type(_text(handle.attrs.get("schema")), str, path, "attribute 'schema'")
+    if schema is None and "ronchigrams" not in handle:
+        raise SchemaError(
+            f"{path} is not a Ronchigram dataset: it has no 'schema' attribute and no "
+            f"'ronchigrams' array (expected schema {DATASET_SCHEMA!r})"
+        )
+    if schema is not None and schema != DATASET_SCHEMA:
+        raise SchemaError(f"{path} holds {schema!r}, not {DATASET_SCHEMA!r}")
+    version = 1 if schema is None else _version(handle.attrs.get("version"), path, schema)
+    return (_read_dataset_v2 if version == 2 else _read_dataset_v1)(handle, path)
+
+
+# what each array holds, for messages
+_LAYOUT = {
+    "ronchigrams": "(N, rows, columns) real numbers",
+    "aberrations": "(N, K) real numbers, one row per image",
+    "tilts": "(N, 2) real numbers, beam tilt (y, x) in mrad",
+    "captions": "(N,) strings",
+}
+
+
+def _dataset(handle: h5py.File, name: str, path: Path, *, required: bool) -> h5py.Dataset | None:
+    item = handle.get(name)
+    if item is None and not required:
+        return None
+    if item is None:
+        raise SchemaError(f"{path} has no {name!r} array ({_LAYOUT[name]})")
+    if not isinstance(item, h5py.Dataset):
+        raise SchemaError(f"{path}: {name!r} must be an array ({_LAYOUT[name]}), got a group")
+    return item
+
+
+def _numbers(item: h5py.Dataset, path: Path, shape: tuple[int | None, ...], itemsize: int):
+    """The array's values, after checking dtype, shape (None: any length) and size."""
+    name = item.name.lstrip("/")
+    if item.dtype.kind not in "biuf":
+        raise SchemaError(
+            f"{path}: {name!r} must hold real numbers ({_LAYOUT[name]}), got dtype {item.dtype}"
+        )
+    if len(item.shape) != len(shape) or any(
+        want is not None and n != want for n, want in zip(item.shape, shape, strict=True)
+    ):
+        wanted = tuple("any" if n is None else n for n in shape)
+        raise SchemaError(
+            f"{path}: {name!r} has shape {item.shape}, expected {wanted} ({_LAYOUT[name]})"
+        )
+    check_size(f"array {name!r} of {path}", item.shape, max(itemsize, item.dtype.itemsize))
+    return item[()]
+
+
+def _in_range(values: np.ndarray, kind: str, path: Path, field: str) -> np.ndarray:
+    """``values``, if all are finite and inside the valid range of ``kind``."""
+    valid = PARAMETERS[kind]
+    bad = ~np.isfinite(values) | (values < valid.low) | (values > valid.high)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise SchemaError(
+            f"{path}: {field} {list(where)} is {float(values[where]):g}; it must be a finite "
+            f"number in {valid.text()}"
+        )
+    return values
 
 
 def _json_attr(attrs, key: str, default: Any, path: Path) -> Any:
     value = _text(attrs.get(key))
     if value is None:
         return default
-    try:
-        return json.loads(value)
-    except (TypeError, json.JSONDecodeError):
-        raise SchemaError(f"{path}: attribute {key!r} is not valid JSON: {value!r}") from None
+    return parse_json(value, f"{path}: attribute {key!r} is not valid JSON")
 
 
 def _images(handle: h5py.File, path: Path) -> tuple[np.ndarray, str | None]:
-    if "ronchigrams" not in handle:
-        raise SchemaError(f"{path} has no 'ronchigrams' array (N, rows, columns)")
-    images = handle["ronchigrams"]
-    if images.ndim != 3:
-        raise SchemaError(f"{path}: 'ronchigrams' must be (N, rows, columns), got {images.shape}")
-    return images[()].astype(np.float32, copy=False), _text(images.attrs.get("units"))
+    item = _dataset(handle, "ronchigrams", path, required=True)
+    images = _numbers(item, path, (None, None, None), 4)
+    units = check_type(_text(item.attrs.get("units")), str, path, "'ronchigrams' attribute units")
+    return images.astype(np.float32, copy=False), units
 
 
 def _labels(handle: h5py.File, columns: list[str], count: int, path: Path) -> np.ndarray:
-    table = np.asarray(handle["aberrations"][()], dtype=np.float64) if columns else None
-    if table is None:
+    if not columns:
         return np.zeros((count, 0))
-    if table.shape != (count, len(columns)):
-        raise SchemaError(
-            f"{path}: 'aberrations' is {table.shape}, expected ({count}, {len(columns)}) for "
-            f"columns {columns}"
-        )
+    item = _dataset(handle, "aberrations", path, required=True)
+    table = _numbers(item, path, (count, len(columns)), 8).astype(np.float64, copy=False)
+    for index, name in enumerate(columns):
+        kind = "aberration_angle" if name.startswith("phi") else "aberration"
+        _in_range(table[:, index], kind, path, f"'aberrations' column {name}, row")
     return table
 
 
-def _optional(handle: h5py.File, count: int) -> tuple[np.ndarray | None, tuple[str, ...] | None]:
-    tilts = np.asarray(handle["tilts"][()], np.float64) if "tilts" in handle else None
-    captions = None
-    if "captions" in handle:
-        captions = tuple(str(c) for c in handle["captions"].asstr()[()])
-    return tilts, captions
+def _optional(handle: h5py.File, count: int, path: Path):
+    """Tilts (N, 2) [mrad] and captions (N,), each None when the file has none."""
+    tilts = _dataset(handle, "tilts", path, required=False)
+    if tilts is not None:
+        tilts = _numbers(tilts, path, (count, 2), 8).astype(np.float64, copy=False)
+        _in_range(tilts, "tilt", path, "'tilts'")
+    item = _dataset(handle, "captions", path, required=False)
+    if item is None:
+        return tilts, None
+    if h5py.check_string_dtype(item.dtype) is None or item.shape != (count,):
+        raise SchemaError(
+            f"{path}: 'captions' must be {count} strings, got {item.shape} {item.dtype}"
+        )
+    check_size(f"array 'captions' of {path}", item.shape, 8)
+    return tilts, tuple(str(c) for c in item.asstr(errors="replace")[()])
 
 
 def _read_dataset_v2(handle: h5py.File, path: Path) -> RonchigramDataset:
     images, image_units = _images(handle, path)
-    if "aberrations" not in handle:
-        raise SchemaError(f"{path} has no 'aberrations' labels")
-    columns = _json_attr(handle["aberrations"].attrs, "columns", None, path)
-    units = _json_attr(handle["aberrations"].attrs, "units", None, path)
-    if not isinstance(columns, list) or not isinstance(units, list) or len(units) != len(columns):
-        raise SchemaError(f"{path}: 'aberrations' needs JSON lists 'columns' and 'units'")
-    tilts, captions = _optional(handle, len(images))
+    labels = _dataset(handle, "aberrations", path, required=True)
+    columns = check_columns(
+        _json_attr(labels.attrs, "columns", None, path), path, "'aberrations' attribute columns"
+    )
+    units = _json_attr(labels.attrs, "units", None, path)
+    if units != aberration_units(columns):
+        raise SchemaError(
+            f"{path}: 'aberrations' attribute units must be {aberration_units(columns)} for "
+            f"columns {columns}, got {units!r}"
+        )
+    setup = _json_attr(handle.attrs, "setup", None, path)
+    if setup is None:
+        raise SchemaError(f"{path} has no 'setup' attribute (the calibration, JSON)")
+    parameters = _json_attr(handle.attrs, "parameters", {}, path)
+    tilts, captions = _optional(handle, len(images), path)
     return RonchigramDataset(
         images=images,
         aberrations=_labels(handle, columns, len(images), path),
         columns=tuple(columns),
         units=tuple(units),
-        setup=_json_attr(handle.attrs, "setup", {}, path),
+        setup=_check_setup(setup, path),
         image_units=image_units,
         tilts=tilts,
         captions=captions,
-        parameters=_json_attr(handle.attrs, "parameters", {}, path),
+        parameters=check_type(parameters, dict, path, "attribute 'parameters'"),
         version=2,
         path=path,
     )
 
 
+def _v1_record(handle: h5py.File, path: Path) -> dict[str, Any]:
+    """``simulate ronchigram --count`` (a ``parameters`` record) or the demo gallery (flat)."""
+    record = _json_attr(handle.attrs, "parameters", None, path)
+    if record is not None:
+        return check_type(record, dict, path, "attribute 'parameters'")
+    # the demo gallery, written by write_hdf5: JSON attrs listed by name
+    json_keys = _json_attr(handle.attrs, "atomlens_json_attrs", [], path)
+    if not isinstance(json_keys, list) or not all(isinstance(k, str) for k in json_keys):
+        raise SchemaError(f"{path}: attribute 'atomlens_json_attrs' must be a list of names")
+    return {
+        key: (
+            parse_json(_text(value), f"{path}: attribute {key!r} is not valid JSON")
+            if key in json_keys
+            else _plain(value)
+        )
+        for key, value in handle.attrs.items()
+        if key != "atomlens_json_attrs"
+    }
+
+
+def _v1_columns(handle: h5py.File, record: dict[str, Any], path: Path) -> list[str]:
+    if "aberrations" not in handle:
+        return []
+    columns = _json_attr(handle["aberrations"].attrs, "columns", None, path)
+    field = "'aberrations' attribute columns"
+    if columns is None:
+        columns, field = record.get("aberration_columns"), "attribute aberration_columns"
+    if columns is None:
+        raise SchemaError(f"{path}: the 'aberrations' labels do not name their columns")
+    return check_columns(columns, path, field)
+
+
 def _read_dataset_v1(handle: h5py.File, path: Path) -> RonchigramDataset:
     """``simulate ronchigram --count`` (a ``parameters`` record) or the demo gallery (flat)."""
     images, image_units = _images(handle, path)
-    record = _json_attr(handle.attrs, "parameters", None, path)
-    if record is None:  # the demo gallery, written by write_hdf5: JSON attrs listed by name
-        json_keys = set(_json_attr(handle.attrs, "atomlens_json_attrs", [], path))
-        record = {
-            key: json.loads(_text(value)) if key in json_keys else _plain(value)
-            for key, value in handle.attrs.items()
-            if key != "atomlens_json_attrs"
-        }
-    columns: list[str] = []
-    if "aberrations" in handle:
-        columns = _json_attr(handle["aberrations"].attrs, "columns", None, path)
-        columns = record.get("aberration_columns") if columns is None else columns
-        if columns is None:
-            raise SchemaError(f"{path}: the 'aberrations' labels do not name their columns")
-    tilts, captions = _optional(handle, len(images))
+    record = _v1_record(handle, path)
+    columns = _v1_columns(handle, record, path)
+    tilts, captions = _optional(handle, len(images), path)
     labels = record.get("labels")
     if captions is None and isinstance(labels, list) and len(labels) == len(images):
         captions = tuple(str(label) for label in labels)
-    setup = _setup_from_flat(record)
-    if isinstance(setup.get("size_px"), int):
+    setup = _check_setup(_setup_from_flat(record), path, required=False)
+    if isinstance(setup.get("size_px"), int | float):
         setup["size_px"] = [setup["size_px"]] * 2
     setup.setdefault("size_px", list(images.shape[1:]))
     kept = set(SETUP_KEYS) | {"aberration_columns", "aberration_units", "labels", "units"}
@@ -333,7 +441,7 @@ def _read_dataset_v1(handle: h5py.File, path: Path) -> RonchigramDataset:
         columns=tuple(columns),
         units=tuple(aberration_units(columns)),
         setup=setup,
-        image_units=image_units or record.get("units"),
+        image_units=image_units or check_type(record.get("units"), str, path, "units"),
         tilts=tilts,
         captions=captions,
         parameters={k: v for k, v in record.items() if k not in kept},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import FileMissingError, UnreadableFileError
+from ._lazy import format_bytes
 from ._schemas import (
     SETUP_KEYS,
     SIDECAR_SCHEMA,
@@ -20,6 +20,10 @@ from ._schemas import (
     _label_table,
     _setup_from_flat,
     _version,
+    check_aberrations,
+    check_tilt,
+    check_type,
+    parse_json,
 )
 from ._write import to_jsonable, write_json
 
@@ -29,6 +33,9 @@ __all__ = [
     "sidecar_path",
     "write_ronchigram_sidecar",
 ]
+
+#: The largest file :func:`read_ronchigram_sidecar` reads [bytes]; a sidecar takes about 1 kB.
+SIDECAR_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -148,19 +155,15 @@ def read_ronchigram_sidecar(path: str | os.PathLike) -> RonchigramSidecar:
     Raises
     ------
     FileMissingError, UnreadableFileError
-        No such file, or not JSON.
+        No such file (or a folder), or not JSON: malformed, not UTF-8, nested too deeply.
     SchemaError
-        Not a Ronchigram sidecar; :class:`SchemaVersionError` for one of an unknown version.
+        Not a Ronchigram sidecar: another JSON record, a file larger than
+        :data:`SIDECAR_MAX_BYTES` (1 MiB), or a field of the wrong type or outside its valid
+        range (the message names the field); :class:`SchemaVersionError` for one of an unknown
+        version.
     """
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise FileMissingError(f"{path} does not exist or is not a file")
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnreadableFileError(f"cannot read {path} as JSON: {error}") from error
-    if not isinstance(record, dict):
-        raise SchemaError(f"{path} is not a Ronchigram sidecar (expected a JSON object)")
+    record = _json_record(path)
     schema = record.get("schema")
     if schema is None and record.get("kind") == "ronchigram":
         return _sidecar_v1(record, path)
@@ -174,29 +177,52 @@ def read_ronchigram_sidecar(path: str | os.PathLike) -> RonchigramSidecar:
         if not isinstance(record.get(key), dict):
             raise SchemaError(f"{path}: a Ronchigram sidecar needs a {key!r} object")
     return RonchigramSidecar(
-        setup=record["setup"],
-        aberrations={k: float(v) for k, v in record["aberrations_A_rad"].items()},
-        tilt=tuple(record.get("tilt_mrad") or (0.0, 0.0)),
-        specimen=record.get("specimen"),
-        detector=record.get("detector"),
-        image_units=record.get("image_units"),
-        parameters=record.get("parameters") or {},
+        setup=_check_setup(record["setup"], path),
         version=2,
-        path=path,
+        **_common_fields(record, path, units_key="image_units"),
     )
+
+
+def _json_record(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``, read only when it is a file of sidecar size."""
+    if path.is_dir():
+        raise FileMissingError(f"{path} is a folder, not a Ronchigram sidecar (a JSON file)")
+    if not path.is_file():
+        raise FileMissingError(f"{path} does not exist or is not a file")
+    size = path.stat().st_size
+    if size > SIDECAR_MAX_BYTES:
+        raise SchemaError(
+            f"{path} is not a Ronchigram sidecar: it takes {format_bytes(size)}, a sidecar "
+            f"about 1 kB (atomlens reads at most {format_bytes(SIDECAR_MAX_BYTES)})"
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UnreadableFileError(f"cannot read {path} as JSON (UTF-8 text): {error}") from error
+    record = parse_json(text, f"cannot read {path} as JSON", UnreadableFileError)
+    if not isinstance(record, dict):
+        raise SchemaError(f"{path} is not a Ronchigram sidecar (expected a JSON object)")
+    return record
+
+
+def _common_fields(record: dict[str, Any], path: Path, units_key: str) -> dict[str, Any]:
+    """The fields both versions share, checked: aberrations, tilt, specimen, detector, units."""
+    return {
+        "aberrations": check_aberrations(
+            record.get("aberrations_A_rad") or {}, path, "aberrations_A_rad"
+        ),
+        "tilt": check_tilt(record.get("tilt_mrad"), path, "tilt_mrad"),
+        "specimen": check_type(record.get("specimen"), dict, path, "specimen"),
+        "detector": check_type(record.get("detector"), dict, path, "detector"),
+        "image_units": check_type(record.get(units_key), str, path, units_key),
+        "parameters": check_type(record.get("parameters"), dict, path, "parameters") or {},
+        "path": path,
+    }
 
 
 def _sidecar_v1(record: dict, path: Path) -> RonchigramSidecar:
-    setup = _setup_from_flat(record)
+    setup = _check_setup(_setup_from_flat(record), path, required=False)
     taken = {*SETUP_KEYS, "kind", "aberrations_A_rad", "tilt_mrad", "specimen", "detector"}
-    return RonchigramSidecar(
-        setup=setup,
-        aberrations={k: float(v) for k, v in (record.get("aberrations_A_rad") or {}).items()},
-        tilt=tuple(record.get("tilt_mrad") or (0.0, 0.0)),
-        specimen=record.get("specimen"),
-        detector=record.get("detector"),
-        image_units=record.get("units"),
-        parameters={k: v for k, v in record.items() if k not in taken | {"units"}},
-        version=1,
-        path=path,
-    )
+    fields = _common_fields(record, path, units_key="units")
+    fields["parameters"] = {k: v for k, v in record.items() if k not in taken | {"units"}}
+    return RonchigramSidecar(setup=setup, version=1, **fields)

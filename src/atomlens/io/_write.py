@@ -23,6 +23,7 @@ import tifffile
 from ._atomic import atomic_write
 from ._formats import TIFF_DESCRIPTION_KEY
 from ._imagedata import ImageData, validate_pixel_size
+from ._lazy import check_declared
 
 __all__ = ["read_hdf5", "write_csv", "write_hdf5", "write_json", "write_tiff"]
 
@@ -303,6 +304,18 @@ def write_hdf5(
     return atomic_write(path, write, overwrite)
 
 
+def _check_sizes(handle: h5py.File, path: Path) -> None:
+    """Refuse, before reading, datasets whose declared sizes exceed the array size limit."""
+    arrays: list[tuple[str, tuple[int, ...], np.dtype]] = []
+
+    def visit(name: str, item: Any) -> None:
+        if isinstance(item, h5py.Dataset):
+            arrays.append((name, item.shape or (), item.dtype))
+
+    handle.visititems(visit)
+    check_declared(path, arrays)
+
+
 def read_hdf5(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Read back a file written by :func:`write_hdf5`.
 
@@ -317,9 +330,17 @@ def read_hdf5(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str,
         Every dataset, by its full path without the leading '/'.
     attrs : dict
         File attributes, with JSON-encoded ones decoded.
+
+    Raises
+    ------
+    SizeLimitError
+        A dataset, or all of them together, larger than the array size limit
+        (``ATOMLENS_MAX_ARRAY_GB``); checked from their declared shapes before any is read.
     """
+    path = Path(path).expanduser()
     datasets: dict[str, np.ndarray] = {}
-    with h5py.File(Path(path).expanduser(), "r") as handle:
+    with h5py.File(path, "r") as handle:
+        _check_sizes(handle, path)
 
         def visit(name: str, item: Any) -> None:
             if isinstance(item, h5py.Dataset):
