@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from ase import Atoms
 from ase.build import bulk, graphene, mx2
 from ase.spacegroup import crystal
@@ -103,6 +104,55 @@ ZONE_AXES: dict[str, tuple[tuple[int, ...], ...]] = {k: v.zone_axes for k, v in 
 LAYERED: tuple[str, ...] = tuple(k for k, v in _SPECS.items() if v.layered)
 
 
+#: The largest structure file :func:`material` reads [bytes]: 16 MiB, a CIF of about 100000
+#: atoms, where a unit cell takes a few kB.
+STRUCTURE_FILE_MAX_BYTES = 16 * 2**20
+
+
+def _read_structure_file(path: Path) -> Atoms:
+    """The structure in ``path`` (any format ``ase.io.read`` knows), or one ValueError naming it.
+
+    Parameters
+    ----------
+    path : Path
+        An existing path.
+
+    Returns
+    -------
+    ase.Atoms
+        The last structure of the file, with ``info["material"]`` set to the file's stem.
+    """
+    from ase.io import read
+
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; give a structure file (CIF...) or a material.")
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"{path} is empty (0 bytes); give a structure file (CIF...).")
+    if size > STRUCTURE_FILE_MAX_BYTES:
+        raise ValueError(
+            f"{path} takes {size / 2**20:.1f} MiB, more than the {STRUCTURE_FILE_MAX_BYTES >> 20} "
+            "MiB atomlens reads as a structure file; give the unit cell (a CIF of a few kB)."
+        )
+    try:
+        atoms = read(path)
+    except Exception as err:  # ase raises anything from its parsers: StopIteration, KeyError...
+        reason = str(err).strip() or "no details"
+        raise ValueError(
+            f"{path} is not a structure file ase can read, or it is malformed "
+            f"({type(err).__name__}: {reason[:200]}); give a valid CIF file."
+        ) from err
+    if not isinstance(atoms, Atoms) or len(atoms) == 0:
+        raise ValueError(f"{path} holds no atoms; give a structure file with a unit cell of atoms.")
+    if atoms.cell.volume <= 0 or not np.isfinite(atoms.positions).all():
+        raise ValueError(
+            f"{path} gives no unit cell (or non-finite positions); atomlens needs a periodic "
+            "crystal cell, as a CIF file holds."
+        )
+    atoms.info["material"] = path.stem
+    return atoms
+
+
 def known_name(name: str) -> str | None:
     """The library's spelling of a material name (case-insensitive), or None if it has none."""
     lower = {k.lower(): k for k in _SPECS}
@@ -126,7 +176,9 @@ def material(name: MaterialLike) -> Atoms:
     Raises
     ------
     ValueError
-        For an unknown name, with the list of known ones.
+        For an unknown name, with the list of known ones, and for a structure file that is
+        not one ase can read, is empty or malformed, holds no atoms or no unit cell, or is larger
+        than :data:`STRUCTURE_FILE_MAX_BYTES` (16 MiB); the message names the file.
 
     Notes
     -----
@@ -175,12 +227,8 @@ def material(name: MaterialLike) -> Atoms:
         atoms = _SPECS[key].build()
         atoms.info["material"] = key
         return atoms
-    if isinstance(name, str | os.PathLike) and Path(name).is_file():
-        from ase.io import read
-
-        atoms = read(name)
-        atoms.info["material"] = Path(name).stem
-        return atoms
+    if isinstance(name, str | os.PathLike) and Path(name).exists():
+        return _read_structure_file(Path(name))
     raise ValueError(
         f"Unknown material {name!r}: give an ase.Atoms, a CIF path, or one of "
         f"{', '.join(MATERIALS)}."
