@@ -272,6 +272,9 @@ def _releasing(path: str | os.PathLike) -> Iterator[None]:
         warnings.simplefilter("always")
         try:
             yield
+        except BaseException as err:
+            traceback.clear_frames(err.__traceback__)  # the error keeps no unread array alive
+            raise
         finally:
             gc.collect(1)  # the young generations only: about a millisecond
             for warning in caught:

@@ -284,20 +284,19 @@ def _dataset(handle: h5py.File, name: str, path: Path, *, required: bool) -> h5p
     return item
 
 
-def _numbers(item: h5py.Dataset, path: Path, shape: tuple[int | None, ...], itemsize: int):
-    """The array's values, after checking dtype, shape (None: any length) and size."""
+def _numbers(item: h5py.Dataset, path: Path, shape: tuple[int | str, ...], itemsize: int):
+    """The array's values, after checking dtype, shape (a str: any length) and size [bytes]."""
     name = item.name.lstrip("/")
     if item.dtype.kind not in "biuf":
         raise SchemaError(
             f"{path}: {name!r} must hold real numbers ({_LAYOUT[name]}), got dtype {item.dtype}"
         )
     if len(item.shape) != len(shape) or any(
-        want is not None and n != want for n, want in zip(item.shape, shape, strict=True)
+        isinstance(want, int) and n != want for n, want in zip(item.shape, shape, strict=True)
     ):
-        wanted = tuple("any" if n is None else n for n in shape)
-        raise SchemaError(
-            f"{path}: {name!r} has shape {item.shape}, expected {wanted} ({_LAYOUT[name]})"
-        )
+        wanted = "(" + ", ".join(map(str, shape)) + ")"
+        layout = f" ({_LAYOUT[name]})" if any(isinstance(n, int) for n in shape) else ""
+        raise SchemaError(f"{path}: {name!r} has shape {item.shape}, expected {wanted}{layout}")
     check_size(f"array {name!r} of {path}", item.shape, max(itemsize, item.dtype.itemsize))
     return item[()]
 
@@ -324,7 +323,7 @@ def _json_attr(attrs, key: str, default: Any, path: Path) -> Any:
 
 def _images(handle: h5py.File, path: Path) -> tuple[np.ndarray, str | None]:
     item = _dataset(handle, "ronchigrams", path, required=True)
-    images = _numbers(item, path, (None, None, None), 4)
+    images = _numbers(item, path, ("N", "rows", "columns"), 4)
     units = check_type(_text(item.attrs.get("units")), str, path, "'ronchigrams' attribute units")
     return images.astype(np.float32, copy=False), units
 

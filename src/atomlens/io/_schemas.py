@@ -112,10 +112,10 @@ def _field_error(path: Path | None, message: str) -> ValueError:
 
 
 def _range_words(valid: Range) -> str:
-    unit = f" of {valid.unit}" if valid.unit else ""
     if valid.low == 0 and valid.low_open:
-        return f"a positive number{unit} up to {valid.high:g}"
-    return f"a {'whole ' if valid.integer else ''}number{unit} in {valid.text()}"
+        unit = f" {valid.unit}" if valid.unit else ""
+        return f"a positive number up to {valid.high:g}{unit}"
+    return f"a {'whole ' if valid.integer else ''}number in {valid.text()}"
 
 
 def check_number(value: Any, kind: str, field: str, path: Path | None = None) -> float:
@@ -260,7 +260,7 @@ def parse_json(text: Any, failure: str, error: type[Exception] = SchemaError) ->
         reason = "it is nested too deeply"
     except (ValueError, TypeError) as err:  # JSONDecodeError, int digit limit, not text
         reason = str(err)
-    raise error(f"{failure} ({_short(reason)})")
+    raise error(f"{failure} ({reason[:200]})")
 
 
 def _setup_from_flat(record: Mapping[str, Any]) -> dict[str, Any]:
