@@ -297,6 +297,15 @@ def test_crafted_dataset_gives_one_schema_error(tmp_path, change, field):
     assert str(path) in str(error.value) and field in str(error.value)
 
 
+def test_dataset_that_declares_unwritten_images_is_refused(tmp_path):
+    def bomb(handle):
+        del handle["ronchigrams"]
+        handle.create_dataset("ronchigrams", (3, 16384, 16384), "f4", chunks=(1, 256, 256))
+
+    with pytest.raises(SchemaError, match=r"d\.h5: 'ronchigrams' declares .* stores no data"):
+        read_ronchigram_dataset(_dataset(tmp_path, bomb))
+
+
 def test_dataset_array_over_the_size_limit_is_refused(tmp_path, monkeypatch):
     path = _dataset(tmp_path, lambda handle: None)
     monkeypatch.setenv("ATOMLENS_MAX_ARRAY_GB", str(1000 / 2**30))

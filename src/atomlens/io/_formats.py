@@ -8,9 +8,10 @@ the unit to assume for axes that have a scale but no unit (None: treat them as u
 The ``data`` of a signal is left in the file where the format allows it: a
 :class:`~._lazy.Deferred` (.npy, plain HDF5, atomlens TIFF) or a dask array (rosettasciio's lazy
 readers), which :func:`atomlens.io.read` size-checks and then loads. Where rosettasciio cannot
-read a file lazily (PNG, JPEG, BMP, HyperSpy files with unchunked data, DM RGBA images), the file
-is read whole, after the sizes its header declares were checked against the array size limit
-(formats without such a probe: DM, SER, MRC, whose data are stored uncompressed).
+read a file lazily (PNG, JPEG, BMP, HyperSpy files with unchunked data, DM RGBA images) or should
+not (other TIFFs up to 256 MiB: its lazy reader leaves them open), the file is read whole, after
+the sizes its header declares were checked against the array size limit (formats without such a
+probe: DM, SER, MRC, whose data are stored uncompressed).
 """
 
 import importlib
@@ -25,7 +26,13 @@ import numpy as np
 import tifffile
 
 from ._errors import EmptyFileError
-from ._lazy import Deferred, check_declared, declared_bytes, format_bytes
+from ._lazy import (
+    DESCRIBE_VALUES_LIMIT,
+    Deferred,
+    check_declared,
+    declared_bytes,
+    format_bytes,
+)
 
 __all__ = ["FORMATS", "READERS", "SIGNATURES", "TIFF_DESCRIPTION_KEY"]
 
@@ -77,14 +84,20 @@ Declared = list[tuple[str, tuple[int, ...], np.dtype]]
 
 
 def _rsciio(
-    path: Path, module: str, probe: Callable[[Path], Declared] | None = None, **options: Any
+    path: Path,
+    module: str,
+    probe: Callable[[Path], Declared] | None = None,
+    *,
+    lazy: bool = True,
+    **options: Any,
 ) -> Signals:
     """Signals read by ``rsciio.<module>``: lazily when it can, else whole after ``probe``."""
     file_reader = importlib.import_module(f"rsciio.{module}").file_reader
-    try:
-        return file_reader(str(path), lazy=True, **options)
-    except Exception as err:  # rosettasciio's lazy readers do not cover every variant
-        _logger.debug("%s: no lazy read (%s: %s)", path.name, type(err).__name__, err)
+    if lazy:
+        try:
+            return file_reader(str(path), lazy=True, **options)
+        except Exception as err:  # rosettasciio's lazy readers do not cover every variant
+            _logger.debug("%s: no lazy read (%s: %s)", path.name, type(err).__name__, err)
     if probe is not None:
         check_declared(path, probe(path))
     return file_reader(str(path), **options)
@@ -192,7 +205,10 @@ def _imagej_unit(tif: tifffile.TiffFile) -> str | None:
 
 
 def _read_foreign_tiff(path: Path, imagej_unit: str | None) -> ReaderResult:
-    signals = _rsciio(path, "tiff", _tiff_arrays)
+    # rosettasciio's lazy TIFF reader leaves the file open until garbage collection: it is
+    # used only where reading the file whole would go past what atomlens info reads
+    declared = sum(declared_bytes(shape, dtype) for _, shape, dtype in _tiff_arrays(path))
+    signals = _rsciio(path, "tiff", _tiff_arrays, lazy=declared > DESCRIBE_VALUES_LIMIT)
     if imagej_unit is not None:
         # rosettasciio takes ImageJ's scale but keeps its unit only when it is 'micron'
         for signal in signals:

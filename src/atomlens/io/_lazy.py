@@ -16,7 +16,18 @@ import numpy as np
 
 from atomlens.core.validation import check_size
 
-__all__ = ["Deferred", "check_declared", "declared_bytes", "format_bytes", "placeholder"]
+__all__ = [
+    "DESCRIBE_VALUES_LIMIT",
+    "Deferred",
+    "check_declared",
+    "declared_bytes",
+    "format_bytes",
+    "placeholder",
+]
+
+#: The largest data [bytes] :func:`atomlens.io.describe` (``atomlens info``) loads to show value
+#: statistics: 256 MiB, one 8192 x 8192 float32 image, a fraction of a second to read from disk.
+DESCRIBE_VALUES_LIMIT = 256 * 2**20
 
 
 class Deferred:

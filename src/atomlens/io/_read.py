@@ -32,17 +32,13 @@ from ._errors import (
 )
 from ._formats import FORMATS, READERS, SIGNATURES, Signals
 from ._imagedata import ImageData
-from ._lazy import declared_bytes, format_bytes, placeholder
+from ._lazy import DESCRIBE_VALUES_LIMIT, declared_bytes, format_bytes, placeholder
 from ._metadata import apply_mapping, beam_energy, get_path, to_builtin
 from ._summary import summarise
 
 __all__ = ["DESCRIBE_VALUES_LIMIT", "describe", "read", "supported_extensions"]
 
 _logger = logging.getLogger(__name__)
-
-#: The largest data [bytes] :func:`describe` (``atomlens info``) loads to show value statistics:
-#: 256 MiB, one 8192 x 8192 float32 image, a fraction of a second to read from a local disk.
-DESCRIBE_VALUES_LIMIT = 256 * 2**20
 
 # errors that already say what is wrong with the file (not wrapped in UnreadableFileError)
 _OWN_ERRORS = (AtomlensIOError, SizeLimitError, InputError, MemoryError, KeyboardInterrupt)

@@ -298,6 +298,11 @@ def _numbers(item: h5py.Dataset, path: Path, shape: tuple[int | str, ...], items
         layout = f" ({_LAYOUT[name]})" if any(isinstance(n, int) for n in shape) else ""
         raise SchemaError(f"{path}: {name!r} has shape {item.shape}, expected {wanted}{layout}")
     check_size(f"array {name!r} of {path}", item.shape, max(itemsize, item.dtype.itemsize))
+    if item.size and item.id.get_storage_size() == 0:  # e.g. a 1 kB file "holding" 4 GiB
+        raise SchemaError(
+            f"{path}: {name!r} declares shape {item.shape} but stores no data (it was created "
+            "and never written)"
+        )
     return item[()]
 
 
