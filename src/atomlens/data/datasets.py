@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from atomlens.core.validation import check_parameter, check_size
 from atomlens.data.samplers import ImageSampler, SeriesSampler
 from atomlens.physics.imaging.labels import class_masks, distance_map
 
@@ -200,10 +201,10 @@ def write_heldout(
 
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}.")
+    count = check_parameter("count", count)
     if sampler is None:
         sampler = SeriesSampler() if task == "tracking" else ImageSampler()
+    _check_heldout_size(sampler, count)
     items = [
         sampler.sample(i, seed)
         for i in tqdm(range(count), desc=f"held-out {task}", disable=not progress)
@@ -240,6 +241,20 @@ def write_heldout(
             )
 
     return atomic_write(path, write, overwrite)
+
+
+def _check_heldout_size(sampler: object, count: int) -> None:
+    """Refuse, before simulating, a held-out set whose images would not fit in memory.
+
+    The items are kept until the file is written: the recorded and the clean stack, float32.
+    """
+    if isinstance(sampler, SeriesSampler):
+        shape = (2 * count, sampler.frames, sampler.size, sampler.size)
+    elif isinstance(sampler, ImageSampler):
+        shape = (2 * count, sampler.size, sampler.size)
+    else:
+        return
+    check_size("the held-out images (recorded and clean)", shape)
 
 
 def _write_table(handle, name: str, table: pd.DataFrame) -> None:

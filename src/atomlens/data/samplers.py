@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from atomlens.core.energy import wavelength
+from atomlens.core.validation import check_parameter
 from atomlens.physics.detectors import realistic_stem, realistic_tem
 from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
 from atomlens.physics.imaging.hrtem import HRTEMImaging
@@ -42,6 +43,21 @@ def _pixel_size(rng: np.random.Generator, low: float, high: float) -> float:
         return float(low)
     grid = np.geomspace(low, high, PIXEL_SIZE_STEPS)
     return float(grid[rng.integers(PIXEL_SIZE_STEPS)])
+
+
+def _check_size(size: int) -> None:
+    """A sampler's image size [px]: in ``PARAMETERS["size"]`` and at least 16 px."""
+    if check_parameter("size", size) < 16:
+        raise ValueError(f"size=... must be at least 16 px for a sampler, got {size} px.")
+
+
+def _check_range(name: str, bounds: tuple[float, float], unit: str) -> None:
+    """A (low, high) range of a sampler whose bounds each lie in ``PARAMETERS[name]``."""
+    if len(bounds) != 2:
+        raise ValueError(f"{name}=... must be a range (low, high) [{unit}], got {bounds!r}.")
+    low, high = (check_parameter(name, value) for value in bounds)
+    if not low <= high:
+        raise ValueError(f"{name}=... must be a range with low <= high [{unit}], got {bounds!r}.")
 
 
 def random_stem_imaging(rng: np.random.Generator) -> STEMImaging:
@@ -120,13 +136,9 @@ class ImageSampler:
             raise ValueError(f"modality must be one of {MODALITIES}, got {self.modality!r}.")
         if self.distortions not in DISTORTIONS:
             raise ValueError(f"distortions must be one of {DISTORTIONS}, got {self.distortions!r}.")
-        if self.size < 16:
-            raise ValueError(f"size must be at least 16 px, got {self.size}.")
-        low, high = self.pixel_size
-        if not 0 < low <= high:
-            raise ValueError(
-                f"pixel_size range must satisfy 0 < low <= high, got {self.pixel_size}."
-            )
+        _check_size(self.size)
+        _check_range("pixel_size", self.pixel_size, "Å")
+        _check_range("dose_per_pixel", self.dose_per_pixel, "e-/px")
 
     def sample(self, index: int, seed: int = 0) -> SimulatedImage:
         """Item ``index`` of the stream with this seed."""
@@ -172,8 +184,9 @@ class SeriesSampler:
     distortions: str = "realistic"
 
     def __post_init__(self) -> None:
-        if self.frames < 1 or self.size < 16:
-            raise ValueError("SeriesSampler needs frames >= 1 and size >= 16 px.")
+        check_parameter("frames", self.frames)
+        _check_size(self.size)
+        _check_range("pixel_size", self.pixel_size, "Å")
         if self.distortions not in DISTORTIONS:
             raise ValueError(f"distortions must be one of {DISTORTIONS}, got {self.distortions!r}.")
 

@@ -39,6 +39,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from atomlens.core.validation import ParameterError
+from atomlens.core.validation import check_parameter as check_documented
 from atomlens.physics.detectors.sampling import poisson_counts as poisson_counts
 from atomlens.physics.detectors.sampling import poisson_in_place, standard_normal
 from atomlens.physics.detectors.sampling import random_pixels as random_pixels
@@ -111,6 +113,25 @@ def check_parameter(obj: Distortion, name: str, ok: bool, requirement: str) -> N
         raise ValueError(
             f"{type(obj).__name__}.{name} must be {requirement}{_unit(obj, name)}, got {value!r}."
         )
+
+
+def check_range(obj: Distortion, name: str, kind: str) -> None:
+    """Raise :class:`~atomlens.core.validation.ParameterError` unless ``obj.name`` lies in the
+    documented range ``PARAMETERS[kind]`` (the message names the step, the unit and the range).
+
+    Parameters
+    ----------
+    obj : Distortion
+        The step whose parameter is checked.
+    name : str
+        The parameter (a field of ``obj``).
+    kind : str
+        Its entry in :data:`atomlens.core.validation.PARAMETERS`, e.g. ``"psf_sigma"``.
+    """
+    try:
+        check_documented(name, getattr(obj, name), kind=kind)
+    except ParameterError as error:
+        raise ParameterError(f"{type(obj).__name__}: {error}") from None
 
 
 def is_finite_number(value: Any) -> bool:
@@ -264,12 +285,16 @@ class ShotNoise(Distortion):
       to at most 1; the rest is scattered off the detector), times this dose (Ronchigrams);
     - neither: the image is in expected electrons already.
 
+    A dark image (all zero: a HAADF image of vacuum) is valid and gives zero counts: the Poisson
+    distribution of mean 0 is certainly 0, whatever the scale, so ``dose_per_pixel`` then reads
+    the image as relative to 1 (``scale = dose_per_pixel``, like ``simulate_image``'s dose).
+
     Parameters
     ----------
     dose_per_pixel : float, optional
-        Mean number of electrons per pixel [e-/px].
+        Mean number of electrons per pixel [e-/px], in ``PARAMETERS["dose_per_pixel"]``.
     dose_per_image : float, optional
-        Electrons in the beam per image [e-].
+        Electrons in the beam per image [e-], in ``PARAMETERS["dose_per_image"]``.
     exact_below : float
         Expected counts below which the Poisson draw is exact [e-]; above, a Cornish-Fisher
         normal that matches the first three moments (see
@@ -311,24 +336,31 @@ class ShotNoise(Distortion):
             )
         for name in ("dose_per_pixel", "dose_per_image"):
             if getattr(self, name) is not None:
-                check_positive(self, name)
+                check_range(self, name, name)
         check_parameter(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         scale = 1.0
         if self.dose_per_pixel is not None:
-            mean = float(image.mean())
-            if mean <= 0:
-                raise ValueError(
-                    f"ShotNoise(dose_per_pixel={self.dose_per_pixel}) scales the image to its "
-                    "mean, but the image is all zero; pass neither dose for an image in expected "
-                    "electrons."
-                )
-            scale = self.dose_per_pixel / mean
+            scale = _scale_to_mean(image, float(self.dose_per_pixel))
         elif self.dose_per_image is not None:
             scale = float(self.dose_per_image)
-        image *= scale
+        if math.isfinite(scale):
+            image *= scale
+        else:  # a mean so small that dose / mean overflows: each pixel / mean is <= H * W
+            image /= float(image.mean())
+            image *= float(self.dose_per_pixel)
         return poisson_in_place(image, rng, self.exact_below), {"scale": scale}
+
+
+def _scale_to_mean(image: np.ndarray, dose: float) -> float:
+    """Electrons per unit of ``image`` that give it a mean of ``dose`` [e-/px].
+
+    A dark (all-zero, non-negative) image has no mean to scale: its expected counts are 0 at
+    any scale, and it is read as relative to 1 (``dose`` itself).
+    """
+    mean = float(image.mean())
+    return dose / mean if mean > 0 else dose
 
 
 @dataclass(frozen=True)
@@ -338,9 +370,9 @@ class ReadoutNoise(Distortion):
     Parameters
     ----------
     sigma : float
-        Standard deviation [counts].
+        Standard deviation [counts], in ``PARAMETERS["readout_noise"]``.
     offset : float
-        Constant bias added to every pixel [counts].
+        Constant bias added to every pixel [counts], in ``PARAMETERS["dark_offset"]``.
 
     Notes
     -----
@@ -353,8 +385,8 @@ class ReadoutNoise(Distortion):
     _UNITS: ClassVar[dict[str, str]] = {"sigma": "counts", "offset": "counts"}
 
     def __post_init__(self) -> None:
-        check_non_negative(self, "sigma")
-        check_parameter(self, "offset", is_finite_number(self.offset), "a finite number")
+        check_range(self, "sigma", "readout_noise")
+        check_range(self, "offset", "dark_offset")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         if self.sigma > 0:
@@ -469,9 +501,24 @@ def _apply_scan_run(
 
 
 def check_dose_range(dose_per_pixel_range: tuple[float, float]) -> tuple[float, float]:
-    """A dose range [e-/px] as two floats ``0 < low <= high < inf``, else ValueError."""
-    low, high = (float(v) for v in dose_per_pixel_range)
-    if not (0 < low <= high and math.isfinite(high)):
+    """A dose range [e-/px] as two floats ``low <= high``, both in ``PARAMETERS["dose_per_pixel"]``.
+
+    Raises
+    ------
+    ValueError
+        :class:`~atomlens.core.validation.ParameterError` for a bound outside the documented
+        range, ValueError for anything but a pair ``low <= high``.
+    """
+    bounds = tuple(np.ravel(np.asarray(dose_per_pixel_range, dtype=object)))
+    if len(bounds) != 2:
+        raise ValueError(
+            f"dose_per_pixel_range must be a pair (low, high) [e-/px], got {dose_per_pixel_range}."
+        )
+    low, high = (
+        float(check_documented("dose_per_pixel_range", value, kind="dose_per_pixel"))
+        for value in bounds
+    )
+    if not low <= high:
         raise ValueError(
             f"dose_per_pixel_range must be 0 < low <= high [e-/px], got {dose_per_pixel_range}."
         )

@@ -34,6 +34,7 @@ from atomlens.physics.detectors.base import (
     check_parameter,
     check_positive,
     check_probability,
+    check_range,
     is_finite_number,
     is_on,
     log_uniform,
@@ -270,7 +271,7 @@ class PMTGain(Distortion):
     Parameters
     ----------
     gain : float
-        Mean output per detected electron [counts / e-].
+        Mean output per detected electron [counts / e-], in ``PARAMETERS["gain"]``.
     cv : float
         Relative standard deviation of one electron's pulse height [1].
 
@@ -286,7 +287,7 @@ class PMTGain(Distortion):
     _NON_NEGATIVE: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        check_positive(self, "gain")
+        check_range(self, "gain", "gain")
         check_non_negative(self, "cv")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:

@@ -30,6 +30,7 @@ from atomlens.physics.detectors.base import (
     check_parameter,
     check_positive,
     check_probability,
+    check_range,
     is_on,
     log_uniform,
 )
@@ -56,7 +57,7 @@ class Gain(Distortion):
     Parameters
     ----------
     gain : float
-        [counts / e-].
+        [counts / e-], in ``PARAMETERS["gain"]``.
 
     Notes
     -----
@@ -68,7 +69,7 @@ class Gain(Distortion):
     _UNITS: ClassVar[dict[str, str]] = {"gain": "counts_per_e"}
 
     def __post_init__(self) -> None:
-        check_positive(self, "gain")
+        check_range(self, "gain", "gain")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         image *= self.gain
@@ -137,7 +138,7 @@ class GaussianPSF(Distortion):
     Parameters
     ----------
     sigma : float
-        Standard deviation of the Gaussian [px]; 0 is no blur.
+        Standard deviation of the Gaussian [px]; 0 is no blur. In ``PARAMETERS["psf_sigma"]``.
 
     Notes
     -----
@@ -156,7 +157,7 @@ class GaussianPSF(Distortion):
     _UNITS: ClassVar[dict[str, str]] = {"sigma": "px"}
 
     def __post_init__(self) -> None:
-        check_non_negative(self, "sigma")
+        check_range(self, "sigma", "psf_sigma")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         if self.sigma > 0:
@@ -498,6 +499,9 @@ def ronchigram_camera(
         Mean dark signal added to every pixel [counts].
     readout_noise : float
         Standard deviation of the Gaussian read-out noise [counts].
+
+    Each parameter must lie in its range of :data:`atomlens.core.validation.PARAMETERS`; the
+    step that takes it raises :class:`~atomlens.core.validation.ParameterError` otherwise.
 
     Returns
     -------
