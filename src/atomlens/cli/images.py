@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,11 @@ from atomlens.cli._common import (
     check_outputs,
     prepare_folder,
 )
+
+if TYPE_CHECKING:
+    from atomlens.io._atomic import AtomicOutputs
+    from atomlens.physics.imaging.images import SimulatedImage
+    from atomlens.physics.imaging.series import SimulatedSeries
 
 IMAGE_OUTPUTS = ["image.tif", "clean.tif", "atoms.csv", "parameters.json"]
 SERIES_OUTPUTS = ["series.tif", "clean.tif", "tracks.csv", "events.csv", "parameters.json"]
@@ -183,12 +189,11 @@ def _distortion_chain(args: argparse.Namespace, modality: str, rng: np.random.Ge
 
 
 def run_image(args: argparse.Namespace) -> int:
-    from atomlens.io import write_csv, write_json, write_tiff
+    from atomlens.io._atomic import atomic_outputs
     from atomlens.physics.imaging.images import simulate_image
 
-    folder = prepare_folder(
-        args.output, IMAGE_OUTPUTS + ["preview.png"] * args.plot, args.overwrite
-    )
+    names = IMAGE_OUTPUTS + ["preview.png"] * args.plot
+    folder = prepare_folder(args.output, names, args.overwrite, create=False)
     rng = np.random.default_rng(args.seed)
     atoms, structure = build_field(args, rng)
     imaging = build_imaging(args)
@@ -196,10 +201,6 @@ def run_image(args: argparse.Namespace) -> int:
     result = simulate_image(
         atoms, args.pixel_size, imaging, dose_per_pixel=args.dose, distortions=chain, rng=rng
     )
-    overwrite = args.overwrite
-    write_tiff(folder / "image.tif", result.image, pixel_size=args.pixel_size, overwrite=overwrite)
-    write_tiff(folder / "clean.tif", result.clean, pixel_size=args.pixel_size, overwrite=overwrite)
-    write_csv(folder / "atoms.csv", result.atoms, overwrite=overwrite)
     parameters = {
         "atomlens_version": __version__,
         "command": f"simulate {args.modality}",
@@ -208,19 +209,35 @@ def run_image(args: argparse.Namespace) -> int:
         "structure": structure,
         **result.metadata,
     }
-    write_json(folder / "parameters.json", parameters, overwrite=overwrite)
-    if args.plot:
-        from atomlens.report.figures import save_overlay
+    with atomic_outputs(
+        [folder / n for n in names], overwrite=args.overwrite, create_folders=True
+    ) as out:
+        _write_image_outputs(out, folder, result, parameters, args.pixel_size)
+        if args.plot:
+            from atomlens.report.figures import save_overlay
 
-        save_overlay(
-            folder / "preview.png",
-            result.image,
-            result.atoms,
-            args.pixel_size,
-            title=f"{args.modality.upper()} {structure.get('material', '')}",
-        )
+            save_overlay(
+                out.path(folder / "preview.png"),
+                result.image,
+                result.atoms,
+                args.pixel_size,
+                title=f"{args.modality.upper()} {structure.get('material', '')}",
+                overwrite=False,
+            )
     print(f"wrote {folder}: {', '.join(IMAGE_OUTPUTS)} ({len(result.atoms)} columns)")
     return 0
+
+
+def _write_image_outputs(
+    out: AtomicOutputs, folder: Path, result: SimulatedImage, parameters: dict, pixel_size: float
+) -> None:
+    """image.tif, clean.tif, atoms.csv and parameters.json, to the temporary files of ``out``."""
+    from atomlens.io import write_csv, write_json, write_tiff
+
+    write_tiff(out.path(folder / "image.tif"), result.image, pixel_size=pixel_size)
+    write_tiff(out.path(folder / "clean.tif"), result.clean, pixel_size=pixel_size)
+    write_csv(out.path(folder / "atoms.csv"), result.atoms)
+    write_json(out.path(folder / "parameters.json"), parameters)
 
 
 def _add_series_parser(kinds: argparse._SubParsersAction) -> None:
@@ -261,14 +278,16 @@ def _add_series_parser(kinds: argparse._SubParsersAction) -> None:
 
 
 def run_series(args: argparse.Namespace) -> int:
-    from atomlens.io import write_csv, write_json, write_tiff
+    from dataclasses import asdict
+
+    from atomlens.io._atomic import atomic_outputs
     from atomlens.physics.detectors import realistic_stem
     from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
     from atomlens.physics.imaging.series import simulate_image_series
 
     if args.frames < 1:
         raise ValueError(f"--frames must be at least 1, got {args.frames}.")
-    folder = prepare_folder(args.output, SERIES_OUTPUTS, args.overwrite)
+    folder = prepare_folder(args.output, SERIES_OUTPUTS, args.overwrite, create=False)
     rng = np.random.default_rng(args.seed)
     atoms, structure = build_field(args, rng)
     model = DynamicsModel(
@@ -301,15 +320,6 @@ def run_series(args: argparse.Namespace) -> int:
         dose_per_pixel=args.dose,
         rng=rng,
     )
-    overwrite = args.overwrite
-    write_tiff(
-        folder / "series.tif", result.frames, pixel_size=args.pixel_size, overwrite=overwrite
-    )
-    write_tiff(folder / "clean.tif", result.clean, pixel_size=args.pixel_size, overwrite=overwrite)
-    write_csv(folder / "tracks.csv", result.tracks, overwrite=overwrite)
-    write_csv(folder / "events.csv", result.events, overwrite=overwrite)
-    from dataclasses import asdict
-
     parameters = {
         "atomlens_version": __version__,
         "command": "simulate series",
@@ -318,13 +328,29 @@ def run_series(args: argparse.Namespace) -> int:
         "dynamics": asdict(model),
         **result.metadata,
     }
-    write_json(folder / "parameters.json", parameters, overwrite=overwrite)
+    outputs = [folder / n for n in SERIES_OUTPUTS]
+    with atomic_outputs(outputs, overwrite=args.overwrite, create_folders=True) as out:
+        _write_series_outputs(out, folder, result, parameters, args.pixel_size)
     counts = result.events["kind"].value_counts().to_dict()
     print(
         f"wrote {folder}: {args.frames} frames, {result.tracks['particle'].nunique()} "
         f"particles, events {counts}"
     )
     return 0
+
+
+def _write_series_outputs(
+    out: AtomicOutputs, folder: Path, result: SimulatedSeries, parameters: dict, pixel_size: float
+) -> None:
+    """series.tif, clean.tif, tracks.csv, events.csv and parameters.json, to the temporary files
+    of ``out``."""
+    from atomlens.io import write_csv, write_json, write_tiff
+
+    write_tiff(out.path(folder / "series.tif"), result.frames, pixel_size=pixel_size)
+    write_tiff(out.path(folder / "clean.tif"), result.clean, pixel_size=pixel_size)
+    write_csv(out.path(folder / "tracks.csv"), result.tracks)
+    write_csv(out.path(folder / "events.csv"), result.events)
+    write_json(out.path(folder / "parameters.json"), parameters)
 
 
 def _add_dataset_parser(kinds: argparse._SubParsersAction) -> None:
@@ -359,7 +385,7 @@ def run_dataset(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"A dataset is written as HDF5: give -o NAME.h5, not {output.name}.")
-    check_outputs([output], args.overwrite)
+    check_outputs([output], args.overwrite, files=True)
     if args.task == "tracking":
         sampler = SeriesSampler(frames=args.frames, size=args.size, distortions=args.distortions)
     else:

@@ -269,12 +269,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _single(args, setup, specimen, detector, output: Path) -> int:
-    from atomlens.io import sidecar_path, write_ronchigram_sidecar, write_tiff
+    from atomlens.io import sidecar_path
 
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise ValueError(f"One Ronchigram is written as TIFF: give -o NAME.tif, not {output.name}.")
     sidecar = sidecar_path(output)
-    check_outputs([output, sidecar], args.overwrite)
+    check_outputs([output, sidecar], args.overwrite, files=True)
     aberrations = _fixed_aberrations(args)
     image = simulate_ronchigrams(
         setup,
@@ -286,26 +286,43 @@ def _single(args, setup, specimen, detector, output: Path) -> int:
         oversampling=_oversampling(args.oversampling),
         device=args.device,
     )[0]
-    write_tiff(
-        output,
-        image,
-        angular_sampling=setup.angular_sampling,
-        metadata={"energy_eV": setup.energy},
-        overwrite=args.overwrite,
-    )
-    write_ronchigram_sidecar(
-        sidecar,
-        setup=setup_record(setup),
-        aberrations=aberrations.to_abtem(),
-        tilt=args.tilt,
-        specimen=specimen.describe(),
-        detector=detector.describe() if detector else None,
-        image_units=image_units(detector),
-        parameters=parameters(args, setup),
-        overwrite=args.overwrite,
-    )
+    _write_single(args, setup, specimen, detector, aberrations, image, output, sidecar)
     print(f"wrote {output} ({image.shape[0]}x{image.shape[1]} px) and {sidecar}")
     return 0
+
+
+def _write_single(
+    args: argparse.Namespace,
+    setup: RonchigramSetup,
+    specimen: Specimen,
+    detector: Compose | None,
+    aberrations: Aberrations,
+    image: np.ndarray,
+    output: Path,
+    sidecar: Path,
+) -> None:
+    """Write the TIFF and its sidecar, both or neither: if either write fails (or is
+    interrupted), an old pair of files is kept as it was."""
+    from atomlens.io import write_ronchigram_sidecar, write_tiff
+    from atomlens.io._atomic import atomic_outputs
+
+    with atomic_outputs([output, sidecar], overwrite=args.overwrite) as outputs:
+        write_tiff(
+            outputs.path(output),
+            image,
+            angular_sampling=setup.angular_sampling,
+            metadata={"energy_eV": setup.energy},
+        )
+        write_ronchigram_sidecar(
+            outputs.path(sidecar),
+            setup=setup_record(setup),
+            aberrations=aberrations.to_abtem(),
+            tilt=args.tilt,
+            specimen=specimen.describe(),
+            detector=detector.describe() if detector else None,
+            image_units=image_units(detector),
+            parameters=parameters(args, setup),
+        )
 
 
 #: Images simulated per library call when writing a dataset (each call sizes the probes once).
@@ -321,7 +338,7 @@ def _dataset(args, setup, specimen, detector, output: Path) -> int:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
     if output.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"A dataset is written as HDF5: give -o NAME.h5, not {output.name}.")
-    check_outputs([output], args.overwrite)
+    check_outputs([output], args.overwrite, files=True)
     ranges = parse_ranges(args.range)
     if not ranges:
         raise ValueError(
