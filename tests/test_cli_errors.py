@@ -84,3 +84,30 @@ def test_library_errors_name_the_flag(capsys, tmp_path):
         "got 1e+300 eV."
     )
     assert not list(tmp_path.iterdir())
+
+
+def test_sigterm_stops_like_ctrl_c_with_exit_143(monkeypatch, capsys):
+    import signal
+
+    original = cli.build_parser
+
+    def build():
+        parser = original()
+        commands = next(a for a in parser._actions if a.dest == "command")
+        commands.choices["info"].set_defaults(run=lambda args: signal.raise_signal(signal.SIGTERM))
+        return parser
+
+    monkeypatch.setattr(cli, "build_parser", build)
+    before = signal.getsignal(signal.SIGTERM)
+    assert cli.main(["info", "x.tif"]) == 143
+    assert capsys.readouterr().err.strip() == "atomlens info: terminated"
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is only ours while we run
+
+
+def test_ctrl_c_while_building_the_parser_exits_130(monkeypatch, capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert cli.main(["info", "x.tif"]) == 130
+    assert capsys.readouterr().err.strip() == "atomlens: interrupted"

@@ -11,8 +11,10 @@ import datetime
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -97,27 +99,53 @@ def write_error_report(argv: Sequence[str] | None) -> Path:
     return Path(file.name)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, a batch scheduler): stop and clean up as for Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = build_parser()
+    """Run the command line; returns the exit status.
+
+    Exit status: 0 done, 1 internal error (with a report file), 2 refused input, 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM). An interrupted or terminated run leaves its outputs as
+    they were: they are written to temporary files and moved into place only when complete.
+    """
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:
+        print("atomlens: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        if argv is None and on_main_thread:
+            # The outputs are in place: a Ctrl-C during the interpreter's shutdown (1-2 s with
+            # torch loaded) must not print a traceback or turn a finished run into a failure.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return status
     except (ValueError, OSError, CommandError, ModelNotFoundError) as err:
         if args.verbose:
             raise
         message = command_line_terms(str(err), _long_flags(parser))
         print(f"atomlens {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        # Outputs are written to temporary files and moved into place only when complete, so an
-        # interrupted run leaves no half-written file behind.
-        print(f"atomlens {args.command}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        terminated = isinstance(stop, Terminated)
+        print(
+            f"atomlens {args.command}: {'terminated' if terminated else 'interrupted'}",
+            file=sys.stderr,
+        )
+        return 143 if terminated else 130
     except MemoryError:
         if args.verbose:
             raise
@@ -136,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
