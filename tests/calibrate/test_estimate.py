@@ -102,10 +102,12 @@ def test_bad_input_gets_clear_errors():
         estimate(image, model="no-such-model", **CALIBRATION)
 
 
-def test_a_wrong_angular_sampling_is_noted():
+def test_a_wrong_angular_sampling_is_refused():
+    # the disc measures 30 mrad at 0.5 mrad/px, 42 mrad at 0.7: more than 25 % off is an error
+    # (tests/calibrate/test_refusals.py has the note between 15 and 25 %)
     image = _ronchigrams(CASES[:1])[0]
-    result = estimate(image, energy=200e3, semiangle=30.0, angular_sampling=0.7)
-    assert any("bright-field disc measures" in note for note in result.notes)
+    with pytest.raises(ValueError, match=r"bright-field disc measures 4[12](\.\d)? mrad"):
+        estimate(image, energy=200e3, semiangle=30.0, angular_sampling=0.7)
 
 
 def test_the_augmented_estimate_turns_exactly_with_the_image():

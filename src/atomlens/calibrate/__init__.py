@@ -7,6 +7,9 @@
 - ``AberrationEstimate``: the result, convertible to abTEM keywords, CEOS names and a table.
 - ``ronchigram_input``, ``find_bright_field_disc``, ``canonical_grid``: the preprocessing.
 
+What the verbs refuse (not a Ronchigram, a calibration the image contradicts, the same data twice)
+is :mod:`atomlens.calibrate.checks`.
+
 Training data come from :class:`atomlens.data.RonchigramSampler`; the training recipe
 (``simulate_examples``, the loss, ``save_estimator``) is :mod:`atomlens.calibrate.training`.
 """

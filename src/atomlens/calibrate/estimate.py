@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from atomlens.calibrate.checks import check_counts, check_disc, check_distinct, check_reach
 from atomlens.calibrate.network import laplace_sigma, predict_grids
 from atomlens.calibrate.preprocess import (
     RonchigramInput,
@@ -27,6 +28,7 @@ from atomlens.calibrate.preprocess import (
 )
 from atomlens.calibrate.result import AberrationEstimate
 from atomlens.calibrate.symmetry import COEFFICIENTS
+from atomlens.core.validation import InputError, check_parameter
 from atomlens.io import ImageData
 from atomlens.physics.optics.aberrations import Aberrations
 
@@ -76,11 +78,31 @@ def _inputs(
 
 
 def _check_setting(item: RonchigramInput, config: dict) -> tuple[list[str], tuple[float, float]]:
-    """Refuse settings the model never saw; note a disc that disagrees with the calibration.
+    """Refuse what the model never saw or the image contradicts; note what is doubtful.
+
+    Every check runs before the network (and before the resampling, whose cost grows with the
+    ratio of semi-angle to angular sampling); the rules are in :mod:`atomlens.calibrate.checks`.
 
     Returns the notes and the bright-field disc centre (row, column) [px].
     """
-    trained = config["distribution"]
+    _check_trained(item, config["distribution"])
+    check_counts(item.image, item.source)
+    low, high = config["distribution"]["angular_sampling_mrad_per_px"]
+    notes = []
+    if not 0.5 * low <= item.angular_sampling <= 2 * high:
+        notes.append(f"angular sampling {item.angular_sampling:g} mrad/px is far outside the "
+                     f"trained {low:g}-{high:g} mrad/px")  # fmt: skip
+    notes += check_reach(item)
+    try:
+        cy, cx, _ = find_bright_field_disc(item.image)
+    except ValueError as error:
+        raise InputError(f"{item.source}: {error}") from None
+    notes += check_disc(item)
+    return notes, (cy, cx)
+
+
+def _check_trained(item: RonchigramInput, trained: dict) -> None:
+    """Refuse an energy or semi-angle the model was not trained for (+-2 %, +-10 %)."""
     energy, semiangle = trained["energy_eV"], trained["semiangle_mrad"]
     if abs(item.energy / energy - 1) > 0.02:
         raise ValueError(
@@ -93,25 +115,6 @@ def _check_setting(item: RonchigramInput, config: dict) -> tuple[list[str], tupl
             f"{item.source}: the estimator was trained for a {semiangle:g} mrad semi-angle "
             f"(+-10%), not {item.semiangle:g} mrad."
         )
-    low, high = trained["angular_sampling_mrad_per_px"]
-    notes = []
-    if not 0.5 * low <= item.angular_sampling <= 2 * high:
-        notes.append(f"angular sampling {item.angular_sampling:g} mrad/px is far outside the "
-                     f"trained {low:g}-{high:g} mrad/px")  # fmt: skip
-    reach = min(item.image.shape) / 2 * item.angular_sampling / item.semiangle
-    if reach < 1.1:
-        notes.append(f"the detector reaches only {reach:.2f} semi-angles from its centre")
-    try:
-        cy, cx, radius = find_bright_field_disc(item.image)
-    except ValueError as error:
-        raise ValueError(f"{item.source}: {error}") from None
-    radius *= item.angular_sampling
-    if abs(radius / item.semiangle - 1) > 0.15:
-        notes.append(
-            f"the bright-field disc measures {radius:.1f} mrad in radius, not the stated "
-            f"{item.semiangle:g} mrad: check the angular sampling and semi-angle"
-        )
-    return notes, (cy, cx)
 
 
 def _predict(
@@ -137,12 +140,18 @@ def _predict(
     bar.close()
     decoded = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     decoded["sigma"] = calibrated_sigma(decoded, config)
-    if not all(np.isfinite(values).all() for values in decoded.values()):
-        raise ValueError(
-            "The estimator returned NaN or infinite values; its weights or its sigma factors are "
-            "damaged. Reinstall atomlens or retrain the model."
-        )
+    _check_finite(decoded)
     return decoded, notes
+
+
+def _check_finite(decoded: Mapping[str, np.ndarray]) -> None:
+    """Refuse NaN, infinite values or sigma <= 0 from the network (damaged weights or factors)."""
+    finite = all(np.isfinite(values).all() for values in decoded.values())
+    if not finite or not (np.asarray(decoded["sigma"]) > 0).all():
+        raise ValueError(
+            "The estimator returned NaN or infinite values (or a sigma <= 0); its weights or its "
+            "sigma factors are damaged. Reinstall atomlens or retrain the model."
+        )
 
 
 def calibrated_sigma(decoded: dict[str, np.ndarray], config: dict) -> np.ndarray:
@@ -219,10 +228,7 @@ def _offset_vector(offset: OffsetLike) -> np.ndarray:
         build = Aberrations.from_cartesian if cartesian_names else Aberrations
         cartesian = build(offset).to_cartesian()
     else:
-        value = float(offset)
-        if not math.isfinite(value):
-            raise ValueError(f"Offsets must be finite, got {offset}.")
-        cartesian = {"C10": value}
+        cartesian = {"C10": check_parameter("offsets", offset, kind="aberration")}
     return np.array([cartesian.get(name, 0.0) for name in COEFFICIENTS])
 
 
@@ -320,9 +326,17 @@ def estimate(
     ------
     MissingCalibrationError
         When energy, semi-angle or angular sampling is neither given nor in the file.
+    ParameterError
+        Energy, semi-angle, angular sampling or an offset outside its valid range
+        (:data:`atomlens.core.validation.PARAMETERS`).
+    InputError
+        What is not a Ronchigram of the stated calibration (docs/calibrate.md, "What calibrate
+        refuses"): complex, NaN or infinite values, not one 2-D image, a mean <= 0 or a large
+        negative excursion, a flat image, a detector reaching under 0.4 semi-angles, a
+        bright-field disc more than 25 % off the stated radius or none at all; the same pixel
+        data twice among combined Ronchigrams.
     ValueError
-        Bad images (NaN, no bright-field disc), settings the model was not trained for, several
-        Ronchigrams without offsets.
+        Settings the model was not trained for, several Ronchigrams without offsets.
 
     Examples
     --------
@@ -348,14 +362,16 @@ def estimate(
         raise ValueError(f"{len(items)} Ronchigrams but {len(offsets)} offsets.")
     if len(items) > MAX_COMBINED:
         raise ValueError(f"At most {MAX_COMBINED} Ronchigrams can be combined, got {len(items)}.")
+    shift = np.stack([_offset_vector(o) for o in offsets])
     network, config = load_estimator(model)
     inputs = _inputs(items, energy, semiangle, angular_sampling)
+    check_distinct(inputs)
     decoded, item_notes = _predict(inputs, network, config, MAX_COMBINED, False, augment)
     notes = [note for group in item_notes for note in group]
-    shift = np.stack([_offset_vector(o) for o in offsets])
     values, sigma, probability, alternative = combine(
         decoded["mean"], decoded["sigma"], decoded["p_plus"], shift, sign_threshold
     )
+    _check_finite({"values": values, "sigma": sigma, "probability": np.array(probability)})
     if c30_sign is not None and alternative is not None and abs(values[7]) > 2 * sigma[7]:
         if np.sign(values[7]) != c30_sign:
             values, alternative = alternative, values

@@ -16,11 +16,17 @@ import numpy as np
 from scipy import ndimage
 
 from atomlens.core.energy import wavelength
+from atomlens.core.validation import InputError, check_image, check_parameter
 from atomlens.io import ImageData, MissingCalibrationError, read
 
 #: Canonical grid: SIZE x SIZE pixels spanning +-EXTENT semi-angles.
 CANONICAL_SIZE = 96
 CANONICAL_EXTENT = 1.25
+#: Smallest Ronchigram accepted [px along each axis].
+MIN_SIZE = 16
+#: Largest detector pixels per canonical pixel resampled directly; beyond, the image is binned
+#: first (never in the trained range, 1-2), which keeps the anti-aliasing filter small.
+_MAX_STEP = 4.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,13 @@ class RonchigramInput:
         Detector pixel [mrad / px] (square pixels).
     source : str
         Where it came from (a path or "array").
+
+    Raises
+    ------
+    InputError
+        An image that is not real, finite, 2-D and at least 16 px along each axis.
+    ParameterError
+        A calibration outside :data:`atomlens.core.validation.PARAMETERS`.
     """
 
     image: np.ndarray
@@ -47,19 +60,11 @@ class RonchigramInput:
     source: str = "array"
 
     def __post_init__(self) -> None:
-        image = np.asarray(self.image, dtype=np.float32)
-        if image.ndim != 2 or min(image.shape) < 16:
-            raise ValueError(
-                f"A Ronchigram must be a 2D image of at least 16 x 16 px, got {image.shape}."
-            )
-        if not np.isfinite(image).all():
-            raise ValueError(f"The Ronchigram from {self.source} contains NaN or infinite values.")
-        wavelength(self.energy)
-        for name, unit in (("semiangle", "mrad"), ("angular_sampling", "mrad / px")):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive number of {unit}, got {value}.")
+        name = self.source if self.source != "array" else "the Ronchigram array"
+        image = check_image(name, self.image, ndim=2, min_size=MIN_SIZE)
         object.__setattr__(self, "image", image)
+        for keyword in ("energy", "semiangle", "angular_sampling"):
+            object.__setattr__(self, keyword, check_parameter(keyword, getattr(self, keyword)))
 
 
 def ronchigram_input(
@@ -113,7 +118,12 @@ def ronchigram_input(
         )
     if image.ndim == 3 and image.shape[0] == 1:
         image = image[0]
-    return RonchigramInput(image, float(energy), float(semiangle), float(angular_sampling), source)
+    if image.ndim == 3:
+        raise InputError(
+            f"{source} holds a stack of {image.shape[0]} images ({image.shape}), not one "
+            "Ronchigram: give them one by one, or as an (N, H, W) array to estimate_batch."
+        )
+    return RonchigramInput(image, energy, semiangle, angular_sampling, source)
 
 
 def _file_sampling(data: ImageData, energy: float | None) -> float | None:
@@ -187,13 +197,40 @@ def canonical_grid(
         cy, cx = image.shape[0] // 2, image.shape[1] // 2
     else:
         cy, cx = (float(c) for c in centre)
-    step = 2 * extent * ronchigram.semiangle / size / ronchigram.angular_sampling  # [det. px]
+    sampling = ronchigram.angular_sampling  # [mrad / px]
+    step = 2 * extent * ronchigram.semiangle / size / sampling  # [det. px]
+    if step > _MAX_STEP:  # bin first: the Gaussian below then stays a few pixels wide
+        factor = int(step // 2)
+        image = bin_image(image, factor)
+        cy, cx = (cy + 0.5) / factor - 0.5, (cx + 0.5) / factor - 0.5
+        step, sampling = step / factor, sampling * factor
     if step > 1:  # anti-aliasing: a Gaussian as wide as the canonical pixel (sigma^2 + 1/4 = s^2/4)
         image = ndimage.gaussian_filter(image, math.sqrt(step**2 - 1) / 2)
     offsets = (np.arange(size) - size / 2 + 0.5) * step
     rows, cols = np.meshgrid(cy + offsets, cx + offsets, indexing="ij")
     grid = ndimage.map_coordinates(image, [rows, cols], order=1, mode="constant", cval=0.0)
-    radius = np.hypot(*np.meshgrid(offsets, offsets, indexing="ij")) * ronchigram.angular_sampling
+    radius = np.hypot(*np.meshgrid(offsets, offsets, indexing="ij")) * sampling
     inside = radius < 0.9 * ronchigram.semiangle
     mean = grid[inside].mean() if inside.any() else 0.0
     return (grid / mean if mean > 0 else grid).astype(np.float32)
+
+
+def bin_image(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor`` x ``factor`` blocks (rows and columns left over are dropped).
+
+    Binned pixel k covers original pixels ``k factor`` to ``(k + 1) factor - 1``, so its centre
+    lies at ``(k + 1/2) factor - 1/2`` original pixels.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W)
+    factor : int
+        Block size [px], at least 1.
+
+    Returns
+    -------
+    ndarray of shape (H // factor, W // factor), float64
+    """
+    rows, cols = (n // factor * factor for n in image.shape)
+    blocks = np.asarray(image[:rows, :cols], dtype=np.float64)
+    return blocks.reshape(rows // factor, factor, cols // factor, factor).mean(axis=(1, 3))

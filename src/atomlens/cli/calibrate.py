@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -118,12 +119,15 @@ def _calibration(args: argparse.Namespace, setup: dict, from_file: bool = False)
 
 
 def _offsets(text: str, count: int) -> list[float]:
+    """The C10 offsets [Å] from ``--offsets`` [nm], finite and within +-1e8 nm."""
     try:
         values = [float(v) * 10 for v in text.split(",")]  # nm -> Å
     except ValueError:
         raise ValueError(
             f"--offsets must be comma-separated numbers in nm, got {text!r}."
         ) from None
+    if not all(math.isfinite(v) and abs(v) <= 1e9 for v in values):
+        raise ValueError(f"--offsets must be finite numbers within +-1e8 nm, got {text!r}.")
     if len(values) != count:
         raise ValueError(f"--offsets gives {len(values)} values for {count} Ronchigrams.")
     return values

@@ -1,0 +1,279 @@
+"""What calibrate refuses (docs/calibrate.md, "What calibrate refuses"), and what it must not.
+
+Each refusal is checked at the library boundary (``estimate``) and, where the command adds
+something (file reading, flag names, offsets in nm), through ``atomlens calibrate``.
+"""
+
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+from atomlens.calibrate import RonchigramInput, canonical_grid, estimate, load_estimator
+from atomlens.calibrate.checks import (
+    DISC_ERROR,
+    EDGE_CONTRAST_LIMIT,
+    check_counts,
+    check_disc,
+    check_reach,
+    measure_disc,
+)
+from atomlens.cli import main
+from atomlens.core.validation import InputError, ParameterError
+from atomlens.io import write_tiff
+from atomlens.physics import (
+    Aberrations,
+    AmorphousSpecimen,
+    RonchigramSetup,
+    ronchigram_camera,
+    simulate_ronchigram,
+)
+
+CAL = {"energy": 200e3, "semiangle": 30.0, "angular_sampling": 0.5}
+FLAGS = ["--energy", "200e3", "--semiangle", "30", "--angular-sampling", "0.5"]
+SPECIMEN = AmorphousSpecimen(thickness=60.0, slice_thickness=30.0)
+
+
+def _ronchigram(semiangle=30.0, sampling=0.5, size=160, tilt=(0.0, 0.0), dose=1e6, seed=3,
+                aberrations=None, **camera):  # fmt: skip
+    """A simulated Ronchigram in counts (amorphous carbon, Poisson noise)."""
+    setup = RonchigramSetup(semiangle=semiangle, angular_sampling=sampling, size=size)
+    aberrations = aberrations or Aberrations(C10=-250.0, C12=60.0, phi12=0.4, C30=1e4)
+    detector = ronchigram_camera(dose, **camera)
+    return simulate_ronchigram(setup, aberrations, SPECIMEN, tilt=tilt, seed=seed,
+                               detector=detector, oversampling=3)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image():
+    """30 mrad at 0.5 mrad/px on 160 px: the detector reaches 1.33 semi-angles."""
+    return _ronchigram()
+
+
+def _checks(image, semiangle=30.0, sampling=0.5):
+    """The refusals and notes of estimate that do not need the network."""
+    item = RonchigramInput(image, 200e3, semiangle, sampling)
+    check_counts(item.image, item.source)
+    return check_reach(item) + check_disc(item)
+
+
+# 1. counts, shape, dtype, values
+
+
+def test_negative_counts_are_refused(tmp_path, capsys):
+    path = tmp_path / "neg.tif"
+    counts = np.random.default_rng(0).integers(1000, 30000, (64, 64))
+    tifffile.imwrite(path, -counts.astype(np.int16))
+    with pytest.raises(InputError, match=r"mean of .* <= 0"):
+        estimate(path, **CAL)
+    assert main(["calibrate", str(path), *FLAGS]) == 2
+    assert "neg.tif has a mean of" in capsys.readouterr().err
+
+
+def test_an_inverted_ronchigram_is_refused(image):
+    with pytest.raises(InputError, match="inverted"):
+        estimate(-image, **CAL)
+
+
+def test_wrapped_around_pixels_are_refused(image):
+    broken = image.copy()
+    broken[5, 5] = -3 * image.max()  # an integer overflow, not dark-subtraction noise
+    with pytest.raises(InputError, match=r"more than 2 x its maximum .* below zero"):
+        estimate(broken, **CAL)
+
+
+def test_dark_subtracted_noise_is_accepted():
+    # 1e5 electrons (the lowest dose trained), 3 counts of read-out noise, the offset subtracted:
+    # many pixels are negative, down to about a third of the image's range.
+    noisy = _ronchigram(dose=1e5, readout_noise=3.0, dark_offset=5.0) - 5.0
+    assert noisy.min() < 0
+    result = estimate(noisy, **CAL)
+    assert np.isfinite(result.values).all() and (result.sigma > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.ones(256), "2-D"),
+        (np.ones((64, 64)) + 1j, "complex"),
+        (np.full((64, 64), np.inf), "NaN or infinite"),
+        (np.where(np.eye(64) > 0, np.nan, 1.0), "64 NaN or infinite"),
+        (np.ones((8, 64)), "at least 16 px"),
+        (np.ones((64, 64)), "flat"),
+    ],
+)
+def test_what_is_not_one_real_image_is_refused(array, message):
+    with pytest.raises(InputError, match=message):
+        estimate(array, **CAL)
+
+
+def test_a_stack_given_as_one_image_is_refused(image, tmp_path):
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.stack([image, image, image]), photometric="minisblack")
+    with pytest.raises(InputError, match="stack of 3 images"):
+        estimate(path, **CAL)
+
+
+# 2. the bright-field disc against the stated calibration
+
+
+def _lattice(size=256, period=12.0, width=1.5):
+    """A HAADF-like lattice image: Gaussian columns on a square grid, no bright-field disc."""
+    y, x = np.mgrid[:size, :size] % period - period / 2
+    return (np.exp(-(x**2 + y**2) / (2 * width**2)) * 200 + 20).astype(np.float32)
+
+
+def test_a_lattice_image_is_refused():
+    with pytest.raises(InputError, match="no bright-field disc of the stated 30 mrad") as error:
+        estimate(_lattice(), **CAL)
+    assert "angular_sampling=" in str(error.value)  # what to check, in library terms
+
+
+def test_the_si110_haadf_image_is_refused(real_data, capsys):
+    path = real_data / "Si110_HAADF.png"
+    with pytest.raises(InputError, match="no bright-field disc"):
+        estimate(path, **CAL)
+    assert main(["calibrate", str(path), *FLAGS]) == 2
+    err = capsys.readouterr().err
+    assert "--angular-sampling" in err and "mrad in radius" in err
+
+
+@pytest.mark.parametrize("stated", [0.7, 0.35])
+def test_a_disc_that_contradicts_the_angular_sampling_is_refused(image, stated):
+    # the disc measures 30 mrad at 0.5 mrad/px: 42 or 21 mrad at the stated sampling
+    with pytest.raises(InputError, match=r"measures \d+(\.\d)? mrad in radius, not the stated 30"):
+        _checks(image, sampling=stated)
+
+
+def test_a_disc_moderately_off_gives_a_note(image):
+    notes = _checks(image, sampling=0.6)  # 20 % off: between the note and the error
+    assert any("bright-field disc measures" in note for note in notes)
+
+
+def test_a_small_bright_blob_is_not_a_disc_of_the_stated_size():
+    y, x = np.mgrid[:160, :160] - 80
+    blob = (np.hypot(y, x) < 20).astype(np.float32) * 100 + 1  # 10 mrad, stated 30 mrad
+    with pytest.raises(InputError, match="measures 10 mrad"):
+        _checks(blob)
+
+
+@pytest.mark.parametrize(
+    ("semiangle", "sampling", "size"),
+    [(30.0, 0.5, 160), (30.0, 0.8, 100), (27.0, 0.4, 192), (33.0, 0.6, 144), (20.0, 0.3, 192)],
+)
+def test_genuine_ronchigrams_at_several_calibrations_pass(semiangle, sampling, size):
+    image = _ronchigram(semiangle, sampling, size, tilt=(1.0, -0.5), dose=1e5)
+    assert not [note for note in _checks(image, semiangle, sampling) if "disc" in note]
+    disc = measure_disc(image, semiangle / sampling)
+    assert disc.radius * sampling == pytest.approx(semiangle, rel=0.06)
+    assert disc.edge_contrast < EDGE_CONTRAST_LIMIT / 4
+
+
+def test_a_disc_cut_by_the_detector_edge_is_not_refused(image):
+    # tilted by a fifth of the semi-angle and cropped to 0.9 semi-angles: part of the edge shows
+    tilted = _ronchigram(tilt=(6.0, 0.0))
+    cut = tilted[26:134, 26:134]
+    assert not any("measures" in note for note in _checks(cut))
+    assert abs(measure_disc(cut, 60.0).radius / 60.0 - 1) < DISC_ERROR
+    # reaching 0.53 semi-angles (like `atomlens simulate ronchigram --size 64`): the disc's edge is
+    # not on the detector, so it is not checked, and the estimate comes with notes
+    result = estimate(image[48:112, 48:112], **CAL)
+    assert any("0.53 semi-angles" in note for note in result.notes)
+    assert any("not checked" in note for note in result.notes)
+    assert np.isfinite(result.values).all()
+
+
+# 3. the calibration at the library boundary, and bounded time
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("angular_sampling", 1e300),
+        ("angular_sampling", 1e-7),
+        ("angular_sampling", float("nan")),
+        ("semiangle", float("inf")),
+        ("semiangle", 0.0),
+        ("energy", 1e300),
+    ],
+)
+def test_calibration_outside_the_valid_range_is_refused(image, keyword, value):
+    with pytest.raises(ParameterError, match=f"{keyword}="):
+        estimate(image, **(CAL | {keyword: value}))
+    with pytest.raises(ParameterError, match=f"{keyword}="):
+        RonchigramInput(image, **(CAL | {keyword: value}))
+
+
+def test_the_command_names_the_flag(image, tmp_path, capsys):
+    path = tmp_path / "r.tif"
+    write_tiff(path, image)
+    assert main(["calibrate", str(path), *FLAGS[:4], "--angular-sampling", "1e300"]) == 2
+    assert "--angular-sampling (detector pixel size" in capsys.readouterr().err
+
+
+def test_a_detector_covering_too_little_is_refused_before_the_work(image):
+    load_estimator()
+    start = time.perf_counter()
+    with pytest.raises(InputError, match=r"reaches only 0.00267 semi-angles"):
+        estimate(image, **(CAL | {"angular_sampling": 1e-3}))
+    assert time.perf_counter() - start < 2.0
+
+
+def test_small_angular_sampling_is_resampled_in_bounded_time():
+    # 1024 px at 0.025 mrad/px: 28 detector pixels per canonical pixel; binned before filtering
+    y, x = np.mgrid[:1024, :1024] - 512
+    disc = (np.hypot(y, x) < 30 / 0.025).astype(np.float32) + 0.01  # fills the detector
+    item = RonchigramInput(disc, 200e3, 30.0, 0.025)  # reaching 0.43 semi-angles
+    start = time.perf_counter()
+    grid = canonical_grid(item, centre="axis")
+    assert time.perf_counter() - start < 2.0
+    # the detector's edge, 0.43 semi-angles out, lies 16.4 canonical pixels from the centre
+    assert grid[48, 48 + 14] == pytest.approx(grid[48, 48], rel=0.05) and grid[48, 48] > 0
+    assert grid[48, 48 + 19] == 0.0 and grid[48 - 19, 48] == 0.0
+
+
+def test_large_images_are_checked_in_bounded_time():
+    y, x = np.mgrid[:3000, :3000] - 1500
+    disc = (np.hypot(y, x) < 1000).astype(np.float32) * 50 + 1
+    start = time.perf_counter()
+    measured = measure_disc(disc, 1000.0)
+    assert time.perf_counter() - start < 2.0
+    assert measured.radius == pytest.approx(1000.0, rel=0.02)
+
+
+# 4. the same data twice
+
+
+def test_the_same_image_twice_is_refused(image):
+    with pytest.raises(InputError, match=r"Ronchigrams 1 \(array\) and 2 \(array\) hold identical"):
+        estimate([image, image.copy()], offsets=[0.0, 0.0], **CAL)
+
+
+def test_the_same_file_twice_is_refused_by_the_command(image, tmp_path, capsys):
+    path = tmp_path / "r.tif"
+    write_tiff(path, image)
+    assert main(["calibrate", str(path), str(path), "--offsets", "0,0", *FLAGS]) == 2
+    assert f"1 ({path}) and 2 ({path}) hold identical pixel data" in capsys.readouterr().err
+
+
+# 5. no NaN in the output, no input overwritten
+
+
+def test_offsets_must_be_finite(image, capsys, tmp_path):
+    other = _ronchigram(seed=4)
+    with pytest.raises(ParameterError, match="offsets="):
+        estimate([image, other], offsets=[0.0, float("nan")], **CAL)
+    result = estimate([image, other], offsets=[0.0, 1e9], **CAL)  # far apart, still finite
+    assert np.isfinite(result.values).all() and np.isfinite(result.sigma).all()
+    path = tmp_path / "r.tif"
+    write_tiff(path, image)
+    assert main(["calibrate", str(path), str(path), "--offsets", "0,nan", *FLAGS]) == 2
+    assert "--offsets must be finite numbers" in capsys.readouterr().err
+
+
+def test_the_output_may_not_be_an_input(image, tmp_path, capsys):
+    path = tmp_path / "r.tif"
+    write_tiff(path, image)
+    assert main(["calibrate", str(path), "-o", str(path), "--overwrite", *FLAGS]) == 2
+    assert "would replace the input" in capsys.readouterr().err
