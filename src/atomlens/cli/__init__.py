@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,19 +47,37 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(commands)
     info.add_parser(commands)
     demo.add_parser(commands)
+    for each in _all_parsers(parser):
+        # Read "--C10 -1e7" as a negative number, as Python 3.13's argparse does; 3.11 and 3.12
+        # only know "-1" and "-1.5" and would take "-1e7" for an option.
+        each._negative_number_matcher = NEGATIVE_NUMBER
     return parser
+
+
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^-(inf|nan)$")
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser and all its subcommand parsers."""
+    found, pending = [], [parser]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for action in current._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                pending.extend(action.choices.values())
+    return found
 
 
 def _long_flags(parser: argparse.ArgumentParser) -> set[str]:
     """Every ``--flag`` of the parser and its subcommands."""
-    flags, parsers = set(), [parser]
-    while parsers:
-        current = parsers.pop()
-        for action in current._actions:
-            flags.update(o for o in action.option_strings if o.startswith("--"))
-            if isinstance(action, argparse._SubParsersAction):
-                parsers.extend(action.choices.values())
-    return flags
+    return {
+        option
+        for each in _all_parsers(parser)
+        for action in each._actions
+        for option in action.option_strings
+        if option.startswith("--")
+    }
 
 
 def command_line_terms(message: str, flags: set[str]) -> str:
@@ -99,6 +118,11 @@ def write_error_report(argv: Sequence[str] | None) -> Path:
     return Path(file.name)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a library warning as one line, ``atomlens: warning: ...``, without source lines."""
+    print(f"atomlens: warning: {message}", file=sys.stderr if file is None else file)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, ``kill``, a batch scheduler): stop and clean up as for Ctrl-C."""
 
@@ -124,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    warnings.showwarning = _show_warning
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:

@@ -92,7 +92,7 @@ PARAMETERS: dict[str, Range] = {
     "edge_width": Range(0, 100, "mrad", "aperture edge width"),
     "source_size": Range(0, 100, "Å", "source size σ"),
     "tilt": Range(-500, 500, "mrad", "beam tilt"),
-    "aberration": Range(-1e9, 1e9, "Å", "aberration coefficient"),
+    "aberration": Range(-1e8, 1e8, "Å", "aberration coefficient"),
     "aberration_angle": Range(-1e3, 1e3, "rad", "aberration angle"),
     "thickness": Range(0, 1e4, "Å", "specimen thickness", low_open=True),
     "slice_thickness": Range(0, 1e4, "Å", "multislice step", low_open=True),

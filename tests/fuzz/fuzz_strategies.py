@@ -1,0 +1,50 @@
+"""Hypothesis strategies for the fuzz suite: hostile numbers and parameter values."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import strategies as st
+
+from atomlens.core.validation import PARAMETERS
+
+#: Values that broke the verbs before the validation layer (issue 9), tried first.
+HOSTILE_NUMBERS = [
+    math.nan,
+    math.inf,
+    -math.inf,
+    0.0,
+    -0.0,
+    -1.0,
+    1e-300,
+    1e-7,
+    1e300,
+    -1e300,
+    2**63,
+]
+
+
+def numbers(kind: str, *, cheap: float | None = None) -> st.SearchStrategy[float]:
+    """Numbers for a parameter of ``kind``: hostile values, values around and inside the range.
+
+    Parameters
+    ----------
+    kind : str
+        An entry of ``PARAMETERS``.
+    cheap : float, optional
+        Draw valid values only up to this one: a valid but huge value (a 1 um thick specimen) is
+        slow, not wrong, and the fuzz suite must stay fast. The upper edge is still refused.
+    """
+    valid = PARAMETERS[kind]
+    high = valid.high if cheap is None else min(cheap, valid.high)
+    inside = st.floats(valid.low, high, allow_nan=False)
+    if valid.integer:
+        inside = st.integers(int(valid.low), int(high)).map(float)
+    edges = [valid.low, valid.low - 1, valid.high * 1.001 + 1, (valid.low + high) / 2]
+    if cheap is None:
+        edges.append(valid.high)
+    outside = st.one_of(
+        st.floats(max_value=valid.low, exclude_max=not valid.low_open),
+        st.floats(min_value=valid.high, exclude_min=True),
+    )
+    return st.one_of(st.sampled_from(HOSTILE_NUMBERS), st.sampled_from(edges), inside, outside)
