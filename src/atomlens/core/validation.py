@@ -113,7 +113,7 @@ PARAMETERS: dict[str, Range] = {
     "readout_noise": Range(0, 1e9, "counts", "readout noise σ"),
     "drift": Range(-100, 100, "Å/frame", "sample drift"),
     "size": Range(8, 16384, "px", "image size", integer=True),
-    "unit_cells": Range(1, 1000, "", "unit cells across", integer=True),
+    "unit_cells": Range(1, 1000, "", "number of unit cells", integer=True),
     "count": Range(1, 10**7, "", "number of items", integer=True),
     "frames": Range(1, 10**5, "", "number of frames", integer=True),
     "batch_size": Range(1, 4096, "", "batch size", integer=True),
