@@ -111,3 +111,26 @@ def test_ctrl_c_while_building_the_parser_exits_130(monkeypatch, capsys):
     monkeypatch.setattr(cli, "build_parser", interrupted)
     assert cli.main(["info", "x.tif"]) == 130
     assert capsys.readouterr().err.strip() == "atomlens: interrupted"
+
+
+def test_a_dataset_that_would_not_fit_on_the_disk_is_refused_before_work(
+    tmp_path, monkeypatch, capsys
+):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2**40, 2**40 - 2**20, 2**20))
+    argv = ["simulate", "ronchigram", "--count", "100", "--size", "64", "--range", "C10=-5:5"]
+    assert cli.main([*argv, "-o", str(tmp_path / "d.h5")]) == 2
+    err = capsys.readouterr().err
+    assert "would take 0.00153 GiB, more than the 0.000977 GiB free" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_dataset_count_beyond_its_range_is_refused(tmp_path, capsys):
+    argv = ["simulate", "ronchigram", "--count", "1000000000", "--range", "C10=-5:5"]
+    assert cli.main([*argv, "-o", str(tmp_path / "d.h5")]) == 2
+    assert "--count (number of items) must lie in [1, 1e+07], got 1000000000" in (
+        capsys.readouterr().err
+    )

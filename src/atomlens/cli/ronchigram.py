@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomlens.cli._common import aberrations_from, add_aberration_arguments, check_outputs
+from atomlens.core.validation import check_free_space, check_parameter
 from atomlens.physics.detectors import Compose, ronchigram_camera
 from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import NAMES, Aberrations, random_aberrations
@@ -332,13 +333,12 @@ DATASET_CHUNK_BYTES = 64 * 2**20
 def _dataset(args, setup, specimen, detector, output: Path) -> int:
     from atomlens.io import write_ronchigram_dataset
 
-    if args.count < 1:
-        raise ValueError(f"--count must be at least 1, got {args.count}.")
-    if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}.")
+    check_parameter("count", args.count)
+    check_parameter("batch_size", args.batch_size)
     if output.suffix.lower() not in (".h5", ".hdf5"):
         raise ValueError(f"A dataset is written as HDF5: give -o NAME.h5, not {output.name}.")
     check_outputs([output], args.overwrite, files=True)
+    check_free_space(output, args.count * 4 * setup.size[0] * setup.size[1], f"{output}")
     ranges = parse_ranges(args.range)
     if not ranges:
         raise ValueError(

@@ -26,8 +26,10 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -156,7 +158,8 @@ def check_parameter(name: str, value: object, *, kind: str | None = None) -> flo
     if valid.integer and number != int(number):
         raise ParameterError(f"{what} must be a whole number, got {value!r}.")
     if not valid.contains(number):
-        raise ParameterError(f"{what} must lie in {valid.text()}, got {_number(number)}{unit}.")
+        shown = str(int(number)) if valid.integer else _number(number)
+        raise ParameterError(f"{what} must lie in {valid.text()}, got {shown}{unit}.")
     return int(number) if valid.integer else number
 
 
@@ -216,6 +219,29 @@ def check_size(what: str, shape: Sequence[int], itemsize: int = 4) -> int:
             "machine has the memory."
         )
     return nbytes
+
+
+def check_free_space(path: str | os.PathLike, nbytes: int, what: str) -> None:
+    """Refuse, before any work, an output of ``nbytes`` that would not fit on its disk.
+
+    Parameters
+    ----------
+    path : path-like
+        The output file; the free space of the folder it goes in is checked.
+    nbytes : int
+        Bytes the output will take (an estimate is enough).
+    what : str
+        The output, for the message.
+    """
+    folder = Path(path).expanduser().resolve().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if nbytes > free:
+        raise SizeLimitError(
+            f"{what} would take {_gib(nbytes)}, more than the {_gib(free)} free on the disk "
+            f"of {folder}; write fewer or smaller images, or to another disk."
+        )
 
 
 def check_atoms(count: float, where: str, remedy: str) -> None:
