@@ -134,3 +134,21 @@ def test_a_dataset_count_beyond_its_range_is_refused(tmp_path, capsys):
     assert "--count (number of items) must lie in [1, 1e+07], got 1000000000" in (
         capsys.readouterr().err
     )
+
+
+def test_a_failed_demo_leaves_no_folder_and_keeps_an_old_one_intact(tmp_path, monkeypatch):
+    from atomlens.cli import demo
+
+    def fail(folder, *, seed=0):
+        raise ValueError("the HAADF example failed")
+
+    monkeypatch.setattr(demo, "haadf_example", fail)
+    monkeypatch.setattr(demo, "ronchigram_examples", lambda args, paths: None)
+    assert cli.main(["demo", "--output", str(tmp_path / "new"), "--size", "32"]) == 2
+    assert not (tmp_path / "new").exists()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "haadf.png").write_bytes(b"old figure")
+    assert cli.main(["demo", "--output", str(old), "--size", "32", "--overwrite"]) == 2
+    assert [p.name for p in old.iterdir()] == ["haadf.png"]
+    assert (old / "haadf.png").read_bytes() == b"old figure"

@@ -95,7 +95,7 @@ def prepare_folder(
         ``--overwrite`` was given.
     create : bool
         Create the folder now. A command that writes through
-        :func:`atomlens.io._atomic.atomic_outputs` passes False: the folder is then made only
+        :func:`atomlens.io.atomic_outputs` passes False: the folder is then made only
         when the outputs are written, and removed again if that fails.
 
     Returns

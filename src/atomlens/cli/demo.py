@@ -100,23 +100,37 @@ def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None
 
 def run(args: argparse.Namespace) -> int:
     from atomlens.cli._common import prepare_folder
+    from atomlens.io import atomic_outputs
+
+    folder = Path(args.output)
+    names = ["ronchigram_gallery.png", "ronchigram_gallery.h5", "ronchigram.tif"]
+    names += ["ronchigram.json", "calibration.json", *HAADF_OUTPUTS]
+    prepare_folder(folder, names, args.overwrite, create=False)
+    targets = [folder / n for n in names]
+    # Every output is written to a temporary file and all are moved into place together, so a
+    # failed or interrupted demo leaves the folder as it was.
+    with atomic_outputs(targets, overwrite=args.overwrite, create_folders=True) as out:
+        ronchigram_examples(args, [out.path(t) for t in targets[:5]])
+        haadf_example(out.path(targets[5]).parent, seed=args.seed)
+    for path in targets:
+        print(f"wrote {path}")
+    return 0
+
+
+def ronchigram_examples(args: argparse.Namespace, paths: list[Path]) -> None:
+    """The gallery (PNG + HDF5), one noisy Ronchigram (TIFF + sidecar) and its calibration."""
     from atomlens.cli.ronchigram import image_units, setup_record
     from atomlens.io import write_ronchigram_dataset, write_ronchigram_sidecar, write_tiff
 
-    folder = Path(args.output)
-    targets = [folder / n for n in ("ronchigram_gallery.png", "ronchigram_gallery.h5")]
-    targets += [folder / n for n in ("ronchigram.tif", "ronchigram.json", "calibration.json")]
-    targets += [folder / n for n in HAADF_OUTPUTS]
-    prepare_folder(folder, [p.name for p in targets], args.overwrite)
-
+    gallery_png, gallery_h5, tiff, sidecar, calibration = paths
     setup = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.6, size=args.size)
     specimen = AmorphousSpecimen(thickness=100.0)
     sets, labels = gallery_aberrations()
     print(f"simulating {len(sets)} Ronchigrams ({args.size} x {args.size} px) ...")
     images = simulate_ronchigrams(setup, sets, specimen, seed=args.seed, progress=True)
-    plot_gallery(images, setup, targets[0])
+    plot_gallery(images, setup, gallery_png)
     write_ronchigram_dataset(
-        targets[1],
+        gallery_h5,
         images,
         [a.to_abtem() for a in sets],
         setup_record(setup),
@@ -124,33 +138,26 @@ def run(args: argparse.Namespace) -> int:
         image_units=image_units(None),
         captions=labels,
         parameters={"specimen": specimen.describe(), "seed": args.seed},
-        overwrite=True,
     )
     example = Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0, phi21=1.0, C30=2e4)
     detector = ronchigram_camera(1e7, readout_noise=2.0)
     noisy = simulate_ronchigrams(setup, [example], specimen, detector=detector, seed=args.seed)[0]
     write_tiff(
-        targets[2],
+        tiff,
         noisy,
         angular_sampling=setup.angular_sampling,
         metadata={"energy_eV": setup.energy},
-        overwrite=True,
     )
     write_ronchigram_sidecar(
-        targets[3],
+        sidecar,
         setup=setup_record(setup),
         aberrations=example.to_abtem(),
         specimen=specimen.describe(),
         detector=detector.describe(),
         image_units=image_units(detector),
         parameters={"seed": args.seed},
-        overwrite=True,
     )
-    calibrate_example(targets[2], targets[4], setup, example)
-    haadf_example(folder, seed=args.seed)
-    for path in targets:
-        print(f"wrote {path}")
-    return 0
+    calibrate_example(tiff, calibration, setup, example)
 
 
 def calibrate_example(
@@ -162,7 +169,7 @@ def calibrate_example(
 
     result = estimate(image, semiangle=setup.semiangle)  # energy and sampling from the TIFF
     print(result.describe(truth))
-    write_json(output, result.to_dict() | {"truth": truth.to_abtem()}, overwrite=True)
+    write_json(output, result.to_dict() | {"truth": truth.to_abtem()})
 
 
 def haadf_example(folder: Path, *, seed: int = 0) -> None:
@@ -203,6 +210,6 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
     fig.suptitle("Simulated SrTiO3 [001], 4 nm thick, 200 kV, 25 mrad", fontsize=11)
     fig.tight_layout()
     save_figure(fig, folder / HAADF_OUTPUTS[0], dpi=100)
-    write_tiff(folder / HAADF_OUTPUTS[1], result.image, pixel_size=pixel_size, overwrite=True)
-    write_tiff(folder / HAADF_OUTPUTS[2], result.clean, pixel_size=pixel_size, overwrite=True)
-    write_csv(folder / HAADF_OUTPUTS[3], result.atoms, overwrite=True)
+    write_tiff(folder / HAADF_OUTPUTS[1], result.image, pixel_size=pixel_size)
+    write_tiff(folder / HAADF_OUTPUTS[2], result.clean, pixel_size=pixel_size)
+    write_csv(folder / HAADF_OUTPUTS[3], result.atoms)

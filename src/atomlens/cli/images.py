@@ -189,7 +189,7 @@ def _distortion_chain(args: argparse.Namespace, modality: str, rng: np.random.Ge
 
 
 def run_image(args: argparse.Namespace) -> int:
-    from atomlens.io._atomic import atomic_outputs
+    from atomlens.io import atomic_outputs
     from atomlens.physics.imaging.images import simulate_image
 
     names = IMAGE_OUTPUTS + ["preview.png"] * args.plot
@@ -280,7 +280,7 @@ def _add_series_parser(kinds: argparse._SubParsersAction) -> None:
 def run_series(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from atomlens.io._atomic import atomic_outputs
+    from atomlens.io import atomic_outputs
     from atomlens.physics.detectors import realistic_stem
     from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
     from atomlens.physics.imaging.series import simulate_image_series

@@ -304,8 +304,7 @@ def _write_single(
 ) -> None:
     """Write the TIFF and its sidecar, both or neither: if either write fails (or is
     interrupted), an old pair of files is kept as it was."""
-    from atomlens.io import write_ronchigram_sidecar, write_tiff
-    from atomlens.io._atomic import atomic_outputs
+    from atomlens.io import atomic_outputs, write_ronchigram_sidecar, write_tiff
 
     with atomic_outputs([output, sidecar], overwrite=args.overwrite) as outputs:
         write_tiff(

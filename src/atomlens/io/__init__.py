@@ -19,7 +19,7 @@ The versioned file schemas: :func:`write_ronchigram_dataset` / :func:`read_ronch
 the files of earlier atomlens versions and raise :class:`SchemaError` for anything else.
 """
 
-from ._atomic import atomic_write
+from ._atomic import atomic_outputs, atomic_write
 from ._errors import (
     AtomlensIOError,
     ComplexDataError,
@@ -66,6 +66,7 @@ __all__ = [
     "SignalIndexError",
     "UnreadableFileError",
     "UnsupportedFormatError",
+    "atomic_outputs",
     "atomic_write",
     "describe",
     "read",
