@@ -65,8 +65,8 @@ def test_dose_per_image_and_dose_per_pixel_agree_on_a_flat_beam():
     [
         (lambda: ronchigram_camera(-5.0), "dose_per_image"),
         (lambda: ronchigram_camera(1e6, gain=0.0), "gain"),
-        (lambda: ronchigram_camera(1e6, readout_noise=-1.0), "sigma"),
-        (lambda: ronchigram_camera(1e6, psf_sigma=-1.0), "sigma"),
+        (lambda: ronchigram_camera(1e6, readout_noise=-1.0), "readout_noise=..."),
+        (lambda: ronchigram_camera(1e6, psf_sigma=-1.0), "psf_sigma=..."),
         (lambda: ShotNoise(dose_per_pixel=1.0, dose_per_image=1.0), "not both"),
     ],
 )

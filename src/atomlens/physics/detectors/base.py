@@ -105,7 +105,7 @@ def _unit(obj: Distortion, name: str) -> str:
     return f" [{unit.replace('_per_', '/').replace('_', ' ')}]" if unit else ""
 
 
-def check_parameter(obj: Distortion, name: str, ok: bool, requirement: str) -> None:
+def check_step(obj: Distortion, name: str, ok: bool, requirement: str) -> None:
     """Raise ValueError naming ``obj.name``, its unit (from ``_UNITS``) and ``requirement``
     unless ``ok``."""
     value = getattr(obj, name)
@@ -144,21 +144,21 @@ def check_non_negative(obj: Distortion, *names: str) -> None:
     """Raise ValueError unless every named parameter is a finite number >= 0."""
     for name in names:
         value = getattr(obj, name)
-        check_parameter(obj, name, is_finite_number(value) and value >= 0, "a finite number >= 0")
+        check_step(obj, name, is_finite_number(value) and value >= 0, "a finite number >= 0")
 
 
 def check_positive(obj: Distortion, *names: str) -> None:
     """Raise ValueError unless every named parameter is a finite number > 0."""
     for name in names:
         value = getattr(obj, name)
-        check_parameter(obj, name, is_finite_number(value) and value > 0, "a finite number > 0")
+        check_step(obj, name, is_finite_number(value) and value > 0, "a finite number > 0")
 
 
 def check_probability(obj: Distortion, *names: str) -> None:
     """Raise ValueError unless every named parameter is a probability in [0, 1]."""
     for name in names:
         value = getattr(obj, name)
-        check_parameter(
+        check_step(
             obj, name, is_finite_number(value) and 0 <= value <= 1, "a probability in [0, 1]"
         )
 
@@ -337,7 +337,7 @@ class ShotNoise(Distortion):
         for name in ("dose_per_pixel", "dose_per_image"):
             if getattr(self, name) is not None:
                 check_range(self, name, name)
-        check_parameter(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
+        check_step(self, "exact_below", self.exact_below > 0, "> 0 (math.inf for exact draws)")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         scale = 1.0

@@ -31,10 +31,10 @@ from atomlens.physics.detectors.base import (
     ShotNoise,
     check_dose_range,
     check_non_negative,
-    check_parameter,
     check_positive,
     check_probability,
     check_range,
+    check_step,
     is_finite_number,
     is_on,
     log_uniform,
@@ -84,7 +84,7 @@ class Drift(ScanDistortion):
 
     def __post_init__(self) -> None:
         for name in ("velocity_y", "velocity_x"):
-            check_parameter(self, name, is_finite_number(getattr(self, name)), "a finite number")
+            check_step(self, name, is_finite_number(getattr(self, name)), "a finite number")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
         rows = np.arange(shape[0], dtype=np.float64)
@@ -124,7 +124,7 @@ class ScanJitter(ScanDistortion):
     def __post_init__(self) -> None:
         check_non_negative(self, "sigma_x", "sigma_y")
         ok = is_finite_number(self.correlation) and 0 <= self.correlation < 1
-        check_parameter(self, "correlation", ok, "in [0, 1)")
+        check_step(self, "correlation", ok, "in [0, 1)")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
         return {
@@ -182,9 +182,7 @@ class FlyBack(ScanDistortion):
     def __post_init__(self) -> None:
         check_positive(self, "decay")
         ok = is_finite_number(self.amplitude) and abs(self.amplitude) < self.decay
-        check_parameter(
-            self, "amplitude", ok, f"finite and smaller in size than decay={self.decay}"
-        )
+        check_step(self, "amplitude", ok, f"finite and smaller in size than decay={self.decay}")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:
         centres = np.arange(shape[1]) + 0.5
@@ -226,7 +224,7 @@ class ScanSpeed(ScanDistortion):
 
     def __post_init__(self) -> None:
         ok = is_finite_number(self.amplitude) and 0 <= self.amplitude <= 0.5
-        check_parameter(self, "amplitude", ok, "in [0, 0.5]")
+        check_step(self, "amplitude", ok, "in [0, 0.5]")
         check_positive(self, "length")
 
     def draw(self, shape: tuple[int, int], rng: np.random.Generator) -> dict:

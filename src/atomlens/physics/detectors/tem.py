@@ -20,6 +20,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
+from atomlens.core.validation import check_optional, check_parameter
 from atomlens.physics.detectors.base import (
     Compose,
     Distortion,
@@ -27,10 +28,10 @@ from atomlens.physics.detectors.base import (
     ShotNoise,
     check_dose_range,
     check_non_negative,
-    check_parameter,
     check_positive,
     check_probability,
     check_range,
+    check_step,
     is_on,
     log_uniform,
 )
@@ -234,7 +235,7 @@ class XraySpikes(Distortion):
         check_non_negative(self, "mean_count")
         check_positive(self, "level")
         ok = isinstance(self.max_size, int | np.integer) and self.max_size >= 1
-        check_parameter(self, "max_size", ok, "a whole number >= 1")
+        check_step(self, "max_size", ok, "a whole number >= 1")
 
     def _apply(self, image: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         count = int(rng.poisson(self.mean_count)) if self.mean_count > 0 else 0
@@ -500,8 +501,8 @@ def ronchigram_camera(
     readout_noise : float
         Standard deviation of the Gaussian read-out noise [counts].
 
-    Each parameter must lie in its range of :data:`atomlens.core.validation.PARAMETERS`; the
-    step that takes it raises :class:`~atomlens.core.validation.ParameterError` otherwise.
+    Each parameter must lie in its range of :data:`atomlens.core.validation.PARAMETERS`;
+    :class:`~atomlens.core.validation.ParameterError` names the keyword otherwise.
 
     Returns
     -------
@@ -514,6 +515,12 @@ def ronchigram_camera(
     >>> bool(abs(counts.mean() / 1e4 - 1) < 0.01)
     True
     """
+    # Checked here under this function's keywords (the steps would name their own fields).
+    check_optional("dose_per_image", dose_per_image)
+    check_parameter("psf_sigma", psf_sigma)
+    check_parameter("gain", gain)
+    check_parameter("dark_offset", dark_offset)
+    check_parameter("readout_noise", readout_noise)
     steps: list[Distortion] = []
     if dose_per_image is not None:
         steps.append(ShotNoise(dose_per_image=dose_per_image, exact_below=20.0))
