@@ -139,3 +139,21 @@ def test_values_inside_the_ranges_still_simulate():
     setup = imaging.RonchigramSetup(size=32, angular_sampling=2.0, semiangle=20)
     image = imaging.simulate_ronchigrams(setup, [optics.Aberrations(C10=100)])
     assert image.shape == (1, 32, 32) and np.isfinite(image).all() and image.sum() > 0.5
+
+
+def test_devices_are_checked_before_work():
+    from atomlens.core.validation import check_device
+
+    assert check_device(None) is None and check_device("cpu") == "cpu"
+    assert check_device("auto") in ("cpu", "cuda")
+    for bad in ("bogus", "gpu0", 3):
+        with pytest.raises(ParameterError, match=r"device=\.\.\. must be 'cpu'"):
+            check_device(bad)
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="no CUDA GPU"):
+            check_device("cuda:0")
+    setup = imaging.RonchigramSetup(size=16)
+    with pytest.raises(ParameterError, match="device="):
+        imaging.simulate_ronchigrams(setup, [optics.Aberrations()], device="bogus")

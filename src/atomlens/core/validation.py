@@ -263,6 +263,50 @@ def check_atoms(count: float, where: str, remedy: str) -> None:
         )
 
 
+def check_device(device: object) -> str | None:
+    """A torch device name that exists on this machine, or :class:`ParameterError`.
+
+    Parameters
+    ----------
+    device : str or None
+        ``None`` (the caller's default, the CPU), ``"auto"`` (a GPU when there is one), ``"cpu"``,
+        ``"cuda"``, ``"cuda:N"``.
+
+    Returns
+    -------
+    str or None
+        The device to use; ``"auto"`` resolved.
+    """
+    if device is None:
+        return None
+    import torch  # only here: importing the validation layer must stay cheap
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(
+            f"device=... must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}."
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(
+                f"device=... {device!r} was asked for, but this machine has no CUDA GPU "
+                "(or torch was built without CUDA); use 'cpu' or 'auto'."
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ParameterError(
+                f"device=... {device!r} was asked for, but this machine has only "
+                f"{torch.cuda.device_count()} GPU(s)."
+            )
+    elif parsed.type not in ("cpu", "mps"):
+        raise ParameterError(
+            f"device=... must be 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}."
+        )
+    return str(parsed)
+
+
 def check_image(
     name: str,
     image: object,

@@ -21,7 +21,13 @@ import torch
 from tqdm.auto import tqdm
 
 from atomlens.core.energy import wavelength as electron_wavelength
-from atomlens.core.validation import check_optional, check_pair, check_parameter, check_size
+from atomlens.core.validation import (
+    check_device,
+    check_optional,
+    check_pair,
+    check_parameter,
+    check_size,
+)
 from atomlens.physics.detectors.base import Compose, Distortion
 from atomlens.physics.imaging.multislice import fresnel_propagator, multislice
 from atomlens.physics.optics.aberrations import Aberrations
@@ -339,6 +345,7 @@ def simulate_ronchigrams(
     aberrations = [a if isinstance(a, Aberrations) else Aberrations(a) for a in aberrations]
     count = len(aberrations)
     batch_size = check_parameter("batch_size", batch_size)
+    device = check_device(device)
     check_size("the Ronchigrams", (count, *setup.size))
     tilts = _per_item(tilts, count, "tilts")
     for tilt in tilts:
