@@ -33,18 +33,21 @@ from atomlens.calibrate.network import (
     predict_grids,
     sign_free_loss,
 )
-from atomlens.calibrate.preprocess import canonical_grid, ronchigram_input
+from atomlens.calibrate.preprocess import CANONICAL_SIZE, canonical_grid, ronchigram_input
 from atomlens.calibrate.symmetry import (
     COEFFICIENTS,
     ELEMENTS,
     transform_coefficients,
     transform_grids,
 )
+from atomlens.core.validation import check_parameter, check_size
 from atomlens.data.ronchigrams import RONCHIGRAM_PRIORS, RonchigramSampler
 from atomlens.io import atomic_write
 from atomlens.nn import ResNet18Regressor
 from atomlens.physics.optics.aberrations import Aberrations
+from atomlens.train._ranges import check_setting
 from atomlens.train.bank import ExampleBank
+from atomlens.train.distributed import resolve_device
 from atomlens.train.streaming import StreamingRun
 from atomlens.zoo import load_model, save_model
 from atomlens.zoo.registry import CONFIG
@@ -53,6 +56,7 @@ __all__ = [
     "TASK",
     "EstimatorTraining",
     "build_network",
+    "check_examples",
     "coefficient_array",
     "make_chunk",
     "recalibrate",
@@ -91,8 +95,8 @@ def simulate_examples(
     coefficients : ndarray of shape (count, 8), float64
         The true coefficients [Å], ordered as :data:`COEFFICIENTS`.
     """
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}.")
+    count = check_parameter("count", count)
+    check_examples_size(count, "the simulated examples (count=)")
     sampler = sampler or RonchigramSampler()
     grids, coefficients = [], []
     bar = tqdm(total=count, desc="simulating Ronchigrams", unit="img", disable=not progress)
@@ -114,13 +118,37 @@ def simulate_examples(
 
 
 def make_chunk(
-    seed: int, *, prior: str = "broad", size: int = 512, device: str | None = None
+    seed: int, *, prior: str = "broad", chunk_size: int = 512, device: str | None = None
 ) -> dict[str, np.ndarray]:
-    """One bank chunk: ``grids`` (float16), ``coefficients`` [Å] and the ``prior``'s name."""
-    if prior not in RONCHIGRAM_PRIORS:
+    """One bank chunk: ``grids`` (float16), ``coefficients`` [Å] and the ``prior``'s name.
+
+    Parameters
+    ----------
+    seed : int
+        The chunk's seed, in [0, 2^63).
+    prior : str
+        A name of :data:`~atomlens.data.RONCHIGRAM_PRIORS`.
+    chunk_size : int
+        Ronchigrams in the chunk, in [1, 1e7] (``PARAMETERS["count"]``); the chunk's arrays
+        must fit the array size limit (``ATOMLENS_MAX_ARRAY_GB``).
+    device : str, optional
+        Torch device of the simulation: "cpu", "cuda", "cuda:N"; None or "auto" take a GPU
+        when there is one.
+
+    Raises
+    ------
+    ValueError
+        Any of them invalid (:class:`~atomlens.core.validation.ParameterError`,
+        :class:`~atomlens.core.validation.SizeLimitError`), checked before any work.
+    """
+    seed = check_setting("seed", seed)
+    chunk_size = check_parameter("chunk_size", chunk_size, kind="count")
+    check_examples_size(chunk_size, "a bank chunk (chunk_size=)")
+    if not isinstance(prior, str) or prior not in RONCHIGRAM_PRIORS:
         raise ValueError(f"Unknown prior {prior!r}; choose from {sorted(RONCHIGRAM_PRIORS)}.")
+    device = None if device in (None, "auto") else str(resolve_device(device))
     sampler = RonchigramSampler(ranges=dict(RONCHIGRAM_PRIORS[prior]))
-    grids, coefficients = simulate_examples(size, seed, sampler, device=device)
+    grids, coefficients = simulate_examples(chunk_size, seed, sampler, device=device)
     return {
         "grids": grids.astype(np.float16),
         "coefficients": coefficients,
@@ -128,8 +156,43 @@ def make_chunk(
     }
 
 
+def check_examples_size(count: int, what: str) -> None:
+    """Refuse, before simulating, ``count`` examples whose grids exceed the array size limit."""
+    check_size(f"{what}: {count} canonical grids", (count, CANONICAL_SIZE, CANONICAL_SIZE))
+
+
+def check_examples(arrays: Mapping[str, np.ndarray], where: str) -> None:
+    """Refuse bank examples that are not this task's: ``grids`` (N, 96, 96), ``coefficients``
+    (N, 8) (the bank itself refuses NaN and damaged chunks).
+
+    Raises
+    ------
+    ValueError
+        Naming ``where`` (the bank folder) and what is wrong.
+    """
+    grids, truth = arrays.get("grids"), arrays.get("coefficients")
+    shape = (CANONICAL_SIZE, CANONICAL_SIZE)
+    if grids is None or truth is None:
+        raise ValueError(
+            f"{where} holds arrays {sorted(arrays)}, not this task's 'grids' and 'coefficients'; "
+            "generate it with make_chunk (atomlens train calibrate generate)."
+        )
+    if grids.ndim != 3 or grids.shape[1:] != shape or truth.shape != (len(grids), 8):
+        raise ValueError(
+            f"{where}: grids {grids.shape} and coefficients {truth.shape} are not (N, "
+            f"{shape[0]}, {shape[1]}) and (N, 8) canonical grids and coefficients."
+        )
+
+
 def build_network(width: int = 16) -> ResNet18Regressor:
-    """The estimator network: ResNet18 of base ``width`` on the 2-channel canonical grid."""
+    """The estimator network: ResNet18 of base ``width`` on the 2-channel canonical grid.
+
+    Parameters
+    ----------
+    width : int
+        Channels of the first stage, in [1, 256] (memory grows with its square).
+    """
+    width = check_setting("width", width)
     return ResNet18Regressor(OUTPUTS, in_channels=2, width=width)
 
 
@@ -231,10 +294,13 @@ def recalibrate(model_folder: str | Path, validation: str | Path) -> dict[str, f
     The weights (and their SHA-256) are untouched.
     """
     model_folder, validation = Path(model_folder), Path(validation)
+    if not model_folder.is_dir():
+        raise NotADirectoryError(f"{model_folder} is not a model folder (config.json, weights).")
     model, config = load_model(model_folder)
     if config.get("task") != TASK:
         raise ValueError(f"{model_folder} is not a {TASK} model (task {config.get('task')!r}).")
     arrays = ExampleBank(validation).arrays()
+    check_examples(arrays, str(validation))
     truth = arrays["coefficients"]
     decoded = predict_grids(model, arrays["grids"])
     factors = sigma_factors(decoded, truth)

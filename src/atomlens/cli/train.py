@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
-
-import torch
 
 from atomlens.cli._common import check_outputs
 
-#: The largest network width accepted on the command line (memory grows with its square).
-MAX_WIDTH = 256
+#: The aberration priors of ``--prior``: the names of ``atomlens.data.RONCHIGRAM_PRIORS``, listed
+#: here so that building the parser imports no torch (a test keeps the two the same).
+PRIORS = ("broad", "corrected")
+#: Most CPU threads per process: 4 per core of this machine (more only slows a run down, and
+#: a huge number makes the OpenMP runtime abort the process).
+MAX_THREADS = 4 * (os.cpu_count() or 1)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -39,8 +42,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
-    from atomlens.data.ronchigrams import RONCHIGRAM_PRIORS
-
     calibrate = tasks.add_parser(
         "calibrate",
         help="the Ronchigram aberration estimator",
@@ -54,7 +55,7 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
     generate.add_argument("--chunks", type=int, default=100, help="number of chunks")
     generate.add_argument("--chunk-size", type=int, default=512, help="Ronchigrams per chunk")
     generate.add_argument(
-        "--prior", choices=sorted(RONCHIGRAM_PRIORS), default="broad", help="aberration prior"
+        "--prior", choices=PRIORS, default="broad", help="aberration prior (broad)"
     )
     _common(generate)
     generate.set_defaults(run=_calibrate_generate)
@@ -65,13 +66,21 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
     fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     fit.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget [min]")
     fit.add_argument("--steps", type=int, default=None, help="step budget (with --minutes)")
-    fit.add_argument("--batch", type=int, default=32, help="examples per step and process")
+    fit.add_argument(
+        "--batch", "--batch-size", type=int, default=32, help="examples per step and process"
+    )
     fit.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     fit.add_argument("--ema", type=float, default=0.998, help="weight-average decay")
     fit.add_argument("--width", type=int, default=16, help="network base width")
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--card", type=Path, default=None, help="Markdown model card to ship")
-    fit.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
+    fit.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="checkpoint file (an existing one is continued with --resume, replaced only with "
+        "--overwrite)",
+    )
     fit.add_argument("--resume", action="store_true", help="continue from --checkpoint")
     fit.add_argument("--log-every", type=int, default=50, help="[steps]")
     fit.add_argument("--validate-every", type=int, default=500, help="[steps]")
@@ -89,43 +98,78 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
 
 def _set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}.")
+        if not 1 <= args.threads <= MAX_THREADS:
+            raise ValueError(
+                f"--threads must lie in [1, {MAX_THREADS}] (4 per CPU core of this machine), "
+                f"got {args.threads}."
+            )
+        import torch
+
         torch.set_num_threads(args.threads)
+
+
+def _check_parent(path: Path, flag: str) -> None:
+    """Refuse an output whose folder would have to be made inside a file."""
+    above = path.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise NotADirectoryError(f"{flag} {path}: {above} is a file, so nothing can be made in it.")
 
 
 def _calibrate_generate(args: argparse.Namespace) -> int:
     from atomlens.calibrate.training import make_chunk
+    from atomlens.core.validation import check_parameter
     from atomlens.train import generate_bank
     from atomlens.train.distributed import process_position
 
     _set_threads(args)
-    if args.chunks < 1 or args.chunk_size < 1 or args.seed < 0:
-        raise ValueError("--chunks and --chunk-size must be >= 1 and --seed >= 0.")
-    # Under torchrun each process simulates every WORLD_SIZE-th chunk.
-    rank, world, _ = process_position()
-    seeds = range(args.seed + rank, args.seed + args.chunks, world)
-    device = None if args.device == "auto" else args.device
+    chunks = check_parameter("chunks", args.chunks, kind="count")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
+    rank, world, _ = process_position()  # under torchrun each process simulates every N-th
+    seeds = range(args.seed + rank, args.seed + chunks, world)
+    _check_chunk_settings(args, seeds)  # before any work (make_chunk checks them again)
     written = generate_bank(
         args.bank,
-        lambda seed: make_chunk(seed, prior=args.prior, size=args.chunk_size, device=device),
+        lambda seed: make_chunk(
+            seed, prior=args.prior, chunk_size=args.chunk_size, device=args.device
+        ),
         seeds,
     )
     print(f"{len(written)} chunks of {args.chunk_size} Ronchigrams written to {args.bank}")
     return 0
 
 
+def _check_chunk_settings(args: argparse.Namespace, seeds: range) -> None:
+    """Refuse the chunk size, the seeds, the device and the bank folder before any work."""
+    from atomlens.calibrate.training import check_examples_size
+    from atomlens.core.validation import check_parameter
+    from atomlens.train._ranges import check_setting
+    from atomlens.train.bank import check_bank_folder
+    from atomlens.train.distributed import resolve_device
+
+    size = check_parameter("chunk_size", args.chunk_size, kind="count")
+    check_examples_size(size, "a bank chunk (chunk_size=)")
+    if len(seeds):
+        check_setting("seed", seeds[-1])
+    resolve_device(args.device)
+    check_bank_folder(args.bank)
+
+
 def _calibrate_fit(args: argparse.Namespace) -> int:
-    from atomlens.calibrate.training import EstimatorTraining, build_network, save_estimator
+    from atomlens.calibrate.training import (
+        EstimatorTraining,
+        build_network,
+        check_examples,
+        save_estimator,
+    )
     from atomlens.train import ExampleBank, TrainingSettings, fit_streaming
-    from atomlens.train.distributed import setup
+    from atomlens.train.distributed import resolve_device, setup
 
     _set_threads(args)
-    if not 1 <= args.width <= MAX_WIDTH:
-        raise ValueError(f"--width must lie in [1, {MAX_WIDTH}], got {args.width}.")
     if args.resume and args.checkpoint is None:
         raise ValueError("--resume needs --checkpoint FILE.")
-    check_outputs([args.output], args.overwrite, inputs=[args.bank, *filter(None, [args.card])])
     settings = TrainingSettings(
         minutes=args.minutes,
         steps=args.steps,
@@ -138,14 +182,21 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
         refresh_every=args.refresh_every,
         checkpoint_every=args.checkpoint_every,
     )
+    network = build_network(args.width)  # checks the width
+    resolve_device(args.device)
+    _check_fit_outputs(args)
     card = args.card.read_text() if args.card else None
     bank = ExampleBank(args.bank)
+    check_examples(bank.take([0]), str(args.bank))
     validation = ExampleBank(args.bank / "validation").arrays()
+    check_examples(validation, str(args.bank / "validation"))
     distributed = setup(args.device)
     try:
+        import torch
+
         torch.manual_seed(args.seed)
         run = fit_streaming(
-            build_network(args.width),
+            network,
             EstimatorTraining(),
             bank,
             settings,
@@ -173,9 +224,42 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_fit_outputs(args: argparse.Namespace) -> None:
+    """The model folder and the checkpoint, checked before the work.
+
+    The model folder: not the bank or the card, not inside a file, an existing one only with
+    --overwrite. The checkpoint: a file that is none of the inputs (the bank's chunks, the
+    card) and not the model folder or inside it; an existing one is continued with --resume and
+    replaced only with --overwrite.
+    """
+    inputs = [args.bank, *sorted(args.bank.glob("chunk_*")), *filter(None, [args.card])]
+    output = args.output
+    check_outputs([output], args.overwrite, inputs)
+    if output.exists() and not output.is_dir():
+        raise FileExistsError(f"-o {output} is a file; give a folder for the model.")
+    _check_parent(output, "-o")
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        return
+    if checkpoint.resolve() == output.resolve() or output.resolve() in checkpoint.resolve().parents:
+        raise ValueError(
+            f"--checkpoint {checkpoint} is the model folder -o {output} or inside it; give a "
+            "checkpoint file elsewhere."
+        )
+    _check_parent(checkpoint, "--checkpoint")
+    if checkpoint.is_file() and not (args.resume or args.overwrite):
+        raise FileExistsError(
+            f"--checkpoint {checkpoint} exists; pass --resume to continue from it, --overwrite "
+            "to replace it, or choose another name."
+        )
+    check_outputs([checkpoint], True, inputs, files=True)
+
+
 def _calibrate_recalibrate(args: argparse.Namespace) -> int:
     from atomlens.calibrate.training import recalibrate
+    from atomlens.train.distributed import resolve_device
 
     _set_threads(args)
+    resolve_device(args.device)
     print(json.dumps(recalibrate(args.model, args.bank), indent=1))
     return 0

@@ -6,7 +6,8 @@
   wall-clock or step budget (warm-up + cosine learning rate, weight averaging, checkpoints and
   resume), on one CPU, one GPU or several processes under ``torchrun``
   (:mod:`atomlens.train.distributed`).
-- ``fit``, ``History``: epochs over a DataLoader; ``optimise``: the optimiser step both share.
+- ``fit``, ``History``: epochs over a DataLoader; ``optimise``: the optimiser step both share
+  (``TrainingDivergedError`` when the loss becomes NaN or infinite).
 - ``Budget``, ``warmup_cosine``, ``ExponentialAverage``, ``Checkpoint``: the parts.
 
 The command is ``atomlens train TASK generate|fit|recalibrate``; see docs/architecture.md.
@@ -15,7 +16,7 @@ The command is ``atomlens train TASK generate|fit|recalibrate``; see docs/archit
 from atomlens.train.averaging import ExponentialAverage
 from atomlens.train.bank import ExampleBank, generate_bank, write_chunk
 from atomlens.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from atomlens.train.loop import History, fit, optimise
+from atomlens.train.loop import History, TrainingDivergedError, fit, optimise
 from atomlens.train.schedule import Budget, warmup_cosine
 from atomlens.train.streaming import BankTask, StreamingRun, TrainingSettings, fit_streaming
 
@@ -27,6 +28,7 @@ __all__ = [
     "ExponentialAverage",
     "History",
     "StreamingRun",
+    "TrainingDivergedError",
     "TrainingSettings",
     "fit",
     "fit_streaming",

@@ -9,15 +9,17 @@ example (``grids``, ``coefficients``, ...) and optional 0-d arrays that describe
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from atomlens.core.validation import check_size
 from atomlens.io import atomic_write
 
-__all__ = ["ExampleBank", "chunk_path", "generate_bank", "write_chunk"]
+__all__ = ["ExampleBank", "check_bank_folder", "chunk_path", "generate_bank", "write_chunk"]
 
 CHUNK_GLOB = "chunk_*[0-9].npz"
 
@@ -49,6 +51,27 @@ def write_chunk(folder: str | Path, seed: int, arrays: Mapping[str, np.ndarray])
     return atomic_write(path, write, overwrite=False)
 
 
+def check_bank_folder(folder: str | Path) -> Path:
+    """Refuse, before any work, a bank folder that is a file or would have to be made in one.
+
+    Returns
+    -------
+    Path
+        The folder (not created: the first chunk written creates it).
+    """
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file; a bank is a folder of chunk files.")
+    above = folder.parent
+    while not above.exists() and above != above.parent:
+        above = above.parent
+    if not above.is_dir():
+        raise NotADirectoryError(
+            f"{folder}: {above} is a file, so no bank folder can be made in it."
+        )
+    return folder
+
+
 def generate_bank(
     folder: str | Path,
     make_chunk: Callable[[int], Mapping[str, np.ndarray]],
@@ -73,9 +96,19 @@ def generate_bank(
     -------
     list of Path
         The chunks written by this call.
+
+    Raises
+    ------
+    NotADirectoryError
+        Before any work, when ``folder`` is a file or lies inside one.
+    ValueError
+        A negative seed.
     """
+    check_bank_folder(folder)
+    seeds = seeds if isinstance(seeds, range) else list(seeds)  # a range stays lazy
+    for seed in (seeds[0], seeds[-1]) if len(seeds) else ():
+        chunk_path(folder, seed)  # refuses a negative seed before any work
     written = []
-    seeds = list(seeds)
     for seed in tqdm(seeds, desc="bank chunks", unit="chunk", disable=not progress):
         if chunk_path(folder, seed).exists():
             continue
@@ -85,9 +118,39 @@ def generate_bank(
 
 def _example_count(arrays: Mapping[str, np.ndarray], path: Path) -> int:
     lengths = {len(value) for value in arrays.values() if value.ndim > 0}
+    if not lengths:
+        raise ValueError(f"{path} holds no per-example arrays; it is not a bank chunk.")
     if len(lengths) != 1:
         raise ValueError(f"{path}: per-example arrays disagree on the example count {lengths}.")
-    return lengths.pop()
+    count = lengths.pop()
+    if count < 1:
+        raise ValueError(f"{path} holds no examples.")
+    return count
+
+
+def _read_chunk(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of one chunk file, or a ValueError naming it (damaged, foreign, pickled)."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a file; a bank holds chunk files (chunk_<seed>.npz).")
+    check_size(f"the bank chunk {path}", (path.stat().st_size,), itemsize=1)
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not a chunk of named arrays")
+        with data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise ValueError(
+            f"{path} is not a readable bank chunk ({error}); remove it and generate it again."
+        ) from error
+    for key, value in arrays.items():
+        numbers = value.dtype.kind in "biuf"
+        if not (numbers or value.dtype.kind == "U") or (numbers and not np.isfinite(value).all()):
+            raise ValueError(
+                f"{path}: array {key!r} holds {value.dtype} values or NaN / infinite numbers; "
+                "remove the chunk and generate it again."
+            )
+    return arrays
 
 
 class ExampleBank:
@@ -125,8 +188,7 @@ class ExampleBank:
         for path in sorted(self.folder.glob(CHUNK_GLOB)):
             if path in self._paths:
                 continue
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
+            arrays = _read_chunk(path)
             if self._chunks and set(arrays) != set(self._chunks[0]):
                 raise ValueError(
                     f"{path} holds arrays {sorted(arrays)}, the bank {sorted(self._chunks[0])}."
@@ -146,6 +208,12 @@ class ExampleBank:
     def chunks(self) -> int:
         """Number of chunks read."""
         return len(self._chunks)
+
+    @property
+    def example_size(self) -> int:
+        """Values per example, over all its per-example arrays (a grid of 96 x 96: 9216)."""
+        first = self._chunks[0]
+        return sum(int(np.prod(v.shape[1:], dtype=np.int64)) for v in first.values() if v.ndim)
 
     def take(self, index: np.ndarray) -> dict[str, np.ndarray]:
         """The per-example arrays of the examples at these bank indices (in that order)."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-__all__ = ["Distributed", "process_position", "setup"]
+__all__ = ["Distributed", "process_position", "resolve_device", "setup"]
 
 
 @dataclass(frozen=True)
@@ -77,20 +77,50 @@ class Distributed:
         return self.device if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def _device(requested: str | None, local_rank: int) -> torch.device:
+def resolve_device(requested: str | None = None, local_rank: int = 0) -> torch.device:
+    """The torch device for ``requested``, checked: a CPU or an existing CUDA GPU.
+
+    Parameters
+    ----------
+    requested : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None or ``"auto"`` take a GPU when there is one.
+    local_rank : int
+        This process's rank on its node: a plain ``"cuda"`` becomes ``cuda:LOCAL_RANK``.
+
+    Raises
+    ------
+    ValueError
+        An unknown device or one of another kind (``"meta"``, ``"mps"``), a GPU asked for where
+        there is none, or a GPU index beyond those present.
+    """
     if requested in (None, "auto"):
         requested = "cuda" if torch.cuda.is_available() else "cpu"
+    hint = "use 'cpu', 'cuda', 'cuda:N' or 'auto'"
+    if not isinstance(requested, str):
+        raise ValueError(f"Unknown device {requested!r}; {hint}.")
     try:
         device = torch.device(requested)
-    except RuntimeError:
-        raise ValueError(
-            f"Unknown device {requested!r}; use 'cpu', 'cuda', 'cuda:N' or 'auto'."
-        ) from None
+    except (RuntimeError, ValueError):
+        raise ValueError(f"Unknown device {requested!r}; {hint}.") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"Device {requested!r} is not supported for training; {hint}.")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"Device {requested!r} was asked for, but no CUDA GPU is available.")
+        count = torch.cuda.device_count()
         if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+            device = torch.device("cuda", local_rank % count)
+        elif device.index >= count:
+            raise ValueError(
+                f"Device {requested!r} was asked for, but there are only {count} CUDA GPU(s) "
+                f"(cuda:0 to cuda:{count - 1})."
+            )
+    return device
+
+
+def _device(requested: str | None, local_rank: int) -> torch.device:
+    device = resolve_device(requested, local_rank)
+    if device.type == "cuda":
         torch.cuda.set_device(device)
     return device
 

@@ -32,16 +32,25 @@ class History:
         return self.epochs[-1][key]
 
 
+class TrainingDivergedError(FloatingPointError, ValueError):
+    """The loss became NaN or infinite: the settings (a learning rate too high) made training
+    diverge. A ``ValueError`` too, so the command reports it in one line as refused settings."""
+
+
 def optimise(loss: torch.Tensor, optimiser: torch.optim.Optimizer, *, where: str = "") -> None:
     """One optimiser step on ``loss``: refuse a non-finite loss, backpropagate, step.
 
     Raises
     ------
-    FloatingPointError
-        If the loss is NaN or infinite (``where`` says at which step or epoch).
+    TrainingDivergedError
+        A ``FloatingPointError`` (and ``ValueError``), if the loss is NaN or infinite (``where``
+        says at which step or epoch).
     """
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"The loss became {loss.item()} in {where or 'training'}.")
+        raise TrainingDivergedError(
+            f"The loss became {loss.item()} in {where or 'training'}: the training diverged; "
+            "a lower learning rate (lr=) usually helps."
+        )
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from atomlens.train._ranges import check_setting
+
 __all__ = ["Budget", "warmup_cosine"]
 
 
@@ -20,9 +22,15 @@ class Budget:
     Parameters
     ----------
     minutes : float, optional
-        Wall-clock budget [min].
+        Wall-clock budget [min], in (0, 1e6].
     steps : int, optional
-        Step budget. With both, whichever runs out first ends training.
+        Step budget, in [1, 1e9]. With both, whichever runs out first ends training.
+
+    Raises
+    ------
+    ValueError
+        Neither given; :class:`~atomlens.core.validation.ParameterError` for a value outside
+        its range.
 
     Examples
     --------
@@ -36,10 +44,10 @@ class Budget:
     def __post_init__(self) -> None:
         if self.minutes is None and self.steps is None:
             raise ValueError("A training budget needs minutes, steps or both.")
-        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
-            raise ValueError(f"The budget in minutes must be positive, got {self.minutes}.")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"The step budget must be at least 1, got {self.steps}.")
+        if self.minutes is not None:  # (0, 1e6] min and [1, 1e9] steps: atomlens.train._ranges
+            object.__setattr__(self, "minutes", check_setting("minutes", self.minutes))
+        if self.steps is not None:
+            object.__setattr__(self, "steps", check_setting("steps", self.steps))
 
     def fraction(self, seconds: float, step: int) -> float:
         """Share of the budget spent after ``seconds`` [s] and ``step`` steps (may exceed 1)."""

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from atomlens.core.validation import ParameterError, check_parameter, check_size
+from atomlens.train._ranges import check_setting
 from atomlens.train.averaging import ExponentialAverage, unwrap
 from atomlens.train.bank import ExampleBank
 from atomlens.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -61,29 +63,33 @@ class BankTask(Protocol):
 class TrainingSettings:
     """Hyper-parameters of a streaming training run.
 
+    Every value is checked against its range (``atomlens.train._ranges.SETTINGS`` and
+    ``PARAMETERS["batch_size"]`` of :mod:`atomlens.core.validation`); a value outside it raises
+    :class:`~atomlens.core.validation.ParameterError` naming the keyword.
+
     Parameters
     ----------
     minutes : float, optional
-        Wall-clock budget [min].
+        Wall-clock budget [min], in (0, 1e6].
     steps : int, optional
-        Step budget (with ``minutes``, whichever ends first).
+        Step budget (with ``minutes``, whichever ends first), in [1, 1e9].
     batch_size : int
-        Examples per step and process.
+        Examples per step and process, in [1, 4096].
     lr : float
-        Peak learning rate of AdamW.
+        Peak learning rate of AdamW, in (0, 1].
     weight_decay : float
-        AdamW weight decay.
+        AdamW weight decay, in [0, 1].
     warmup : float
-        Share of the budget for the linear warm-up.
+        Share of the budget for the linear warm-up, in [0, 1).
     ema : float
-        Decay of the exponential weight average.
+        Decay of the exponential weight average, in [0, 1).
     seed : int
-        Seeds the initial weights and (with the rank) the batch draws.
+        Seeds the initial weights and (with the rank) the batch draws, in [0, 2^63).
     log_every, validate_every, refresh_every, checkpoint_every : int
-        In steps: log a record, add validation metrics to it, read new bank chunks, write the
-        checkpoint.
+        In steps, in [1, 1e9]: log a record, add validation metrics to it, read new bank chunks,
+        write the checkpoint.
     validation_examples : int
-        Validation examples used during training (all of them at the end).
+        Validation examples used during training (all of them at the end), in [1, 1e7].
     """
 
     minutes: float | None = 60.0
@@ -101,14 +107,27 @@ class TrainingSettings:
     validation_examples: int = 512
 
     def __post_init__(self) -> None:
-        Budget(self.minutes, self.steps)  # validates the budget
-        for name in ("batch_size", "log_every", "validate_every", "refresh_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"TrainingSettings.{name} must be at least 1.")
-        if self.checkpoint_every < 1:
-            raise ValueError("TrainingSettings.checkpoint_every must be at least 1.")
-        if not (self.lr > 0 and 0 <= self.warmup < 1):
-            raise ValueError("TrainingSettings needs lr > 0 and 0 <= warmup < 1.")
+        budget = Budget(self.minutes, self.steps)  # validates the budget
+        checked = {
+            "minutes": budget.minutes,
+            "steps": budget.steps,
+            "batch_size": check_parameter("batch_size", self.batch_size),
+            "lr": check_setting("lr", self.lr),
+            "weight_decay": check_setting("weight_decay", self.weight_decay),
+            "seed": check_setting("seed", self.seed),
+            "validation_examples": check_setting("validation_examples", self.validation_examples),
+        }
+        for name in ("log_every", "validate_every", "refresh_every", "checkpoint_every"):
+            checked[name] = check_setting(name, getattr(self, name), kind="every")
+        for name in ("warmup", "ema"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
+                raise ParameterError(f"{name}=... must be a number in [0, 1), got {value!r}.")
+            if not 0 <= value < 1:
+                raise ParameterError(f"{name}=... must lie in [0, 1), got {value!r}.")
+            checked[name] = float(value)
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @property
     def budget(self) -> Budget:
@@ -199,6 +218,11 @@ def fit_streaming(
     """
     distributed = distributed or Distributed()
     budget = settings.budget
+    check_size(  # before the work: a batch as float32, as the networks take it
+        f"a batch of {settings.batch_size} examples (batch_size=)",
+        (settings.batch_size, bank.example_size),
+        itemsize=4,
+    )
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng([settings.seed, distributed.rank])
     wrapped = distributed.wrap(model)
@@ -211,13 +235,24 @@ def fit_streaming(
         if checkpoint is None:
             raise ValueError("resume=True needs the checkpoint path.")
         state = load_checkpoint(checkpoint)
-        unwrap(wrapped).load_state_dict(state.model)
-        average.model.load_state_dict(state.average)
-        optimiser.load_state_dict(state.optimiser)
+        try:
+            unwrap(wrapped).load_state_dict(state.model)
+            average.model.load_state_dict(state.average)
+            optimiser.load_state_dict(state.optimiser)
+            if distributed.is_main:
+                rng.bit_generator.state = state.rng
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            detail = next(
+                (line for line in lines if "mismatch" in line), lines[-1] if lines else ""
+            )
+            raise ValueError(
+                f"The checkpoint {checkpoint} does not fit this model or these settings (another "
+                f"network width or task?): {detail.rstrip('.')}; start without resume=True, or "
+                "give the settings it was written with."
+            ) from error
         step, spent, log = state.step, state.seconds, list(state.log)
-        if distributed.is_main:
-            rng.bit_generator.state = state.rng
-        else:  # other ranks continue on a fresh stream of their own
+        if not distributed.is_main:  # other ranks continue on a fresh stream of their own
             rng = np.random.default_rng([settings.seed, distributed.rank, step])
         logger.info("resumed at step %d after %.1f min", step, spent / 60)
     validation_subset = None
