@@ -4,7 +4,9 @@ Each refusal is checked at the library boundary (``estimate``) and, where the co
 something (file reading, flag names, offsets in nm), through ``atomlens calibrate``.
 """
 
+import json
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -14,14 +16,16 @@ from atomlens.calibrate import RonchigramInput, canonical_grid, estimate, load_e
 from atomlens.calibrate.checks import (
     DISC_ERROR,
     EDGE_CONTRAST_LIMIT,
+    NOISE_Q,
     check_counts,
     check_disc,
     check_reach,
     measure_disc,
+    noise_statistic,
 )
 from atomlens.cli import main
 from atomlens.core.validation import InputError, ParameterError
-from atomlens.io import write_tiff
+from atomlens.io import sidecar_path, write_ronchigram_sidecar, write_tiff
 from atomlens.physics import (
     Aberrations,
     AmorphousSpecimen,
@@ -170,18 +174,84 @@ def test_genuine_ronchigrams_at_several_calibrations_pass(semiangle, sampling, s
     assert disc.edge_contrast < EDGE_CONTRAST_LIMIT / 4
 
 
-def test_a_disc_cut_by_the_detector_edge_is_not_refused(image):
-    # tilted by a fifth of the semi-angle and cropped to 0.9 semi-angles: part of the edge shows
+def test_a_disc_cut_by_the_detector_edge_is_measured_where_its_edge_shows():
+    # tilted by a fifth of the semi-angle and cropped to 1.0 semi-angles: 69 % of the edge shows
     tilted = _ronchigram(tilt=(6.0, 0.0))
-    cut = tilted[26:134, 26:134]
+    cut = tilted[20:140, 20:140]
     assert not any("measures" in note for note in _checks(cut))
     assert abs(measure_disc(cut, 60.0).radius / 60.0 - 1) < DISC_ERROR
-    # reaching 0.53 semi-angles (like `atomlens simulate ronchigram --size 64`): the disc's edge is
-    # not on the detector, so it is not checked, and the estimate comes with notes
-    result = estimate(image[48:112, 48:112], **CAL)
-    assert any("0.53 semi-angles" in note for note in result.notes)
-    assert any("not checked" in note for note in result.notes)
-    assert np.isfinite(result.values).all()
+    # cropped to 0.9 semi-angles, half of the edge shows: not a clear circle, nothing checkable
+    with pytest.raises(InputError, match="can be checked"):
+        _checks(tilted[26:134, 26:134])
+
+
+def test_a_detector_inside_the_disc_is_refused(image, capsys, tmp_path):
+    # reaching 0.53 semi-angles (like `atomlens simulate ronchigram --size 64`): no disc edge on
+    # the detector, so neither the calibration nor the image could be checked
+    with pytest.raises(InputError, match=r"would cover 100% of the detector .* can be checked"):
+        estimate(image[48:112, 48:112], **CAL)
+    path = tmp_path / "small.tif"
+    write_tiff(path, image[48:112, 48:112])
+    assert main(["calibrate", str(path), *FLAGS]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "check --angular-sampling and --semiangle against" in err
+
+
+@pytest.mark.parametrize("size", [48, 64, 96])
+def test_noise_and_lattices_filling_the_stated_disc_are_refused(size):
+    # accepted with a note before (the stated 60 px disc covered the whole detector)
+    rng = np.random.default_rng(size)
+    y, x = np.mgrid[:size, :size]
+    for array in (
+        rng.random((size, size)),
+        rng.poisson(5, (size, size)),
+        2 + np.sin(x * 0.7) + np.sin(y * 0.7),
+        2 + np.cos(x * 2 * np.pi / 9) * np.cos(y * 2 * np.pi / 9),
+    ):
+        with pytest.raises(InputError, match=r"white noise|can be checked|no bright-field disc"):
+            estimate(array, **CAL)
+
+
+def test_a_lattice_on_a_strip_detector_is_refused():
+    # 40 x 122 px: the ring just outside the stated disc is off the detector, so the edge
+    # contrast could not be measured and the lattice passed before
+    y, x = np.mgrid[:40, :122]
+    lattice = 2 + np.cos(x * 2 * np.pi / 7) + np.cos(y * 2 * np.pi / 5)
+    with pytest.raises(InputError, match="under a quarter of the ring"):
+        estimate(lattice, **(CAL | {"angular_sampling": 0.6}))  # reaching 0.4 semi-angles
+
+
+def test_white_noise_is_refused_whatever_its_distribution():
+    rng = np.random.default_rng(0)
+    for noise in (
+        rng.random((200, 200)),
+        rng.poisson(0.05, (160, 160)),
+        rng.exponential(1.0, (160, 160)),
+        np.abs(rng.standard_cauchy((160, 160))),
+        rng.random((160, 160)) < 0.01,
+    ):
+        assert noise_statistic(noise) < NOISE_Q
+        with pytest.raises(InputError, match=r"no structure beyond white noise|no bright-field"):
+            estimate(noise, **CAL)
+
+
+def test_a_ronchigram_is_far_from_white_noise(image):
+    assert noise_statistic(image) > 100 * NOISE_Q
+    low_dose = _ronchigram(dose=1e4)  # ten times below the lowest trained dose
+    assert noise_statistic(low_dose) > 5 * NOISE_Q
+
+
+def test_values_beyond_float32_are_refused_without_a_warning(image, tmp_path, capsys):
+    huge = image.astype(np.float64) * 1e38
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match="beyond the float32 range"):
+            estimate(huge, **CAL)
+    path = tmp_path / "huge.npy"
+    np.save(path, huge)
+    assert main(["calibrate", str(path), *FLAGS]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "huge.npy holds values up to" in err
 
 
 # 3. the calibration at the library boundary, and bounded time
@@ -264,12 +334,26 @@ def test_offsets_must_be_finite(image, capsys, tmp_path):
     other = _ronchigram(seed=4)
     with pytest.raises(ParameterError, match="offsets="):
         estimate([image, other], offsets=[0.0, float("nan")], **CAL)
+    with pytest.raises(ParameterError, match=r"offsets=.* \[-1e\+08, 1e\+08\] Å, got 1e\+09"):
+        estimate([image, other], offsets=[0.0, 1e9], **CAL)
     result = estimate([image, other], offsets=[0.0, 1e8], **CAL)  # far apart, still finite
     assert np.isfinite(result.values).all() and np.isfinite(result.sigma).all()
     path = tmp_path / "r.tif"
     write_tiff(path, image)
     assert main(["calibrate", str(path), str(path), "--offsets", "0,nan", *FLAGS]) == 2
-    assert "--offsets must be finite numbers" in capsys.readouterr().err
+    assert "--offsets must be finite numbers within [-1e+07, 1e+07] nm" in capsys.readouterr().err
+
+
+def test_the_command_takes_offsets_in_the_range_the_library_takes(image, capsys, tmp_path):
+    # the command took offsets up to 1e8 nm (1e9 Å), which the library then refused in Å
+    first, second = tmp_path / "a.tif", tmp_path / "b.tif"
+    write_tiff(first, image)
+    write_tiff(second, _ronchigram(seed=4))
+    files = [str(first), str(second), *FLAGS]
+    assert main(["calibrate", *files, "--offsets", "0,1e8"]) == 2
+    assert "[-1e+07, 1e+07] nm, got '0,1e8'" in capsys.readouterr().err
+    assert main(["calibrate", *files, "--offsets", "0,1e7", "--json"]) == 0
+    assert np.isfinite(json.loads(capsys.readouterr().out)["C10"])
 
 
 def test_the_output_may_not_be_an_input(image, tmp_path, capsys):
@@ -277,3 +361,53 @@ def test_the_output_may_not_be_an_input(image, tmp_path, capsys):
     write_tiff(path, image)
     assert main(["calibrate", str(path), "-o", str(path), "--overwrite", *FLAGS]) == 2
     assert "would replace the input" in capsys.readouterr().err
+
+
+# 6. a broken sidecar beside the image is reported, not dropped
+
+
+def _with_sidecar(image, tmp_path, **changes):
+    """A TIFF and its version-2 sidecar, with ``changes`` written over the sidecar's fields."""
+    path = tmp_path / "r.tif"
+    write_tiff(path, image)
+    setup = {"energy_eV": 200e3, "semiangle_mrad": 30.0, "angular_sampling_mrad_per_px": 0.5}
+    write_ronchigram_sidecar(sidecar_path(path), setup=setup, aberrations={"C10": -250.0})
+    record = json.loads(sidecar_path(path).read_text())
+    for key, value in changes.items():
+        section, _, field = key.partition("__")
+        record[section][field] = value
+    sidecar_path(path).write_text(json.dumps(record))
+    return path
+
+
+def test_a_broken_sidecar_is_an_error_naming_it_and_the_field(image, tmp_path, capsys):
+    path = _with_sidecar(image, tmp_path, setup__energy_eV=-5.0)
+    assert main(["calibrate", str(path), "--semiangle", "30", "--angular-sampling", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("atomlens calibrate: error: ")
+    assert f"{sidecar_path(path)}: setup.energy_eV" in err
+    assert "fix or remove it, or give --energy, --semiangle and --angular-sampling" in err
+
+
+@pytest.mark.filterwarnings("always::UserWarning")  # printed by the command, as a user sees it
+def test_the_flags_override_a_broken_sidecar_with_a_warning(image, tmp_path, capsys):
+    path = _with_sidecar(image, tmp_path, aberrations_A_rad__C10="a lot")
+    assert main(["calibrate", str(path), *FLAGS, "--json"]) == 0
+    captured = capsys.readouterr()
+    assert np.isfinite(json.loads(captured.out)["C10"])
+    assert captured.err.startswith("atomlens: warning: ") and "aberrations_A_rad" in captured.err
+    assert "left out" in captured.err
+    # the truth is what the sidecar holds: asking for it needs the sidecar
+    assert main(["calibrate", str(path), *FLAGS, "--truth"]) == 2
+    assert "aberrations_A_rad" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("always::UserWarning")
+def test_a_sidecar_that_is_not_json_is_reported(image, tmp_path, capsys):
+    path = _with_sidecar(image, tmp_path)
+    sidecar_path(path).write_text('{"schema": "atomlens.ronchigram-sidecar", "vers')  # cut off
+    assert main(["calibrate", str(path), "--semiangle", "30"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot read {sidecar_path(path)} as JSON" in err
+    assert main(["calibrate", str(path), *FLAGS]) == 0
+    assert "left out" in capsys.readouterr().err

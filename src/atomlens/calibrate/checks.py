@@ -10,12 +10,15 @@ refuses"):
   about zero, never a negative image);
 - reach: the detector must reach :data:`MIN_REACH` semi-angles from its centre (below, the
   estimates are confidently wrong); below :data:`NOTE_REACH` a note says so;
-- the bright-field disc: where at least ``1 - MAX_DISC_COVER`` of the detector lies outside the
-  stated disc, or the disc's edge is a clear circle anyway (``WELL_DEFINED_*``), the edge is
-  measured (Otsu threshold, circle fit). A clear edge more than :data:`DISC_ERROR` off the stated
-  radius is refused, one more than :data:`DISC_NOTE` off is noted, and so is an unclear edge
-  beyond :data:`DISC_NOTE`; an image as bright just outside the stated disc as inside it
-  (:data:`EDGE_CONTRAST_LIMIT`) has no disc of that size and is refused;
+- structure: an image whose neighbouring pixels are as uncorrelated as white noise's
+  (:data:`NOISE_Q`) holds nothing to estimate from and is refused;
+- the bright-field disc: its edge must be on the detector, so that the calibration and the disc
+  itself can be checked: where the stated disc covers more than :data:`MAX_DISC_COVER` of the
+  detector and no clear circular edge (``WELL_DEFINED_*``) is found, the image is refused. The
+  edge is measured (Otsu threshold, circle fit); a clear edge more than :data:`DISC_ERROR` off
+  the stated radius is refused, one more than :data:`DISC_NOTE` off is noted, and so is an
+  unclear edge beyond :data:`DISC_NOTE`; an image as bright just outside the stated disc as
+  inside it (:data:`EDGE_CONTRAST_LIMIT`) has no disc of that size and is refused;
 - several Ronchigrams combined must not hold the same pixel data twice.
 """
 
@@ -27,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from atomlens.calibrate.preprocess import RonchigramInput, bin_image
 from atomlens.core.validation import InputError
@@ -38,9 +41,14 @@ NEGATIVE_RATIO = 2.0
 MIN_REACH = 0.4
 #: Below this reach [semi-angles] the result carries a note.
 NOTE_REACH = 1.1
-#: The disc is checked when the stated disc covers at most this share of the detector (or when
-#: its edge is a clear circle anyway).
+#: The stated disc may cover at most this share of the detector, unless its edge is a clear
+#: circle anyway: otherwise neither the calibration nor the disc can be checked, and the image is
+#: refused (a lattice image or any texture would pass unnoticed).
 MAX_DISC_COVER = 0.8
+#: Smallest portmanteau statistic Q (the squared rank autocorrelations at lags 1-3 px along rows
+#: and columns, times the pixel count): white noise of any distribution gives Q ~ chi^2 with 6
+#: degrees of freedom, above 40 with a probability under 1e-6; a Ronchigram gives thousands.
+NOISE_Q = 40.0
 #: Relative disagreement of the measured and stated disc radius that gives a note.
 DISC_NOTE = 0.15
 #: Relative disagreement of the measured and stated disc radius that is refused.
@@ -138,6 +146,65 @@ def detector_reach(item: RonchigramInput) -> float:
     return min(item.image.shape) / 2 * item.angular_sampling / item.semiangle
 
 
+def noise_statistic(image: np.ndarray) -> float:
+    """The portmanteau statistic Q of an image: how far it is from white noise.
+
+    Q = n sum_k (r_k^2 + c_k^2) over lags k = 1, 2, 3 px, where r_k and c_k are the
+    autocorrelations of the pixel ranks along rows and columns and n the number of pixels.
+    Ranks make Q the same for every distribution of the noise (a few huge pixels do not
+    dominate it): for white noise it follows chi^2 with 6 degrees of freedom (mean 6). Images
+    with a short side over 512 px are binned first (binned white noise is white noise).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W)
+        Finite values; at least 4 px along each axis.
+
+    Returns
+    -------
+    float
+        Q (dimensionless); 0 for a constant image.
+    """
+    factor = max(1, min(image.shape) // _CHECK_SIZE)
+    binned = bin_image(image, factor) if factor > 1 else np.asarray(image, dtype=np.float64)
+    ranks = stats.rankdata(binned, method="average").reshape(binned.shape)
+    ranks -= ranks.mean()
+    power = float((ranks * ranks).sum())
+    if power <= 0:
+        return 0.0
+    q = 0.0
+    for lag in (1, 2, 3):
+        rows = float((ranks[lag:] * ranks[:-lag]).sum()) / power
+        cols = float((ranks[:, lag:] * ranks[:, :-lag]).sum()) / power
+        q += rows**2 + cols**2
+    return ranks.size * q
+
+
+def check_structure(image: np.ndarray, name: str) -> None:
+    """Refuse an image with no spatial structure beyond white noise (:data:`NOISE_Q`).
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W)
+        Finite, real values.
+    name : str
+        The input, for the message.
+
+    Raises
+    ------
+    InputError
+        When :func:`noise_statistic` is below :data:`NOISE_Q`.
+    """
+    q = noise_statistic(image)
+    if q < NOISE_Q:
+        raise InputError(
+            f"{name} shows no structure beyond white noise: its neighbouring pixels are as "
+            f"uncorrelated as noise's (Q = {q:.3g}; white noise stays under {NOISE_Q:g}, a "
+            "Ronchigram gives thousands), so it holds no aberrations to measure; check that it "
+            "is the Ronchigram and not a dark or noise frame."
+        )
+
+
 def check_reach(item: RonchigramInput) -> list[str]:
     """Refuse a detector that sees under :data:`MIN_REACH` semi-angles; note one under 1.1.
 
@@ -206,21 +273,20 @@ def check_disc(item: RonchigramInput) -> list[str]:
     Returns
     -------
     list of str
-        The notes (a disagreement of :data:`DISC_NOTE` to :data:`DISC_ERROR`, or a disc too
-        large for the detector to be checked).
+        The notes (a disagreement of :data:`DISC_NOTE` to :data:`DISC_ERROR`).
 
     Raises
     ------
     InputError
-        When a clear disc edge lies more than :data:`DISC_ERROR` off the stated radius, when
-        there is no disc edge at the stated radius (:data:`EDGE_CONTRAST_LIMIT`), or no edge at
-        all.
+        When the disc has no clear edge and either the stated disc covers more than
+        :data:`MAX_DISC_COVER` of the detector or the ring just outside it is not on the
+        detector (nothing can be checked), when a clear disc edge lies more than
+        :data:`DISC_ERROR` off the stated radius, when there is no disc edge at the stated
+        radius (:data:`EDGE_CONTRAST_LIMIT`), or no edge at all.
     """
     radius = item.semiangle / item.angular_sampling  # [px]
     disc = measure_disc(item.image, radius)
     cover = stated_disc_cover(item)
-    if cover > MAX_DISC_COVER and not disc.well_defined:
-        return [f"the stated disc covers {cover:.0%} of the detector, so its size was not checked"]
     stated = (
         f"the stated {item.semiangle:g} mrad ({item.semiangle:g} mrad / "
         f"{item.angular_sampling:g} mrad/px = {radius:.3g} px)"
@@ -228,6 +294,24 @@ def check_disc(item: RonchigramInput) -> list[str]:
     check = "check angular_sampling= and semiangle=, and that the image is a Ronchigram"
     if not math.isfinite(disc.radius):
         raise InputError(f"{item.source}: no bright-field disc edge found for {stated}; {check}.")
+    if not disc.well_defined:
+        if cover > MAX_DISC_COVER:
+            reason = (
+                f"the disc would cover {cover:.0%} of the detector (at most "
+                f"{MAX_DISC_COVER:.0%} can be checked)"
+            )
+        elif math.isnan(disc.edge_contrast):
+            reason = "under a quarter of the ring just outside it lies on the detector"
+        else:
+            reason = ""
+        if reason:
+            raise InputError(
+                f"{item.source}: no clear bright-field disc edge, and for {stated} {reason}: "
+                "neither the calibration nor that the image is a Ronchigram can be checked (a "
+                "lattice image would pass unnoticed). Record the Ronchigram with the whole disc "
+                "on the detector (a shorter camera length), or check angular_sampling= and "
+                "semiangle= against the microscope."
+            )
     error = disc.radius / radius - 1
     text = (
         f"the bright-field disc measures {disc.radius * item.angular_sampling:.3g} mrad in radius"

@@ -18,7 +18,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from atomlens.calibrate.checks import check_counts, check_disc, check_distinct, check_reach
+from atomlens.calibrate.checks import (
+    check_counts,
+    check_disc,
+    check_distinct,
+    check_reach,
+    check_structure,
+)
 from atomlens.calibrate.network import laplace_sigma, predict_grids
 from atomlens.calibrate.preprocess import (
     RonchigramInput,
@@ -97,6 +103,7 @@ def _check_setting(item: RonchigramInput, config: dict) -> tuple[list[str], tupl
         cy, cx, _ = find_bright_field_disc(item.image)
     except ValueError as error:
         raise InputError(f"{item.source}: {error}") from None
+    check_structure(item.image, item.source)
     notes += check_disc(item)
     return notes, (cy, cx)
 

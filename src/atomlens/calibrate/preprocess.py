@@ -61,10 +61,33 @@ class RonchigramInput:
 
     def __post_init__(self) -> None:
         name = self.source if self.source != "array" else "the Ronchigram array"
+        _check_float32_range(name, self.image)
         image = check_image(name, self.image, ndim=2, min_size=MIN_SIZE)
         object.__setattr__(self, "image", image)
         for keyword in ("energy", "semiangle", "angular_sampling"):
             object.__setattr__(self, keyword, check_parameter(keyword, getattr(self, keyword)))
+
+
+def _check_float32_range(name: str, image: object) -> None:
+    """Refuse finite values beyond float32 (3.4e38), which the conversion would make infinite.
+
+    Raises
+    ------
+    InputError
+        Naming the largest magnitude, before the conversion (which would warn and then be
+        refused as "infinite values" the image does not hold).
+    """
+    array = np.asarray(image)
+    if array.dtype.kind != "f" or array.dtype.itemsize <= 4 or not array.size:
+        return
+    with np.errstate(invalid="ignore"):
+        finite = np.abs(array[np.isfinite(array)])
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest > float(np.finfo(np.float32).max):
+        raise InputError(
+            f"{name} holds values up to {largest:.3g}, beyond the float32 range (3.4e38) "
+            "atomlens computes in; a Ronchigram holds counts or intensities: check the scaling."
+        )
 
 
 def ronchigram_input(

@@ -7,11 +7,15 @@ import dataclasses
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 from atomlens.cli._common import check_outputs
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
+#: Largest JSON beside an image that is looked at to tell another program's JSON from a broken
+#: atomlens sidecar [bytes] (a sidecar takes about 1 kB; atomlens reads at most 1 MiB).
+_SIDECAR_PEEK_BYTES = 1 << 20
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -57,15 +61,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _sidecar_setup(path: Path) -> tuple[dict, dict | None]:
+def _sidecar_setup(path: Path, args: argparse.Namespace) -> tuple[dict, dict | None]:
     """Setup and true aberrations from the sidecar of a simulated Ronchigram, or ({}, None).
 
-    A JSON beside the image that is not a Ronchigram sidecar (another program's) is ignored; one
-    of a newer version is an error.
+    A JSON beside the image that is not an atomlens sidecar (another program's) is ignored. A
+    sidecar atomlens cannot read (a field of the wrong type or outside its valid range, not JSON,
+    a newer version) is an error that names the file and the field: its calibration would be
+    silently replaced by the file's or missing. When ``--energy``, ``--semiangle`` and
+    ``--angular-sampling`` are all given and ``--truth`` is not, nothing of the sidecar is
+    needed: it is then reported in a warning and left out.
     """
     from atomlens.io import (
         SchemaError,
-        SchemaVersionError,
         UnreadableFileError,
         read_ronchigram_sidecar,
         sidecar_path,
@@ -76,11 +83,42 @@ def _sidecar_setup(path: Path) -> tuple[dict, dict | None]:
         return {}, None
     try:
         record = read_ronchigram_sidecar(sidecar)
-    except SchemaVersionError:
-        raise
-    except (SchemaError, UnreadableFileError):
-        return {}, None
+    except (SchemaError, UnreadableFileError) as error:
+        if _foreign(sidecar):
+            return {}, None
+        flags = (args.energy, args.semiangle, args.angular_sampling)
+        if all(flag is not None for flag in flags) and not args.truth:
+            warnings.warn(
+                f"{error}; the sidecar of {path} is left out: the calibration comes from the "
+                "flags.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return {}, None
+        raise type(error)(
+            f"{error}. This is the sidecar of {path}: fix or remove it, or give --energy, "
+            "--semiangle and --angular-sampling (without --truth) to calibrate without it."
+        ) from None
     return record.setup, record.aberrations
+
+
+def _foreign(sidecar: Path) -> bool:
+    """Whether the JSON beside an image is another program's, not an atomlens sidecar.
+
+    It is atomlens's when it is a JSON object with an ``atomlens...`` schema or the version-1
+    ``"kind": "ronchigram"``; a file that is not JSON at all cannot be told and counts as one.
+    """
+    if sidecar.stat().st_size > _SIDECAR_PEEK_BYTES:
+        return True
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    if not isinstance(record, dict):
+        return True
+    schema = record.get("schema")
+    ours = isinstance(schema, str) and schema.startswith("atomlens")
+    return not ours and record.get("kind") != "ronchigram"
 
 
 def _collect(args: argparse.Namespace):
@@ -102,7 +140,7 @@ def _collect(args: argparse.Namespace):
                 items.append(dataclasses.replace(item, source=f"{path}[{index}]"))
                 truths.append(Aberrations(dataset.labels(index)) if dataset.columns else None)
             continue
-        setup, known = _sidecar_setup(path)
+        setup, known = _sidecar_setup(path, args)
         items.append(ronchigram_input(path, **_calibration(args, setup, from_file=True)))
         truths.append(Aberrations(known) if known is not None else None)
     return items, truths
@@ -119,15 +157,24 @@ def _calibration(args: argparse.Namespace, setup: dict, from_file: bool = False)
 
 
 def _offsets(text: str, count: int) -> list[float]:
-    """The C10 offsets [Å] from ``--offsets`` [nm], finite and within +-1e8 nm."""
+    """The C10 offsets [Å] from ``--offsets`` [nm], finite and within the aberration range.
+
+    The range is that of ``PARAMETERS["aberration"]`` (+-1e8 Å), given in nm as the flag is.
+    """
+    from atomlens.core.validation import PARAMETERS
+
+    valid = PARAMETERS["aberration"]
     try:
         values = [float(v) * 10 for v in text.split(",")]  # nm -> Å
     except ValueError:
         raise ValueError(
             f"--offsets must be comma-separated numbers in nm, got {text!r}."
         ) from None
-    if not all(math.isfinite(v) and abs(v) <= 1e9 for v in values):
-        raise ValueError(f"--offsets must be finite numbers within +-1e8 nm, got {text!r}.")
+    if not all(math.isfinite(v) and valid.low <= v <= valid.high for v in values):
+        raise ValueError(
+            f"--offsets must be finite numbers within [{valid.low / 10:g}, {valid.high / 10:g}] "
+            f"nm, got {text!r}."
+        )
     if len(values) != count:
         raise ValueError(f"--offsets gives {len(values)} values for {count} Ronchigrams.")
     return values
