@@ -180,34 +180,34 @@ def test_demo_writes_gallery_and_arrays(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "GALLERY_C10_NM", (-20.0, 20.0))
     monkeypatch.setattr(demo, "GALLERY_C12_NM", (-10.0, 10.0))
     monkeypatch.setattr(demo, "GALLERY_C30_UM", (0.0, 50.0))
-    assert main(["demo", "-o", str(tmp_path), "--size", "48"]) == 0
+    assert main(["demo", "-o", str(tmp_path), "--size", "112"]) == 0
     assert (tmp_path / "ronchigram_gallery.png").stat().st_size > 1000
 
     # The gallery: rows of A1 (C12 < 0 means along y, phi12 = pi / 2) by columns of C10 [nm],
     # then a row of C30 [um] at C10 = -20 nm; labels stored in Å and rad.
     gallery = read_ronchigram_dataset(tmp_path / "ronchigram_gallery.h5")
-    assert gallery.images.shape == (6, 48, 48)
+    assert gallery.images.shape == (6, 112, 112)
     assert gallery.columns == ("C10", "C12", "phi12", "C30")
     expected = [[-200, 100, np.pi / 2, 0], [200, 100, np.pi / 2, 0], [-200, 100, 0, 0],
                 [200, 100, 0, 0], [-200, 0, 0, 0], [-200, 0, 0, 5e5]]  # fmt: skip
     assert np.array_equal(gallery.aberrations, expected)
     assert gallery.captions[1] == "C10 +20 nm, A1x -10 nm"
     assert gallery.setup["angular_sampling_mrad_per_px"] == 0.6
-    setup = RonchigramSetup(energy=200e3, semiangle=30, angular_sampling=0.6, size=48)
+    setup = RonchigramSetup(energy=200e3, semiangle=30, angular_sampling=0.6, size=112)
     again = simulate_ronchigrams(
         setup, [Aberrations(gallery.labels(5))], AmorphousSpecimen(thickness=100.0), first_index=5
     )[0]
     assert np.array_equal(again, gallery.images[5])  # image 5 is the one its labels describe
 
     example = read(tmp_path / "ronchigram.tif")
-    assert example.data.shape == (48, 48)
+    assert example.data.shape == (112, 112)
     assert example.angular_sampling == pytest.approx((0.6, 0.6)) and example.energy == 200e3
     sidecar = read_ronchigram_sidecar(sidecar_path(tmp_path / "ronchigram.tif"))
     calibration = json.loads((tmp_path / "calibration.json").read_text())
     assert sidecar.aberrations == calibration["truth"]
     assert sidecar.aberrations == Aberrations(C10=-200.0, C12=100.0, phi12=0.5, C21=400.0,
                                               phi21=1.0, C30=2e4).to_abtem()  # fmt: skip
-    assert sidecar.setup["size_px"] == [48, 48] and sidecar.image_units == "counts"
+    assert sidecar.setup["size_px"] == [112, 112] and sidecar.image_units == "counts"
     assert sidecar.detector["steps"][0] == {
         "name": "ShotNoise",
         "dose_per_pixel_e_per_px": None,

@@ -144,11 +144,17 @@ def test_a_failed_demo_leaves_no_folder_and_keeps_an_old_one_intact(tmp_path, mo
 
     monkeypatch.setattr(demo, "haadf_example", fail)
     monkeypatch.setattr(demo, "ronchigram_examples", lambda args, paths: None)
-    assert cli.main(["demo", "--output", str(tmp_path / "new"), "--size", "32"]) == 2
+    assert cli.main(["demo", "--output", str(tmp_path / "new"), "--size", "112"]) == 2
     assert not (tmp_path / "new").exists()
     old = tmp_path / "old"
     old.mkdir()
     (old / "haadf.png").write_bytes(b"old figure")
-    assert cli.main(["demo", "--output", str(old), "--size", "32", "--overwrite"]) == 2
+    assert cli.main(["demo", "--output", str(old), "--size", "112", "--overwrite"]) == 2
     assert [p.name for p in old.iterdir()] == ["haadf.png"]
     assert (old / "haadf.png").read_bytes() == b"old figure"
+
+
+def test_demo_refuses_a_ronchigram_too_small_to_calibrate(tmp_path, capsys):
+    assert cli.main(["demo", "--output", str(tmp_path / "d"), "--size", "48"]) == 2
+    assert "--size must be at least 112 px" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

@@ -98,10 +98,20 @@ def plot_gallery(images: np.ndarray, setup: RonchigramSetup, path: Path) -> None
     save_figure(fig, path, dpi=90)
 
 
+#: The smallest Ronchigram [px] whose disc (50 px in radius) lies whole on the detector.
+DEMO_MIN_SIZE = 112
+
+
 def run(args: argparse.Namespace) -> int:
     from atomlens.cli._common import prepare_folder
     from atomlens.io import atomic_outputs
 
+    if args.size < DEMO_MIN_SIZE:
+        raise ValueError(
+            f"--size must be at least {DEMO_MIN_SIZE} px, got {args.size}: the demo calibrates its "
+            "Ronchigram, which needs the whole bright-field disc (30 mrad at 0.6 mrad/px, 50 px "
+            "in radius) on the detector."
+        )
     folder = Path(args.output)
     names = ["ronchigram_gallery.png", "ronchigram_gallery.h5", "ronchigram.tif"]
     names += ["ronchigram.json", "calibration.json", *HAADF_OUTPUTS]
