@@ -2,12 +2,15 @@
 and memory. Every file is built here, small, in tmp_path."""
 
 import json
+import struct
+import time
+import tracemalloc
 
 import h5py
 import numpy as np
 import pytest
 import tifffile
-from fake_microscope_files import write_dm3
+from fake_microscope_files import write_dm3, write_mrc, write_ser
 from PIL import Image
 
 from atomlens.cli import main
@@ -16,6 +19,7 @@ from atomlens.io import (
     ComplexDataError,
     EmptyFileError,
     FileMissingError,
+    ImageData,
     SchemaError,
     UnreadableFileError,
     describe,
@@ -342,3 +346,97 @@ def test_huge_structure_file_and_folder_are_refused_before_parsing(tmp_path):
     (tmp_path / "folder.cif").mkdir()
     with pytest.raises(ValueError, match=r"folder\.cif is not a file"):
         material(tmp_path / "folder.cif")
+
+
+# ---------------------------------------------------------------------- 6. found by fuzzing
+# (tests/fuzz/test_fuzz_readers.py); each pins the failing example with explicit values
+
+
+def test_summary_mean_of_values_near_the_float64_limit_is_finite(tmp_path):
+    # the float64 sum overflowed: "mean inf" and a RuntimeWarning (an error under pytest)
+    big, tiny = np.finfo(np.float64).max, np.finfo(np.float64).tiny
+    data = np.array([[big, -big], [tiny, 0.0]])
+    assert "mean 5.56268e-309" in ImageData.from_array(data).summary()
+    path = write_tiff(tmp_path / "extreme.tif", data)
+    assert "max 1.79769e+308, mean 5.56268e-309" in describe(path)
+
+
+def test_write_hdf5_pixel_size_pair_reads_back(tmp_path, ramp):
+    # write_hdf5 stores a (y, x) pixel_size as JSON text; read() called float() on the text
+    path = write_hdf5(
+        tmp_path / "pair.h5", {"image": ramp}, attrs={"pixel_size": [0.5, 0.25], "energy": 3e5}
+    )
+    image = read(path)
+    assert image.pixel_size == (0.5, 0.25) and image.energy == 3e5
+    assert np.array_equal(image.data, ramp)
+
+
+@pytest.mark.parametrize("pixel_size", ["abc", [1.0, 2.0, 3.0], [-1.0, 1.0], 10**400, "[1e999]"])
+def test_hdf5_pixel_size_that_is_not_one_or_two_positive_numbers_is_ignored(
+    tmp_path, ramp, pixel_size
+):
+    path = write_hdf5(tmp_path / "bad.h5", {"image": ramp}, attrs={"note": [1]})
+    with h5py.File(path, "r+") as handle:
+        handle.attrs["pixel_size"] = pixel_size if pixel_size != 10**400 else "1" + "0" * 400
+        handle.attrs["energy"] = "1" + "0" * 400
+    image = read(path)
+    assert image.pixel_size is None and not image.calibrated and image.energy is None
+
+
+def test_dataset_with_a_corrupt_hdf5_heap_is_unreadable_not_a_runtime_error(tmp_path, ramp):
+    # h5py raised RuntimeError ("bad local heap signature") from `name in handle`
+    path = write_hdf5(tmp_path / "d.h5", {"image": ramp})
+    content = path.read_bytes()
+    assert content.count(b"HEAP") == 1
+    path.write_bytes(content.replace(b"HEAP", b"HEAQ"))
+    with pytest.raises(UnreadableFileError, match=r"d\.h5: .*bad local heap signature"):
+        read_ronchigram_dataset(path)
+
+
+def test_mrc_header_declaring_terabytes_is_refused_before_rosettasciio(tmp_path):
+    # rosettasciio built per-chunk index arrays for the declared 2.8 TiB: a MemoryError, or
+    # minutes of work for other sizes, before anything was read
+    path = write_mrc(tmp_path / "lying.mrc", np.ones((4, 4), np.float32), pixel_size=1.0)
+    content = bytearray(path.read_bytes())
+    content[0:8] = struct.pack("<II", 2495750812, 4994305)  # nx, ny
+    path.write_bytes(bytes(content))
+    start = time.perf_counter()
+    for reader in (read, describe):
+        with pytest.raises(UnreadableFileError, match=r"lying\.mrc.*declares 2495750812 x 4994305"):
+            reader(path)
+    assert time.perf_counter() - start < 5
+
+
+def test_ser_dimension_record_with_a_wrong_text_length_allocates_nothing(tmp_path, ramp):
+    # description length 6 -> 0: rosettasciio read "Numb" as a 1.65 GB units length and
+    # allocated the header record of that size before failing
+    path = write_ser(tmp_path / "lying_1.ser", ramp, pixel_size=1e-10)
+    content = bytearray(path.read_bytes())
+    assert content[54:58] == struct.pack("<I", 6) and content[58:64] == b"Number"
+    content[54:58] = bytes(4)
+    path.write_bytes(bytes(content))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UnreadableFileError, match=r"lying_1\.ser.*dimension records"):
+            read(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "message"),
+    [
+        (18, 2**32 - 1, "elements at byte"),  # ValidNumberElements
+        (26, 2**31, "dimensions"),  # NumberDimensions
+        (22, 2**32 - 8, "elements at byte"),  # OffsetArrayOffset
+    ],
+)
+def test_ser_header_fields_beyond_the_file_are_refused(tmp_path, ramp, offset, value, message):
+    path = write_ser(tmp_path / "lying_1.ser", ramp, pixel_size=1e-10)
+    content = bytearray(path.read_bytes())
+    content[offset : offset + 4] = struct.pack("<I", value)
+    path.write_bytes(bytes(content))
+    with pytest.raises(UnreadableFileError, match=message):
+        read(path)

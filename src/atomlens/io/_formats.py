@@ -10,13 +10,17 @@ The ``data`` of a signal is left in the file where the format allows it: a
 readers), which :func:`atomlens.io.read` size-checks and then loads. Where rosettasciio cannot
 read a file lazily (PNG, JPEG, BMP, HyperSpy files with unchunked data, DM RGBA images) or should
 not (other TIFFs up to 256 MiB: its lazy reader leaves them open), the file is read whole, after
-the sizes its header declares were checked against the array size limit (formats without such a
-probe: DM, SER, MRC, whose data are stored uncompressed).
+the sizes its header declares were checked against the array size limit (DM files, whose data
+are stored uncompressed, have no such probe). The headers of MRC and SER files are checked
+before rosettasciio sees the file, against the size limit and the bytes the file holds: its
+readers allocate what those headers declare.
 """
 
 import importlib
 import json
 import logging
+import math
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ from ._lazy import (
     format_bytes,
 )
 
-__all__ = ["FORMATS", "READERS", "SIGNATURES", "TIFF_DESCRIPTION_KEY"]
+__all__ = ["FORMATS", "HDF5_JSON_ATTRS_KEY", "READERS", "SIGNATURES", "TIFF_DESCRIPTION_KEY"]
 
 _logger = logging.getLogger(__name__)
 
@@ -43,6 +47,8 @@ ReaderResult = tuple[Signals, str, str | None]
 
 # key that marks an ImageDescription written by atomlens.io.write_tiff
 TIFF_DESCRIPTION_KEY = "atomlens"
+# file attribute of atomlens.io.write_hdf5 that lists the attributes it stored as JSON text
+HDF5_JSON_ATTRS_KEY = "atomlens_json_attrs"
 
 # extension -> (format name, human description)
 FORMATS: dict[str, tuple[str, str]] = {
@@ -144,11 +150,127 @@ def _read_dm(path: Path) -> ReaderResult:
     return _rsciio(path, "digitalmicrograph"), "rsciio.digitalmicrograph", None
 
 
+# TIA data type code -> dtype; series of 1D elements (spectra) and the tag with a position
+_TIA_TYPES = {
+    1: "<u1",
+    2: "<u2",
+    3: "<u4",
+    4: "<i1",
+    5: "<i2",
+    6: "<i4",
+    7: "<f4",
+    8: "<f8",
+    9: "<c8",
+    10: "<c16",
+}
+_TIA_SPECTRA = 0x4120
+_TIA_XY_TAG = 0x4142
+
+
+def _ser_arrays(path: Path) -> Declared:
+    """What rosettasciio's TIA reader allocates for a .ser file, refused where the header lies.
+
+    The reader sizes its header record by the string lengths of the dimension records, reads
+    the offset array and every valid element into memory (lazy or not) and then fills the
+    declared map, all from header fields it does not compare with the file: a few bytes
+    changed make it allocate gigabytes. Each field is checked here against the bytes the file
+    holds; the arrays it would then allocate are returned for the size check.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+
+        def unpack(offset: int, layout: str) -> tuple:
+            handle.seek(offset)
+            raw = handle.read(struct.calcsize(layout))
+            if len(raw) < struct.calcsize(layout):
+                raise ValueError(f"it ends (at {size} bytes) inside its header, at byte {offset}")
+            return struct.unpack(layout, raw)
+
+        _, _, version, series, tag_type, total, valid = unpack(0, "<3H4I")
+        wide = version > 0x210  # 8-byte offsets
+        offsets, ndim = unpack(22, "<QI" if wide else "<II")
+        position = 34 if wide else 30
+        if ndim > (size - position) // 32:  # a dimension record takes 32 bytes and its texts
+            raise ValueError(f"its header declares {ndim} dimensions, more than it can hold")
+        dims = []
+        for _ in range(ndim):
+            (dim,) = unpack(position, "<I")
+            (description,) = unpack(position + 24, "<I")
+            (units,) = unpack(position + 28 + description, "<I")
+            position += 32 + description + units
+            dims.append(dim)
+        if position > size:
+            raise ValueError(f"its header declares {position} bytes of dimension records")
+        if valid == 0:
+            return []  # rosettasciio says the file holds no valid data
+        width = 8 if wide else 4
+        if offsets + (valid + 1) * width > size:
+            raise ValueError(f"its header declares {valid} elements at byte {offsets}")
+        (first,) = unpack(offsets, "<Q" if wide else "<I")
+        if series == _TIA_SPECTRA:
+            code, *shape = unpack(first + 20, "<HI")
+            head = 26
+        else:
+            code, *shape = unpack(first + 40, "<HII")
+            head = 50
+        if code not in _TIA_TYPES:
+            raise ValueError(f"its data type code {code} is none of TIA's {sorted(_TIA_TYPES)}")
+        dtype = np.dtype(_TIA_TYPES[code])
+        element = head + declared_bytes(shape, dtype) + (24 if tag_type == _TIA_XY_TAG else 8)
+        if valid * element > size:
+            raise ValueError(
+                f"its header declares {valid} element(s) of {format_bytes(element)}, more than "
+                f"the file's {format_bytes(size)}"
+            )
+    # the signal: the valid elements of a series (or of positions only), else the declared map
+    count = valid if ndim == 0 or (ndim == 1 and total != valid) else math.prod(dims)
+    return [
+        ("elements", (valid, element), np.dtype("u1")),
+        ("signal", (count, *shape), dtype),
+    ]
+
+
 def _read_ser(path: Path) -> ReaderResult:
+    check_declared(path, _ser_arrays(path))  # before rosettasciio reads the header's sizes
     return _rsciio(path, "tia"), "rsciio.tia", None
 
 
+# MRC mode -> the dtype rosettasciio reads it as (little-endian, its default)
+_MRC_MODES = {0: "u1", 1: "<i2", 2: "<f4", 4: "<c8", 6: "<u2", 12: "<f2"}
+_MRC_HEADER = 1024  # bytes
+
+
+def _mrc_arrays(path: Path) -> Declared:
+    """The array an MRC header declares, refused unless the file holds its bytes.
+
+    rosettasciio maps the declared (NZ, NY, NX) array, after the 1024-byte header and the NEXT
+    bytes of extended header, before it reads anything: for a header that declares terabytes it
+    builds per-chunk index arrays of that size (minutes of work, or a MemoryError).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(_MRC_HEADER)
+    if len(header) < _MRC_HEADER:
+        raise ValueError(
+            f"an MRC file starts with a {_MRC_HEADER}-byte header; it has {size} bytes"
+        )
+    nx, ny, nz, mode = struct.unpack_from("<4I", header)
+    (extended,) = struct.unpack_from("<I", header, 92)  # NEXT
+    if mode not in _MRC_MODES:
+        raise ValueError(f"its data mode {mode} is none of the MRC modes {sorted(_MRC_MODES)}")
+    shape, dtype = (nz, ny, nx), np.dtype(_MRC_MODES[mode])
+    declared, held = declared_bytes(shape, dtype), size - _MRC_HEADER - extended
+    if held < declared:
+        raise ValueError(
+            f"its header declares {nx} x {ny} x {nz} values of {dtype} "
+            f"({format_bytes(declared)}) after {extended} bytes of extended header, but the "
+            f"file holds {format_bytes(max(held, 0))} of data"
+        )
+    return [("data", shape, dtype)]
+
+
 def _read_mrc(path: Path) -> ReaderResult:
+    check_declared(path, _mrc_arrays(path))  # before rosettasciio maps the declared array
     return _rsciio(path, "mrc"), "rsciio.mrc", None
 
 
@@ -221,7 +343,7 @@ def _read_foreign_tiff(path: Path, imagej_unit: str | None) -> ReaderResult:
 def _positive_number(value: Any) -> float | None:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int of 400 digits
         return None
     return number if number > 0 and np.isfinite(number) else None
 
@@ -290,32 +412,80 @@ def _hdf5_loader(path: Path, dataset: h5py.Dataset) -> Callable[[], np.ndarray]:
     return load
 
 
+def _json_decoded(attrs: h5py.AttributeManager) -> dict[str, Any]:
+    """The attributes, those that ``write_hdf5`` stored as JSON text decoded.
+
+    ``write_hdf5`` stores lists, dicts and arrays (a (y, x) ``pixel_size``) as JSON text and
+    names them in the :data:`HDF5_JSON_ATTRS_KEY` attribute. Text that is not valid JSON is
+    kept as it is.
+    """
+    values = dict(attrs)
+    names = _json_text(values.pop(HDF5_JSON_ATTRS_KEY, None))
+    for name in names if isinstance(names, list) else []:
+        if isinstance(name, str) and isinstance(values.get(name), str | bytes):
+            decoded = _json_text(values[name])
+            values[name] = values[name] if decoded is None else decoded
+    return values
+
+
+def _json_text(value: Any) -> Any:
+    """``value`` (str or bytes) decoded as JSON, or None."""
+    if not isinstance(value, str | bytes):
+        return None
+    try:
+        return json.loads(value)
+    except (ValueError, RecursionError):  # malformed, 5000-digit integers, nested too deep
+        return None
+
+
+def _hdf5_pixel_size(path: Path, value: Any) -> list[float] | None:
+    """(y, x) pixel size [Å] from a ``pixel_size`` attribute of one or two positive numbers."""
+    try:
+        sizes = np.asarray(value, dtype=float).ravel()
+    except (TypeError, ValueError, OverflowError):
+        sizes = np.zeros(0)
+    if sizes.size == 1:
+        sizes = np.repeat(sizes, 2)
+    values = [_positive_number(v) for v in sizes] if sizes.size == 2 else [None]
+    if None in values:
+        _logger.warning(
+            "%s: attribute pixel_size=%.80r is not one or two positive numbers of Å; the "
+            "image is read uncalibrated",
+            path.name,
+            value,
+        )
+        return None
+    return values
+
+
 def _read_generic_hdf5(path: Path) -> ReaderResult:
     """Every numeric dataset of a plain HDF5 file, e.g. one written by ``write_hdf5``.
 
-    A ``pixel_size`` attribute [Å] (on the dataset or the file) calibrates the last two
-    axes; an ``energy`` attribute [eV] gives the beam energy. The datasets stay unread
-    (:class:`~._lazy.Deferred`) until :func:`atomlens.io.read` has picked and size-checked one.
+    A ``pixel_size`` attribute [Å] (on the dataset or the file; one number or (y, x))
+    calibrates the last two axes; an ``energy`` attribute [eV] gives the beam energy. The
+    datasets stay unread (:class:`~._lazy.Deferred`) until :func:`atomlens.io.read` has picked
+    and size-checked one.
     """
     signals: Signals = []
     with h5py.File(path, "r") as handle:
-        root_attrs = dict(handle.attrs)
+        root_attrs = _json_decoded(handle.attrs)
 
         def visit(name: str, item: Any) -> None:
             if not isinstance(item, h5py.Dataset) or item.dtype.kind not in "biufc":
                 return
-            attrs = {**root_attrs, **dict(item.attrs)}
+            attrs = {**root_attrs, **_json_decoded(item.attrs)}
             data = Deferred(item.shape or (), item.dtype, _hdf5_loader(path, item))
             axes: list[dict[str, Any]] = [{"size": n} for n in data.shape]
             pixel_size = attrs.get("pixel_size")
-            if pixel_size is not None and len(axes) >= 2:
-                sizes = np.broadcast_to(np.asarray(pixel_size, dtype=float).ravel(), (2,))
-                for axis, scale in zip(axes[-2:], sizes, strict=True):
-                    axis.update(scale=float(scale), offset=0.0, units="Å")
+            if pixel_size is not None and data.ndim >= 2:
+                sizes = _hdf5_pixel_size(path, pixel_size) or []
+                for axis, scale in zip(axes[-2:], sizes, strict=False):
+                    axis.update(scale=scale, offset=0.0, units="Å")
             metadata: dict[str, Any] = {"General": {"title": name}}
             energy = attrs.get("energy")
-            if energy is not None and np.ndim(energy) == 0:
-                metadata["Acquisition_instrument"] = {"TEM": {"beam_energy": float(energy) / 1e3}}
+            energy = _positive_number(energy) if np.isscalar(energy) else None
+            if energy is not None:
+                metadata["Acquisition_instrument"] = {"TEM": {"beam_energy": energy / 1e3}}
             signals.append(
                 {"data": data, "axes": axes, "metadata": metadata, "original_metadata": attrs}
             )

@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from atomlens.core.validation import PARAMETERS, check_size
+from atomlens.core.validation import PARAMETERS, SizeLimitError, check_size
 
 from ._atomic import atomic_write
 from ._errors import AtomlensIOError, FileMissingError, UnreadableFileError
@@ -236,18 +236,20 @@ def read_ronchigram_dataset(path: str | os.PathLike) -> RonchigramDataset:
         raise FileMissingError(f"{path} does not exist or is not a file")
     try:
         handle = h5py.File(path, "r")
-    except OSError as error:
+    except (OSError, RuntimeError) as error:
         raise UnreadableFileError(f"cannot read {path} as HDF5: {error}") from error
     with handle:
         try:
             return _read_handle(handle, path)
-        except AtomlensIOError:
+        except (AtomlensIOError, SizeLimitError):
             raise
-        except OSError as error:  # h5py could not read an array or attribute
+        except (OSError, RuntimeError) as error:
+            # h5py could not read an array, an attribute or a link: HDF5 reports a corrupt heap
+            # or B-tree as RuntimeError ("bad local heap signature"), a broken chunk as OSError
             raise UnreadableFileError(
                 f"cannot read {path}: {error}; the file may be truncated or corrupt"
             ) from error
-        except (TypeError, KeyError) as error:  # h5py types numpy has no equivalent for
+        except (TypeError, KeyError, ValueError) as error:  # types numpy has no equivalent for
             raise SchemaError(f"{path} holds data atomlens cannot interpret: {error}") from error
 
 

@@ -42,10 +42,22 @@ def _statistics(data: np.ndarray) -> str:
     if values.size == 0:
         return "no finite values"
     prefix = "|value| " if data.dtype.kind == "c" else ""
-    return (
-        f"{prefix}min {values.min():.6g}, max {values.max():.6g}, "
-        f"mean {values.mean(dtype=np.float64):.6g}{extra}"
-    )
+    low, high = values.min(), values.max()
+    return f"{prefix}min {low:.6g}, max {high:.6g}, mean {_mean(values, low, high):.6g}{extra}"
+
+
+def _mean(values: np.ndarray, low: float, high: float) -> float:
+    """The mean of finite ``values`` (between ``low`` and ``high``), without overflow.
+
+    A float64 sum of values near the largest float64 (1.8e308) overflows to infinity; the values
+    are then divided by their largest magnitude first, so the mean stays finite.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(values.mean(dtype=np.float64))
+        if np.isfinite(mean):
+            return mean
+        scale = max(abs(float(low)), abs(float(high)))
+        return float((values / scale).mean(dtype=np.float64)) * scale
 
 
 def _calibration_lines(image: "ImageData") -> list[str]:

@@ -21,7 +21,7 @@ import pandas as pd
 import tifffile
 
 from ._atomic import atomic_write
-from ._formats import TIFF_DESCRIPTION_KEY
+from ._formats import HDF5_JSON_ATTRS_KEY, TIFF_DESCRIPTION_KEY
 from ._imagedata import ImageData, validate_pixel_size
 from ._lazy import check_declared
 
@@ -29,7 +29,7 @@ __all__ = ["read_hdf5", "write_csv", "write_hdf5", "write_json", "write_tiff"]
 
 # arrays larger than this are gzip-compressed in HDF5 files [bytes]
 _COMPRESS_ABOVE = 1 << 16
-_JSON_ATTRS_KEY = "atomlens_json_attrs"
+_JSON_ATTRS_KEY = HDF5_JSON_ATTRS_KEY
 
 
 # ---------------------------------------------------------------------- JSON
