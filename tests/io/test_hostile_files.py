@@ -440,3 +440,14 @@ def test_ser_header_fields_beyond_the_file_are_refused(tmp_path, ramp, offset, v
     path.write_bytes(bytes(content))
     with pytest.raises(UnreadableFileError, match=message):
         read(path)
+
+
+def test_hdf5_null_attribute_is_described_not_a_type_error(tmp_path, ramp):
+    # an HDF5 attribute with a null dataspace reads as h5py.Empty, whose shape is None:
+    # to_builtin called tuple(None) while copying the metadata
+    path = write_hdf5(tmp_path / "null.h5", {"image": ramp})
+    with h5py.File(path, "r+") as handle:
+        handle.attrs["note"] = h5py.Empty("f4")
+    image = read(path)
+    assert image.metadata["original_metadata"]["note"] == "<Empty shape=None dtype=float32>"
+    assert "24 x 32" in describe(path)

@@ -86,8 +86,10 @@ def to_builtin(obj: Any, *, max_array: int | None = 16, _depth: int = 0) -> Any:
         return obj.isoformat()
     if isinstance(obj, PurePath):
         return str(obj)
-    if hasattr(obj, "shape") and hasattr(obj, "dtype"):  # dask and other array-likes
-        return f"<{type(obj).__name__} shape={tuple(obj.shape)} dtype={obj.dtype}>"
+    if hasattr(obj, "shape") and hasattr(obj, "dtype"):  # dask, h5py.Empty, other array-likes
+        shape = obj.shape  # None for h5py.Empty, the value of an HDF5 null attribute
+        shape = tuple(shape) if isinstance(shape, Iterable) else shape
+        return f"<{type(obj).__name__} shape={shape} dtype={obj.dtype}>"
     text = repr(obj)
     return text if len(text) <= 200 else text[:200] + "..."
 
