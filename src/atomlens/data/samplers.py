@@ -14,7 +14,9 @@ import numpy as np
 
 from atomlens.core.energy import wavelength
 from atomlens.core.validation import check_parameter
+from atomlens.data import realism
 from atomlens.physics.detectors import realistic_stem, realistic_tem
+from atomlens.physics.detectors.base import ShotNoise
 from atomlens.physics.dynamics.models import DynamicsModel, simulate_series
 from atomlens.physics.imaging.hrtem import HRTEMImaging
 from atomlens.physics.imaging.images import SimulatedImage, simulate_image
@@ -24,7 +26,9 @@ from atomlens.physics.optics.aberrations import Aberrations
 from atomlens.physics.structures.lattice import field as build_field
 from atomlens.physics.structures.random_structures import random_structure
 
-MODALITIES = ("stem", "hrtem", "mixed")
+MODALITIES = ("stem", "haadf", "abf", "hrtem", "mixed")
+#: The pixel-size range of real atomic-resolution images [Å]; use it with ``realism=True``.
+REAL_PIXEL_SIZE = (0.05, 0.6)
 DISTORTIONS = ("realistic", "shot", "none")
 SERIES_MATERIALS = ("graphene", "hBN", "MoS2", "WS2", "WSe2")
 
@@ -60,8 +64,13 @@ def _check_range(name: str, bounds: tuple[float, float], unit: str) -> None:
         raise ValueError(f"{name}=... must be a range with low <= high [{unit}], got {bounds!r}.")
 
 
-def random_stem_imaging(rng: np.random.Generator) -> STEMImaging:
-    """A corrected STEM with small residual aberrations (mostly (HA)ADF, some ABF)."""
+def random_stem_imaging(rng: np.random.Generator, mode: str | None = None) -> STEMImaging:
+    """A corrected STEM with small residual aberrations (mostly (HA)ADF, some ABF).
+
+    ``mode`` ("HAADF" or "ABF") fixes the detector; None draws ABF with probability 0.15.
+    """
+    if mode not in (None, "HAADF", "ABF"):
+        raise ValueError(f"mode must be None, 'HAADF' or 'ABF', got {mode!r}.")
     aberrations = Aberrations(
         C10=rng.uniform(-30, 30),
         C12=rng.uniform(0, 20),
@@ -71,7 +80,8 @@ def random_stem_imaging(rng: np.random.Generator) -> STEMImaging:
         C23=rng.uniform(0, 300),
         phi23=rng.uniform(0, 2 * math.pi / 3),
     )
-    mode = "ABF" if rng.uniform() < 0.15 else "HAADF"
+    drawn = "ABF" if rng.uniform() < 0.15 else "HAADF"
+    mode = drawn if mode is None else mode
     # HAADF gamma 1.9 reproduces abTEM's 70-200 mrad detector, 0.8 a real low-angle ADF image of
     # SrTiO3 (benchmarks/real_vs_simulated.py): draw in between to cover real detectors.
     gamma = rng.uniform(0.8, 2.0) if mode == "HAADF" else None
@@ -113,16 +123,24 @@ class ImageSampler:
 
     Parameters
     ----------
-    modality : {"stem", "hrtem", "mixed"}
+    modality : {"stem", "haadf", "abf", "hrtem", "mixed"}
+        "stem" draws the detector (HAADF, 15 % ABF); "haadf" and "abf" fix it; "mixed" is STEM
+        or HRTEM with equal chance.
     size : int
         Image size [px] (square).
     pixel_size : (float, float)
         Range of the pixel size [Å]; drawn from ``PIXEL_SIZE_STEPS`` log-spaced values.
+        :data:`REAL_PIXEL_SIZE` (0.05 - 0.6 Å) covers real images.
     distortions : {"realistic", "shot", "none"}
         The realistic random chain of the modality, Poisson noise only (at
         ``dose_per_pixel``), or nothing.
     dose_per_pixel : (float, float)
         Range of the dose for ``"shot"``, log-uniform [e- / px].
+    realism : bool
+        Add specimen and optics effects of real images (:mod:`atomlens.data.realism`: amorphous
+        layers and regions, thickness gradient, mistilt, probe tails, background), each drawn on
+        with its own chance, to the clean image before the detector; what was drawn is in
+        ``metadata["realism"]``. False keeps the streams of earlier versions bit for bit.
     """
 
     modality: str = "stem"
@@ -130,6 +148,7 @@ class ImageSampler:
     pixel_size: tuple[float, float] = (0.1, 0.25)
     distortions: str = "realistic"
     dose_per_pixel: tuple[float, float] = (20.0, 2000.0)
+    realism: bool = False
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -139,14 +158,21 @@ class ImageSampler:
         _check_size(self.size)
         _check_range("pixel_size", self.pixel_size, "Å")
         _check_range("dose_per_pixel", self.dose_per_pixel, "e-/px")
+        if not isinstance(self.realism, bool):
+            raise ValueError(f"realism must be True or False, got {self.realism!r}.")
 
     def sample(self, index: int, seed: int = 0) -> SimulatedImage:
         """Item ``index`` of the stream with this seed."""
         rng = np.random.default_rng([seed, index])
         pixel_size = _pixel_size(rng, *self.pixel_size)
         atoms, structure = random_structure((self.size, self.size), pixel_size, rng)
-        stem = self.modality == "stem" or (self.modality == "mixed" and rng.uniform() < 0.5)
-        imaging = random_stem_imaging(rng) if stem else random_hrtem_imaging(rng)
+        stem = self.modality in ("stem", "haadf", "abf") or (
+            self.modality == "mixed" and rng.uniform() < 0.5
+        )
+        mode = {"haadf": "HAADF", "abf": "ABF"}.get(self.modality)
+        imaging = random_stem_imaging(rng, mode) if stem else random_hrtem_imaging(rng)
+        if self.realism:
+            return self._sample_realistic(rng, atoms, structure, pixel_size, imaging)
         chain, dose = None, None
         if self.distortions == "realistic":
             chain = realistic_stem(rng) if stem else realistic_tem(rng)
@@ -157,6 +183,47 @@ class ImageSampler:
         )
         result.metadata["structure"] = structure
         return result
+
+    def _sample_realistic(
+        self,
+        rng: np.random.Generator,
+        atoms,
+        structure: dict,
+        pixel_size: float,
+        imaging: STEMImaging | HRTEMImaging,
+    ) -> SimulatedImage:
+        """The rest of :meth:`sample` with ``realism``: effects on the structure and the clean
+        image, then the detector."""
+        stem = isinstance(imaging, STEMImaging)
+        drawn = realism.draw_realism(rng, stem=stem)
+        atoms = realism.apply_structure_effects(atoms, pixel_size, drawn, rng)
+        chain, dose = None, None
+        if self.distortions == "realistic":
+            chain = realistic_stem(rng) if stem else realistic_tem(rng)
+        elif self.distortions == "shot":
+            dose = _log_uniform(rng, *self.dose_per_pixel)
+        result = simulate_image(atoms, pixel_size, imaging, rng=rng)
+        haadf = stem and imaging.mode == "HAADF"
+        clean = realism.apply_image_effects(
+            result.clean, pixel_size, drawn, rng, reference=0.0 if haadf else 1.0
+        )
+        if haadf and clean.mean() > 0:
+            clean = (clean / clean.mean()).astype(np.float32)
+        metadata = result.metadata
+        if chain is not None:
+            image, record = chain.apply(clean, rng)
+            metadata["distortions"] = chain.describe()
+            metadata["distortion_record"] = record
+        elif dose is not None:
+            image, _ = ShotNoise().apply(np.clip(clean, 0, None) * dose, rng)
+            metadata["dose_e_per_px"] = dose
+        else:
+            image = clean.copy()
+        metadata["structure"] = structure
+        metadata["realism"] = drawn
+        return SimulatedImage(
+            np.asarray(image, np.float32), clean, result.atoms, pixel_size, metadata
+        )
 
     def describe(self) -> dict:
         """Parameters (JSON-friendly)."""
