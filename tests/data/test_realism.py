@@ -64,6 +64,8 @@ def test_additive_background_raises_the_mean_by_its_amplitude_at_most():
     background = realism.smooth_background((48, 48), np.random.default_rng(2), length=10)
     out = realism.add_background(image, background, amplitude=0.3)
     assert np.allclose(out - image, 0.3 * background, atol=1e-6)
+    pedestal = realism.add_background(image, background, amplitude=0.3, floor=1.0)
+    assert np.allclose(pedestal, 1.3, atol=1e-6)  # floor 1: a constant pedestal
     with pytest.raises(ParameterError, match="mode"):
         realism.add_background(image, background, amplitude=0.3, mode="subtract")
     with pytest.raises(ParameterError, match="shape"):

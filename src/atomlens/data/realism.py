@@ -23,8 +23,10 @@ amorphize_regions      fraction          0.1 - 0.5 (area fraction)       uniform
 \\                      length            8 - 40 [Å]                      log-uniform
 thickness_gradient     span              0.2 - 0.9 (relative, across)    uniform       0.5
 \\                      direction         0 - 2 pi [rad]                  uniform
-smooth_background      amplitude         0.05 - 0.5 (of the mean)        uniform       0.6
+smooth_background      amplitude         0.05 - 1 (of the mean)          uniform       0.7
+\\                      floor             0 - 1 (constant part, HAADF)    uniform
 \\                      length            0.3 - 1 (of the image size)     uniform
+\\                      order             0 - 2 (polynomial degree)       uniform int
 probe_tail (STEM)      weight            0.02 - 0.15                     uniform       0.6
 \\                      width             1 - 10 [Å]                      log-uniform
 mistilt_blur           tilt              2 - 20 [mrad]                   uniform       0.4
@@ -56,7 +58,7 @@ CHANCES = {
     "amorphous_layer": 0.5,
     "amorphize_regions": 0.2,
     "thickness_gradient": 0.5,
-    "smooth_background": 0.6,
+    "smooth_background": 0.7,
     "probe_tail": 0.6,
     "mistilt_blur": 0.4,
 }
@@ -369,9 +371,14 @@ def smooth_background(
 
 
 def add_background(
-    image: np.ndarray, background: np.ndarray, *, amplitude: float, mode: str = "add"
+    image: np.ndarray,
+    background: np.ndarray,
+    *,
+    amplitude: float,
+    floor: float = 0.0,
+    mode: str = "add",
 ) -> np.ndarray:
-    """Add a background field (in [0, 1]) to an image.
+    """Add a background field b (in [0, 1]) to an image.
 
     Parameters
     ----------
@@ -379,19 +386,24 @@ def add_background(
     background : ndarray (rows, cols)
         From :func:`smooth_background`.
     amplitude : float
-        0 - 2; ``"add"``: the background's peak in units of the image mean (diffuse scattering in
-        HAADF); ``"multiply"``: relative illumination change (``image * (1 + amplitude * (b -
-        mean b))``, ABF / HRTEM uneven illumination).
+        0 - 2; ``"add"``: the background's peak in units of the image mean, ``image + amplitude *
+        mean * (floor + (1 - floor) b)`` (diffuse scattering in HAADF: a pedestal under the
+        columns that varies slowly); ``"multiply"``: relative illumination change, ``image * (1 +
+        amplitude * (b - mean b))`` (ABF / HRTEM uneven illumination).
+    floor : float
+        0 - 1; the constant part of the added background (``"add"`` only).
     mode : {"add", "multiply"}
     """
     image = check_image("image", image)
     amplitude = _check("amplitude", amplitude, 0.0, 2.0)
+    floor = _check("floor", floor, 0.0, 1.0)
     if background.shape != image.shape:
         raise ParameterError(
             f"background=... must have the image's shape {image.shape}, got {background.shape}."
         )
     if mode == "add":
-        return (image + amplitude * float(np.abs(image).mean()) * background).astype(np.float32)
+        added = amplitude * float(np.abs(image).mean()) * (floor + (1 - floor) * background)
+        return (image + added).astype(np.float32)
     if mode == "multiply":
         change = np.clip(1.0 + amplitude * (background - background.mean()), 0.05, None)
         return (image * change).astype(np.float32)
@@ -510,7 +522,8 @@ def draw_realism(rng: np.random.Generator, *, stem: bool) -> dict:
         }
     if on["smooth_background"]:
         drawn["smooth_background"] = {
-            "amplitude": float(rng.uniform(0.05, 0.5)),
+            "amplitude": float(rng.uniform(0.05, 1.0)),
+            "floor": float(rng.uniform(0.0, 1.0)),
             "length_fraction": float(rng.uniform(0.3, 1.0)),
             "order": int(rng.integers(0, 3)),
         }
@@ -602,7 +615,9 @@ def apply_image_effects(
         length = max(2.0, p["length_fraction"] * min(image.shape) / 2)
         background = smooth_background(image.shape, rng, length=length, order=p["order"])
         mode = "add" if reference == 0 else "multiply"
-        image = add_background(image, background, amplitude=p["amplitude"], mode=mode)
+        image = add_background(
+            image, background, amplitude=p["amplitude"], floor=p["floor"], mode=mode
+        )
     return np.clip(image, 0, None).astype(np.float32)
 
 

@@ -29,6 +29,9 @@ from atomlens.physics.structures.random_structures import random_structure
 MODALITIES = ("stem", "haadf", "abf", "hrtem", "mixed")
 #: The pixel-size range of real atomic-resolution images [Å]; use it with ``realism=True``.
 REAL_PIXEL_SIZE = (0.05, 0.6)
+#: Detected dose range of ABF STEM with ``realism=True`` [e-/px]: an ABF detector collects a large
+#: part of the bright-field disc (tens of % of a 10^3 - 10^4 e-/px beam), far more than HAADF.
+ABF_DOSE_PER_PIXEL = (100.0, 5000.0)
 DISTORTIONS = ("realistic", "shot", "none")
 SERIES_MATERIALS = ("graphene", "hBN", "MoS2", "WS2", "WSe2")
 
@@ -139,8 +142,9 @@ class ImageSampler:
     realism : bool
         Add specimen and optics effects of real images (:mod:`atomlens.data.realism`: amorphous
         layers and regions, thickness gradient, mistilt, probe tails, background), each drawn on
-        with its own chance, to the clean image before the detector; what was drawn is in
-        ``metadata["realism"]``. False keeps the streams of earlier versions bit for bit.
+        with its own chance, to the clean image before the detector, and give ABF STEM the dose
+        range :data:`ABF_DOSE_PER_PIXEL`; what was drawn is in ``metadata["realism"]``. False
+        keeps the streams of earlier versions bit for bit.
     """
 
     modality: str = "stem"
@@ -197,9 +201,14 @@ class ImageSampler:
         stem = isinstance(imaging, STEMImaging)
         drawn = realism.draw_realism(rng, stem=stem)
         atoms = realism.apply_structure_effects(atoms, pixel_size, drawn, rng)
+        abf = stem and imaging.mode == "ABF"
         chain, dose = None, None
-        if self.distortions == "realistic":
-            chain = realistic_stem(rng) if stem else realistic_tem(rng)
+        if self.distortions == "realistic" and stem:
+            chain = realistic_stem(
+                rng, **({"dose_per_pixel_range": ABF_DOSE_PER_PIXEL} if abf else {})
+            )
+        elif self.distortions == "realistic":
+            chain = realistic_tem(rng)
         elif self.distortions == "shot":
             dose = _log_uniform(rng, *self.dose_per_pixel)
         result = simulate_image(atoms, pixel_size, imaging, rng=rng)
