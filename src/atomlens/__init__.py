@@ -9,6 +9,9 @@ Subpackages
 -----------
 calibrate
     Probe aberrations from Ronchigrams: ``estimate``, ``AberrationEstimate``, ``load_estimator``.
+restore
+    Distorted STEM / HRTEM images restored (CGRDN network or classical baselines); the package is
+    callable: ``atomlens.restore(image, modality="haadf")``.
 physics
     Forward models with no learning: optics, potentials, structures, imaging, detectors, dynamics.
 io
@@ -42,7 +45,18 @@ __version__ = "0.1.0.dev0"
 
 # Lazy loading (as scikit-image does): a subpackage is imported on first attribute access, so
 # ``import atomlens`` imports neither torch nor matplotlib. ``__init__.pyi`` lists the same names.
-_SUBPACKAGES = ("calibrate", "core", "data", "io", "nn", "physics", "report", "train", "zoo")
+_SUBPACKAGES = (
+    "calibrate",
+    "core",
+    "data",
+    "io",
+    "nn",
+    "physics",
+    "report",
+    "restore",
+    "train",
+    "zoo",
+)
 
 __all__ = list(_SUBPACKAGES)
 

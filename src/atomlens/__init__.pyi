@@ -6,6 +6,7 @@ from atomlens import io as io
 from atomlens import nn as nn
 from atomlens import physics as physics
 from atomlens import report as report
+from atomlens import restore as restore
 from atomlens import train as train
 from atomlens import zoo as zoo
 
@@ -19,6 +20,7 @@ __all__ = [
     "nn",
     "physics",
     "report",
+    "restore",
     "train",
     "zoo",
 ]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from atomlens import __version__
-from atomlens.cli import calibrate, demo, info, simulate, train
+from atomlens.cli import calibrate, demo, info, restore, simulate, train
 from atomlens.zoo.registry import ModelNotFoundError
 
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     simulate.add_parser(commands)
     calibrate.add_parser(commands)
+    restore.add_parser(commands)
     train.add_parser(commands)
     info.add_parser(commands)
     demo.add_parser(commands)

@@ -32,6 +32,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
     _add_calibrate(tasks)
+    from atomlens.cli.train_restore import add_restore
+
+    add_restore(tasks)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -4,8 +4,19 @@
   replaced by a linear regression output, as in paper 000.
 - ``VAERegressor``: a variational autoencoder with a regression head on its latent mean
   (Zhao et al., MICCAI 2019), paper 000's third baseline.
+- ``CGRDN``: the concatenated grouped residual dense network of paper 001 (image restoration), with
+  ``PatchDiscriminator`` and ``relativistic_losses`` for its optional adversarial training.
 """
 
 from atomlens.nn.regressors import AlexNetRegressor, ResNet18Regressor, VAERegressor, vae_loss
+from atomlens.nn.restoration import CGRDN, PatchDiscriminator, relativistic_losses
 
-__all__ = ["AlexNetRegressor", "ResNet18Regressor", "VAERegressor", "vae_loss"]
+__all__ = [
+    "CGRDN",
+    "AlexNetRegressor",
+    "PatchDiscriminator",
+    "ResNet18Regressor",
+    "VAERegressor",
+    "relativistic_losses",
+    "vae_loss",
+]

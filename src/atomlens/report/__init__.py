@@ -5,6 +5,6 @@ user's backend and open figures are left alone: make a ``Figure(figsize=...)``, 
 ``plot_overlay``, write PNGs atomically with ``save_figure`` / ``save_overlay``.
 """
 
-from atomlens.report.figures import plot_overlay, save_figure, save_overlay
+from atomlens.report.figures import plot_overlay, save_figure, save_overlay, save_panels
 
-__all__ = ["plot_overlay", "save_figure", "save_overlay"]
+__all__ = ["plot_overlay", "save_figure", "save_overlay", "save_panels"]

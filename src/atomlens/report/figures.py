@@ -100,3 +100,38 @@ def save_figure(fig: Figure, path: str | Path, *, dpi: int = 100, overwrite: boo
     from atomlens.io import atomic_write
 
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"), overwrite)
+
+
+def save_panels(
+    path: str | Path,
+    images: list[np.ndarray],
+    titles: list[str],
+    pixel_size: float | None = None,
+    *,
+    panel_size: float = 3.2,
+    overwrite: bool = True,
+) -> Path:
+    """Save images side by side as a PNG (e.g. input / restored / truth), each with a scale bar.
+
+    Parameters
+    ----------
+    path : str or Path
+    images : list of ndarray (H, W)
+        Each shown between its own 0.5th and 99.5th percentiles.
+    titles : list of str
+        One per image.
+    pixel_size : float, optional
+        [Å]; a scale bar on every panel.
+    panel_size : float
+        Width of one panel [inch].
+    """
+    from matplotlib.figure import Figure
+
+    if len(images) != len(titles) or not images:
+        raise ValueError(f"Give one title per image, got {len(images)} images, {len(titles)}.")
+    fig = Figure(figsize=(panel_size * len(images), panel_size + 0.3))
+    axes = np.atleast_1d(fig.subplots(1, len(images)))
+    for ax, image, title in zip(axes, images, titles, strict=True):
+        plot_overlay(ax, np.asarray(image, dtype=np.float32), None, pixel_size, title=title)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=110, overwrite=overwrite)

@@ -1,0 +1,183 @@
+"""``atomlens train restore generate|fit``: the image restoration network (CGRDN)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+MODALITIES = ("mixed", "stem", "haadf", "abf", "hrtem")
+SIZES = ("compact", "full")
+
+
+def add_restore(tasks: argparse._SubParsersAction) -> None:
+    """The ``restore`` task of ``atomlens train``."""
+    from atomlens.cli.train import _common
+
+    restore = tasks.add_parser(
+        "restore",
+        help="the image restoration network (CGRDN)",
+        description="Train the restoration network of 'atomlens restore' on simulated pairs.",
+    )
+    steps = restore.add_subparsers(dest="step", metavar="STEP", required=True)
+
+    generate = steps.add_parser("generate", help="simulate bank chunks of image pairs")
+    generate.add_argument("--bank", type=Path, required=True, help="bank folder")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the first chunk")
+    generate.add_argument("--chunks", type=int, default=100, help="number of chunks")
+    generate.add_argument("--chunk-size", type=int, default=64, help="image pairs per chunk")
+    generate.add_argument("--size", type=int, default=128, help="image size [px]")
+    generate.add_argument("--modality", choices=MODALITIES, default="mixed")
+    generate.add_argument(
+        "--pixel-size-range",
+        default="0.05,0.6",
+        help="low,high pixel size [Å] (default 0.05,0.6)",
+    )
+    generate.add_argument(
+        "--realism",
+        action="store_true",
+        help="draw specimen and optics effects of real images (ImageSampler realism=True)",
+    )
+    _common(generate)
+    generate.set_defaults(run=_generate)
+
+    fit = steps.add_parser("fit", help="train on a bank (validation data in BANK/validation)")
+    fit.add_argument("--bank", type=Path, required=True, help="bank folder")
+    fit.add_argument("--output", "-o", type=Path, required=True, help="model folder to write")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    fit.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget [min]")
+    fit.add_argument("--steps", type=int, default=None, help="step budget (with --minutes)")
+    fit.add_argument("--batch", "--batch-size", type=int, default=16, help="pairs per step")
+    fit.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
+    fit.add_argument("--ema", type=float, default=0.999, help="weight-average decay")
+    fit.add_argument("--network", choices=SIZES, default="compact", help="CGRDN size")
+    fit.add_argument(
+        "--adversarial",
+        type=float,
+        default=0.0,
+        help="weight of the relativistic PatchGAN loss (0: L1 + adaptive only)",
+    )
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--card", type=Path, default=None, help="Markdown model card to ship")
+    fit.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
+    fit.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    fit.add_argument("--log-every", type=int, default=50, help="[steps]")
+    fit.add_argument("--validate-every", type=int, default=250, help="[steps]")
+    fit.add_argument("--refresh-every", type=int, default=100, help="read new chunks [steps]")
+    fit.add_argument("--checkpoint-every", type=int, default=250, help="[steps]")
+    _common(fit)
+    fit.set_defaults(run=_fit)
+
+
+def _pixel_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--pixel-size-range must be two comma-separated numbers [Å], got {text!r}."
+        ) from None
+    return low, high
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from atomlens.cli.train import _set_threads
+    from atomlens.core.validation import check_parameter
+    from atomlens.data.samplers import ImageSampler
+    from atomlens.restore.training import make_chunk
+    from atomlens.train import generate_bank
+    from atomlens.train._ranges import check_setting
+    from atomlens.train.bank import check_bank_folder
+    from atomlens.train.distributed import process_position
+
+    _set_threads(args)
+    chunks = check_parameter("chunks", args.chunks, kind="count")
+    check_parameter("chunk_size", args.chunk_size, kind="count")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
+    pixel_size = _pixel_range(args.pixel_size_range)
+    options = {"realism": True} if args.realism else {}
+    ImageSampler(modality=args.modality, size=args.size, pixel_size=pixel_size, **options)
+    rank, world, _ = process_position()
+    seeds = range(args.seed + rank, args.seed + chunks, world)
+    if len(seeds):
+        check_setting("seed", seeds[-1])
+    check_bank_folder(args.bank)
+    written = generate_bank(
+        args.bank,
+        lambda seed: make_chunk(
+            seed,
+            modality=args.modality,
+            chunk_size=args.chunk_size,
+            size=args.size,
+            pixel_size=pixel_size,
+            sampler_options=options,
+        ),
+        seeds,
+    )
+    print(f"{len(written)} chunks of {args.chunk_size} image pairs written to {args.bank}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from atomlens.cli.train import _check_fit_outputs, _set_threads
+    from atomlens.restore.network import build_network
+    from atomlens.restore.training import RestorationTraining, check_examples, save_restorer
+    from atomlens.train import ExampleBank, TrainingSettings, fit_streaming
+    from atomlens.train.distributed import resolve_device, setup
+
+    _set_threads(args)
+    if args.resume and args.checkpoint is None:
+        raise ValueError("--resume needs --checkpoint FILE.")
+    settings = TrainingSettings(
+        minutes=args.minutes,
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        ema=args.ema,
+        seed=args.seed,
+        log_every=args.log_every,
+        validate_every=args.validate_every,
+        refresh_every=args.refresh_every,
+        checkpoint_every=args.checkpoint_every,
+    )
+    task = RestorationTraining(adversarial=args.adversarial)
+    resolve_device(args.device)
+    _check_fit_outputs(args)
+    card = args.card.read_text() if args.card else None
+    bank = ExampleBank(args.bank)
+    check_examples(bank.take([0]), str(args.bank))
+    validation = ExampleBank(args.bank / "validation").arrays()
+    check_examples(validation, str(args.bank / "validation"))
+    distributed = setup(args.device)
+    try:
+        import torch
+
+        torch.manual_seed(args.seed)
+        run = fit_streaming(
+            build_network(args.network),
+            task,
+            bank,
+            settings,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
+            on_record=lambda record: print(json.dumps(record), flush=True),
+        )
+        if distributed.is_main:
+            metrics = save_restorer(
+                run,
+                args.output,
+                size=args.network,
+                bank=bank,
+                validation=validation,
+                modalities=sorted(bank.count_by("modality", default="mixed")),
+                card=card,
+                overwrite=args.overwrite,
+            )
+            print(json.dumps(metrics), flush=True)
+            print(f"saved {args.output} ({run.steps} steps, {run.minutes:.1f} min)", flush=True)
+        distributed.barrier()
+    finally:
+        distributed.close()
+    return 0

@@ -1,0 +1,107 @@
+"""The restore verb's input rules, and the check that a restoration invented no lattice.
+
+- :func:`check_restore_input`: a real, finite 2D image or (frames, rows, cols) stack, at least
+  :data:`MIN_SIZE` px, within the array size limit, and not constant (nothing to restore).
+- :func:`invented_peaks`: spatial frequencies whose power the restoration raised far above the
+  input's, i.e. periodic structure (a lattice) the input did not show. Used after every network
+  restoration (a warning) and by the tests on vacuum and amorphous images.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from atomlens.core.validation import InputError, check_image, check_size
+
+__all__ = ["MIN_SIZE", "check_restore_input", "invented_peaks"]
+
+#: Smallest image side the restore methods accept [px].
+MIN_SIZE = 16
+
+
+def check_restore_input(image: object, name: str = "image") -> np.ndarray:
+    """The image as float32 (never the caller's array modified), or a clear error.
+
+    Raises
+    ------
+    InputError
+        Complex, non-numeric, NaN or infinite values; not 2-D or 3-D; a side under
+        :data:`MIN_SIZE` px; a constant image or frame.
+    SizeLimitError
+        Larger than the array size limit (``ATOMLENS_MAX_ARRAY_GB``), before any copy.
+    """
+    raw = np.asarray(image)
+    if raw.ndim in (2, 3):
+        check_size(name, raw.shape, itemsize=4)
+    array = check_image(name, raw, ndim=(2, 3), min_size=1)
+    if min(array.shape[-2:]) < MIN_SIZE:
+        raise InputError(
+            f"{name} must be at least {MIN_SIZE} x {MIN_SIZE} px to restore, got shape "
+            f"{array.shape}."
+        )
+    frames = array.reshape(-1, *array.shape[-2:])
+    flat = [i for i, frame in enumerate(frames) if np.ptp(frame) == 0]
+    if flat:
+        where = f"frame {flat[0]} of {name}" if array.ndim == 3 else name
+        raise InputError(
+            f"{where} is constant ({float(frames[flat[0]].flat[0]):.4g} everywhere): there is "
+            "no signal to restore."
+        )
+    return array
+
+
+def _log_spectrum(image: np.ndarray) -> np.ndarray:
+    """Log power spectrum of a Hann-windowed, mean-free image, DC centred."""
+    rows, cols = image.shape
+    window = np.outer(np.hanning(rows), np.hanning(cols))
+    values = (image - image.mean()) * window
+    power = np.abs(np.fft.fftshift(np.fft.fft2(values))) ** 2
+    return np.log10(power + 1e-12 * power.max() + 1e-30)
+
+
+def invented_peaks(
+    original: np.ndarray, restored: np.ndarray, *, threshold: float = 1.0, margin: float = 2.0
+) -> np.ndarray:
+    """Spatial frequencies where the restored image has a spectral peak the input lacks.
+
+    A peak is a local maximum of the restored image's log power spectrum that stands
+    ``margin`` decades above the median of its ring of radius and within 3 decades of the
+    strongest non-zero frequency (weaker maxima are the window's leakage); it counts as
+    invented when the input's power there, after removing the overall attenuation that
+    denoising causes (the median ratio of the two spectra on that ring), is more than
+    ``threshold`` decades lower.
+
+    Parameters
+    ----------
+    original, restored : ndarray (rows, cols)
+    threshold : float
+        Decades the restored power may exceed the input's at a peak.
+    margin : float
+        Decades above its ring's median that make a local maximum a peak.
+
+    Returns
+    -------
+    ndarray (k, 2)
+        The invented peaks' frequencies (row, col) [cycles/px]; empty when none.
+    """
+    from scipy import ndimage
+
+    before, after = (
+        _log_spectrum(np.asarray(original, np.float64)),
+        _log_spectrum(np.asarray(restored, np.float64)),
+    )
+    rows, cols = after.shape
+    fy = (np.arange(rows) - rows // 2) / rows
+    fx = (np.arange(cols) - cols // 2) / cols
+    radius = np.hypot(*np.meshgrid(fy, fx, indexing="ij"))
+    ring = np.minimum((radius * 2 * max(rows, cols)).astype(int), max(rows, cols))
+    index = np.arange(ring.max() + 1)
+    ring_after = ndimage.median(after, ring, index)
+    ring_shift = ndimage.median(after - before, ring, index)
+    peaks = (after == ndimage.maximum_filter(after, size=3)) & (after > ring_after[ring] + margin)
+    outside_dc = radius > 2.0 / min(rows, cols)  # not the window's DC lobe
+    peaks &= outside_dc
+    peaks &= after > after[outside_dc].max() - 3  # strong periodicity, not window leakage
+    invented = peaks & (after - before - ring_shift[ring] > threshold)
+    found = np.argwhere(invented)
+    return np.column_stack([fy[found[:, 0]], fx[found[:, 1]]]) if found.size else np.zeros((0, 2))
