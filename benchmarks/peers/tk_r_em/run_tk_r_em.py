@@ -13,6 +13,8 @@ Usage::
 - ``restored``: (n, h, w) float32, in the input's units [counts];
 - ``seconds``: (n,) float64 wall time per image [s], without TensorFlow start-up, model load and
   one warm-up call on the first image;
+- ``cpu_seconds``: (n,) CPU time of this process per image, all threads [s] (with ``seconds``,
+  shows how much other load on the machine slowed the run);
 - ``warmup_seconds`` [s], ``model``, ``threads`` and ``method`` ("predict" or
   "predict_patch_based").
 
@@ -103,15 +105,18 @@ def main(argv: list[str]) -> int:
 
     restored = np.empty_like(images)
     seconds = np.empty(len(images))
+    cpu_seconds = np.empty(len(images))
     for index, image in enumerate(images):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         restored[index] = restore(image)
         seconds[index] = time.perf_counter() - start
+        cpu_seconds[index] = time.process_time() - cpu_start
 
     np.savez(
         args.output,
         restored=restored,
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         warmup_seconds=warmup,
         model=args.model,
         threads=args.threads,
