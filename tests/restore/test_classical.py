@@ -185,3 +185,21 @@ def test_bm3d_missing_package_says_how_to_install(monkeypatch, noisy):
     monkeypatch.setattr(builtins, "__import__", no_bm3d)
     with pytest.raises(ImportError, match="pip install bm3d; licensed for non-commercial use"):
         classical.bm3d(noisy[0])
+
+
+def test_outliers_are_replaced_and_columns_are_not():
+    rng = np.random.default_rng(6)
+    truth = 5000.0 * lattice(width=1.2)  # sharp, bright columns: no outliers
+    truth[:, 80:] = 1000.0  # and a flat strip
+    counts = rng.poisson(truth).astype(float)
+    model = estimate_noise(counts)
+    assert np.array_equal(classical.remove_outliers(counts, model), counts)
+    spiked = counts.copy()
+    # between the columns (centres at 4 + 8 k px)
+    spiked[24, 32] = 5.0 * counts.max()  # a zinger
+    spiked[48:50, 64:66] = 20.0 * counts.max()  # a 2 x 2 X-ray cluster, saturated
+    spiked[16, 88] = 0.0  # a dead pixel
+    cleaned = classical.remove_outliers(spiked, model)
+    for y, x in ((24, 32), (48, 64), (49, 65), (16, 88)):
+        assert abs(cleaned[y, x] - truth[y, x]) < 6 * np.sqrt(truth[y, x])
+    assert np.sum(cleaned != spiked) <= 6

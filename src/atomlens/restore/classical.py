@@ -1,8 +1,9 @@
 """Classical restoration baselines whose every parameter comes from the image itself.
 
 Each baseline is ``f(image) -> ndarray``: a 2D image in counts (any offset and scale) in, the
-restored image in the same units out (float32, same shape). None of them removes scan
-distortions (jitter, fly-back, lag); they only denoise.
+restored image in the same units out (float32, same shape). Each first replaces outlier pixels
+(:func:`remove_outliers`: zingers, hot, dead, black and saturated pixels); none of
+them removes scan distortions (jitter, fly-back, lag).
 
 - :func:`estimate_noise`: the Poisson-Gaussian noise model ``var = gain * (mean - offset) +
   read_sigma**2``, fitted to local means and variances of the image.
@@ -68,6 +69,7 @@ __all__ = [
     "gaussian",
     "inverse_anscombe",
     "nl_means",
+    "remove_outliers",
     "sure_sigma",
     "wiener",
 ]
@@ -303,9 +305,60 @@ def inverse_anscombe(stabilised: np.ndarray, noise: NoiseModel) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
+def remove_outliers(image: np.ndarray, noise: NoiseModel, *, k: float = 6.0) -> np.ndarray:
+    """Zingers, hot, dead and saturated pixels replaced by the 5 x 5 median.
+
+    - A spike (zinger, hot pixel) exceeds the largest of its 8 neighbours by ``k`` stabilised
+      noise units (:func:`anscombe`) and by 85 % of its height above the 5 x 5 minimum: its
+      neighbours stay near the background. A column of width sigma >= 0.55 px keeps its nearest
+      neighbours above 15 % of its height, so no column is taken for a spike.
+    - A dead or black pixel mirrors this below the smallest of its neighbours.
+    - Saturated pixels (X-ray spikes and hot pixels clipped by the converter) hold the image's
+      maximum, shared by two or more pixels and above the 99th percentile by more than the
+      1st-99th percentile range.
+
+    Parameters
+    ----------
+    image : ndarray (rows, cols)
+        [counts].
+    noise : NoiseModel
+    k : float
+        Least excess [stabilised noise standard deviations].
+
+    Returns
+    -------
+    ndarray (rows, cols), float64
+        A copy with the outliers replaced [counts].
+    """
+    values = np.asarray(image, dtype=np.float64)
+    if noise.is_zero:
+        return values.copy()
+    ring = np.ones((3, 3), dtype=bool)
+    ring[1, 1] = False
+    stabilised = anscombe(values, noise)
+    above = values - ndimage.minimum_filter(values, size=5, mode="reflect")
+    below = ndimage.maximum_filter(values, size=5, mode="reflect") - values
+    most = ndimage.maximum_filter(values, footprint=ring, mode="reflect")
+    least = ndimage.minimum_filter(values, footprint=ring, mode="reflect")
+    spike = (stabilised - anscombe(most, noise) > k) & (values - most > 0.85 * above)
+    dead = (anscombe(least, noise) - stabilised > k) & (least - values > 0.85 * below)
+    low, high = np.percentile(values, [1.0, 99.0])
+    top = float(values.max())
+    saturated = values >= top
+    if saturated.sum() < 2 or top - high <= high - low:
+        saturated[:] = False
+    flagged = spike | dead | saturated
+    out = values.copy()
+    if flagged.any():
+        out[flagged] = ndimage.median_filter(values, size=5, mode="reflect")[flagged]
+    return out
+
+
 def _prepare(image: np.ndarray) -> tuple[np.ndarray, NoiseModel]:
+    """The image as float64 without outliers, and its noise model (fitted again after)."""
     values = check_image("image", image, min_size=8).astype(np.float64)
-    return values, estimate_noise(values)
+    cleaned = remove_outliers(values, estimate_noise(values))
+    return cleaned, estimate_noise(cleaned)
 
 
 def _centre_weight(sigma: float) -> float:
@@ -379,14 +432,20 @@ def gaussian(image: np.ndarray) -> np.ndarray:
     return ndimage.gaussian_filter(values, sigma, mode="reflect").astype(np.float32)
 
 
-def wiener(image: np.ndarray, *, smoothing: float = 1.0) -> np.ndarray:
+def wiener(image: np.ndarray, *, smoothing: float = 1.0, over: float = 3.0) -> np.ndarray:
     """Empirical Wiener filter on the image's cosine spectrum.
 
     The orthonormal DCT (the Fourier transform of the mirrored image, so no edge cross) keeps
     white noise white at the level ``N0 = mean noise variance`` (the noise model at the image
-    mean, [counts^2] per coefficient). The signal power is the periodogram, smoothed by a
-    Gaussian of ``smoothing`` coefficients, minus ``N0`` (at least 0); each coefficient is
-    multiplied by ``S / (S + N0)``. The mean (DC) is kept.
+    mean, [counts^2] per coefficient). The signal power ``S`` is the periodogram smoothed by a
+    Gaussian of ``smoothing`` coefficients, minus ``over * N0`` (at least 0); each coefficient is
+    multiplied by ``S / (S + N0)``, and the mean (DC) is kept.
+
+    A DCT coefficient of noise alone has a chi-square(1) power, so even smoothed over the about
+    ``4 pi smoothing**2`` coefficients of the kernel its spread is about 0.4 ``N0``: subtracting
+    ``N0`` alone passes noise wherever it fluctuates up. ``over = 3`` sets the bar five such
+    spreads above the floor (the best of 1-4, with smoothing 1-3, on simulated HAADF, ABF and
+    HRTEM images of 10-10000 e- per column; 1 left visible noise at low dose).
 
     Parameters
     ----------
@@ -394,6 +453,8 @@ def wiener(image: np.ndarray, *, smoothing: float = 1.0) -> np.ndarray:
         [counts], any offset and scale.
     smoothing : float
         Width of the periodogram smoothing [coefficients].
+    over : float
+        Over-subtraction of the noise floor [1].
 
     Returns
     -------
@@ -406,7 +467,7 @@ def wiener(image: np.ndarray, *, smoothing: float = 1.0) -> np.ndarray:
         return values.astype(np.float32)
     coefficients = fft.dctn(values, norm="ortho", workers=1)
     power = ndimage.gaussian_filter(coefficients**2, smoothing, mode="mirror")
-    signal = np.maximum(power - floor, 0.0)
+    signal = np.maximum(power - over * floor, 0.0)
     gain = signal / (signal + floor)
     gain[0, 0] = 1.0
     return fft.idctn(coefficients * gain, norm="ortho", workers=1).astype(np.float32)

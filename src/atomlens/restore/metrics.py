@@ -166,7 +166,6 @@ def refine_gaussians(
         [high - low, np.zeros(len(peaks)), np.zeros(len(peaks)), np.full(len(peaks), width), low],
         axis=1,
     )
-    damping = np.full(len(peaks), 1e-3)
 
     def residual_and_jacobian(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, y0, x0, s, b = (p[:, i, None] for i in range(5))
@@ -179,6 +178,28 @@ def refine_gaussians(
         )
         return (data - model) * mask, jac * mask[..., None]
 
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        params = _levenberg_marquardt(residual_and_jacobian, params, iterations, 2.0 * half + 1)
+    inside = (
+        np.all(np.isfinite(params), axis=1)
+        & (np.abs(params[:, 1]) <= half)
+        & (np.abs(params[:, 2]) <= half)
+        & (params[:, 0] > 0)
+    )
+    y = np.where(inside, peaks[:, 0] + params[:, 1], peaks[:, 0])
+    x = np.where(inside, peaks[:, 1] + params[:, 2], peaks[:, 1])
+    return np.stack([y, x, params[:, 0], params[:, 3], params[:, 4], inside.astype(float)], axis=1)
+
+
+def _levenberg_marquardt(
+    residual_and_jacobian, params: np.ndarray, iterations: int, widest: float
+) -> np.ndarray:
+    """Damped Gauss-Newton steps on (n, 5) parameters; a step is kept where it lowers the cost.
+
+    The width (parameter 3) is kept in [0.3, ``widest``] px.
+    """
+    params = params.copy()
+    damping = np.full(len(params), 1e-3)
     residual, jac = residual_and_jacobian(params)
     cost = np.sum(residual**2, axis=1)
     eye = np.eye(5)
@@ -187,11 +208,12 @@ def refine_gaussians(
         gradient = np.einsum("nki,nk->ni", jac, residual)
         scale = np.einsum("nii->ni", normal)[:, :, None] * eye
         try:
-            step = np.linalg.solve(normal + damping[:, None, None] * scale, gradient[..., None])
+            system = normal + damping[:, None, None] * scale + 1e-12 * eye
+            step = np.linalg.solve(system, gradient[..., None])
         except np.linalg.LinAlgError:
             break
         trial = params + step[..., 0]
-        trial[:, 3] = np.clip(trial[:, 3], 0.3, 2.0 * half + 1.0)
+        trial[:, 3] = np.clip(trial[:, 3], 0.3, widest)
         trial_residual, trial_jac = residual_and_jacobian(trial)
         trial_cost = np.sum(trial_residual**2, axis=1)
         better = np.isfinite(trial_cost) & (trial_cost <= cost)
@@ -202,15 +224,7 @@ def refine_gaussians(
         )
         cost[better] = trial_cost[better]
         damping = np.where(better, damping * 0.3, damping * 10.0)
-    inside = (
-        np.all(np.isfinite(params), axis=1)
-        & (np.abs(params[:, 1]) <= half)
-        & (np.abs(params[:, 2]) <= half)
-        & (params[:, 0] > 0)
-    )
-    y = np.where(inside, peaks[:, 0] + params[:, 1], peaks[:, 0])
-    x = np.where(inside, peaks[:, 1] + params[:, 2], peaks[:, 1])
-    return np.stack([y, x, params[:, 0], params[:, 3], params[:, 4], inside.astype(float)], axis=1)
+    return params
 
 
 def locate_columns(
