@@ -8,7 +8,11 @@ import pytest
 
 from atomlens.core.validation import ParameterError
 from atomlens.data import ImageSampler, realism
-from atomlens.data.samplers import REAL_PIXEL_SIZE
+from atomlens.data.samplers import (
+    REAL_PIXEL_SIZE,
+    random_stem_imaging,
+    simulate_realistic_image,
+)
 from atomlens.physics.structures.lattice import field
 
 #: sha256 of the image and clean arrays of the realism=False streams below, computed on main
@@ -197,3 +201,15 @@ def test_sampler_rejects_unknown_modality_and_non_bool_realism():
         ImageSampler(modality="adf")
     with pytest.raises(ValueError, match="realism"):
         ImageSampler(realism="yes")
+
+
+def test_simulate_realistic_image_renders_a_given_field_and_checks_distortions():
+    rng = np.random.default_rng(5)
+    atoms = field("SrTiO3", (48, 48), 0.2, rotation=0.0, rng=rng)
+    imaging = random_stem_imaging(rng, "HAADF")
+    result = simulate_realistic_image(atoms, 0.2, imaging, rng, distortions="none")
+    assert np.array_equal(result.image, result.clean)
+    assert result.clean.mean() == pytest.approx(1.0, rel=1e-5)  # HAADF stays at mean 1
+    assert set(result.metadata["realism"]) == set(realism.CHANCES)
+    with pytest.raises(ValueError, match="distortions"):
+        simulate_realistic_image(atoms, 0.2, imaging, rng, distortions="heavy")

@@ -120,6 +120,75 @@ def random_hrtem_imaging(rng: np.random.Generator) -> HRTEMImaging:
     )
 
 
+def simulate_realistic_image(
+    atoms,
+    pixel_size: float,
+    imaging: STEMImaging | HRTEMImaging,
+    rng: np.random.Generator,
+    *,
+    distortions: str = "realistic",
+    dose_per_pixel: tuple[float, float] = (20.0, 2000.0),
+) -> SimulatedImage:
+    """Render a field with random specimen and optics effects of real images, then the detector.
+
+    What ``ImageSampler(realism=True)`` does after drawing the structure and the microscope:
+    draws the effects (:func:`atomlens.data.realism.draw_realism`), applies the amorphous ones to
+    the structure, renders the clean image, applies the image effects to it (a HAADF clean image
+    is brought back to mean 1), and applies the detector to that clean image: the modality's
+    realistic chain (ABF STEM with :data:`ABF_DOSE_PER_PIXEL`), shot noise at a dose drawn
+    log-uniform from ``dose_per_pixel``, or nothing.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        A field box (``structures.field``).
+    pixel_size : float
+        [Å].
+    imaging : STEMImaging or HRTEMImaging
+    rng : numpy.random.Generator
+    distortions : {"realistic", "shot", "none"}
+    dose_per_pixel : (float, float)
+        Range of the dose for ``"shot"`` [e-/px].
+
+    Returns
+    -------
+    SimulatedImage
+        ``metadata["realism"]`` holds what was drawn (None for an effect that is off).
+    """
+    if distortions not in DISTORTIONS:
+        raise ValueError(f"distortions must be one of {DISTORTIONS}, got {distortions!r}.")
+    stem = isinstance(imaging, STEMImaging)
+    drawn = realism.draw_realism(rng, stem=stem)
+    atoms = realism.apply_structure_effects(atoms, pixel_size, drawn, rng)
+    abf = stem and imaging.mode == "ABF"
+    chain, dose = None, None
+    if distortions == "realistic" and stem:
+        chain = realistic_stem(rng, **({"dose_per_pixel_range": ABF_DOSE_PER_PIXEL} if abf else {}))
+    elif distortions == "realistic":
+        chain = realistic_tem(rng)
+    elif distortions == "shot":
+        dose = _log_uniform(rng, *dose_per_pixel)
+    result = simulate_image(atoms, pixel_size, imaging, rng=rng)
+    haadf = stem and imaging.mode == "HAADF"
+    clean = realism.apply_image_effects(
+        result.clean, pixel_size, drawn, rng, reference=0.0 if haadf else 1.0
+    )
+    if haadf and clean.mean() > 0:
+        clean = (clean / clean.mean()).astype(np.float32)
+    metadata = result.metadata
+    if chain is not None:
+        image, record = chain.apply(clean, rng)
+        metadata["distortions"] = chain.describe()
+        metadata["distortion_record"] = record
+    elif dose is not None:
+        image, _ = ShotNoise().apply(np.clip(clean, 0, None) * dose, rng)
+        metadata["dose_e_per_px"] = dose
+    else:
+        image = clean.copy()
+    metadata["realism"] = drawn
+    return SimulatedImage(np.asarray(image, np.float32), clean, result.atoms, pixel_size, metadata)
+
+
 @dataclass(frozen=True)
 class ImageSampler:
     """Random single images with ground truth.
@@ -176,7 +245,16 @@ class ImageSampler:
         mode = {"haadf": "HAADF", "abf": "ABF"}.get(self.modality)
         imaging = random_stem_imaging(rng, mode) if stem else random_hrtem_imaging(rng)
         if self.realism:
-            return self._sample_realistic(rng, atoms, structure, pixel_size, imaging)
+            result = simulate_realistic_image(
+                atoms,
+                pixel_size,
+                imaging,
+                rng,
+                distortions=self.distortions,
+                dose_per_pixel=self.dose_per_pixel,
+            )
+            result.metadata["structure"] = structure
+            return result
         chain, dose = None, None
         if self.distortions == "realistic":
             chain = realistic_stem(rng) if stem else realistic_tem(rng)
@@ -187,52 +265,6 @@ class ImageSampler:
         )
         result.metadata["structure"] = structure
         return result
-
-    def _sample_realistic(
-        self,
-        rng: np.random.Generator,
-        atoms,
-        structure: dict,
-        pixel_size: float,
-        imaging: STEMImaging | HRTEMImaging,
-    ) -> SimulatedImage:
-        """The rest of :meth:`sample` with ``realism``: effects on the structure and the clean
-        image, then the detector."""
-        stem = isinstance(imaging, STEMImaging)
-        drawn = realism.draw_realism(rng, stem=stem)
-        atoms = realism.apply_structure_effects(atoms, pixel_size, drawn, rng)
-        abf = stem and imaging.mode == "ABF"
-        chain, dose = None, None
-        if self.distortions == "realistic" and stem:
-            chain = realistic_stem(
-                rng, **({"dose_per_pixel_range": ABF_DOSE_PER_PIXEL} if abf else {})
-            )
-        elif self.distortions == "realistic":
-            chain = realistic_tem(rng)
-        elif self.distortions == "shot":
-            dose = _log_uniform(rng, *self.dose_per_pixel)
-        result = simulate_image(atoms, pixel_size, imaging, rng=rng)
-        haadf = stem and imaging.mode == "HAADF"
-        clean = realism.apply_image_effects(
-            result.clean, pixel_size, drawn, rng, reference=0.0 if haadf else 1.0
-        )
-        if haadf and clean.mean() > 0:
-            clean = (clean / clean.mean()).astype(np.float32)
-        metadata = result.metadata
-        if chain is not None:
-            image, record = chain.apply(clean, rng)
-            metadata["distortions"] = chain.describe()
-            metadata["distortion_record"] = record
-        elif dose is not None:
-            image, _ = ShotNoise().apply(np.clip(clean, 0, None) * dose, rng)
-            metadata["dose_e_per_px"] = dose
-        else:
-            image = clean.copy()
-        metadata["structure"] = structure
-        metadata["realism"] = drawn
-        return SimulatedImage(
-            np.asarray(image, np.float32), clean, result.atoms, pixel_size, metadata
-        )
 
     def describe(self) -> dict:
         """Parameters (JSON-friendly)."""
