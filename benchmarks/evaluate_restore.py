@@ -95,6 +95,7 @@ PEERS = Path(__file__).parent / "peers"
 STEM_CONDITIONS = ("shot", "+jitter", "+flyback", "+lag", "realistic")
 TEM_CONDITIONS = ("shot", "realistic")
 BM3D_FACTORS = (0.5, 0.7, 1.0, 1.4, 2.0)
+WORKED: set[str] = set()  # methods that restored at least one image
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,8 +279,13 @@ def run_peer(items: list[Item], skipped: dict) -> None:
         item.restored["tk_r_em"] = np.asarray(out, dtype=np.float64)
 
 
-def run_methods(items: list[Item], methods: list[str], skipped: dict) -> dict:
-    """Restore every item with every method; returns the tuned BM3D factor if any."""
+def run_methods(items: list[Item], methods: list[str], skipped: dict, failed: dict) -> dict:
+    """Restore every item with every method; returns the tuned BM3D factor if any.
+
+    A method that raises on the first image it ever sees is unavailable (``skipped``, with the
+    reason); a later error counts in ``failed`` (method -> [count, last reason]) and leaves that
+    image out of the method's scores.
+    """
     info = {}
     for method in methods:
         if method in skipped or method in ("bm3d*", "tk_r_em"):
@@ -287,11 +293,14 @@ def run_methods(items: list[Item], methods: list[str], skipped: dict) -> dict:
         for item in items:
             try:
                 item.restored[method] = np.asarray(restore_one(method, item), dtype=np.float64)
+                WORKED.add(method)
             except Exception as error:
-                skipped[method] = f"{type(error).__name__}: {str(error)[:300]}"
-                for other in items:
-                    other.restored.pop(method, None)
-                break
+                reason = f"{type(error).__name__}: {str(error)[:300]}"
+                if method not in WORKED:
+                    skipped[method] = reason
+                    break
+                count = failed.get(method, [0, ""])[0] + 1
+                failed[method] = [count, reason]
     if "bm3d*" in methods and "bm3d" not in skipped:
         info["bm3d_factor"] = run_bm3d_best(items)
     if "tk_r_em" in methods:
@@ -305,7 +314,11 @@ def run_methods(items: list[Item], methods: list[str], skipped: dict) -> dict:
 
 
 def score(item: Item, restored: np.ndarray) -> dict:
+    """Every metric of one restoration; NaN for an output that is not finite."""
     scene = item.scene
+    names = ("psnr", "ssim", "rmse_pm", "recall", "precision", "intensity_error")
+    if not np.all(np.isfinite(restored)):
+        return dict.fromkeys(names, math.nan)
     result = {"psnr": psnr(restored, item.target), "ssim": ssim(restored, item.target)}
     errors = column_errors(
         restored,
@@ -316,12 +329,7 @@ def score(item: Item, restored: np.ndarray) -> dict:
         spacing=scene.spacing,
         width=min(0.4, scene.spacing / 3),
     )
-    result.update(
-        rmse_pm=errors["rmse_pm"],
-        recall=errors["recall"],
-        precision=errors["precision"],
-        intensity_error=errors["intensity_error"],
-    )
+    result.update({name: errors[name] for name in names[2:]})
     return result
 
 
@@ -506,6 +514,7 @@ def main(argv: list[str] | None = None) -> None:
     conditions = [c.strip() for c in args.conditions.split(",")]
     pixel_range = tuple(args.pixel_size) if args.pixel_size else ImageSampler().pixel_size
     skipped: dict[str, str] = {}
+    failed: dict[str, list] = {}
     records, factors = [], []
     for modality in args.modalities.split(","):
         scenes = [make_scene(modality, i, args.size, pixel_range) for i in range(args.count)]
@@ -515,7 +524,7 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             for d, dose in enumerate(doses):
                 items = [make_item(s, condition, dose, d, c) for s in scenes]
-                info = run_methods(items, ["input", *methods], skipped)
+                info = run_methods(items, ["input", *methods], skipped, failed)
                 if "bm3d_factor" in info:
                     factors.append([modality, condition, dose, info["bm3d_factor"]])
                 for item in items:
@@ -545,6 +554,8 @@ def main(argv: list[str] | None = None) -> None:
         "elapsed_s": elapsed, "speed_size": args.speed_size, "speed_threads": threads,
     }  # fmt: skip
     notes = [f"- skipped `{m}`: {reason}" for m, reason in skipped.items()]
+    notes += [f"- `{m}` failed on {n} image(s), left out of its scores: {reason}"
+              for m, (n, reason) in failed.items()]  # fmt: skip
     if factors:
         notes.append("- bm3d* noise factors (modality, condition, e-/column, factor): " + "; ".join(
             f"{m} {c} {d:g}: {f}" for m, c, d, f in factors))  # fmt: skip
@@ -552,7 +563,7 @@ def main(argv: list[str] | None = None) -> None:
         notes.append(f"- speed: {args.speed_size}² px, {threads}: " + ", ".join(
             f"{m} {s:.2f} s" for m, s in speed.items()))  # fmt: skip
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    result = {"settings": settings, "skipped": skipped, "bm3d_factors": factors,
+    result = {"settings": settings, "skipped": skipped, "failed": failed, "bm3d_factors": factors,
               "speed_s_per_image": speed, "rows": rows}  # fmt: skip
     args.output.write_text(json.dumps(result, indent=1, default=float))
     text = markdown(rows, [m for m in methods if m not in skipped], speed, settings, notes)
