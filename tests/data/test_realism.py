@@ -213,3 +213,16 @@ def test_simulate_realistic_image_renders_a_given_field_and_checks_distortions()
     assert set(result.metadata["realism"]) == set(realism.CHANCES)
     with pytest.raises(ValueError, match="distortions"):
         simulate_realistic_image(atoms, 0.2, imaging, rng, distortions="heavy")
+
+
+def test_chances_turn_effects_on_and_off():
+    off = dict.fromkeys(realism.CHANCES, 0.0)
+    assert not any(realism.draw_realism(np.random.default_rng(0), stem=True, chances=off).values())
+    on = dict.fromkeys(realism.CHANCES, 1.0)
+    assert all(realism.draw_realism(np.random.default_rng(0), stem=True, chances=on).values())
+    hrtem = realism.draw_realism(np.random.default_rng(0), stem=False, chances=on)
+    assert hrtem["probe_tail"] is None  # no probe in HRTEM
+    with pytest.raises(ParameterError, match="unknown"):
+        realism.draw_realism(np.random.default_rng(0), stem=True, chances={"fog": 0.5})
+    with pytest.raises(ParameterError, match="chances"):
+        realism.draw_realism(np.random.default_rng(0), stem=True, chances={"probe_tail": 2})

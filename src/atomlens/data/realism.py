@@ -485,7 +485,9 @@ def mistilt_blur(
 # Random draws
 
 
-def draw_realism(rng: np.random.Generator, *, stem: bool) -> dict:
+def draw_realism(
+    rng: np.random.Generator, *, stem: bool, chances: dict[str, float] | None = None
+) -> dict:
     """Draw which effects are on and their strengths (table in the module docstring).
 
     Parameters
@@ -493,13 +495,22 @@ def draw_realism(rng: np.random.Generator, *, stem: bool) -> dict:
     rng : numpy.random.Generator
     stem : bool
         Whether the image is STEM (probe tails only there).
+    chances : dict, optional
+        Effect name -> probability (0 - 1) replacing those of :data:`CHANCES` (e.g. 0 to turn
+        one effect off); the same random numbers are drawn for the on/off decisions.
 
     Returns
     -------
     dict
         Effect name -> its parameters, or None when off (JSON-friendly).
     """
-    on = {name: bool(rng.uniform() < chance) for name, chance in CHANCES.items()}
+    chances = {**CHANCES, **(chances or {})}
+    if set(chances) != set(CHANCES):
+        unknown = sorted(set(chances) - set(CHANCES))
+        raise ParameterError(f"chances=... has unknown effects {unknown}; use {sorted(CHANCES)}.")
+    for name, chance in chances.items():
+        _check(f"chances[{name!r}]", chance, 0.0, 1.0)
+    on = {name: bool(rng.uniform() < chances[name]) for name in CHANCES}
     if not stem:
         on["probe_tail"] = False
     drawn: dict = dict.fromkeys(CHANCES)

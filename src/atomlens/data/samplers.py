@@ -128,6 +128,7 @@ def simulate_realistic_image(
     *,
     distortions: str = "realistic",
     dose_per_pixel: tuple[float, float] = (20.0, 2000.0),
+    chances: dict[str, float] | None = None,
 ) -> SimulatedImage:
     """Render a field with random specimen and optics effects of real images, then the detector.
 
@@ -149,6 +150,8 @@ def simulate_realistic_image(
     distortions : {"realistic", "shot", "none"}
     dose_per_pixel : (float, float)
         Range of the dose for ``"shot"`` [e-/px].
+    chances : dict, optional
+        Effect name -> probability, replacing those of :data:`atomlens.data.realism.CHANCES`.
 
     Returns
     -------
@@ -158,7 +161,7 @@ def simulate_realistic_image(
     if distortions not in DISTORTIONS:
         raise ValueError(f"distortions must be one of {DISTORTIONS}, got {distortions!r}.")
     stem = isinstance(imaging, STEMImaging)
-    drawn = realism.draw_realism(rng, stem=stem)
+    drawn = realism.draw_realism(rng, stem=stem, chances=chances)
     atoms = realism.apply_structure_effects(atoms, pixel_size, drawn, rng)
     abf = stem and imaging.mode == "ABF"
     chain, dose = None, None
