@@ -1,7 +1,8 @@
 """How far are sampled training images from real ones? Before and after ``realism=True``.
 
-Run: ``.venv/bin/python benchmarks/sampler_realism.py [--data ../shared/data/real] [--quick]``
-(4-5 min on one core). Writes ``benchmarks/results/sampler_realism.{json,md}`` and the figures
+Run: ``.venv/bin/python benchmarks/sampler_realism.py [--data ../shared/data/real] [--quick]
+[--ablation]`` (about 6 min on one core, 10 more with ``--ablation``). Writes
+``benchmarks/results/sampler_realism.{json,md}`` and the figures
 ``docs/images/restore/realism_*.png``.
 
 Real images: the five files of ../shared/data/real (HAADF / ADF / ABF STEM). For each, three
@@ -9,7 +10,10 @@ sampled sets of ``ImageSampler`` images with the real image's STEM detector (HAA
 
 - ``old``: the sampler as it was, ``realism=False`` and pixel sizes 0.10 - 0.25 Å;
 - ``plain``: ``realism=False`` at the real image's pixel size;
-- ``realistic``: ``realism=True`` at the real image's pixel size.
+- ``realistic``: ``realism=True`` at the real image's pixel size;
+- ``plain_material``, ``realistic_material``: the same two with the real image's own material and
+  zone axis in place of ``random_structure`` (not for the .ser, whose specimen is undocumented),
+  so that the classifier compares imaging rather than material.
 
 Measured: (a) panels real | plain | realistic at matched pixel size; (b) noise variance against
 local mean (residual of a Gaussian smoothing, binned by the smoothed intensity); (c) radially
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
@@ -36,7 +41,10 @@ from matplotlib.figure import Figure
 from scipy import ndimage
 
 from atomlens.data import ImageSampler
+from atomlens.data.realism import CHANCES
+from atomlens.data.samplers import random_stem_imaging, simulate_realistic_image
 from atomlens.io import read
+from atomlens.physics import SimulatedImage, field, realistic_stem, simulate_image
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -44,6 +52,16 @@ IMAGES = ROOT / "docs" / "images" / "restore"
 SIZE = 128  # sampled image size [px]
 PATCH = 64  # classifier patch size [px]
 CONDITIONS = ("old", "plain", "realistic")
+#: Conditions with the real image's own material and zone axis (images whose material is known).
+MATERIAL_CONDITIONS = ("plain_material", "realistic_material")
+ALL_CONDITIONS = CONDITIONS + MATERIAL_CONDITIONS
+#: Material and zone axis of the real images where known (the .ser specimen is not documented).
+MATERIAL = {
+    "example_Se_implanted_MoS2.dm3": ("MoS2", (0, 0, 1)),
+    "SrTiO3_ADF_cropped.hdf5": ("SrTiO3", (0, 0, 1)),
+    "SrTiO3_ABF_cropped.hdf5": ("SrTiO3", (0, 0, 1)),
+    "Si110_HAADF.png": ("Si", (1, 1, 0)),
+}
 #: Short names of the realism effects for panel titles.
 SHORT = {
     "amorphous_layer": "a-C layer",
@@ -118,6 +136,45 @@ def sampler(real: Real, condition: str) -> ImageSampler:
         pixel_size=matched,
         realism=condition == "realistic",
     )
+
+
+def conditions_of(real: Real) -> tuple[str, ...]:
+    return ALL_CONDITIONS if real.name in MATERIAL else CONDITIONS
+
+
+def material_sample(
+    real: Real, condition: str, index: int, seed: int, chances: dict | None = None
+) -> SimulatedImage:
+    """A sampled image of the real image's own material and zone axis at its pixel size.
+
+    The same steps as ``ImageSampler(modality=..., realism=...)``, with ``random_structure``
+    replaced by a crystal of that material (random rotation and position, 10 - 60 Å thick, one
+    layer for MoS2) and no defects: the classifier then compares imaging, not material.
+    """
+    rng = np.random.default_rng([seed, index])
+    name, zone = MATERIAL[real.name]
+    size = {"thickness": float(rng.uniform(10, 60))} if name != "MoS2" else {"cells": 1}
+    atoms = field(
+        name,
+        (SIZE, SIZE),
+        real.pixel_size,
+        zone_axis=zone,
+        rotation="random",
+        shift="random",
+        rng=rng,
+        **size,
+    )
+    imaging = random_stem_imaging(rng, real.modality.upper())
+    if condition == "realistic_material":
+        return simulate_realistic_image(atoms, real.pixel_size, imaging, rng, chances=chances)
+    chain = realistic_stem(rng)
+    return simulate_image(atoms, real.pixel_size, imaging, distortions=chain, rng=rng)
+
+
+def draw(real: Real, condition: str, index: int, seed: int) -> SimulatedImage:
+    if condition in MATERIAL_CONDITIONS:
+        return material_sample(real, condition, index, seed)
+    return sampler(real, condition).sample(index, seed=seed)
 
 
 def standardise(patch: np.ndarray) -> np.ndarray:
@@ -286,6 +343,65 @@ def classifier_test(
     return float((predicted == (test[1] > 0.5)).mean()), predicted
 
 
+def two_sample_test(
+    pooled: list[Real],
+    items: dict[str, list],
+    real_train: dict[str, list],
+    real_test: dict[str, list],
+    n_train: int,
+    epochs: int,
+    repeats: int,
+) -> dict:
+    """Held-out accuracy of the patch classifier, real images ``pooled`` against their sampled
+    ``items`` (the first ``n_train`` items train, the rest are held out)."""
+
+    def pool(part: str) -> tuple[np.ndarray, ...]:
+        patches, labels, owner = [], [], []
+        for k, r in enumerate(pooled):
+            reals_ = real_train[r.name] if part == "train" else real_test[r.name]
+            chosen = items[r.name][:n_train] if part == "train" else items[r.name][n_train:]
+            fakes = [p for item in chosen for p in quadrants(item.image)]
+            patches += [standardise(p) for p in reals_] + [standardise(p) for p in fakes]
+            labels += [1] * len(reals_) + [0] * len(fakes)
+            owner += [k] * (len(reals_) + len(fakes))
+        return np.array(patches, np.float32), np.array(labels, np.float32), np.array(owner)
+
+    train, test = pool("train"), pool("test")
+    accuracies, per_image, per_class = [], [], []
+    is_real = test[1] > 0.5
+    for repeat in range(repeats):
+        accuracy, predicted = classifier_test(train[:2], test[:2], epochs=epochs, seed=repeat)
+        accuracies.append(accuracy)
+        correct = predicted == is_real
+        per_class.append([float(correct[is_real].mean()), float(correct[~is_real].mean())])
+        per_image.append(
+            [
+                [float(correct[(test[2] == k) & c].mean()) for c in (is_real, ~is_real)]
+                for k in range(len(pooled))
+            ]
+        )
+    return {
+        "accuracy_mean": float(np.mean(accuracies)),
+        "accuracy_std": float(np.std(accuracies)),
+        "accuracies": accuracies,
+        # how often a held-out real patch is called real, a sampled one sampled
+        "real_patches_called_real": float(np.mean([row[0] for row in per_class])),
+        "sampled_patches_called_sampled": float(np.mean([row[1] for row in per_class])),
+        "per_image": {
+            r.name: float(np.mean([np.mean(row[k]) for row in per_image]))
+            for k, r in enumerate(pooled)
+        },
+        "per_image_real_called_real": {
+            r.name: float(np.mean([row[k][0] for row in per_image])) for k, r in enumerate(pooled)
+        },
+        "per_image_sampled_called_sampled": {
+            r.name: float(np.mean([row[k][1] for row in per_image])) for k, r in enumerate(pooled)
+        },
+        "train_patches": len(train[1]),
+        "test_patches": len(test[1]),
+    }
+
+
 # ------------------------------------------------------------------------------------------------
 # figures
 
@@ -299,22 +415,31 @@ def show(ax, image: np.ndarray, title: str) -> None:
 
 
 def panel_figure(real: Real, crop: np.ndarray, samples: dict[str, list], path: Path) -> None:
-    """real | plain | realistic | realistic, all SIZE px at the real pixel size."""
-    fig = Figure(figsize=(8.4, 2.4), layout="constrained")
-    axes = fig.subplots(1, 4)
+    """real | plain | realistic | realistic (| realistic, own material), SIZE px at the real
+    pixel size."""
+    own = "realistic_material" in samples
+    fig = Figure(figsize=(10.5 if own else 8.4, 2.4), layout="constrained")
+    axes = fig.subplots(1, 5 if own else 4)
     show(axes[0], crop, f"real: {real.label}")
     show(axes[1], samples["plain"][0].image, "sampled, realism=False")
-    for ax, item in zip(axes[2:], samples["realistic"][:2], strict=True):
-        on = [SHORT[k] for k, v in item.metadata["realism"].items() if v]
-        title = "realism=True: " + (", ".join(on) or "no effect drawn")
-        show(ax, item.image, textwrap.fill(title, 42))
+    shown = samples["realistic"][:2] + (samples["realistic_material"][:1] if own else [])
+    for k, (ax, item) in enumerate(zip(axes[2:], shown, strict=True)):
+        on = [SHORT[name] for name, v in item.metadata["realism"].items() if v]
+        title = ("own material, " if k == 2 else "") + "realism=True: "
+        show(ax, item.image, textwrap.fill(title + (", ".join(on) or "no effect drawn"), 42))
         ax.title.set_fontsize(6)
     fig.suptitle(f"{SIZE} px at {real.pixel_size:.3f} Å/px", fontsize=8)
     fig.savefig(path, dpi=80)
 
 
 def curves_figure(reals, noise, spectra, q_axes, path_noise: Path, path_spectra: Path) -> None:
-    colours = {"real": "k", "old": "#1f77b4", "plain": "#ff7f0e", "realistic": "#2ca02c"}
+    colours = {
+        "real": "k",
+        "old": "#1f77b4",
+        "plain": "#ff7f0e",
+        "realistic": "#2ca02c",
+        "realistic_material": "#d62728",
+    }
     fig = Figure(figsize=(3 * len(reals), 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(reals)))
     for ax, real in zip(axes, reals, strict=True):
@@ -340,7 +465,9 @@ def curves_figure(reals, noise, spectra, q_axes, path_noise: Path, path_spectra:
     axes = np.atleast_1d(fig.subplots(1, len(reals)))
     for ax, real in zip(axes, reals, strict=True):
         q = q_axes[real.name]
-        for key in ("real", *CONDITIONS):
+        for key in ("real", *CONDITIONS, "realistic_material"):
+            if key not in spectra[real.name]:
+                continue
             ax.semilogy(
                 q,
                 spectra[real.name][key],
@@ -352,7 +479,7 @@ def curves_figure(reals, noise, spectra, q_axes, path_noise: Path, path_spectra:
         ax.set_xlabel("spatial frequency [1/Å]", fontsize=7)
         ax.set_ylabel("normalised power", fontsize=7)
         ax.tick_params(labelsize=6)
-    axes[0].legend(fontsize=6)
+    axes[-1].legend(fontsize=6)
     fig.savefig(path_spectra, dpi=80)
 
 
@@ -362,36 +489,46 @@ def curves_figure(reals, noise, spectra, q_axes, path_noise: Path, path_spectra:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "real")
-    parser.add_argument("--quick", action="store_true", help="few images, for a smoke test")
+    parser.add_argument(
+        "--quick", action="store_true", help="few images, a smoke test; writes to the temp folder"
+    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also the classifier with each realism effect off in turn (about 10 min more)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     reals = load_real(args.data)
     if not reals:
         print(f"no real images in {args.data}; nothing to compare.")
         return
-    n_train, n_test = (6, 2) if args.quick else (40, 16)  # sampled images per real image
+    n_train, n_test = (6, 2) if args.quick else (32, 12)  # sampled images per real image
     epochs, repeats = (2, 1) if args.quick else (8, 2)
     rng = np.random.default_rng(args.seed)
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    # a quick run writes into a temporary folder, never over the documented results
+    images = Path(tempfile.gettempdir()) / "sampler_realism_quick" if args.quick else IMAGES
+    results_dir = images if args.quick else RESULTS
+    images.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
 
     samples: dict[str, dict[str, list]] = {}
-    timing: dict[str, list[float]] = {c: [] for c in CONDITIONS}
+    timing: dict[str, list[float]] = {c: [] for c in ALL_CONDITIONS}
     for k, real in enumerate(reals):
         samples[real.name] = {}
-        for condition in CONDITIONS:
+        for condition in conditions_of(real):
             items = []
             for index in range(n_train + n_test):
                 start = time.perf_counter()
                 # a stream per real image (the old sets would otherwise repeat for every HAADF)
-                items.append(sampler(real, condition).sample(index, seed=1000 * args.seed + k))
+                items.append(draw(real, condition, index, 1000 * args.seed + k))
                 timing[condition].append(time.perf_counter() - start)
             samples[real.name][condition] = items
         print(f"sampled for {real.name}", flush=True)
 
     results: dict = {"real": {}, "timing_s_per_image": {}, "classifier": {}}
-    for condition in CONDITIONS:
+    for condition in ALL_CONDITIONS:
         results["timing_s_per_image"][condition] = {
             "mean": float(np.mean(timing[condition])),
             "max": float(np.max(timing[condition])),
@@ -401,7 +538,7 @@ def main() -> None:
         crop_rng = np.random.default_rng(1)
         crops = real_patches(real.image, 16, "any", crop_rng, SIZE)
         panel_figure(
-            real, crops[0], samples[real.name], IMAGES / f"realism_{Path(real.name).stem}.png"
+            real, crops[0], samples[real.name], images / f"realism_{Path(real.name).stem}.png"
         )
         q = np.linspace(0, 0.97 / (2 * real.pixel_size), 40)[1:]
         q_axes[real.name] = q
@@ -417,7 +554,7 @@ def main() -> None:
             "noise": {"real": noise_numbers(noise[real.name]["real"], [real.image])},
             "spectral_distance_decades": {},
         }
-        for condition in CONDITIONS:
+        for condition in conditions_of(real):
             items = samples[real.name][condition]
             curves = [noise_curve(item.image) for item in items[:8]]
             noise[real.name][condition] = curves
@@ -429,67 +566,42 @@ def main() -> None:
             )
         results["real"][real.name] = record
     curves_figure(
-        reals, noise, spectra, q_axes, IMAGES / "realism_noise.png", IMAGES / "realism_spectra.png"
+        reals, noise, spectra, q_axes, images / "realism_noise.png", images / "realism_spectra.png"
     )
 
     # (d) classifier: real patches (train: left 60 %, test: right part) against each condition
     per_train, per_test = 4 * n_train, 4 * n_test  # real patches per image, as many as sampled
     real_train = {r.name: real_patches(r.image, per_train, "train", rng) for r in reals}
     real_test = {r.name: real_patches(r.image, per_test, "test", rng) for r in reals}
-    for condition in CONDITIONS:
-
-        def pool(part: str, condition: str = condition) -> tuple[np.ndarray, ...]:
-            patches, labels, owner = [], [], []
-            for k, r in enumerate(reals):
-                reals_ = real_train[r.name] if part == "train" else real_test[r.name]
-                items = samples[r.name][condition]
-                items = items[:n_train] if part == "train" else items[n_train:]
-                fakes = [p for item in items for p in quadrants(item.image)]
-                patches += [standardise(p) for p in reals_] + [standardise(p) for p in fakes]
-                labels += [1] * len(reals_) + [0] * len(fakes)
-                owner += [k] * (len(reals_) + len(fakes))
-            return np.array(patches, np.float32), np.array(labels, np.float32), np.array(owner)
-
-        train, test = pool("train"), pool("test")
-        accuracies, per_image, per_class = [], [], []
-        is_real = test[1] > 0.5
-        for repeat in range(repeats):
-            accuracy, predicted = classifier_test(train[:2], test[:2], epochs=epochs, seed=repeat)
-            accuracies.append(accuracy)
-            correct = predicted == is_real
-            per_class.append([float(correct[is_real].mean()), float(correct[~is_real].mean())])
-            per_image.append(
-                [
-                    [float(correct[(test[2] == k) & c].mean()) for c in (is_real, ~is_real)]
-                    for k in range(len(reals))
-                ]
-            )
-        results["classifier"][condition] = {
-            "accuracy_mean": float(np.mean(accuracies)),
-            "accuracy_std": float(np.std(accuracies)),
-            "accuracies": accuracies,
-            # how often a held-out real patch is called real, a sampled one sampled
-            "real_patches_called_real": float(np.mean([row[0] for row in per_class])),
-            "sampled_patches_called_sampled": float(np.mean([row[1] for row in per_class])),
-            "per_image": {
-                r.name: float(np.mean([np.mean(row[k]) for row in per_image]))
-                for k, r in enumerate(reals)
-            },
-            "per_image_real_called_real": {
-                r.name: float(np.mean([row[k][0] for row in per_image]))
-                for k, r in enumerate(reals)
-            },
-            "per_image_sampled_called_sampled": {
-                r.name: float(np.mean([row[k][1] for row in per_image]))
-                for k, r in enumerate(reals)
-            },
-            "train_patches": len(train[1]),
-            "test_patches": len(test[1]),
-        }
+    for condition in ALL_CONDITIONS:
+        # material conditions: only the images whose material is known
+        pooled = [r for r in reals if condition in conditions_of(r)]
+        items = {r.name: samples[r.name][condition] for r in pooled}
+        record = two_sample_test(pooled, items, real_train, real_test, n_train, epochs, repeats)
+        results["classifier"][condition] = record
         print(
-            f"classifier {condition}: {np.mean(accuracies):.3f} +- {np.std(accuracies):.3f}",
+            f"classifier {condition}: {record['accuracy_mean']:.3f} "
+            f"+- {record['accuracy_std']:.3f}",
             flush=True,
         )
+    if args.ablation:
+        # realistic_material with one effect switched off at a time
+        pooled = [r for r in reals if r.name in MATERIAL]
+        results["ablation"] = {"all effects": results["classifier"]["realistic_material"]}
+        for effect in CHANCES:
+            items = {
+                r.name: [
+                    material_sample(
+                        r, "realistic_material", index, 1000 * args.seed + k, {effect: 0.0}
+                    )
+                    for index in range(n_train + n_test)
+                ]
+                for k, r in enumerate(reals)
+                if r.name in MATERIAL
+            }
+            record = two_sample_test(pooled, items, real_train, real_test, n_train, epochs, repeats)
+            results["ablation"][f"without {effect}"] = record
+            print(f"ablation without {effect}: {record['accuracy_mean']:.3f}", flush=True)
 
     results["settings"] = {
         "size_px": SIZE,
@@ -499,75 +611,109 @@ def main() -> None:
         "repeats": repeats,
         "seed": args.seed,
         "quick": args.quick,
+        "ablation": args.ablation,
     }
-    name = "sampler_realism_quick" if args.quick else "sampler_realism"
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(markdown(results, reals))
+    name = "sampler_realism"
+    (results_dir / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    (results_dir / f"{name}.md").write_text(markdown(results, reals))
     print(markdown(results, reals))
 
 
 def markdown(results: dict, reals: list[Real]) -> str:
     c = results["classifier"]
+    header = "| real image | pixel size [Å] | " + " | ".join(ALL_CONDITIONS) + " |"
+    rule = "|---|---|" + "---|" * len(ALL_CONDITIONS)
+
+    def cell(table: dict, name: str, text) -> str:
+        return text(table[name]) if name in table else "-"
+
     lines = [
-        "Sampled (ImageSampler) against real images; old = realism=False, 0.10-0.25 Å/px; plain = "
-        "realism=False at the real pixel size; realistic = realism=True at the real pixel size.",
+        "Sampled against real images at 128 px; old = ImageSampler(realism=False), 0.10-0.25 Å/px; "
+        "plain = realism=False at the real pixel size; realistic = realism=True at the real pixel "
+        "size; *_material = the same with the real image's own material and zone axis instead of "
+        "random_structure (not for the .ser, whose specimen is not documented).",
         "",
         "Classifier held-out accuracy (0.5 = indistinguishable), mean ± std over "
         f"{results['settings']['repeats']} trainings; per image: real patches called real / "
         "sampled patches called sampled (balanced accuracy is their mean):",
         "",
-        "| real image | pixel size [Å] | old | plain | realistic |",
-        "|---|---|---|---|---|",
+        header,
+        rule,
     ]
     for r in reals:
         rec = results["real"][r.name]
         row = " | ".join(
-            f"{c[k]['per_image_real_called_real'][r.name]:.2f} / "
-            f"{c[k]['per_image_sampled_called_sampled'][r.name]:.2f}"
-            for k in CONDITIONS
+            cell(
+                c[k]["per_image_real_called_real"],
+                r.name,
+                lambda v, k=k, r=r: (
+                    f"{v:.2f} / {c[k]['per_image_sampled_called_sampled'][r.name]:.2f}"
+                ),
+            )
+            for k in ALL_CONDITIONS
         )
         lines.append(f"| {r.label} | {rec['pixel_size_A']:.3f} | {row} |")
     row = " | ".join(
         f"{c[k]['real_patches_called_real']:.2f} / {c[k]['sampled_patches_called_sampled']:.2f}"
-        for k in CONDITIONS
+        for k in ALL_CONDITIONS
     )
-    lines.append(f"| all, per class | | {row} |")
+    lines.append(f"| pooled, per class | | {row} |")
     row = " | ".join(
-        f"**{c[k]['accuracy_mean']:.3f} ± {c[k]['accuracy_std']:.3f}**" for k in CONDITIONS
+        f"**{c[k]['accuracy_mean']:.3f} ± {c[k]['accuracy_std']:.3f}**" for k in ALL_CONDITIONS
     )
-    lines += [f"| all, accuracy | | {row} |", ""]
+    lines += [f"| pooled, accuracy | | {row} |", ""]
     lines += [
         "Power-spectrum distance (mean |Δ log10 power| over the shared frequencies, decades):",
         "",
-        "| real image | old | plain | realistic |",
-        "|---|---|---|---|",
+        header,
+        rule,
     ]
     for r in reals:
-        d = results["real"][r.name]["spectral_distance_decades"]
-        lines.append(f"| {r.label} | " + " | ".join(f"{d[k]:.2f}" for k in CONDITIONS) + " |")
+        rec = results["real"][r.name]
+        d = rec["spectral_distance_decades"]
+        row = " | ".join(cell(d, k, lambda v: f"{v:.2f}") for k in ALL_CONDITIONS)
+        lines.append(f"| {r.label} | {rec['pixel_size_A']:.3f} | {row} |")
     lines += [
         "",
         "Noise: fraction of the standardised image's variance left in the residual of a "
-        "sigma 1.5 px smoothing, and the slope of residual variance against local mean "
-        "(median over 8 sampled images):",
+        "sigma 1.5 px smoothing / slope of residual variance against local mean "
+        "(sampled: median over 8 images):",
         "",
-        "| real image | real | old | plain | realistic |",
-        "|---|---|---|---|---|",
+        "| real image | real | " + " | ".join(ALL_CONDITIONS) + " |",
+        "|---|---|" + "---|" * len(ALL_CONDITIONS),
     ]
     for r in reals:
         n = results["real"][r.name]["noise"]
         cells = " | ".join(
-            f"{n[k]['noise_fraction']:.2f} / {n[k]['variance_slope']:+.2f}"
-            for k in ("real", *CONDITIONS)
+            cell(n, k, lambda v: f"{v['noise_fraction']:.2f} / {v['variance_slope']:+.2f}")
+            for k in ("real", *ALL_CONDITIONS)
         )
         lines.append(f"| {r.label} | {cells} |")
+    if "ablation" in results:
+        lines += [
+            "",
+            "Ablation (own material, realism=True with one effect off; pooled over the four "
+            "images of known material): held-out accuracy, real called real / sampled called "
+            "sampled:",
+            "",
+            "| effects | accuracy | per class |",
+            "|---|---|---|",
+        ]
+        for name, rec in results["ablation"].items():
+            lines.append(
+                f"| {name} | {rec['accuracy_mean']:.3f} ± {rec['accuracy_std']:.3f} | "
+                f"{rec['real_patches_called_real']:.2f} / "
+                f"{rec['sampled_patches_called_sampled']:.2f} |"
+            )
     t = results["timing_s_per_image"]
     lines += [
         "",
-        f"ImageSampler.sample() at {SIZE} px, one thread [s per image, mean / max]: "
-        + ", ".join(f"{k} {t[k]['mean']:.3f} / {t[k]['max']:.3f}" for k in CONDITIONS),
+        f"Time per sampled image at {SIZE} px, one thread [s, mean / max]: "
+        + ", ".join(f"{k} {t[k]['mean']:.3f} / {t[k]['max']:.3f}" for k in ALL_CONDITIONS),
         "",
-        "Command: `.venv/bin/python benchmarks/sampler_realism.py`.",
+        "Command: `.venv/bin/python benchmarks/sampler_realism.py"
+        + (" --ablation" if "ablation" in results else "")
+        + "`.",
     ]
     return "\n".join(lines) + "\n"
 
