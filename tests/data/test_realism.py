@@ -226,3 +226,18 @@ def test_chances_turn_effects_on_and_off():
         realism.draw_realism(np.random.default_rng(0), stem=True, chances={"fog": 0.5})
     with pytest.raises(ParameterError, match="chances"):
         realism.draw_realism(np.random.default_rng(0), stem=True, chances={"probe_tail": 2})
+
+
+def test_columns_at_the_largest_real_pixel_size_are_resolved(find_peaks):
+    """At 0.52 Å/px (the .ser example) SrTiO3 [001] columns, 2.76 Å apart, sit about 5.3 px
+    apart and every one is a separate peak."""
+    from scipy.spatial import cKDTree
+
+    from atomlens.physics import STEMImaging, simulate_image
+
+    atoms = field("SrTiO3", (96, 96), 0.52, thickness=40.0, rotation=0.0)
+    clean = simulate_image(atoms, 0.52, STEMImaging(gamma=1.0)).clean
+    peaks = find_peaks(clean, min_distance=2, threshold=0.2)
+    distances = cKDTree(peaks).query(peaks, k=2)[0][:, 1]
+    assert np.median(distances) == pytest.approx(3.905 / math.sqrt(2) / 0.52, rel=0.05)
+    assert len(peaks) > 0.8 * 2 * (96 * 0.52 / 3.905) ** 2  # Sr and Ti-O columns
