@@ -1,7 +1,7 @@
 """How far are sampled training images from real ones? Before and after ``realism=True``.
 
 Run: ``.venv/bin/python benchmarks/sampler_realism.py [--data ../shared/data/real] [--quick]
-[--ablation]`` (about 6 min on one core, 10 more with ``--ablation``). Writes
+[--ablation]`` (about 7 min on one core, 7 more with ``--ablation``). Writes
 ``benchmarks/results/sampler_realism.{json,md}`` and the figures
 ``docs/images/restore/realism_*.png``.
 
@@ -496,7 +496,7 @@ def main() -> None:
     parser.add_argument(
         "--ablation",
         action="store_true",
-        help="also the classifier with each realism effect off in turn (about 10 min more)",
+        help="also the classifier with each realism effect off in turn (about 7 min more)",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
