@@ -73,3 +73,13 @@ def test_expected_counts_recovers_dose_gain_and_offset(gain, offset):
 def test_expected_counts_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         expected_counts(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+@pytest.mark.parametrize("dose", [0.02, 0.1, 0.5])
+def test_expected_counts_holds_below_one_electron_per_pixel(dose):
+    rng = np.random.default_rng(3)
+    clean = 1 + 0.8 * np.cos(np.arange(256 * 256).reshape(256, 256) / 7.0)
+    counts = rng.poisson(dose * clean).astype(float) * 5.0
+    target = expected_counts(counts, clean)
+    span = np.ptp(5.0 * dose * clean)
+    assert np.abs(target - 5.0 * dose * clean).max() < 0.1 * span

@@ -111,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
         except InputError as error:  # name the file, not the keyword
             raise InputError(f"{path}: {error}") from None
         results.append((image, restored, pixel_size))
-    with atomic_outputs([*destinations, *extra], overwrite=args.overwrite) as outputs:
+    with atomic_outputs(
+        [*destinations, *extra], overwrite=args.overwrite, create_folders=True
+    ) as outputs:
         for destination, (image, restored, pixel_size) in zip(destinations, results, strict=True):
             metadata = {
                 "restored_by": f"atomlens restore --modality {args.modality} --method "

@@ -350,10 +350,16 @@ def check_image(
         raise InputError(
             f"{name} must be at least {min_size} px along each axis, got shape {array.shape}."
         )
-    array = array.astype(np.float32, copy=False)
     if not np.isfinite(array).all():
         bad = int(np.size(array) - np.isfinite(array).sum())
         raise InputError(f"{name} holds {bad} NaN or infinite value(s); mask or fill them first.")
+    largest = float(np.abs(array).max()) if array.size and array.dtype.kind == "f" else 0.0
+    if largest > float(np.finfo(np.float32).max):
+        raise InputError(
+            f"{name} has values beyond the float32 range atomlens computes in (largest "
+            f"magnitude {largest:.3g}); rescale the data."
+        )
+    array = array.astype(np.float32, copy=False)
     if non_negative and array.size and float(array.min()) < 0:
         raise InputError(
             f"{name} has negative values (min {float(array.min()):.4g}); it must hold counts or "

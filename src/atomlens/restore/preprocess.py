@@ -34,7 +34,8 @@ def expected_counts(image: np.ndarray, clean: np.ndarray, *, clip: float = 5.0) 
     the clean image (dose times gain, plus a dark offset), so a least-squares fit of the distorted
     image against the clean one recovers that map without knowing the chain. Outliers (zingers,
     dead pixels, X-ray spikes, fly-back smears) are dropped in a second fit: pixels whose residual
-    exceeds ``clip`` times the robust spread of the first fit's residuals.
+    exceeds ``clip`` times the robust spread of the first fit's residuals, and at most the 0.1 %
+    largest (under 1 e-/px most pixels count 0 and single counts are not outliers).
 
     Parameters
     ----------
@@ -69,7 +70,11 @@ def expected_counts(image: np.ndarray, clean: np.ndarray, *, clip: float = 5.0) 
         (slope, offset), *_ = np.linalg.lstsq(design, y[keep], rcond=None)
         residual = y - (slope * x + offset)
         spread = 1.4826 * np.median(np.abs(residual[keep] - np.median(residual[keep])))
-        keep = np.isfinite(y) & (np.abs(residual) <= clip * max(spread, 1e-12))
+        # Outliers are rare: at most the 0.1 % largest residuals are dropped. Below ~1 e-/px
+        # most pixels count 0, the median deviation collapses, and every count would otherwise
+        # look like an outlier.
+        limit = max(clip * spread, float(np.quantile(np.abs(residual[keep]), 0.999)), 1e-12)
+        keep = np.isfinite(y) & (np.abs(residual) <= limit)
     return (slope * clean + offset).astype(np.float32)
 
 

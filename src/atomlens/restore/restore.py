@@ -3,7 +3,8 @@
 :func:`restore` runs one method behind one interface: the shipped CGRDN (``method="net"``) or a
 classical baseline (``gaussian``, ``wiener``, ``nlm``, ``bm3d``; :mod:`atomlens.restore.classical`).
 Every method takes raw counts of any scale and offset and returns the input's shape in the input's
-units: for counts, the expected counts of the undistorted image.
+units: for counts, the expected counts of the undistorted image. Outlier pixels (spikes, dead,
+hot and saturated pixels) are replaced before any method runs (``classical.remove_outliers``).
 """
 
 from __future__ import annotations
@@ -86,9 +87,15 @@ def _network(
     precision: str,
     progress: bool,
 ) -> np.ndarray:
+    from atomlens.restore.classical import estimate_noise, remove_outliers
+
     out = np.empty_like(frames)
     bar = tqdm(total=len(frames), desc="restore", unit="frame", disable=not progress)
     for i, frame in enumerate(frames):
+        # Spikes, hot, dead and saturated pixels are replaced first (the noise model fitted
+        # from the frame tells them from columns): a 65535-count X-ray spike would otherwise
+        # set the scaling and leave the network a compressed image.
+        frame = remove_outliers(frame, estimate_noise(frame)).astype(np.float32)
         scaling = normalise(frame)
         normalised = np.clip(scaling.apply(frame), -50.0, 50.0)
         restored = apply_tiled(
