@@ -136,9 +136,21 @@ class Item:
     restored: dict = field(default_factory=dict)
 
 
-def make_scene(modality: str, index: int, size: int, pixel_range: tuple[float, float]) -> Scene:
-    """Draw a clean image and find its visible columns (the finder on the clean image)."""
-    sampler = ImageSampler(modality=modality, size=size, distortions="none", pixel_size=pixel_range)
+def make_scene(
+    modality: str,
+    index: int,
+    size: int,
+    pixel_range: tuple[float, float],
+    realism: bool = False,
+) -> Scene:
+    """Draw a clean image and find its visible columns (the finder on the clean image).
+
+    With ``realism`` the clean image carries the specimen and optics effects of real images
+    (amorphous layers, wedge, mistilt, probe tails, background; ``ImageSampler(realism=True)``).
+    """
+    sampler = ImageSampler(
+        modality=modality, size=size, distortions="none", pixel_size=pixel_range, realism=realism
+    )
     sample = sampler.sample(index, seed=SEED)
     clean, px = sample.clean.astype(np.float64), float(sample.pixel_size)
     table = sample.atoms
@@ -510,6 +522,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pixel-size", type=float, nargs=2, default=None,
                         help="pixel size range [Å]; the sampler default if absent")  # fmt: skip
     parser.add_argument("--no-bm3d-best", action="store_true")
+    parser.add_argument("--realism", action="store_true",
+                        help="clean images with real-specimen effects (realism=True)")  # fmt: skip
     parser.add_argument("--speed-size", type=int, default=1024,
                         help="image size of the speed test [px]; 0 skips it")  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, default=RESULTS / "restore_eval.json")
@@ -529,7 +543,9 @@ def main(argv: list[str] | None = None) -> None:
     failed: dict[str, list] = {}
     records, factors = [], []
     for modality in args.modalities.split(","):
-        scenes = [make_scene(modality, i, args.size, pixel_range) for i in range(args.count)]
+        scenes = [
+            make_scene(modality, i, args.size, pixel_range, args.realism) for i in range(args.count)
+        ]
         allowed = TEM_CONDITIONS if modality == "hrtem" else STEM_CONDITIONS
         for c, condition in enumerate(allowed):
             if condition not in conditions:
@@ -563,6 +579,7 @@ def main(argv: list[str] | None = None) -> None:
         "command": command, "count": args.count, "size": args.size,
         "modalities": args.modalities.split(","), "doses_e_per_column": doses,
         "conditions": conditions, "pixel_size": list(pixel_range), "seed": SEED,
+        "realism": args.realism,
         "elapsed_s": elapsed, "speed_size": args.speed_size, "speed_threads": threads,
     }  # fmt: skip
     notes = [f"- skipped `{m}`: {reason}" for m, reason in skipped.items()]
