@@ -23,7 +23,7 @@ train
 zoo
     Pretrained models shipped in the package (safetensors + config + card): ``load_model``.
 nn
-    Network architectures shared by the tasks (ResNet18, AlexNet, VAE regressors).
+    Network architectures shared by the tasks (ResNet18, AlexNet, VAE regressors, CGRDN).
 report
     Figures through matplotlib's object-oriented ``Figure`` API (no backend switch).
 core

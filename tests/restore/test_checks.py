@@ -67,3 +67,12 @@ def test_denoising_a_lattice_or_vacuum_invents_nothing():
     assert len(invented_peaks(lattice, ndimage.gaussian_filter(lattice, 1.5))) == 0
     vacuum = rng.poisson(20, size=(128, 128)).astype(float)
     assert len(invented_peaks(vacuum, ndimage.gaussian_filter(vacuum, 3))) == 0
+
+
+def test_a_pattern_too_faint_to_see_is_not_an_invented_lattice():
+    noise = np.random.default_rng(2).normal(size=(512, 512))
+    smooth = ndimage.gaussian_filter(noise, 4)
+    faint = smooth + 0.005 * smooth.std() * np.cos(2 * np.pi * np.arange(512) / 4)[None, :]
+    assert len(invented_peaks(noise, faint)) == 0
+    strong = smooth + 0.5 * smooth.std() * np.cos(2 * np.pi * np.arange(512) / 4)[None, :]
+    assert len(invented_peaks(noise, strong)) >= 1

@@ -201,7 +201,7 @@ def restore(
         for i, (before, after) in enumerate(zip(frames, out, strict=True)):
             peaks = invented_peaks(before, after)
             if len(peaks):
-                where = f"frame {i}" if array.ndim == 3 else "the image"
+                where = f"frame {i}" if array.ndim == 3 else "image"
                 warnings.warn(
                     f"The restored {where} has {len(peaks)} spectral peak(s) the input lacks "
                     f"(e.g. at {np.round(peaks[0], 3).tolist()} cycles/px): the network may have "
