@@ -846,7 +846,9 @@ def write_dataset(folder: Path, spec: dict[str, Any]) -> Written:
 def _check_dataset(written: Written, spec: dict[str, Any]) -> None:
     dataset = _call(io.read_ronchigram_dataset, written.path)
     assert dataset.version == (2 if spec["layout"] == "v2" else 1)
-    assert np.array_equal(dataset.images, written.extra["images"].astype(np.float32))
+    assert np.array_equal(
+        dataset.images, written.extra["images"].astype(np.float32), equal_nan=True
+    )
     assert dataset.images.dtype == np.float32 and len(dataset) == len(written.extra["images"])
     assert list(dataset.columns) == written.extra["columns"]
     assert np.array_equal(dataset.aberrations, written.extra["table"])

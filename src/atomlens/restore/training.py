@@ -122,7 +122,7 @@ def make_chunk(
 
 
 def psnr_db(restored: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """PSNR of each image [dB] with the data range of its target (DESIGN.md), (N, ...) arrays."""
+    """PSNR of each image [dB], peak = its target's range (as ``metrics.psnr``), (N, ...) arrays."""
     restored = np.asarray(restored, np.float64).reshape(len(restored), -1)
     target = np.asarray(target, np.float64).reshape(len(target), -1)
     mse = np.mean((restored - target) ** 2, axis=1)
