@@ -13,8 +13,12 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from atomlens.cli._common import check_outputs
+
+if TYPE_CHECKING:  # importing atomlens.train loads torch; the parser is built without it
+    from atomlens.train import TrainingSettings
 
 #: The aberration priors of ``--prior``: the names of ``atomlens.data.RONCHIGRAM_PRIORS``, listed
 #: here so that building the parser imports no torch (a test keeps the two the same).
@@ -35,6 +39,65 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     from atomlens.cli.train_restore import add_restore
 
     add_restore(tasks)
+
+
+def add_fit_arguments(
+    fit: argparse.ArgumentParser,
+    *,
+    batch: int,
+    lr: float,
+    ema: float,
+    every: tuple[int, int, int],
+) -> None:
+    """The flags every task's ``fit`` step shares (bank, output, budget, optimiser, checkpoints).
+
+    ``every`` gives the defaults of --validate-every, --refresh-every and --checkpoint-every.
+    """
+    fit.add_argument("--bank", type=Path, required=True, help="bank folder")
+    fit.add_argument("--output", "-o", type=Path, required=True, help="model folder to write")
+    fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
+    fit.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget [min]")
+    fit.add_argument("--steps", type=int, default=None, help="step budget (with --minutes)")
+    fit.add_argument(
+        "--batch", "--batch-size", type=int, default=batch, help="examples per step and process"
+    )
+    fit.add_argument("--lr", type=float, default=lr, help="peak learning rate")
+    fit.add_argument("--ema", type=float, default=ema, help="weight-average decay")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--card", type=Path, default=None, help="Markdown model card to ship")
+    fit.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="checkpoint file (an existing one is continued with --resume, replaced only with "
+        "--overwrite)",
+    )
+    fit.add_argument("--resume", action="store_true", help="continue from --checkpoint")
+    fit.add_argument("--log-every", type=int, default=50, help="[steps]")
+    validate, refresh, checkpoint = every
+    fit.add_argument("--validate-every", type=int, default=validate, help="[steps]")
+    fit.add_argument("--refresh-every", type=int, default=refresh, help="read new chunks [steps]")
+    fit.add_argument("--checkpoint-every", type=int, default=checkpoint, help="[steps]")
+
+
+def fit_settings(args: argparse.Namespace) -> TrainingSettings:
+    """The TrainingSettings of a ``fit`` step's flags (checked there), after --resume's rule."""
+    from atomlens.train import TrainingSettings
+
+    if args.resume and args.checkpoint is None:
+        raise ValueError("--resume needs --checkpoint FILE.")
+    return TrainingSettings(
+        minutes=args.minutes,
+        steps=args.steps,
+        batch_size=args.batch,
+        lr=args.lr,
+        ema=args.ema,
+        seed=args.seed,
+        log_every=args.log_every,
+        validate_every=args.validate_every,
+        refresh_every=args.refresh_every,
+        checkpoint_every=args.checkpoint_every,
+    )
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -64,31 +127,8 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
     generate.set_defaults(run=_calibrate_generate)
 
     fit = steps.add_parser("fit", help="train on a bank (validation data in BANK/validation)")
-    fit.add_argument("--bank", type=Path, required=True, help="bank folder")
-    fit.add_argument("--output", "-o", type=Path, required=True, help="model folder to write")
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
-    fit.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget [min]")
-    fit.add_argument("--steps", type=int, default=None, help="step budget (with --minutes)")
-    fit.add_argument(
-        "--batch", "--batch-size", type=int, default=32, help="examples per step and process"
-    )
-    fit.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
-    fit.add_argument("--ema", type=float, default=0.998, help="weight-average decay")
+    add_fit_arguments(fit, batch=32, lr=2e-3, ema=0.998, every=(500, 500, 500))
     fit.add_argument("--width", type=int, default=16, help="network base width")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--card", type=Path, default=None, help="Markdown model card to ship")
-    fit.add_argument(
-        "--checkpoint",
-        type=Path,
-        default=None,
-        help="checkpoint file (an existing one is continued with --resume, replaced only with "
-        "--overwrite)",
-    )
-    fit.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    fit.add_argument("--log-every", type=int, default=50, help="[steps]")
-    fit.add_argument("--validate-every", type=int, default=500, help="[steps]")
-    fit.add_argument("--refresh-every", type=int, default=500, help="read new chunks [steps]")
-    fit.add_argument("--checkpoint-every", type=int, default=500, help="[steps]")
     _common(fit)
     fit.set_defaults(run=_calibrate_fit)
 
@@ -167,24 +207,11 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
         check_examples,
         save_estimator,
     )
-    from atomlens.train import ExampleBank, TrainingSettings, fit_streaming
+    from atomlens.train import ExampleBank, fit_streaming
     from atomlens.train.distributed import resolve_device, setup
 
     _set_threads(args)
-    if args.resume and args.checkpoint is None:
-        raise ValueError("--resume needs --checkpoint FILE.")
-    settings = TrainingSettings(
-        minutes=args.minutes,
-        steps=args.steps,
-        batch_size=args.batch,
-        lr=args.lr,
-        ema=args.ema,
-        seed=args.seed,
-        log_every=args.log_every,
-        validate_every=args.validate_every,
-        refresh_every=args.refresh_every,
-        checkpoint_every=args.checkpoint_every,
-    )
+    settings = fit_settings(args)
     network = build_network(args.width)  # checks the width
     resolve_device(args.device)
     _check_fit_outputs(args)

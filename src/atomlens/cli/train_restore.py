@@ -12,7 +12,7 @@ SIZES = ("compact", "full")
 
 def add_restore(tasks: argparse._SubParsersAction) -> None:
     """The ``restore`` task of ``atomlens train``."""
-    from atomlens.cli.train import _common
+    from atomlens.cli.train import _common, add_fit_arguments
 
     restore = tasks.add_parser(
         "restore",
@@ -42,14 +42,7 @@ def add_restore(tasks: argparse._SubParsersAction) -> None:
     generate.set_defaults(run=_generate)
 
     fit = steps.add_parser("fit", help="train on a bank (validation data in BANK/validation)")
-    fit.add_argument("--bank", type=Path, required=True, help="bank folder")
-    fit.add_argument("--output", "-o", type=Path, required=True, help="model folder to write")
-    fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
-    fit.add_argument("--minutes", type=float, default=60.0, help="wall-clock budget [min]")
-    fit.add_argument("--steps", type=int, default=None, help="step budget (with --minutes)")
-    fit.add_argument("--batch", "--batch-size", type=int, default=16, help="pairs per step")
-    fit.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    fit.add_argument("--ema", type=float, default=0.999, help="weight-average decay")
+    add_fit_arguments(fit, batch=16, lr=1e-3, ema=0.999, every=(250, 100, 250))
     fit.add_argument("--network", choices=SIZES, default="compact", help="CGRDN size")
     fit.add_argument(
         "--adversarial",
@@ -57,14 +50,6 @@ def add_restore(tasks: argparse._SubParsersAction) -> None:
         default=0.0,
         help="weight of the relativistic PatchGAN loss (0: L1 + adaptive only)",
     )
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--card", type=Path, default=None, help="Markdown model card to ship")
-    fit.add_argument("--checkpoint", type=Path, default=None, help="checkpoint file")
-    fit.add_argument("--resume", action="store_true", help="continue from --checkpoint")
-    fit.add_argument("--log-every", type=int, default=50, help="[steps]")
-    fit.add_argument("--validate-every", type=int, default=250, help="[steps]")
-    fit.add_argument("--refresh-every", type=int, default=100, help="read new chunks [steps]")
-    fit.add_argument("--checkpoint-every", type=int, default=250, help="[steps]")
     _common(fit)
     fit.set_defaults(run=_fit)
 
@@ -119,27 +104,14 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from atomlens.cli.train import _check_fit_outputs, _set_threads
+    from atomlens.cli.train import _check_fit_outputs, _set_threads, fit_settings
     from atomlens.restore.network import build_network
     from atomlens.restore.training import RestorationTraining, check_examples, save_restorer
-    from atomlens.train import ExampleBank, TrainingSettings, fit_streaming
+    from atomlens.train import ExampleBank, fit_streaming
     from atomlens.train.distributed import resolve_device, setup
 
     _set_threads(args)
-    if args.resume and args.checkpoint is None:
-        raise ValueError("--resume needs --checkpoint FILE.")
-    settings = TrainingSettings(
-        minutes=args.minutes,
-        steps=args.steps,
-        batch_size=args.batch,
-        lr=args.lr,
-        ema=args.ema,
-        seed=args.seed,
-        log_every=args.log_every,
-        validate_every=args.validate_every,
-        refresh_every=args.refresh_every,
-        checkpoint_every=args.checkpoint_every,
-    )
+    settings = fit_settings(args)
     task = RestorationTraining(adversarial=args.adversarial)
     resolve_device(args.device)
     _check_fit_outputs(args)

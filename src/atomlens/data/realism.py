@@ -50,7 +50,7 @@ from ase import Atoms
 from scipy import ndimage
 
 from atomlens.core.validation import ParameterError, check_image
-from atomlens.physics.structures.defects import append_atoms
+from atomlens.physics.structures.defects import append_atoms, fit_box
 from atomlens.physics.structures.random_structures import amorphous_film
 
 #: Effects and the probability each is drawn by :func:`draw_realism`.
@@ -199,20 +199,8 @@ def add_amorphous_layer(
         positions[:, 2] = z.min() - 1.5 - positions[:, 2]
     values = {"region": 2} if "region" in atoms.arrays else {}
     result = append_atoms(atoms, film.numbers[keep], positions, **values)
-    _fit_z(result)
+    fit_box(result)
     return result
-
-
-def _fit_z(atoms: Atoms) -> None:
-    """Shift atoms so that z >= 0 and make the cell at least as high as the atoms, in place."""
-    if not len(atoms):
-        return
-    low = atoms.positions[:, 2].min()
-    if low < 0:
-        atoms.positions[:, 2] -= low
-    cell = atoms.cell.array.copy()
-    cell[2, 2] = max(cell[2, 2], atoms.positions[:, 2].max())
-    atoms.set_cell(cell)
 
 
 def amorphize_regions(

@@ -34,7 +34,6 @@ from atomlens.train.streaming import StreamingRun
 from atomlens.zoo import save_model
 
 __all__ = [
-    "MODALITY_CODES",
     "TASK",
     "RestorationTraining",
     "check_examples",
@@ -46,8 +45,6 @@ __all__ = [
 
 #: The ``task`` a restoration model folder declares in its config.
 TASK = "image-restoration"
-#: Integer code of each modality in a bank chunk.
-MODALITY_CODES = {"haadf": 0, "abf": 1, "hrtem": 2, "stem": 3, "mixed": 4}
 #: A normalised value is clipped to this magnitude (a zinger at 1e6 times the spread).
 NORMALISED_LIMIT = 50.0
 
