@@ -145,11 +145,28 @@ def test_heldout_file_with_the_empty_item_is_written(tmp_path):
         (lambda: ImageSampler(size=10**9), "size"),
         (lambda: ImageSampler(size=8), "size"),
         (lambda: ImageSampler(pixel_size=(0.2, 0.1)), "pixel_size"),
+        (lambda: ImageSampler(chain_dose_per_pixel=(0.0, 1.0)), "chain_dose_per_pixel"),
+        (lambda: ImageSampler(chain_dose_per_pixel=(5.0, 1.0)), "chain_dose_per_pixel"),
     ],
 )
 def test_sampler_ranges_are_checked(make, name):
     with pytest.raises(ValueError, match=f"{name}="):
         make()
+
+
+@pytest.mark.parametrize("realism", [False, True])
+@pytest.mark.parametrize("modality", ["haadf", "hrtem"])
+def test_the_chain_dose_range_sets_the_detected_dose(modality, realism):
+    """The realistic chain's ShotNoise draws its dose from chain_dose_per_pixel."""
+    sampler = ImageSampler(
+        modality=modality, size=32, realism=realism, chain_dose_per_pixel=(0.05, 0.1)
+    )
+    for index in range(3):
+        steps = sampler.sample(index, 7).metadata["distortions"]["steps"]
+        doses = [step["dose_per_pixel_e_per_px"] for step in steps if step["name"] == "ShotNoise"]
+        assert len(doses) == 1 and 0.05 <= doses[0] <= 0.1
+    default = ImageSampler(modality=modality, size=32, realism=realism)
+    assert default.sample(0, 7).image.shape == (32, 32)
 
 
 def test_a_heldout_set_too_large_for_memory_is_refused_before_any_work(tmp_path, monkeypatch):

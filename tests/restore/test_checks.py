@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from atomlens.core.validation import InputError, SizeLimitError
-from atomlens.restore.checks import check_restore_input, invented_peaks
+from atomlens.restore.checks import _ring_medians, check_restore_input, invented_peaks
 
 
 def _lattice(shape=(128, 128), period=8.0, amplitude=1.0):
@@ -76,3 +76,16 @@ def test_a_pattern_too_faint_to_see_is_not_an_invented_lattice():
     assert len(invented_peaks(noise, faint)) == 0
     strong = smooth + 0.5 * smooth.std() * np.cos(2 * np.pi * np.arange(512) / 4)[None, :]
     assert len(invented_peaks(noise, strong)) >= 1
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (37, 53), (256, 200)])
+def test_ring_medians_equal_scipy_on_every_occupied_label(shape):
+    rng = np.random.default_rng(shape[0])
+    values = rng.normal(size=shape)
+    labels = rng.integers(0, 30, size=shape)
+    labels[labels == 7] = 8  # an empty label gets NaN
+    fast = _ring_medians(values, labels, 31)
+    occupied = np.bincount(labels.ravel(), minlength=31) > 0
+    reference = np.asarray(ndimage.median(values, labels, np.arange(31)), float)
+    np.testing.assert_allclose(fast[occupied], reference[occupied], rtol=0, atol=1e-12)
+    assert np.isnan(fast[~occupied]).all() and not occupied[7]

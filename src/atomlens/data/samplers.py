@@ -58,11 +58,13 @@ def _check_size(size: int) -> None:
         raise ValueError(f"size=... must be at least 16 px for a sampler, got {size} px.")
 
 
-def _check_range(name: str, bounds: tuple[float, float], unit: str) -> None:
-    """A (low, high) range of a sampler whose bounds each lie in ``PARAMETERS[name]``."""
+def _check_range(
+    name: str, bounds: tuple[float, float], unit: str, kind: str | None = None
+) -> None:
+    """A (low, high) range of a sampler whose bounds each lie in ``PARAMETERS[kind or name]``."""
     if len(bounds) != 2:
         raise ValueError(f"{name}=... must be a range (low, high) [{unit}], got {bounds!r}.")
-    low, high = (check_parameter(name, value) for value in bounds)
+    low, high = (check_parameter(name, value, kind=kind) for value in bounds)
     if not low <= high:
         raise ValueError(f"{name}=... must be a range with low <= high [{unit}], got {bounds!r}.")
 
@@ -129,6 +131,7 @@ def simulate_realistic_image(
     distortions: str = "realistic",
     dose_per_pixel: tuple[float, float] = (20.0, 2000.0),
     chances: dict[str, float] | None = None,
+    chain_dose_per_pixel: tuple[float, float] | None = None,
 ) -> SimulatedImage:
     """Render a field with random specimen and optics effects of real images, then the detector.
 
@@ -152,6 +155,9 @@ def simulate_realistic_image(
         Range of the dose for ``"shot"`` [e-/px].
     chances : dict, optional
         Effect name -> probability, replacing those of :data:`atomlens.data.realism.CHANCES`.
+    chain_dose_per_pixel : (float, float), optional
+        Dose range of the ``"realistic"`` chain [e-/px]; None keeps the chain's own (ABF STEM:
+        :data:`ABF_DOSE_PER_PIXEL`).
 
     Returns
     -------
@@ -165,10 +171,13 @@ def simulate_realistic_image(
     atoms = realism.apply_structure_effects(atoms, pixel_size, drawn, rng)
     abf = stem and imaging.mode == "ABF"
     chain, dose = None, None
+    doses = {"dose_per_pixel_range": ABF_DOSE_PER_PIXEL} if abf else {}
+    if chain_dose_per_pixel is not None:
+        doses = {"dose_per_pixel_range": chain_dose_per_pixel}
     if distortions == "realistic" and stem:
-        chain = realistic_stem(rng, **({"dose_per_pixel_range": ABF_DOSE_PER_PIXEL} if abf else {}))
+        chain = realistic_stem(rng, **doses)
     elif distortions == "realistic":
-        chain = realistic_tem(rng)
+        chain = realistic_tem(rng, **doses)
     elif distortions == "shot":
         dose = _log_uniform(rng, *dose_per_pixel)
     result = simulate_image(atoms, pixel_size, imaging, rng=rng)
@@ -217,6 +226,9 @@ class ImageSampler:
         with its own chance, to the clean image before the detector, and give ABF STEM the dose
         range :data:`ABF_DOSE_PER_PIXEL`; what was drawn is in ``metadata["realism"]``. False
         keeps the streams of earlier versions bit for bit.
+    chain_dose_per_pixel : (float, float), optional
+        Dose range of the ``"realistic"`` chain, log-uniform [e- / px]; None keeps the chain's
+        own (STEM 2 - 1000, HRTEM 1 - 1000, ABF STEM with ``realism`` 100 - 5000).
     """
 
     modality: str = "stem"
@@ -225,6 +237,7 @@ class ImageSampler:
     distortions: str = "realistic"
     dose_per_pixel: tuple[float, float] = (20.0, 2000.0)
     realism: bool = False
+    chain_dose_per_pixel: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
@@ -236,6 +249,10 @@ class ImageSampler:
         _check_range("dose_per_pixel", self.dose_per_pixel, "e-/px")
         if not isinstance(self.realism, bool):
             raise ValueError(f"realism must be True or False, got {self.realism!r}.")
+        if self.chain_dose_per_pixel is not None:
+            _check_range(
+                "chain_dose_per_pixel", self.chain_dose_per_pixel, "e-/px", kind="dose_per_pixel"
+            )
 
     def sample(self, index: int, seed: int = 0) -> SimulatedImage:
         """Item ``index`` of the stream with this seed."""
@@ -255,12 +272,16 @@ class ImageSampler:
                 rng,
                 distortions=self.distortions,
                 dose_per_pixel=self.dose_per_pixel,
+                chain_dose_per_pixel=self.chain_dose_per_pixel,
             )
             result.metadata["structure"] = structure
             return result
         chain, dose = None, None
         if self.distortions == "realistic":
-            chain = realistic_stem(rng) if stem else realistic_tem(rng)
+            doses = {}
+            if self.chain_dose_per_pixel is not None:
+                doses = {"dose_per_pixel_range": self.chain_dose_per_pixel}
+            chain = realistic_stem(rng, **doses) if stem else realistic_tem(rng, **doses)
         elif self.distortions == "shot":
             dose = _log_uniform(rng, *self.dose_per_pixel)
         result = simulate_image(

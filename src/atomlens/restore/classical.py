@@ -305,7 +305,9 @@ def inverse_anscombe(stabilised: np.ndarray, noise: NoiseModel) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def remove_outliers(image: np.ndarray, noise: NoiseModel, *, k: float = 6.0) -> np.ndarray:
+def remove_outliers(
+    image: np.ndarray, noise: NoiseModel | None = None, *, k: float = 6.0
+) -> np.ndarray:
     """Zingers, hot, dead and saturated pixels replaced by the 5 x 5 median.
 
     - A spike (zinger, hot pixel) exceeds the largest of its 8 neighbours by ``k`` stabilised
@@ -321,7 +323,9 @@ def remove_outliers(image: np.ndarray, noise: NoiseModel, *, k: float = 6.0) -> 
     ----------
     image : ndarray (rows, cols)
         [counts].
-    noise : NoiseModel
+    noise : NoiseModel, optional
+        The image's noise; None fits it (:func:`estimate_noise`) only when some pixel has the
+        shape of a spike or dead pixel (most images have none: the fit is the costly part).
     k : float
         Least excess [stabilised noise standard deviations].
 
@@ -331,17 +335,23 @@ def remove_outliers(image: np.ndarray, noise: NoiseModel, *, k: float = 6.0) -> 
         A copy with the outliers replaced [counts].
     """
     values = np.asarray(image, dtype=np.float64)
-    if noise.is_zero:
+    if noise is not None and noise.is_zero:
         return values.copy()
     ring = np.ones((3, 3), dtype=bool)
     ring[1, 1] = False
-    stabilised = anscombe(values, noise)
     above = values - ndimage.minimum_filter(values, size=5, mode="reflect")
     below = ndimage.maximum_filter(values, size=5, mode="reflect") - values
     most = ndimage.maximum_filter(values, footprint=ring, mode="reflect")
     least = ndimage.minimum_filter(values, footprint=ring, mode="reflect")
-    spike = (stabilised - anscombe(most, noise) > k) & (values - most > 0.85 * above)
-    dead = (anscombe(least, noise) - stabilised > k) & (least - values > 0.85 * below)
+    spike = values - most > 0.85 * above
+    dead = least - values > 0.85 * below
+    if spike.any() or dead.any():
+        noise = estimate_noise(values) if noise is None else noise
+        if noise.is_zero:
+            return values.copy()
+        stabilised = anscombe(values, noise)
+        spike &= stabilised - anscombe(most, noise) > k
+        dead &= anscombe(least, noise) - stabilised > k
     low, high = np.percentile(values, [1.0, 99.0])
     top = float(values.max())
     saturated = values >= top

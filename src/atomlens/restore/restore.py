@@ -87,7 +87,7 @@ def _network(
     precision: str,
     progress: bool,
 ) -> np.ndarray:
-    from atomlens.restore.classical import estimate_noise, remove_outliers
+    from atomlens.restore.classical import remove_outliers
 
     out = np.empty_like(frames)
     bar = tqdm(total=len(frames), desc="restore", unit="frame", disable=not progress)
@@ -95,7 +95,7 @@ def _network(
         # Spikes, hot, dead and saturated pixels are replaced first (the noise model fitted
         # from the frame tells them from columns): a 65535-count X-ray spike would otherwise
         # set the scaling and leave the network a compressed image.
-        frame = remove_outliers(frame, estimate_noise(frame)).astype(np.float32)
+        frame = remove_outliers(frame).astype(np.float32)
         scaling = normalise(frame)
         normalised = np.clip(scaling.apply(frame), -50.0, 50.0)
         restored = apply_tiled(
