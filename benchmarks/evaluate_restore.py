@@ -24,7 +24,7 @@ clipped for the realistic chains (see :func:`target_of`; ``expected_counts`` of 
 package fails below about 1 e-/px).
 
 Per method and set: PSNR and SSIM against the target (data range of the target); the columns
-found by one simple finder (``atomlens.restore.metrics.locate_columns``) matched one to one to
+found by one simple finder (``atomlens.locate.classical.locate_columns``) matched one to one to
 the true columns: radial position RMSE [pm] against the Cramer-Rao bound (radial, sqrt(2) x the
 per-axis bound, with the dose per column and the median Gaussian width fitted on the clean
 image), recall, and the error of the intensity integrated in a disc around every true column.
@@ -72,6 +72,9 @@ import pandas as pd  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
 from atomlens.data import ImageSampler  # noqa: E402
+from atomlens.locate.classical import locate_columns  # noqa: E402
+from atomlens.locate.metrics import column_errors  # noqa: E402
+from atomlens.metrics import cramer_rao_bound_pm, match_positions, psnr, ssim  # noqa: E402
 from atomlens.physics.detectors import (  # noqa: E402
     Compose,
     DetectorLag,
@@ -82,14 +85,6 @@ from atomlens.physics.detectors import (  # noqa: E402
     realistic_tem,
 )
 from atomlens.restore import classical  # noqa: E402
-from atomlens.restore.metrics import (  # noqa: E402
-    column_errors,
-    cramer_rao_bound_pm,
-    locate_columns,
-    match_positions,
-    psnr,
-    ssim,
-)
 
 SEED = 1_000_000
 RESULTS = Path(__file__).parent / "results"

@@ -9,6 +9,12 @@ Subpackages
 -----------
 calibrate
     Probe aberrations from Ronchigrams: ``estimate``, ``AberrationEstimate``, ``load_estimator``.
+locate
+    Every atomic column of an image: sub-pixel positions with uncertainties, intensities and
+    classes, as a trackpy-compatible table; the package is callable: ``atomlens.locate(image)``.
+metrics
+    The metric definitions used everywhere: PSNR, SSIM, detection scores (F1, Jaccard, chamfer),
+    the Cramer-Rao bound of a column position.
 restore
     Distorted STEM / HRTEM images restored (CGRDN network or classical baselines); the package is
     callable: ``atomlens.restore(image, modality="haadf")``.
@@ -50,6 +56,8 @@ _SUBPACKAGES = (
     "core",
     "data",
     "io",
+    "locate",
+    "metrics",
     "nn",
     "physics",
     "report",

@@ -3,6 +3,8 @@ from atomlens import calibrate as calibrate
 from atomlens import core as core
 from atomlens import data as data
 from atomlens import io as io
+from atomlens import locate as locate
+from atomlens import metrics as metrics
 from atomlens import nn as nn
 from atomlens import physics as physics
 from atomlens import report as report
@@ -17,6 +19,8 @@ __all__ = [
     "core",
     "data",
     "io",
+    "locate",
+    "metrics",
     "nn",
     "physics",
     "report",

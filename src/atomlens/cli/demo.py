@@ -194,11 +194,11 @@ def haadf_example(folder: Path, *, seed: int = 0) -> None:
     from matplotlib.figure import Figure
 
     from atomlens.io import write_csv, write_tiff
+    from atomlens.metrics import psnr
     from atomlens.physics import STEMImaging, field, simulate_image
     from atomlens.physics.detectors import realistic_stem
     from atomlens.report.figures import plot_overlay, save_figure
     from atomlens.restore import expected_counts, restore
-    from atomlens.restore.metrics import psnr
 
     pixel_size = 0.15  # [Å]
     rng = np.random.default_rng(seed)

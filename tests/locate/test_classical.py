@@ -1,19 +1,12 @@
-"""Restoration metrics: PSNR, SSIM, the column finder, column errors and the Cramer-Rao bound."""
-
-import math
+"""The classical column finder, its batched Gaussian refinement, and column errors."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from atomlens.restore.metrics import (
-    column_errors,
-    cramer_rao_bound_pm,
-    locate_columns,
-    match_positions,
-    psnr,
-    ssim,
-)
+from atomlens.locate.classical import locate_columns
+from atomlens.locate.metrics import column_errors
+from atomlens.metrics import match_positions
 
 PIXEL = 0.1  # [Å]
 
@@ -29,44 +22,6 @@ def columns():
         np.exp(-((y[..., None] - cy) ** 2 + (x[..., None] - cx) ** 2) / (2 * 1.5**2)), axis=-1
     )
     return image, pd.DataFrame({"y": cy, "x": cx})
-
-
-def test_psnr_of_identical_images_is_infinite():
-    truth = np.arange(12.0).reshape(3, 4)
-    assert psnr(truth, truth) == math.inf
-
-
-def test_psnr_of_a_known_error():
-    truth = np.array([[0.0, 10.0], [5.0, 2.0]])  # range 10
-    restored = truth + np.array([[1.0, -1.0], [1.0, -1.0]])  # MSE 1
-    assert psnr(restored, truth) == pytest.approx(20.0)
-
-
-def test_psnr_uses_the_range_of_the_truth_not_of_the_restoration():
-    truth = np.array([[0.0, 10.0], [5.0, 2.0]])
-    assert psnr(truth * 2, truth) == pytest.approx(10 * math.log10(100 / np.mean(truth**2)))
-
-
-def test_ssim_is_one_for_identical_images_and_lower_with_noise(columns):
-    image, _ = columns
-    noise = np.random.default_rng(1).normal(0, 1.0, image.shape)
-    assert ssim(image, image) == pytest.approx(1.0)
-    assert ssim(image + 0.3 * noise, image) < ssim(image + 0.1 * noise, image) < 0.95
-
-
-def test_metrics_refuse_mismatched_shapes():
-    with pytest.raises(ValueError, match="same shape"):
-        psnr(np.ones((4, 4)), np.ones((4, 5)))
-
-
-def test_cramer_rao_known_values():
-    # sqrt(0.5^2 + 0.2^2 / 12) / sqrt(100) Å = 5.0332 pm
-    assert cramer_rao_bound_pm(100, 0.5, 0.2) == pytest.approx(5.0332, rel=1e-4)
-    # four times the dose halves the bound; vectorised over doses
-    bounds = cramer_rao_bound_pm(np.array([100.0, 400.0]), 0.5, 0.2)
-    assert bounds[0] == pytest.approx(2 * bounds[1])
-    with pytest.raises(ValueError, match="dose"):
-        cramer_rao_bound_pm(0, 0.5, 0.2)
 
 
 def test_locate_columns_finds_every_column_to_subpixel_precision(columns):
@@ -109,14 +64,6 @@ def test_intensity_error_of_a_scaled_image(columns):
     assert result["intensity_error"] == pytest.approx(0.1, rel=1e-6)
 
 
-def test_hungarian_matching_is_one_to_one():
-    found = np.array([[0.0, 0.0], [0.0, 0.4]])
-    true = np.array([[0.0, 0.3]])
-    fi, ti = match_positions(found, true, 1.0)
-    assert list(fi) == [1] and list(ti) == [0]
-    assert len(match_positions(found, np.array([[5.0, 5.0]]), 1.0)[0]) == 0
-
-
 @pytest.mark.parametrize(
     ("image", "words"),
     [(np.full((16, 16), np.nan), "NaN"), (np.ones(16), "2-D"), (np.ones((2, 16, 16)), "2-D")],
@@ -124,5 +71,3 @@ def test_hungarian_matching_is_one_to_one():
 def test_bad_input_is_refused(image, words):
     with pytest.raises(ValueError, match=words):
         locate_columns(image, PIXEL)
-    with pytest.raises(ValueError, match=words):
-        psnr(image, np.ones((16, 16)))

@@ -1,0 +1,41 @@
+"""Locate every atomic column of an image: sub-pixel positions, uncertainties, intensities, classes.
+
+- ``locate``: an image or a stack to a trackpy-compatible table (``y``, ``x`` [px], ``y_A``,
+  ``x_A`` [Å], ``intensity``, ``class``, ``sigma_y``, ``sigma_x`` [px], ...). The package itself
+  is callable: ``atomlens.locate(image, pixel_size=0.1)`` is ``locate.locate(...)``.
+- ``refine_columns``: the batched Gaussian fit of every column with its neighbours.
+- ``estimate_spacing``, ``subtract_background``, ``columns_are_dark``: the preprocessing.
+
+What the verb refuses is :mod:`atomlens.locate.checks`; the simple finder every restoration
+method is scored with is :mod:`atomlens.locate.classical`, the scoring
+:mod:`atomlens.locate.metrics`.
+"""
+
+import sys
+import types
+
+from atomlens.locate.locate import COLUMNS, METHODS, MODALITIES, locate
+from atomlens.locate.preprocess import columns_are_dark, estimate_spacing, subtract_background
+from atomlens.locate.refine import ColumnFit, refine_columns
+
+__all__ = [
+    "COLUMNS",
+    "METHODS",
+    "MODALITIES",
+    "ColumnFit",
+    "columns_are_dark",
+    "estimate_spacing",
+    "locate",
+    "refine_columns",
+    "subtract_background",
+]
+
+
+class _CallableModule(types.ModuleType):
+    """``atomlens.locate(...)`` calls the verb (module ``__class__`` assignment, PEP 549 style)."""
+
+    def __call__(self, *args, **kwargs):
+        return locate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

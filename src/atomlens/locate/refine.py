@@ -1,0 +1,261 @@
+"""Sub-pixel refinement of every column at once: batched 2D Gaussian fits with uncertainties.
+
+Each column is modelled in a square window around its starting position as
+``B + A exp(-((y - y0)**2 + (x - x0)**2) / (2 s**2))`` and fitted by least squares with a damped
+Gauss-Newton (Levenberg-Marquardt) iteration that numpy runs on all windows together (an
+(n, 5, 5) normal-equation solve per step), not one scipy fit per column: 2000 columns take
+well under a second.
+
+Overlapping neighbours are fitted together by block iteration: after each round every window's
+data has the current Gaussians of all the other columns that reach into it subtracted, and the
+fits are repeated, so a column's tail no longer pulls its neighbour. The position uncertainty is
+the least-squares covariance ``s2 (J^T J)^-1`` with ``s2`` the window's residual variance.
+
+Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coordinates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy import spatial
+
+__all__ = ["ColumnFit", "refine_columns"]
+
+#: Parameter order of a window fit: amplitude, dy, dx (from the window centre), width, background.
+PARAMETERS = ("amplitude", "dy", "dx", "width", "background")
+
+
+def _windows(image: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
+    """(n, k, k) windows of side ``2 half + 1`` centred on integer peaks (NaN off the image)."""
+    padded = np.pad(image.astype(np.float64), half, mode="constant", constant_values=np.nan)
+    offsets = np.arange(-half, half + 1)
+    rows = peaks[:, 0, None, None] + half + offsets[None, :, None]
+    cols = peaks[:, 1, None, None] + half + offsets[None, None, :]
+    return padded[rows, cols]
+
+
+def _levenberg_marquardt(
+    residual_and_jacobian: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    params: np.ndarray,
+    iterations: int,
+    widest: float,
+) -> np.ndarray:
+    """Damped Gauss-Newton steps on (n, 5) parameters; a step is kept where it lowers the cost.
+
+    ``residual_and_jacobian`` returns (n, k) residuals and the (n, 5, k) Jacobian. The width
+    (parameter 3) is kept in [0.3, ``widest``] px.
+    """
+    params = params.copy()
+    damping = np.full(len(params), 1e-3)
+    residual, jac = residual_and_jacobian(params)
+    cost = np.sum(residual**2, axis=1)
+    eye = np.eye(5)
+    for _ in range(iterations):
+        normal = jac @ jac.transpose(0, 2, 1)  # batched BLAS, much faster than einsum here
+        gradient = (jac @ residual[..., None])[..., 0]
+        scale = np.einsum("nii->ni", normal)[:, :, None] * eye
+        try:
+            system = normal + damping[:, None, None] * scale + 1e-12 * eye
+            step = np.linalg.solve(system, gradient[..., None])
+        except np.linalg.LinAlgError:
+            break
+        trial = params + step[..., 0]
+        trial[:, 3] = np.clip(trial[:, 3], 0.3, widest)
+        trial_residual, trial_jac = residual_and_jacobian(trial)
+        trial_cost = np.sum(trial_residual**2, axis=1)
+        better = np.isfinite(trial_cost) & (trial_cost <= cost)
+        np.copyto(params, trial, where=better[:, None])
+        np.copyto(residual, trial_residual, where=better[:, None])
+        np.copyto(jac, trial_jac, where=better[:, None, None])
+        np.copyto(cost, trial_cost, where=better)
+        damping = np.where(better, damping * 0.3, damping * 10.0)
+    return params
+
+
+def _start(
+    image: np.ndarray, peaks: np.ndarray, half: int, width: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window data (n, k*k) with 0 off the image, its mask, and the starting parameters."""
+    data = _windows(image, peaks, half).reshape(len(peaks), -1)
+    mask = np.isfinite(data).astype(np.float64)  # pixels off the image weigh 0
+    data = np.where(mask > 0, data, 0.0)
+    low = np.where(mask > 0, data, np.inf).min(axis=1)
+    high = np.where(mask > 0, data, -np.inf).max(axis=1)
+    n = len(peaks)
+    params = np.stack([high - low, np.zeros(n), np.zeros(n), np.full(n, float(width)), low], 1)
+    return data, mask, params
+
+
+class _WindowModel:
+    """Residuals and Jacobians of Gaussian-plus-background models on (n, k*k) windows."""
+
+    def __init__(self, data: np.ndarray, mask: np.ndarray, half: int):
+        self.data, self.mask = data, mask
+        offsets = np.arange(-half, half + 1, dtype=np.float64)
+        self.gy, self.gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+
+    def __call__(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
+        dy, dx = self.gy[None, :] - y0, self.gx[None, :] - x0
+        r2 = dy**2 + dx**2
+        g = np.exp(-r2 / (2.0 * s**2))
+        model = b + a * g
+        weighted = a * g * self.mask
+        jac = np.stack(
+            [g * self.mask, weighted * dy / s**2, weighted * dx / s**2, weighted * r2 / s**3,
+             np.broadcast_to(self.mask, g.shape)],
+            axis=1,
+        )  # fmt: skip
+        return (self.data - model) * self.mask, jac
+
+
+class ColumnFit:
+    """The fitted columns (arrays of length n, pixels unless noted).
+
+    Attributes
+    ----------
+    y, x : ndarray
+        Positions [px].
+    amplitude, width, background : ndarray
+        Peak height above the background (image units), Gaussian standard deviation [px], and
+        the local background (image units).
+    intensity : ndarray
+        The Gaussian's integral ``2 pi A s**2`` [image units x px^2]: for counts, the counts
+        the column scattered onto the detector (its scattering cross-section times the dose).
+    sigma_y, sigma_x : ndarray
+        Standard errors of y and x from the least-squares covariance [px].
+    converged : ndarray of bool
+        The fit stayed inside its window with a positive amplitude and finite uncertainties.
+    """
+
+    def __init__(self, columns: dict[str, np.ndarray]):
+        self.columns = columns
+        for name, value in columns.items():
+            setattr(self, name, value)
+
+    def __len__(self) -> int:
+        return len(self.columns["y"])
+
+
+def _neighbour_lists(centres: np.ndarray, reach: float) -> np.ndarray:
+    """(n, k) indices of every column's neighbours within ``reach`` [px], padded with -1."""
+    if len(centres) < 2:
+        return np.full((len(centres), 0), -1, dtype=int)
+    tree = spatial.cKDTree(centres)
+    lists = tree.query_ball_point(centres, reach)
+    lists = [[j for j in items if j != i] for i, items in enumerate(lists)]
+    width = max((len(items) for items in lists), default=0)
+    table = np.full((len(centres), width), -1, dtype=int)
+    for i, items in enumerate(lists):
+        table[i, : len(items)] = items
+    return table
+
+
+def _neighbour_signal(
+    peaks: np.ndarray, params: np.ndarray, neighbours: np.ndarray, half: int
+) -> np.ndarray:
+    """(n, k*k): the Gaussians (no background) of each window's neighbours at its pixels."""
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    gy, gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+    total = np.zeros((len(peaks), gy.size))
+    if neighbours.shape[1] == 0:
+        return total
+    valid = neighbours >= 0
+    index = np.where(valid, neighbours, 0)
+    # neighbour centre relative to this window's centre [px]
+    cy = peaks[index, 0] + params[index, 1] - peaks[:, None, 0]
+    cx = peaks[index, 1] + params[index, 2] - peaks[:, None, 1]
+    amplitude = np.where(valid, params[index, 0], 0.0)
+    width = params[index, 3]
+    r2 = (gy[None, None, :] - cy[..., None]) ** 2 + (gx[None, None, :] - cx[..., None]) ** 2
+    return np.sum(amplitude[..., None] * np.exp(-r2 / (2.0 * width[..., None] ** 2)), axis=1)
+
+
+def refine_columns(
+    image: np.ndarray,
+    peaks: np.ndarray,
+    *,
+    half: int,
+    width: float,
+    rounds: int = 3,
+    iterations: int = 20,
+) -> ColumnFit:
+    """Fit a Gaussian to every column, neighbours together, with position uncertainties.
+
+    Parameters
+    ----------
+    image : ndarray (rows, cols)
+        Columns bright, any units.
+    peaks : ndarray (n, 2)
+        Integer (y, x) starting positions [px]; each window is centred on one.
+    half : int
+        Window half-side [px] (a window is ``2 half + 1`` px wide).
+    width : float
+        Starting Gaussian standard deviation [px].
+    rounds : int
+        Fit rounds; from the second on, every window's data has its neighbours' current
+        Gaussians subtracted (1 fits each column alone).
+    iterations : int
+        Levenberg-Marquardt steps per round.
+
+    Returns
+    -------
+    ColumnFit
+        A fit that leaves its window, ends with a non-positive amplitude or has no finite
+        uncertainty keeps its integer start position with ``converged`` False and NaN errors.
+    """
+    peaks = np.asarray(peaks, dtype=int).reshape(-1, 2)
+    n = len(peaks)
+    raw, mask, start = _start(image, peaks, half, width)
+    params = start
+    widest = 2.0 * half + 1
+    # a neighbour reaches a window when its centre lies within the window's half-diagonal plus
+    # four widths (the starting width; the fit keeps widths near it)
+    reach = np.sqrt(2.0) * half + 4.0 * float(width)
+    neighbours = _neighbour_lists(peaks.astype(float), reach)
+    model = _WindowModel(raw, mask, half)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for round_ in range(max(1, rounds)):
+            if round_:
+                inside = _inside(params, half)
+                current = np.where(inside[:, None], params, 0.0)
+                model.data = raw - _neighbour_signal(peaks, current, neighbours, half) * mask
+                params = np.where(inside[:, None], params, start)  # a lost fit starts again
+            steps = iterations if round_ == 0 else max(1, iterations // 2)  # warm starts
+            params = _levenberg_marquardt(model, params, steps, widest)
+        residual, jac = model(params)
+        dof = np.maximum(mask.sum(axis=1) - 5, 1)
+        variance = np.sum(residual**2, axis=1) / dof
+        normal = jac @ jac.transpose(0, 2, 1) + 1e-12 * np.eye(5)
+        try:
+            covariance = np.linalg.inv(normal) * variance[:, None, None]
+        except np.linalg.LinAlgError:
+            covariance = np.full((n, 5, 5), np.nan)
+    sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
+    sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
+    ok = _inside(params, half) & np.isfinite(sigma_y) & np.isfinite(sigma_x)
+    return ColumnFit(
+        {
+            "y": np.where(ok, peaks[:, 0] + params[:, 1], peaks[:, 0]),
+            "x": np.where(ok, peaks[:, 1] + params[:, 2], peaks[:, 1]),
+            "amplitude": np.where(ok, params[:, 0], np.nan),
+            "width": np.where(ok, params[:, 3], np.nan),
+            "background": np.where(ok, params[:, 4], np.nan),
+            "intensity": np.where(ok, 2 * np.pi * params[:, 0] * params[:, 3] ** 2, np.nan),
+            "sigma_y": np.where(ok, sigma_y, np.nan),
+            "sigma_x": np.where(ok, sigma_x, np.nan),
+            "converged": ok,
+        }
+    )
+
+
+def _inside(params: np.ndarray, half: int) -> np.ndarray:
+    """Fits that stayed in their window with a positive amplitude."""
+    return (
+        np.all(np.isfinite(params), axis=1)
+        & (np.abs(params[:, 1]) <= half)
+        & (np.abs(params[:, 2]) <= half)
+        & (params[:, 0] > 0)
+    )
