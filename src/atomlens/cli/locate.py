@@ -92,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         tables.append(table)
         if first is None:
             first = (data[0] if data.ndim == 3 else data, table, pixel_size, path)
+    if any("frame" in table for table in tables):  # a single image is frame 0 beside stacks
+        for table in tables:
+            if "frame" not in table:
+                table.insert(1 if "file" in table else 0, "frame", 0)
     result = pd.concat(tables, ignore_index=True)
     with atomic_outputs(
         [args.output, *extra], overwrite=args.overwrite, create_folders=True

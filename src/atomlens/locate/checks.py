@@ -26,7 +26,8 @@ def check_locate_input(image: object, name: str = "image") -> np.ndarray:
     raw = np.asarray(image)
     if raw.ndim in (2, 3):
         check_size(name, raw.shape, itemsize=8)
-    array = check_image(name, raw, ndim=(2, 3), min_size=1)
+    check_image(name, raw, ndim=(2, 3), min_size=1)  # refuses; its float32 copy is not used:
+    array = np.asarray(raw, dtype=np.float64)  # a large offset would cost float32 precision
     if min(array.shape[-2:]) < MIN_SIZE:
         raise InputError(
             f"{name} must be at least {MIN_SIZE} x {MIN_SIZE} px to locate columns in, got shape "
@@ -40,4 +41,4 @@ def check_locate_input(image: object, name: str = "image") -> np.ndarray:
                 f"{where} is constant ({float(frame.flat[0]):.4g} everywhere): there are no "
                 "columns to locate."
             )
-    return array.astype(np.float64)
+    return array
