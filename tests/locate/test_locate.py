@@ -9,7 +9,7 @@ import pytest
 
 import atomlens
 from atomlens.core.validation import InputError
-from atomlens.locate import estimate_spacing, locate, refine_columns
+from atomlens.locate import COLUMNS, estimate_spacing, locate, refine_columns
 from atomlens.metrics import cramer_rao_bound_pm, detection_scores
 
 PIXEL = 0.2  # [Å]
@@ -211,3 +211,10 @@ def test_vacuum_without_a_pixel_size_asks_for_one():
         table = locate(noise, pixel_size=PIXEL)  # the fallback spacing, no warning
     assert table.attrs["spacing_source"].startswith("assumed")
     assert len(table) < 10  # noise gives (almost) no columns at 4 sigma
+    nothing = locate(noise, pixel_size=PIXEL, threshold=50.0)  # no candidate at all
+    assert len(nothing) == 0 and list(nothing.columns) == list(COLUMNS)
+
+
+def test_refining_no_columns_gives_an_empty_fit():
+    fit = refine_columns(np.ones((16, 16)), np.zeros((0, 2)), half=2, width=1.0)
+    assert len(fit) == 0 and fit.converged.dtype == bool

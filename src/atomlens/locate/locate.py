@@ -11,7 +11,7 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
 3. Local maxima of the image smoothed at the column scale, at least 0.45 spacings apart, that
    stand above the median of their surroundings (two spacings wide) by more than ``threshold``
    noise standard deviations of the smoothed image (the noise estimated from the image), and
-   above the lowest point there by at least 5 % of what the strongest columns do.
+   above the lowest point there by at least 10 % of what the strongest columns do.
 4. Every column is refined on the (background-free) image by a batched Gaussian fit with its
    neighbours (:func:`~atomlens.locate.refine.refine_columns`), with position uncertainties.
 5. Columns whose fit fails (noise maxima) or whose centre lies off the image are dropped, as
@@ -67,12 +67,18 @@ def noise_sigma(image: np.ndarray) -> float:
     """Robust standard deviation of an image's pixel noise [image units].
 
     From the 3 x 3 product of second differences, which cancels any locally linear signal and
-    has 36 times the noise variance; the median absolute deviation makes columns leaking through
-    irrelevant.
+    has 36 times the noise variance: the larger of its median absolute deviation (blind to the
+    columns leaking through) and its 1 %-trimmed root mean square (the MAD is 0 on sparse
+    counts, images of mostly 0 and 1 electrons).
     """
     kernel = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0])
     residual = ndimage.convolve(np.asarray(image, np.float64), kernel, mode="reflect")[1:-1, 1:-1]
-    return float(1.4826 * np.median(np.abs(residual - np.median(residual))) / 6.0)
+    mad = 1.4826 * np.median(np.abs(residual - np.median(residual)))
+    squares = np.sort(residual.ravel() ** 2)
+    kept = squares[: max(1, int(0.99 * squares.size))]
+    # a Gaussian's 1 % largest squares hold 5.7 % of its variance
+    trimmed = math.sqrt(float(kept.mean()) / 0.943)
+    return float(max(mad, trimmed) / 6.0)
 
 
 def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarray:
@@ -100,7 +106,7 @@ def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarra
     excess = (smooth - _local_median(smooth, box))[peaks[:, 0], peaks[:, 1]]
     smoothed_noise = noise_sigma(flat) / (2.0 * math.sqrt(math.pi) * sigma)
     strongest = float(np.percentile(prominence, 95))
-    keep = (excess > threshold * smoothed_noise) & (prominence > 0.05 * strongest)
+    keep = (excess > threshold * smoothed_noise) & (prominence > 0.1 * strongest)
     peaks, height = peaks[keep], smooth[peaks[keep, 0], peaks[keep, 1]]
     ordered = peaks[np.argsort(-height, kind="stable")]
     return ordered[_thinned(ordered, 0.45 * spacing)]
@@ -212,15 +218,20 @@ def _frame_columns(
 def _nearest_columns(
     image: np.ndarray, estimate: float, modality: str, threshold: float
 ) -> tuple[float, str]:
-    """The autocorrelation's spacing, or the median nearest-neighbour distance of the columns it
-    finds when that is clearly shorter (weaker columns between strong ones, as S beside Mo,
-    make a weak autocorrelation peak) [px], and where it came from."""
+    """The autocorrelation's spacing, or the median nearest-neighbour distance of the columns
+    found with half that spacing when that is clearly shorter [px], and where it came from.
+
+    Weaker columns between strong ones (S beside Mo) and close pairs (Si dumbbells) make weak
+    autocorrelation peaks; a trial detection allowed to find columns half a spacing apart sees
+    them.
+    """
     dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(image, estimate))
     signed = -image if dark else image
-    peaks = _find_peaks(subtract_background(signed, estimate), estimate, threshold)
+    peaks = _find_peaks(subtract_background(signed, estimate), estimate / 2, threshold)
     if len(peaks) >= 3:
         nearest = float(np.median(spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]))
-        if nearest < 0.85 * estimate:
+        # dumbbells and honeycombs give 0.5-0.6; much shorter means the trial found noise
+        if 0.45 * estimate <= nearest < 0.85 * estimate:
             return nearest, "nearest-neighbour distance of the columns found"
     return estimate, "estimated from the autocorrelation"
 

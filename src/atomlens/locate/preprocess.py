@@ -43,14 +43,28 @@ def _broad_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _autocorrelation(image: np.ndarray) -> np.ndarray:
-    """Normalised autocorrelation (centre 1 at ``shape // 2``) of the windowed, mean-free image."""
+    """Normalised autocorrelation (centre 1 at ``shape // 2``) of the windowed, mean-free image,
+    with the white-noise floor of its power spectrum removed.
+
+    Shot noise adds a constant to the power spectrum (a spike at the autocorrelation's centre
+    that dwarfs the lattice at a fraction of an electron per pixel); its level is the median
+    power beyond 0.4 cycles/px, where the blurred columns leave almost nothing, and it is
+    subtracted before the inverse transform. The result is divided by the zero-lag value
+    before that subtraction (the image's whole variance), so that white noise's fluctuations
+    keep the size :func:`_noise_floor` expects.
+    """
     rows, cols = image.shape
     window = np.outer(np.hanning(rows), np.hanning(cols))
     values = (image - image.mean()) * window
     power = np.abs(np.fft.rfft2(values, s=(2 * rows, 2 * cols))) ** 2  # zero-padded: no wrap
+    fy = np.abs(np.fft.fftfreq(2 * rows))[:, None]
+    fx = np.fft.rfftfreq(2 * cols)[None, :]
+    floor = float(np.median(power[(fy > 0.4) & (fx > 0.4)]))
+    total = float(power.sum())  # the centre before the floor is removed: image variance
+    power = np.clip(power - floor, 0.0, None)
     correlation = np.fft.fftshift(np.fft.irfft2(power, s=(2 * rows, 2 * cols)))
     correlation = correlation[rows // 2 : rows // 2 + rows, cols // 2 : cols // 2 + cols]
-    centre = correlation[rows // 2, cols // 2]
+    centre = total / (4 * rows * cols)  # irfft2's normalisation of a zero-lag sum
     return correlation / centre if centre > 0 else correlation
 
 
@@ -60,7 +74,8 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
     The autocorrelation of a crystal image has a maximum at every vector between two columns;
     white noise adds only to the centre. The image is high-pass filtered (a Gaussian background
     of an eighth of its size removed) and its autocorrelation computed. Each local maximum at
-    least ``min_spacing`` from the centre and within a quarter of the image gets a prominence:
+    least ``min_spacing`` from the centre, beyond the first minimum of the azimuthal mean (the
+    central peak's edge), and within a quarter of the image gets a prominence:
     its height above the lowest autocorrelation on the way to it from the centre (wide columns
     lower the whole autocorrelation between its peaks, so heights alone would hide the shorter
     vectors of a honeycomb). The nearest maximum whose prominence is at least a sixth of the
@@ -98,7 +113,9 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
         return math.nan
     distance = np.hypot(*(peaks - centre).T)
     reach = min(rows, cols) / 4.0
-    keep = (distance >= min_spacing) & (distance <= reach)
+    keep = (distance >= max(min_spacing, _central_peak_radius(correlation, centre))) & (
+        distance <= reach
+    )
     peaks, distance = peaks[keep], distance[keep]
     if not len(peaks):
         return math.nan
@@ -108,6 +125,22 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
     strong = prominence >= prominence.max() / 6.0
     nearest = peaks[strong][np.argmin(distance[strong])]
     return float(np.hypot(*(nearest + _parabola_offset(correlation, nearest) - centre)))
+
+
+def _central_peak_radius(surface: np.ndarray, centre: np.ndarray) -> float:
+    """Where the azimuthal mean of the autocorrelation stops falling from its centre [px].
+
+    Every column-to-column vector lies beyond this first minimum; maxima inside it are noise
+    riding on the central peak (shot noise at a fraction of an electron per pixel makes many).
+    """
+    rows, cols = surface.shape
+    y, x = np.indices(surface.shape)
+    radius = np.hypot(y - centre[0], x - centre[1]).astype(int)
+    reach = min(rows, cols) // 4
+    inner = radius <= reach
+    profile = np.bincount(radius[inner], surface[inner]) / np.bincount(radius[inner])
+    rising = np.flatnonzero(np.diff(profile) > 0)
+    return float(rising[0]) if len(rising) else 0.0
 
 
 def _noise_floor(window_shape: tuple[int, int]) -> float:

@@ -130,6 +130,9 @@ class ColumnFit:
         The fit stayed inside its window with a positive amplitude and finite uncertainties.
     """
 
+    NAMES = ("y", "x", "amplitude", "width", "background", "intensity", "sigma_y", "sigma_x",
+             "converged")  # fmt: skip
+
     def __init__(self, columns: dict[str, np.ndarray]):
         self.columns = columns
         for name, value in columns.items():
@@ -208,6 +211,9 @@ def refine_columns(
     """
     peaks = np.asarray(peaks, dtype=int).reshape(-1, 2)
     n = len(peaks)
+    if n == 0:
+        empty = {name: np.zeros(0) for name in ColumnFit.NAMES}
+        return ColumnFit(empty | {"converged": np.zeros(0, dtype=bool)})
     raw, mask, start = _start(image, peaks, half, width)
     params = start
     widest = 2.0 * half + 1

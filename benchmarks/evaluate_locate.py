@@ -1,0 +1,280 @@
+"""Evaluate column localisation (issue 11, part 5) on held-out simulated images.
+
+Scenes: crystals from ``atomlens.physics.field`` (SrTiO3 [001], GaN [0001], MoS2 monolayer, Au
+[001], Si [110]; random in-plane rotation; 40 Å thick) with 3 % of the projected columns removed
+(``vacancies(whole_columns=True)``), ``--size`` px square, pixel sizes ``--pixel-sizes``, imaged as
+HAADF and ABF STEM (``STEMImaging``) and HRTEM (``HRTEMImaging``, defaults), noise-free; each
+clean image then gets Poisson noise at every dose with its own stream. Seeds start at 2000000:
+no training stream uses them.
+
+Truth: the projected columns of the atom table inside the image (4 px from its edge). In HAADF
+a column counts as visible when its summed atomic number is at least a quarter of the
+largest (the Z^1.7 contrast leaves O beside Sr and Ti-O at under 7 % of their height); in ABF
+and HRTEM every column counts.
+
+Dose: electrons per column = mean electrons per pixel x pixels per visible column (the image
+area over the number of visible columns), as ``evaluate_restore.py`` counts it.
+
+Per method and set: one-to-one matching within 0.35 x the median nearest-neighbour distance of
+the true columns (``atomlens.metrics.detection_scores``): precision, recall, F1, Jaccard, chamfer
+distance [pm] (mean of both directions' mean nearest-neighbour distances), and the radial
+position RMSE of the matched columns [pm] against the radial Cramer-Rao bound
+``sqrt(2) x sqrt(s^2 + a^2 / 12) / sqrt(N)`` with N the dose per column and s the median
+Gaussian width atomlens fits on the clean image (so the bound of an ideal Gaussian column of
+that width and dose; real columns have tails and neighbours, which raise the achievable error).
+
+Methods:
+
+- ``classical``: ``atomlens.locate(image, pixel_size, modality)``, everything else estimated
+  from the image;
+- ``classical+spacing``: the same given ``spacing=`` the true median nearest-neighbour distance
+  (what a microscopist who knows the material can pass), which separates detection from the
+  spacing estimate;
+- ``atomap``: Atomap's standard workflow (peer, its own environment,
+  ``benchmarks/peers/atomap_peer.py``), given the separation 0.45 x the true nearest-neighbour
+  distance (information ``classical`` does not get) and the inverted image for ABF and dark
+  HRTEM; skipped when its environment is missing.
+
+    .venv/bin/python benchmarks/evaluate_locate.py --count 2 -o benchmarks/results/locate_eval.json
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy.spatial import cKDTree  # noqa: E402
+
+from atomlens.locate import locate  # noqa: E402
+from atomlens.metrics import cramer_rao_bound_pm, detection_scores  # noqa: E402
+from atomlens.physics import HRTEMImaging, STEMImaging, field, simulate_image  # noqa: E402
+from atomlens.physics.detectors import ShotNoise  # noqa: E402
+from atomlens.physics.structures.defects import vacancies  # noqa: E402
+
+SEED = 2_000_000
+MATERIALS = ("SrTiO3", "GaN", "MoS2", "Au", "Si")
+ZONES = {"SrTiO3": (0, 0, 1), "GaN": (0, 0, 0, 1), "MoS2": (0, 0, 1), "Au": (0, 0, 1),
+         "Si": (1, 1, 0)}  # fmt: skip
+MODALITIES = ("haadf", "abf", "hrtem")
+EDGE = 4.0  # [px]
+
+
+@dataclass
+class Scene:
+    modality: str
+    material: str
+    index: int
+    pixel_size: float  # [Å]
+    clean: np.ndarray
+    truth: np.ndarray  # (n, 2) visible columns (y, x) [px]
+    spacing: float  # median nearest-neighbour distance of the truth [px]
+    width: float  # median Gaussian width fitted on the clean image [Å]
+    dark: bool
+
+
+def inside(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return (
+        (points[:, 0] >= EDGE)
+        & (points[:, 0] <= shape[0] - 1 - EDGE)
+        & (points[:, 1] >= EDGE)
+        & (points[:, 1] <= shape[1] - 1 - EDGE)
+    )
+
+
+def make_scene(modality: str, material: str, index: int, size: int, pixel_size: float) -> Scene:
+    rng = np.random.default_rng([SEED, MODALITIES.index(modality), MATERIALS.index(material),
+                                 index])  # fmt: skip
+    atoms = field(material, (size, size), pixel_size, zone_axis=ZONES[material], thickness=40.0,
+                  rotation=float(rng.uniform(0, 90)))  # fmt: skip
+    atoms, _ = vacancies(atoms, fraction=0.03, whole_columns=True, rng=rng)
+    imaging = HRTEMImaging() if modality == "hrtem" else STEMImaging(mode=modality.upper())
+    result = simulate_image(atoms, pixel_size, imaging, rng=rng)
+    table = result.atoms
+    if modality == "haadf":
+        table = table[table["Z_sum"] >= 0.25 * table["Z_sum"].max()]
+    truth = table[["y", "x"]].to_numpy(float)
+    truth = truth[inside(truth, result.clean.shape)]
+    spacing = float(np.median(cKDTree(truth).query(truth, k=2)[0][:, 1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = locate(result.clean, pixel_size=pixel_size, modality=modality)
+    width = float(fitted["width"].median() * pixel_size)
+    clean = result.clean.astype(np.float64)
+    return Scene(modality, material, index, pixel_size, clean, truth, spacing, width,
+                 bool(fitted.attrs["dark"]))  # fmt: skip
+
+
+def noisy(scene: Scene, dose_column: float, d: int) -> tuple[np.ndarray, float]:
+    """The scene at a dose [e- per column]; returns the image and the dose per pixel."""
+    rows, cols = scene.clean.shape
+    dose_pixel = dose_column * len(scene.truth) / ((rows - 2 * EDGE) * (cols - 2 * EDGE))
+    rng = np.random.default_rng([SEED, MODALITIES.index(scene.modality),
+                                 MATERIALS.index(scene.material), scene.index, d, 1])  # fmt: skip
+    image, _ = ShotNoise(dose_per_pixel=dose_pixel).apply(np.clip(scene.clean, 0, None), rng)
+    return image, dose_pixel
+
+
+def run_classical(
+    scene: Scene, image: np.ndarray, spacing: float | None = None
+) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = locate(image, pixel_size=scene.pixel_size, modality=scene.modality,
+                       spacing=spacing)  # fmt: skip
+    return table[["y", "x"]].to_numpy(float), time.perf_counter() - start
+
+
+def atomap_runner():
+    """``locate_with_atomap`` when the peer's environment exists, else None and why."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+    try:
+        from atomap_peer import PeerUnavailable, locate_with_atomap  # type: ignore
+    except ImportError as error:
+        return None, f"atomap_peer not importable: {error}"
+    try:
+        locate_with_atomap(np.ones((1, 32, 32)), 4)
+    except PeerUnavailable as error:
+        return None, str(error)
+    except Exception:
+        pass
+    return locate_with_atomap, ""
+
+
+def score(scene: Scene, found: np.ndarray, dose_column: float) -> dict:
+    found = found[inside(found, scene.clean.shape)] if len(found) else np.zeros((0, 2))
+    scores = detection_scores(found, scene.truth, 0.35 * scene.spacing)
+    px_pm = scene.pixel_size * 100
+    crb = math.sqrt(2) * cramer_rao_bound_pm(dose_column, scene.width, scene.pixel_size)
+    return {
+        "precision": scores["precision"],
+        "recall": scores["recall"],
+        "f1": scores["f1"],
+        "jaccard": scores["jaccard"],
+        "chamfer_pm": scores["chamfer"] * px_pm,
+        "rmse_pm": scores["rmse"] * px_pm,
+        "crb_pm": crb,
+        "rmse_over_crb": scores["rmse"] * px_pm / crb,
+    }
+
+
+def summarise(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(records)
+    keys = ["modality", "dose_column", "method"]
+    numbers = ["f1", "jaccard", "precision", "recall", "chamfer_pm", "rmse_pm", "crb_pm",
+               "rmse_over_crb", "seconds"]  # fmt: skip
+    table = frame.groupby(keys)[numbers].median().reset_index()
+    table["images"] = frame.groupby(keys).size().to_numpy()
+    return table
+
+
+def markdown(table: pd.DataFrame, settings: dict, notes: list[str]) -> str:
+    lines = [
+        "# Column localisation on held-out simulated images",
+        "",
+        f"Command: `{settings['command']}`",
+        "",
+        f"{settings['scenes']} scenes ({', '.join(settings['materials'])}; 3 % column vacancies) "
+        f"per modality, {settings['size']} px, pixel sizes {settings['pixel_sizes']} Å; Poisson "
+        f"noise; elapsed {settings['elapsed_s']:.0f} s on 2 CPU cores. Medians over images.",
+        "",
+        *[f"- {note}" for note in notes],
+        "",
+        "| modality | e-/column | method | F1 | Jaccard | chamfer [pm] | RMSE [pm] | CRB [pm] "
+        "| RMSE / CRB | s / image |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lines.append(
+            f"| {row.modality} | {row.dose_column:g} | {row.method} | {row.f1:.3f} | "
+            f"{row.jaccard:.3f} | {row.chamfer_pm:.1f} | {row.rmse_pm:.1f} | {row.crb_pm:.1f} | "
+            f"{row.rmse_over_crb:.2f} | {row.seconds:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--count", type=int, default=1, help="scenes per material and modality")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--pixel-sizes", default="0.1,0.2", help="Å, cycled over the scenes")
+    parser.add_argument("--doses", default="20,50,200,1000,5000", help="electrons per column")
+    parser.add_argument("--modalities", default=",".join(MODALITIES))
+    parser.add_argument("--materials", default=",".join(MATERIALS))
+    parser.add_argument("--methods", default="classical,classical+spacing,atomap")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="JSON (and .md beside)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    start = time.perf_counter()
+    doses = [float(d) for d in args.doses.split(",")]
+    pixel_sizes = [float(p) for p in args.pixel_sizes.split(",")]
+    methods = [m.strip() for m in args.methods.split(",")]
+    materials = [m.strip() for m in args.materials.split(",")]
+    notes = []
+    atomap = None
+    if "atomap" in methods:
+        atomap, why = atomap_runner()
+        if atomap is None:
+            methods.remove("atomap")
+            notes.append(f"atomap skipped: {why}")
+    records = []
+    scenes = 0
+    for modality in args.modalities.split(","):
+        for material in materials:
+            for index in range(args.count):
+                px = pixel_sizes[(index + materials.index(material)) % len(pixel_sizes)]
+                scene = make_scene(modality, material, index, args.size, px)
+                scenes += modality == args.modalities.split(",")[0]
+                for d, dose in enumerate(doses):
+                    image, dose_pixel = noisy(scene, dose, d)
+                    base = {"modality": modality, "material": material, "index": index,
+                            "pixel_size": px, "dose_column": dose,
+                            "dose_pixel": dose_pixel}  # fmt: skip
+                    found, seconds = run_classical(scene, image)
+                    records.append(base | {"method": "classical", "seconds": seconds}
+                                   | score(scene, found, dose))  # fmt: skip
+                    if "classical+spacing" in methods:
+                        given = scene.spacing * scene.pixel_size
+                        found, seconds = run_classical(scene, image, given)
+                        records.append(base | {"method": "classical+spacing", "seconds": seconds}
+                                       | score(scene, found, dose))  # fmt: skip
+                    if atomap is not None:
+                        signed = -image if scene.dark else image
+                        separation = max(2, int(0.45 * scene.spacing))
+                        positions, times = atomap(signed[None], separation)
+                        records.append(base | {"method": "atomap", "seconds": float(times[0])}
+                                       | score(scene, positions[0], dose))  # fmt: skip
+                print(f"{modality} {material} #{index} ({px} Å/px): "
+                      f"{time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip
+    table = summarise(records)
+    settings = {
+        "command": "python benchmarks/evaluate_locate.py " + " ".join(sys.argv[1:] if argv is None
+                                                                      else argv),
+        "scenes": scenes, "materials": materials, "size": args.size,
+        "pixel_sizes": args.pixel_sizes, "elapsed_s": time.perf_counter() - start,
+    }  # fmt: skip
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"settings": settings, "notes": notes,
+                                       "records": records}, indent=1, default=float))  # fmt: skip
+    args.output.with_suffix(".md").write_text(markdown(table, settings, notes))
+    print(markdown(table, settings, notes))
+
+
+if __name__ == "__main__":
+    main()
