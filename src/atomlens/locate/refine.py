@@ -8,8 +8,11 @@ well under a second.
 
 Overlapping neighbours are fitted together by block iteration: after each round every window's
 data has the current Gaussians of all the other columns that reach into it subtracted, and the
-fits are repeated, so a column's tail no longer pulls its neighbour. The position uncertainty is
-the least-squares covariance ``s2 (J^T J)^-1`` with ``s2`` the window's residual variance.
+fits are repeated, so a column's tail no longer pulls its neighbour. From the second round the
+fit is weighted by 1 / variance, with ``variance = c + g * level`` fitted to the first round's
+squared residuals (shot noise: the variance grows with the counts), which approaches the
+Poisson maximum-likelihood fit. The position uncertainty is the weighted least-squares
+covariance ``s2 (J^T W J)^-1`` with ``s2`` the window's weighted residual variance.
 
 Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coordinates.
 """
@@ -93,8 +96,15 @@ class _WindowModel:
 
     def __init__(self, data: np.ndarray, mask: np.ndarray, half: int):
         self.data, self.mask = data, mask
+        self.weights = mask  # square roots of the pixel weights; 0 off the image
         offsets = np.arange(-half, half + 1, dtype=np.float64)
         self.gy, self.gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+
+    def values(self, p: np.ndarray) -> np.ndarray:
+        """(n, k*k) model values of parameters ``p``."""
+        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
+        r2 = (self.gy[None, :] - y0) ** 2 + (self.gx[None, :] - x0) ** 2
+        return b + a * np.exp(-r2 / (2.0 * s**2))
 
     def __call__(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         a, y0, x0, s, b = (p[:, i, None] for i in range(5))
@@ -102,13 +112,44 @@ class _WindowModel:
         r2 = dy**2 + dx**2
         g = np.exp(-r2 / (2.0 * s**2))
         model = b + a * g
-        weighted = a * g * self.mask
+        w = self.weights
+        weighted = a * g * w
         jac = np.stack(
-            [g * self.mask, weighted * dy / s**2, weighted * dx / s**2, weighted * r2 / s**3,
-             np.broadcast_to(self.mask, g.shape)],
+            [g * w, weighted * dy / s**2, weighted * dx / s**2, weighted * r2 / s**3,
+             np.broadcast_to(w, g.shape)],
             axis=1,
         )  # fmt: skip
-        return (self.data - model) * self.mask, jac
+        return (self.data - model) * w, jac
+
+
+def _variance_line(levels: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
+    """``variance = intercept + slope * level`` fitted to squared residuals in 20 level bins.
+
+    Poisson counts make the slope the gain; a slope not clearly above 0 (Gaussian noise, or
+    too few pixels) gives a constant variance.
+    """
+    order = np.argsort(levels)
+    bins = np.array_split(order, 20)
+    x = np.array([levels[b].mean() for b in bins if len(b)])
+    y = np.array([squares[b].mean() for b in bins if len(b)])
+    if len(x) < 3 or np.ptp(x) == 0:
+        return float(np.mean(squares)), 0.0
+    slope, intercept = np.polyfit(x, y, 1)
+    spread = np.std(y - (intercept + slope * x)) / (np.std(x) * np.sqrt(len(x)))
+    if slope <= 3 * spread:
+        return float(np.mean(squares)), 0.0
+    return float(intercept), float(slope)
+
+
+def _set_weights(model: _WindowModel, params: np.ndarray) -> None:
+    """Weights 1 / variance from the variance line of the current fit's residuals."""
+    values = model.values(params)
+    inside = model.mask > 0
+    squares = ((model.data - values) ** 2)[inside]
+    intercept, slope = _variance_line(values[inside], squares)
+    variance = intercept + slope * values
+    floor = 0.1 * max(float(np.median(variance[inside])), 1e-300)
+    model.weights = model.mask / np.sqrt(np.maximum(variance, floor))
 
 
 class ColumnFit:
@@ -229,9 +270,10 @@ def refine_columns(
                 current = np.where(inside[:, None], params, 0.0)
                 model.data = raw - _neighbour_signal(peaks, current, neighbours, half) * mask
                 params = np.where(inside[:, None], params, start)  # a lost fit starts again
+                _set_weights(model, np.where(inside[:, None], params, start))
             steps = iterations if round_ == 0 else max(1, iterations // 2)  # warm starts
             params = _levenberg_marquardt(model, params, steps, widest)
-        residual, jac = model(params)
+        residual, jac = model(params)  # weighted: the covariance below is the WLS one
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         variance = np.sum(residual**2, axis=1) / dof
         normal = jac @ jac.transpose(0, 2, 1) + 1e-12 * np.eye(5)
