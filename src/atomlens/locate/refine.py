@@ -60,7 +60,9 @@ def _levenberg_marquardt(
         gradient = (jac @ residual[..., None])[..., 0]
         scale = np.einsum("nii->ni", normal)[:, :, None] * eye
         try:
-            system = normal + damping[:, None, None] * scale + 1e-12 * eye
+            # the damping and a 1e-12 ridge are relative to the diagonal: the same steps at any
+            # image scale (an absolute ridge would regularise a scaled-down system more)
+            system = normal + (damping[:, None, None] + 1e-12) * scale + 1e-300 * eye
             step = np.linalg.solve(system, gradient[..., None])
         except np.linalg.LinAlgError:
             break
@@ -276,7 +278,8 @@ def refine_columns(
         residual, jac = model(params)  # weighted: the covariance below is the WLS one
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         variance = np.sum(residual**2, axis=1) / dof
-        normal = jac @ jac.transpose(0, 2, 1) + 1e-12 * np.eye(5)
+        normal = jac @ jac.transpose(0, 2, 1)
+        normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
         try:
             covariance = np.linalg.inv(normal) * variance[:, None, None]
         except np.linalg.LinAlgError:
