@@ -7,6 +7,9 @@ are in docs/architecture.md.
 
 Subpackages
 -----------
+analyze
+    Located columns to the lattice, displacements, strain and rotation, vacancies and other
+    defects; the package is callable: ``atomlens.analyze(columns)``.
 calibrate
     Probe aberrations from Ronchigrams: ``estimate``, ``AberrationEstimate``, ``load_estimator``.
 locate
@@ -52,6 +55,7 @@ __version__ = "0.1.0.dev0"
 # Lazy loading (as scikit-image does): a subpackage is imported on first attribute access, so
 # ``import atomlens`` imports neither torch nor matplotlib. ``__init__.pyi`` lists the same names.
 _SUBPACKAGES = (
+    "analyze",
     "calibrate",
     "core",
     "data",

@@ -1,4 +1,5 @@
 # Type stub for the lazy top-level package (see __init__.py): the subpackages it loads on first use.
+from atomlens import analyze as analyze
 from atomlens import calibrate as calibrate
 from atomlens import core as core
 from atomlens import data as data
@@ -15,6 +16,7 @@ from atomlens import zoo as zoo
 __version__: str
 
 __all__ = [
+    "analyze",
     "calibrate",
     "core",
     "data",

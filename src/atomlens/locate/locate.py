@@ -164,9 +164,9 @@ def _two_gaussians(values: np.ndarray, iterations: int = 100) -> tuple[np.ndarra
 def _classes(intensity: np.ndarray, modality: str) -> np.ndarray:
     """``heavy``/``light`` (``strong``/``weak``) when the intensities are clearly two groups.
 
-    Two groups means: a mixture of two Gaussians fits the log intensities better than one by
-    the Bayesian information criterion (by more than 10), its components are well separated
-    (Ashman's D > 2) and the smaller holds at least 5 % of the columns.
+    Two groups means: a mixture of two Gaussians has a Bayesian information criterion more than
+    10 below one Gaussian's on the log intensities, its components are well separated (Ashman's
+    D > 2) and the smaller holds at least 5 % of the columns.
     """
     labels = np.full(len(intensity), "column", dtype=object)
     values = np.log(intensity[intensity > 0]) if len(intensity) else intensity
@@ -177,7 +177,7 @@ def _classes(intensity: np.ndarray, modality: str) -> np.ndarray:
     weights, means, variances, likelihood = _two_gaussians(values)
     two = likelihood - 2.5 * np.log(n)  # 5 parameters
     ashman = math.sqrt(2) * abs(means[1] - means[0]) / math.sqrt(variances.sum())
-    if two - one > 5 and ashman > 2 and weights.min() >= 0.05:
+    if two - one > 5 and ashman > 2 and weights.min() >= 0.05:  # -BIC / 2 lower by 5
         cut = _boundary(weights, means, variances)
         names = ("heavy", "light") if modality == "haadf" else ("strong", "weak")
         labels = np.where(np.log(intensity) > cut, names[0], names[1]).astype(object)

@@ -5,6 +5,12 @@ user's backend and open figures are left alone: make a ``Figure(figsize=...)``, 
 ``plot_overlay``, write PNGs atomically with ``save_figure`` / ``save_overlay``.
 """
 
-from atomlens.report.figures import plot_overlay, save_figure, save_overlay, save_panels
+from atomlens.report.figures import (
+    plot_overlay,
+    save_analysis_maps,
+    save_figure,
+    save_overlay,
+    save_panels,
+)
 
-__all__ = ["plot_overlay", "save_figure", "save_overlay", "save_panels"]
+__all__ = ["plot_overlay", "save_analysis_maps", "save_figure", "save_overlay", "save_panels"]

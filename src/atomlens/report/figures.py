@@ -135,3 +135,88 @@ def save_panels(
         plot_overlay(ax, np.asarray(image, dtype=np.float32), None, pixel_size, title=title)
     fig.tight_layout()
     return save_figure(fig, path, dpi=110, overwrite=overwrite)
+
+
+def save_analysis_maps(
+    path: str | Path,
+    columns: pd.DataFrame,
+    vacancies: pd.DataFrame,
+    image: np.ndarray | None = None,
+    pixel_size: float | None = None,
+    *,
+    overwrite: bool = True,
+) -> Path:
+    """Save the maps of an analysis as one PNG: displacements, strain, rotation, defects.
+
+    Six panels: the displacement of every column from the fitted lattice (arrows, magnified to
+    be seen, over the image when given), ``exx``, ``eyy``, ``exy`` (each column coloured, a
+    symmetric scale at the 98th percentile of its magnitude), ``rotation`` [degrees], and the
+    defects (vacancies, columns off the lattice, unusual intensities) over the image.
+
+    Parameters
+    ----------
+    columns : DataFrame
+        ``y``, ``x`` [px], ``dy``, ``dx`` [px], ``exx``, ``eyy``, ``exy``, ``rotation`` and the
+        flags ``off_lattice``, ``unusual_intensity`` (``atomlens.analyze``'s table).
+    vacancies : DataFrame
+        ``y``, ``x`` [px] of empty sites.
+    image : ndarray (H, W), optional
+        Drawn under the displacement and defect panels.
+    pixel_size : float, optional
+        [Å]; a scale bar.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(15, 9.6))
+    axes = fig.subplots(2, 3).ravel()
+    extent = None
+    if image is None:
+        for ax in axes:
+            ax.invert_yaxis()
+            ax.set_aspect("equal")
+    else:
+        extent = np.asarray(image, dtype=np.float32)
+    shown = columns.dropna(subset=["dx", "dy"])
+    if extent is not None:
+        plot_overlay(axes[0], extent, None, pixel_size, title="")
+    length = float(np.nanpercentile(np.hypot(shown["dx"], shown["dy"]), 95)) if len(shown) else 1
+    spacing = 1.0
+    if len(columns) > 2:
+        from scipy import spatial
+
+        points = columns[["y", "x"]].to_numpy(float)
+        spacing = float(np.median(spatial.cKDTree(points).query(points, k=2)[0][:, 1]))
+    # the 95th-percentile displacement is drawn 0.4 spacings long
+    scale = max(length, 1e-9) / max(0.4 * spacing, 1e-9)
+    axes[0].quiver(shown["x"], shown["y"], shown["dx"], shown["dy"], color="tab:orange",
+                   angles="xy", scale_units="xy", scale=scale, width=0.003)  # fmt: skip
+    unit = "px" if pixel_size is None else f"px ({pixel_size * 100:.1f} pm/px)"
+    axes[0].set_title(f"displacement (95th pct {length:.3f} {unit}), magnified")
+    for ax, name in zip(axes[1:5], ["exx", "eyy", "exy", "rotation"], strict=True):
+        values = columns[name].to_numpy(float)
+        limit = float(np.nanpercentile(np.abs(values), 98)) if np.isfinite(values).any() else 1.0
+        limit = limit if limit > 0 else 1.0
+        dots = ax.scatter(columns["x"], columns["y"], c=values, cmap="RdBu_r", s=14,
+                          vmin=-limit, vmax=limit)  # fmt: skip
+        fig.colorbar(dots, ax=ax, fraction=0.046, label="degrees" if name == "rotation" else "1")
+        ax.set_title(name if name != "rotation" else "rotation (from x towards y)")
+        if extent is not None:
+            ax.set_xlim(-0.5, extent.shape[1] - 0.5)
+            ax.set_ylim(extent.shape[0] - 0.5, -0.5)
+            ax.set_aspect("equal")
+    defects = axes[5]
+    if extent is not None:
+        plot_overlay(defects, extent, None, pixel_size, title="")
+    defects.scatter(columns["x"], columns["y"], s=4, c="tab:gray", label="columns")
+    for mask, colour, label in (
+        (columns["off_lattice"].to_numpy(bool), "tab:red", "off the lattice"),
+        (columns["unusual_intensity"].to_numpy(bool), "tab:purple", "unusual intensity"),
+    ):
+        defects.scatter(columns["x"][mask], columns["y"][mask], s=40, facecolors="none",
+                        edgecolors=colour, label=f"{label} ({int(mask.sum())})")  # fmt: skip
+    defects.scatter(vacancies["x"], vacancies["y"], s=50, marker="x", c="tab:cyan",
+                    label=f"vacancies ({len(vacancies)})")  # fmt: skip
+    defects.legend(loc="upper right", fontsize=8)
+    defects.set_title("defects")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=90, overwrite=overwrite)

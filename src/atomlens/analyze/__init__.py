@@ -1,0 +1,27 @@
+"""Analyze located columns: the lattice, displacements, strain and rotation, and defects.
+
+- ``analyze``: a table of columns (``atomlens.locate``'s) to an :class:`Analysis` with the
+  fitted lattice, per-column sites, displacements, strain and flags, and the vacancies. The
+  package itself is callable: ``atomlens.analyze(columns)``.
+- ``fit_lattice``, ``lattice_vectors``: the lattice of a set of positions.
+- ``local_strain``: strain and rotation from measured positions and ideal sites.
+"""
+
+import sys
+import types
+
+from atomlens.analyze.analyze import Analysis, analyze
+from atomlens.analyze.lattice import Lattice, fit_lattice, lattice_vectors
+from atomlens.analyze.strain import local_strain
+
+__all__ = ["Analysis", "Lattice", "analyze", "fit_lattice", "lattice_vectors", "local_strain"]
+
+
+class _CallableModule(types.ModuleType):
+    """``atomlens.analyze(...)`` calls the verb (module ``__class__`` assignment, PEP 549 style)."""
+
+    def __call__(self, *args, **kwargs):
+        return analyze(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
