@@ -163,7 +163,9 @@ def score(scene: Scene, found: np.ndarray, dose_column: float) -> dict:
     found = found[inside(found, scene.clean.shape)] if len(found) else np.zeros((0, 2))
     scores = detection_scores(found, scene.truth, 0.35 * scene.spacing)
     px_pm = scene.pixel_size * 100
-    crb = math.sqrt(2) * cramer_rao_bound_pm(dose_column, scene.width, scene.pixel_size)
+    crb = math.nan  # no column found on the clean image: no width for the bound
+    if math.isfinite(scene.width) and scene.width > 0:
+        crb = math.sqrt(2) * cramer_rao_bound_pm(dose_column, scene.width, scene.pixel_size)
     return {
         "precision": scores["precision"],
         "recall": scores["recall"],

@@ -87,6 +87,8 @@ from atomlens.physics.detectors import (  # noqa: E402
 from atomlens.restore import classical  # noqa: E402
 
 SEED = 1_000_000
+#: A model name or folder for ``net`` instead of the shipped one (``--model``).
+NET_MODEL: str | None = None
 RESULTS = Path(__file__).parent / "results"
 PEERS = Path(__file__).parent / "peers"
 STEM_CONDITIONS = ("shot", "+jitter", "+flyback", "+lag", "realistic")
@@ -253,6 +255,7 @@ def restore_one(method: str, item: Item) -> np.ndarray:
                 modality=item.scene.modality,
                 method=method,
                 pixel_size=item.scene.pixel_size,
+                model=NET_MODEL if method == "net" else None,
             )
     return classical.CLASSICAL[method](item.image)
 
@@ -513,6 +516,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=256, help="image size [px]")
     parser.add_argument("--modalities", default="haadf,abf,hrtem")
     parser.add_argument("--doses", default="5,50,500,5000", help="electrons per column")
+    parser.add_argument("--model", help="model name or folder for net (default: the shipped one)")
     parser.add_argument("--conditions", default=",".join(STEM_CONDITIONS))
     parser.add_argument("--pixel-size", type=float, nargs=2, default=None,
                         help="pixel size range [Å]; the sampler default if absent")  # fmt: skip
@@ -528,6 +532,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     started = time.perf_counter()
+    global NET_MODEL
+    NET_MODEL = args.model
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     if "bm3d" in methods and not args.no_bm3d_best:
         methods.insert(methods.index("bm3d") + 1, "bm3d*")

@@ -66,19 +66,33 @@ def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
 def noise_sigma(image: np.ndarray) -> float:
     """Robust standard deviation of an image's pixel noise [image units].
 
-    From the 3 x 3 product of second differences, which cancels any locally linear signal and
-    has 36 times the noise variance: the larger of its median absolute deviation (blind to the
-    columns leaking through) and its 1 %-trimmed root mean square (the MAD is 0 on sparse
-    counts, images of mostly 0 and 1 electrons).
+    The smaller of two estimates, each blind to a different kind of signal:
+
+    - spatial: the 3 x 3 product of second differences cancels any locally linear signal and
+      has 36 times the noise variance; the larger of its median absolute deviation (blind to
+      sparse columns) and its 1 %-trimmed root mean square (the MAD is 0 on sparse counts);
+    - spectral: white noise spreads its variance evenly over all frequencies, while the image
+      of columns, blurred by the probe or the objective aperture, has almost none beyond 0.4
+      cycles/px; the median power there (an exponential distribution's median is ln 2 of its
+      mean) gives the variance. Fringes everywhere (HRTEM) fool the spatial estimate, not this.
     """
+    values = np.asarray(image, np.float64)
     kernel = np.outer([1.0, -2.0, 1.0], [1.0, -2.0, 1.0])
-    residual = ndimage.convolve(np.asarray(image, np.float64), kernel, mode="reflect")[1:-1, 1:-1]
+    residual = ndimage.convolve(values, kernel, mode="reflect")[1:-1, 1:-1]
     mad = 1.4826 * np.median(np.abs(residual - np.median(residual)))
     squares = np.sort(residual.ravel() ** 2)
     kept = squares[: max(1, int(0.99 * squares.size))]
     # a Gaussian's 1 % largest squares hold 5.7 % of its variance
     trimmed = math.sqrt(float(kept.mean()) / 0.943)
-    return float(max(mad, trimmed) / 6.0)
+    spatial_sigma = max(mad, trimmed) / 6.0
+    power = np.abs(np.fft.rfft2(values - values.mean())) ** 2
+    fy = np.abs(np.fft.fftfreq(values.shape[0]))[:, None]
+    fx = np.fft.rfftfreq(values.shape[1])[None, :]
+    high = power[(fy > 0.4) & (fx > 0.4)]
+    if not high.size:
+        return float(spatial_sigma)
+    spectral_sigma = math.sqrt(float(np.median(high)) / (values.size * math.log(2)))
+    return float(min(spatial_sigma, spectral_sigma))
 
 
 def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarray:

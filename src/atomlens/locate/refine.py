@@ -150,8 +150,13 @@ def _set_weights(model: _WindowModel, params: np.ndarray) -> None:
     squares = ((model.data - values) ** 2)[inside]
     intercept, slope = _variance_line(values[inside], squares)
     variance = intercept + slope * values
-    floor = 0.1 * max(float(np.median(variance[inside])), 1e-300)
-    model.weights = model.mask / np.sqrt(np.maximum(variance, floor))
+    typical = float(np.mean(squares))
+    if not (typical > 0 and np.isfinite(variance).all()):  # a perfect fit: nothing to weigh
+        model.weights = model.mask
+        return
+    # no pixel may weigh more than 10 x a typical one (a line can dip to 0 or below)
+    model.weights = model.mask / np.sqrt(np.maximum(variance, 0.1 * typical))
+    model.weights *= np.sqrt(typical)  # weights near 1: the same damping scale as round one
 
 
 class ColumnFit:
@@ -280,10 +285,11 @@ def refine_columns(
         variance = np.sum(residual**2, axis=1) / dof
         normal = jac @ jac.transpose(0, 2, 1)
         normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
-        try:
-            covariance = np.linalg.inv(normal) * variance[:, None, None]
-        except np.linalg.LinAlgError:
-            covariance = np.full((n, 5, 5), np.nan)
+        # pinv never raises: one degenerate window (a zero amplitude leaves its position
+        # unconstrained) must not cost the others their errors; its own fail the checks below
+        covariance = np.linalg.pinv(normal) * variance[:, None, None]
+        degenerate = np.einsum("nii->ni", normal).min(axis=1) <= 0
+        covariance[degenerate] = np.nan
     sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
     sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
     ok = _inside(params, half) & np.isfinite(sigma_y) & np.isfinite(sigma_x)
