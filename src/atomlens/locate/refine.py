@@ -287,8 +287,10 @@ def refine_columns(
         normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
         # pinv never raises: one degenerate window (a zero amplitude leaves its position
         # unconstrained) must not cost the others their errors; its own fail the checks below
+        degenerate = ~np.isfinite(normal).all(axis=(1, 2)) | ~np.isfinite(variance)
+        degenerate |= np.einsum("nii->ni", np.nan_to_num(normal)).min(axis=1) <= 0
+        normal[degenerate] = np.eye(5)
         covariance = np.linalg.pinv(normal) * variance[:, None, None]
-        degenerate = np.einsum("nii->ni", normal).min(axis=1) <= 0
         covariance[degenerate] = np.nan
     sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
     sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
