@@ -7,7 +7,10 @@ HAADF and ABF STEM (``STEMImaging``) and HRTEM (``HRTEMImaging``, defaults), noi
 clean image then gets Poisson noise at every dose with its own stream. Seeds start at 2000000:
 no training stream uses them.
 
-Truth: the projected columns of the atom table inside the image (4 px from its edge). In HAADF
+Truth: the projected columns of the atom table inside the image, at least half a
+nearest-neighbour distance (and 4 px) from its edge; found columns nearer the edge are left out
+too (Atomap never finds columns within its separation of the edge, atomlens fits them on their
+visible part). In HAADF
 a column counts as visible when its summed atomic number is at least a quarter of the
 largest (the Z^1.7 contrast leaves O beside Sr and Ti-O at under 7 % of their height); in ABF
 and HRTEM every column counts.
@@ -32,12 +35,13 @@ Methods:
   spacing estimate;
 - ``atomap``: Atomap's standard workflow (peer, its own environment,
   ``benchmarks/peers/atomap_peer.py``), given the separation 0.45 x the true nearest-neighbour
-  distance (information ``classical`` does not get) and the inverted image for ABF and dark
-  HRTEM; skipped when its environment is missing. Atomap needs 10-20 s per 256 px image on one
-  core, so it runs on the modalities and doses ``--atomap-modalities`` and ``--atomap-doses``
-  name (HAADF at 50 and 1000 e-/column by default).
+  distance (information ``classical`` does not get) and, for ABF and dark HRTEM, the image
+  inverted (max - image, the peer's ``dark=True``); skipped when its environment is missing.
+  Atomap needs 10-20 s per 256 px image on one core, so it runs on the modalities and doses
+  ``--atomap-modalities`` and ``--atomap-doses`` name (HAADF at 50 and 1000 e-/column by
+  default).
 
-    .venv/bin/python benchmarks/evaluate_locate.py --count 2 -o benchmarks/results/locate_eval.json
+    .venv/bin/python benchmarks/evaluate_locate.py --count 1 -o benchmarks/results/locate_eval.json
 """
 
 from __future__ import annotations
@@ -86,14 +90,15 @@ class Scene:
     width: float  # median Gaussian width fitted on the clean image [Å]
     dark: bool
     bias_pm: float  # radial RMSE of the columns located on the clean image [pm]
+    margin: float  # columns nearer the edge are left out of the scores [px]
 
 
-def inside(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def inside(points: np.ndarray, shape: tuple[int, int], margin: float = EDGE) -> np.ndarray:
     return (
-        (points[:, 0] >= EDGE)
-        & (points[:, 0] <= shape[0] - 1 - EDGE)
-        & (points[:, 1] >= EDGE)
-        & (points[:, 1] <= shape[1] - 1 - EDGE)
+        (points[:, 0] >= margin)
+        & (points[:, 0] <= shape[0] - 1 - margin)
+        & (points[:, 1] >= margin)
+        & (points[:, 1] <= shape[1] - 1 - margin)
     )
 
 
@@ -111,21 +116,25 @@ def make_scene(modality: str, material: str, index: int, size: int, pixel_size: 
     truth = table[["y", "x"]].to_numpy(float)
     truth = truth[inside(truth, result.clean.shape)]
     spacing = float(np.median(cKDTree(truth).query(truth, k=2)[0][:, 1]))
+    margin = max(EDGE, 0.5 * spacing)  # Atomap never finds columns within its separation
+    truth = truth[inside(truth, result.clean.shape, margin)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fitted = locate(result.clean, pixel_size=pixel_size, modality=modality)
     width = float(fitted["width"].median() * pixel_size)
     clean = result.clean.astype(np.float64)
     found = fitted[["y", "x"]].to_numpy(float)
-    bias = detection_scores(found[inside(found, clean.shape)], truth, 0.35 * spacing)["rmse"]
+    found = found[inside(found, clean.shape, margin)]
+    bias = detection_scores(found, truth, 0.35 * spacing)["rmse"]
     return Scene(modality, material, index, pixel_size, clean, truth, spacing, width,
-                 bool(fitted.attrs["dark"]), bias * pixel_size * 100)  # fmt: skip
+                 bool(fitted.attrs["dark"]), bias * pixel_size * 100, margin)  # fmt: skip
 
 
 def noisy(scene: Scene, dose_column: float, d: int) -> tuple[np.ndarray, float]:
     """The scene at a dose [e- per column]; returns the image and the dose per pixel."""
     rows, cols = scene.clean.shape
-    dose_pixel = dose_column * len(scene.truth) / ((rows - 2 * EDGE) * (cols - 2 * EDGE))
+    area = (rows - 2 * scene.margin) * (cols - 2 * scene.margin)
+    dose_pixel = dose_column * len(scene.truth) / area
     rng = np.random.default_rng([SEED, MODALITIES.index(scene.modality),
                                  MATERIALS.index(scene.material), scene.index, d, 1])  # fmt: skip
     image, _ = ShotNoise(dose_per_pixel=dose_pixel).apply(np.clip(scene.clean, 0, None), rng)
@@ -160,7 +169,10 @@ def atomap_runner():
 
 
 def score(scene: Scene, found: np.ndarray, dose_column: float) -> dict:
-    found = found[inside(found, scene.clean.shape)] if len(found) else np.zeros((0, 2))
+    if len(found):
+        found = found[inside(found, scene.clean.shape, scene.margin)]
+    else:
+        found = np.zeros((0, 2))
     scores = detection_scores(found, scene.truth, 0.35 * scene.spacing)
     px_pm = scene.pixel_size * 100
     crb = math.nan  # no column found on the clean image: no width for the bound
@@ -270,9 +282,8 @@ def main(argv: list[str] | None = None) -> None:
                         and dose in atomap_doses
                         and modality in args.atomap_modalities.split(",")
                     ):
-                        signed = -image if scene.dark else image
                         separation = max(2, int(0.45 * scene.spacing))
-                        positions, times = atomap(signed[None], separation)
+                        positions, times = atomap(image[None], separation, dark=scene.dark)
                         records.append(base | {"method": "atomap", "seconds": float(times[0])}
                                        | score(scene, positions[0], dose))  # fmt: skip
                 print(f"{modality} {material} #{index} ({px} Å/px): "

@@ -7,7 +7,7 @@ exists, what a microscopist checks:
 - how many columns, the spacing used and where it came from, the median position standard
   error [pm] the fits report, and the share of columns in each class;
 - agreement with Atomap (peer, own environment, ``benchmarks/peers/atomap_peer.py``; its
-  separation 0.45 x the spacing atomlens used, inverted image for ABF): columns matched one to
+  separation 0.45 x the spacing atomlens used, ``dark=True`` for ABF): columns matched one to
   one within a quarter spacing, the share of each tool's columns the other also found, and the
   RMS distance of the matched pairs [pm] against the RMS of the fits' radial standard errors
   (agreement within the uncertainty when the first is not much larger);
@@ -114,10 +114,10 @@ def main(argv: list[str] | None = None) -> None:
             "seconds": round(seconds, 2),
         }
         if atomap is not None:
-            signed = -data if modality == "abf" else data
-            positions, times = atomap(signed[None], max(2, int(0.45 * spacing)))
+            separation = max(2, int(0.45 * spacing))
+            positions, times = atomap(data[None], separation, dark=modality == "abf")
             found = positions[0]
-            margin = max(2, int(0.45 * spacing)) + 1  # Atomap never finds columns nearer the edge
+            margin = separation + 1  # Atomap never finds columns nearer the edge
             ours = table[["y", "x"]].to_numpy()
             keep = (ours >= margin).all(1) & (ours < np.array(data.shape) - margin).all(1)
             scores = detection_scores(ours[keep], found, 0.25 * spacing)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
                     float(np.sqrt(np.mean(sigma[keep] ** 2))) * pixel_size * 100, 2
                 ),
             }
-        title = f"{name}: {len(table)} columns ({record['spacing_source']})"
+        title = f"{name}: {len(table)} columns, spacing {spacing:.1f} px"
         overlay(FIGURES / f"{Path(name).stem}.png", data, table, pixel_size, title)
         results[name] = record
         print(json.dumps({name: record}), flush=True)
