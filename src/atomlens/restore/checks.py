@@ -61,21 +61,32 @@ def _log_spectrum(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.log10(power + 1e-12 * power.max() + 1e-30), 2 * magnitude / window.sum()
 
 
-def _ring_medians(values: np.ndarray, ring: np.ndarray, count: int) -> np.ndarray:
+def _ring_groups(ring: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pixel order that groups labels 0 .. count - 1 of ``ring``, and each group's start
+    and size (one stable radix sort of 16-bit labels)."""
+    labels = ring.ravel()
+    order = np.argsort(labels.astype(np.int16 if count < 2**15 else np.int64), kind="stable")
+    sizes = np.bincount(labels, minlength=count)[:count]
+    return order, np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes
+
+
+def _ring_medians(
+    values: np.ndarray,
+    ring: np.ndarray,
+    count: int,
+    groups: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """The median of ``values`` over each label 0 .. count - 1 of ``ring`` (NaN for none).
 
-    Equal to ``scipy.ndimage.median(values, ring, range(count))``; one value sort and one
-    stable integer sort instead of a selection per label (four times faster on 1024^2).
+    Equal to ``scipy.ndimage.median(values, ring, range(count))``, three times faster on
+    1024^2: the pixels are grouped by label once (``groups``, reusable for several ``values``)
+    and each group's median taken by partition.
     """
-    flat, labels = values.ravel(), ring.ravel()
-    by_value = np.argsort(flat)
-    by_ring = by_value[np.argsort(labels[by_value], kind="stable")]
-    ordered = flat[by_ring]
-    counts = np.bincount(labels, minlength=count)[:count]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    low = np.minimum(starts + (counts - 1) // 2, flat.size - 1)
-    high = np.minimum(starts + counts // 2, flat.size - 1)
-    return np.where(counts > 0, (ordered[low] + ordered[high]) / 2, np.nan)
+    order, starts, sizes = _ring_groups(ring, count) if groups is None else groups
+    grouped = values.ravel()[order]
+    return np.array(
+        [np.median(grouped[a : a + n]) if n else np.nan for a, n in zip(starts, sizes, strict=True)]
+    )
 
 
 def invented_peaks(
@@ -124,8 +135,9 @@ def invented_peaks(
     radius = np.hypot(*np.meshgrid(fy, fx, indexing="ij"))
     ring = np.minimum((radius * 2 * max(rows, cols)).astype(int), max(rows, cols))
     index = np.arange(ring.max() + 1)
-    ring_after = _ring_medians(after, ring, len(index))
-    ring_shift = _ring_medians(after - before, ring, len(index))
+    groups = _ring_groups(ring, len(index))
+    ring_after = _ring_medians(after, ring, len(index), groups)
+    ring_shift = _ring_medians(after - before, ring, len(index), groups)
     peaks = (after == ndimage.maximum_filter(after, size=3)) & (after > ring_after[ring] + margin)
     outside_dc = radius > 2.0 / min(rows, cols)  # not the window's DC lobe
     peaks &= outside_dc
