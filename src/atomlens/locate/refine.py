@@ -9,8 +9,8 @@ well under a second.
 Overlapping neighbours are fitted together by block iteration: after each round every window's
 data has the current Gaussians of all the other columns that reach into it subtracted, and the
 fits are repeated, so a column's tail no longer pulls its neighbour. From the second round the
-fit is weighted by 1 / variance, with ``variance = c + g * level`` fitted to the first round's
-squared residuals (shot noise: the variance grows with the counts), which approaches the
+fit is weighted by 1 / variance, with ``variance = c + g * level`` fitted to the previous
+round's squared residuals (shot noise: the variance grows with the counts), which approaches the
 Poisson maximum-likelihood fit. The position uncertainty is the weighted least-squares
 covariance ``s2 (J^T W J)^-1`` with ``s2`` the window's weighted residual variance.
 
