@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import atomlens
-from atomlens.analyze import analyze, fit_lattice, lattice_vectors, local_strain
+from atomlens.analyze import analyze, bragg_peaks, fit_lattice, gpa, lattice_vectors, local_strain
 
 
 def lattice_points(basis: np.ndarray, size: int = 10, motif=((0.0, 0.0),)) -> np.ndarray:
@@ -150,3 +150,43 @@ def test_points_on_a_line_have_no_lattice():
     points = np.column_stack([np.zeros(20), np.arange(20.0) * 5])
     with pytest.raises(ValueError, match="independent"):
         lattice_vectors(points)
+
+
+def cosine_lattice(y: np.ndarray, x: np.ndarray, period: float = 8.0) -> np.ndarray:
+    return np.cos(2 * np.pi * x / period) + np.cos(2 * np.pi * y / period)
+
+
+def test_gpa_finds_the_reflections_and_a_rotation():
+    y, x = np.mgrid[:128, :128].astype(float)
+    t = math.radians(1.0)  # the lattice turned by 1 degree from x towards y
+    image = cosine_lattice(-x * math.sin(t) + y * math.cos(t), x * math.cos(t) + y * math.sin(t))
+    found = bragg_peaks(image)
+    assert sorted(np.round(np.hypot(*found.T), 3)) == [0.125, 0.125]
+    maps = gpa(image, np.array([[0.0, 1 / 8], [1 / 8, 0.0]]))  # the unrotated reference
+    inner = (slice(32, 96), slice(32, 96))
+    assert np.median(maps.rotation[inner]) == pytest.approx(1.0, abs=0.02)
+    assert np.abs(np.median(maps.exx[inner])) < 1e-3
+
+
+def test_gpa_agrees_with_the_strain_from_positions():
+    basis = np.array([[0.0, 10.0], [10.0, 0.0]])
+    points = lattice_points(basis, 16) - 40.0
+    right = points[:, 1] > 90  # the right part expanded 3 % along x
+    points[right, 1] = 90 + (points[right, 1] - 90) * 1.03
+    y, x = np.mgrid[:176, :176].astype(float)
+    image = np.zeros((176, 176))
+    for cy, cx in points:
+        image += np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * 1.8**2))
+    maps = gpa(image, sigma=0.02)
+    positions = analyze(pd.DataFrame(points, columns=["y", "x"])).columns
+    for lo, hi in ((40, 75), (110, 150)):  # unstrained and strained parts, away from the edges
+        region = positions["x"].between(lo, hi) & positions["y"].between(40, 130)
+        from_positions = positions.loc[region, "exx"].median()
+        from_image = np.median(maps.exx[40:130, lo:hi])
+        assert from_image == pytest.approx(from_positions, abs=0.004)
+
+
+def test_gpa_refuses_collinear_reflections():
+    image = cosine_lattice(*np.mgrid[:64, :64].astype(float))
+    with pytest.raises(ValueError, match="non-collinear"):
+        gpa(image, np.array([[0.0, 0.125], [0.0, 0.25]]))

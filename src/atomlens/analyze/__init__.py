@@ -11,10 +11,21 @@ import sys
 import types
 
 from atomlens.analyze.analyze import Analysis, analyze
+from atomlens.analyze.gpa import StrainMaps, bragg_peaks, gpa
 from atomlens.analyze.lattice import Lattice, fit_lattice, lattice_vectors
 from atomlens.analyze.strain import local_strain
 
-__all__ = ["Analysis", "Lattice", "analyze", "fit_lattice", "lattice_vectors", "local_strain"]
+__all__ = [
+    "Analysis",
+    "Lattice",
+    "StrainMaps",
+    "analyze",
+    "bragg_peaks",
+    "fit_lattice",
+    "gpa",
+    "lattice_vectors",
+    "local_strain",
+]
 
 
 class _CallableModule(types.ModuleType):

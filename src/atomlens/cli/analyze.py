@@ -9,6 +9,8 @@ from atomlens.cli._common import check_outputs
 
 #: What the command writes into its output folder.
 OUTPUTS = ("columns.csv", "vacancies.csv", "lattice.json", "maps.png")
+#: Written too with --image: strain maps by geometric phase analysis, the second method.
+GPA_OUTPUT = "gpa.png"
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -21,7 +23,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "ideal site, local strain (exx, eyy, exy) and rotation, vacancies, columns off the "
             "lattice and columns of unusual intensity. Writes OUT/columns.csv (the table plus "
             "i, j, sublattice, y_ideal, x_ideal, dy, dx, exx, eyy, exy, rotation, flags), "
-            "OUT/vacancies.csv, OUT/lattice.json and OUT/maps.png. "
+            "OUT/vacancies.csv, OUT/lattice.json and OUT/maps.png; with --image also OUT/gpa.png, "
+            "strain maps by geometric phase analysis of the image (the second method). "
             "example: atomlens analyze atoms.csv --image image.dm3 -o analysis/"
         ),
     )
@@ -59,12 +62,14 @@ def _read_table(path: Path, frame: int | None):
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from atomlens.analyze import analyze
+    from atomlens.analyze import analyze, gpa
+    from atomlens.analyze.gpa import reciprocal_basis
     from atomlens.io import atomic_outputs, read, write_csv
-    from atomlens.report import save_analysis_maps
+    from atomlens.report import save_analysis_maps, save_strain_images
 
     inputs = [args.table] + ([args.image] if args.image is not None else [])
-    targets = [args.output / name for name in OUTPUTS]
+    names = [*OUTPUTS, *([GPA_OUTPUT] if args.image is not None else [])]
+    targets = [args.output / name for name in names]
     check_outputs(targets, args.overwrite, inputs, files=True)
     table = _read_table(args.table, args.frame)
     image, pixel_size = None, args.pixel_size
@@ -86,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         out.path(targets[2]).write_text(result.to_json() + "\n")
         save_analysis_maps(out.path(targets[3]), result.columns, result.vacancies, image,
                            pixel_size)  # fmt: skip
+        if image is not None:
+            maps = gpa(image, reciprocal_basis(result.lattice.basis))
+            save_strain_images(out.path(targets[4]), vars(maps), maps.reliable)
     summary = result.summary()
     print(
         f"{summary['columns']} columns, {summary['sublattices']} sublattice(s), "

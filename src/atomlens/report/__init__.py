@@ -11,6 +11,14 @@ from atomlens.report.figures import (
     save_figure,
     save_overlay,
     save_panels,
+    save_strain_images,
 )
 
-__all__ = ["plot_overlay", "save_analysis_maps", "save_figure", "save_overlay", "save_panels"]
+__all__ = [
+    "plot_overlay",
+    "save_analysis_maps",
+    "save_figure",
+    "save_overlay",
+    "save_panels",
+    "save_strain_images",
+]

@@ -220,3 +220,32 @@ def save_analysis_maps(
     defects.set_title("defects")
     fig.tight_layout()
     return save_figure(fig, path, dpi=90, overwrite=overwrite)
+
+
+def save_strain_images(
+    path: str | Path,
+    maps: dict[str, np.ndarray],
+    mask: np.ndarray | None = None,
+    *,
+    overwrite: bool = True,
+) -> Path:
+    """Save strain maps (``exx``, ``eyy``, ``exy`` [1], ``rotation`` [degrees]) as one PNG.
+
+    Each map on a symmetric colour scale at the 98th percentile of its magnitude; pixels where
+    ``mask`` is False (no lattice there) are grey.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(12, 10))
+    axes = fig.subplots(2, 2).ravel()
+    for ax, name in zip(axes, ["exx", "eyy", "exy", "rotation"], strict=True):
+        values = np.array(maps[name], dtype=float)
+        if mask is not None:
+            values[~mask] = np.nan
+        limit = float(np.nanpercentile(np.abs(values), 98)) if np.isfinite(values).any() else 1.0
+        shown = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit or 1.0)
+        ax.set_facecolor("0.8")
+        fig.colorbar(shown, ax=ax, fraction=0.046, label="degrees" if name == "rotation" else "1")
+        ax.set_title(f"{name} (geometric phase analysis)")
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=80, overwrite=overwrite)
