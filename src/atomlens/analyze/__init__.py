@@ -5,13 +5,15 @@
   package itself is callable: ``atomlens.analyze(columns)``.
 - ``fit_lattice``, ``lattice_vectors``: the lattice of a set of positions.
 - ``local_strain``: strain and rotation from measured positions and ideal sites.
+- ``gpa``, ``bragg_peaks``, ``reciprocal_basis``: strain maps of the image itself by geometric
+  phase analysis (the second strain method).
 """
 
 import sys
 import types
 
 from atomlens.analyze.analyze import Analysis, analyze
-from atomlens.analyze.gpa import StrainMaps, bragg_peaks, gpa
+from atomlens.analyze.gpa import StrainMaps, bragg_peaks, gpa, reciprocal_basis
 from atomlens.analyze.lattice import Lattice, fit_lattice, lattice_vectors
 from atomlens.analyze.strain import local_strain
 
@@ -25,6 +27,7 @@ __all__ = [
     "gpa",
     "lattice_vectors",
     "local_strain",
+    "reciprocal_basis",
 ]
 
 
