@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 
 import atomlens
-from atomlens.analyze import analyze, bragg_peaks, fit_lattice, gpa, lattice_vectors, local_strain
+from atomlens.analyze import (
+    analyze,
+    bragg_peaks,
+    fit_lattice,
+    gpa,
+    lattice_vectors,
+    local_strain,
+    polarisation,
+)
 
 
 def lattice_points(basis: np.ndarray, size: int = 10, motif=((0.0, 0.0),)) -> np.ndarray:
@@ -190,3 +198,33 @@ def test_gpa_refuses_collinear_reflections():
     image = cosine_lattice(*np.mgrid[:64, :64].astype(float))
     with pytest.raises(ValueError, match="non-collinear"):
         gpa(image, np.array([[0.0, 0.125], [0.0, 0.25]]))
+
+
+def test_polarisation_domains_from_a_located_image():
+    """B columns off-centre by +0.6 px in the left half and -0.6 px in the right half."""
+    from atomlens.locate import locate
+
+    grid = np.stack(np.meshgrid(np.arange(12.0), np.arange(12.0), indexing="ij"), -1)
+    a_sites = grid.reshape(-1, 2) * 12.0 + 6.0
+    b_sites = a_sites + 6.0
+    b_sites[:, 1] += np.where(b_sites[:, 1] < 72, 0.6, -0.6)
+    image = gaussian_image((150, 150), a_sites, 400.0) + gaussian_image((150, 150), b_sites, 150.0)
+    image = np.random.default_rng(3).poisson(5 + image).astype(float)
+    columns = locate(image, pixel_size=0.33)
+    assert set(columns["class"]) == {"heavy", "light"}
+    shifts = polarisation(columns, "light", "heavy")
+    left, right = shifts[shifts["x"] < 60], shifts[shifts["x"] > 84]
+    assert left["dx"].median() == pytest.approx(0.6, abs=0.1)
+    assert right["dx"].median() == pytest.approx(-0.6, abs=0.1)
+    assert np.abs(shifts["dy"]).median() < 0.1
+    assert np.allclose(shifts["dx_A"], shifts["dx"] * 0.33)
+    with pytest.raises(ValueError, match="not a value"):
+        polarisation(columns, "Ti", "heavy")
+
+
+def gaussian_image(shape, centres, height, width=1.6):
+    y, x = np.mgrid[: shape[0], : shape[1]].astype(float)
+    image = np.zeros(shape)
+    for cy, cx in centres:
+        image += height * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * width**2))
+    return image

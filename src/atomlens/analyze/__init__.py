@@ -4,6 +4,7 @@
   fitted lattice, per-column sites, displacements, strain and flags, and the vacancies. The
   package itself is callable: ``atomlens.analyze(columns)``.
 - ``fit_lattice``, ``lattice_vectors``: the lattice of a set of positions.
+- ``polarisation``: off-centring of one sublattice's columns within another's cage.
 - ``local_strain``: strain and rotation from measured positions and ideal sites.
 - ``gpa``, ``bragg_peaks``, ``reciprocal_basis``: strain maps of the image itself by geometric
   phase analysis (the second strain method).
@@ -12,7 +13,7 @@
 import sys
 import types
 
-from atomlens.analyze.analyze import Analysis, analyze
+from atomlens.analyze.analyze import Analysis, analyze, polarisation
 from atomlens.analyze.gpa import StrainMaps, bragg_peaks, gpa, reciprocal_basis
 from atomlens.analyze.lattice import Lattice, fit_lattice, lattice_vectors
 from atomlens.analyze.strain import local_strain
@@ -27,6 +28,7 @@ __all__ = [
     "gpa",
     "lattice_vectors",
     "local_strain",
+    "polarisation",
     "reciprocal_basis",
 ]
 

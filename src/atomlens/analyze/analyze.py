@@ -27,7 +27,7 @@ from atomlens.analyze.lattice import Lattice, fit_lattice
 from atomlens.analyze.strain import local_strain
 from atomlens.core.validation import check_parameter
 
-__all__ = ["Analysis", "analyze"]
+__all__ = ["Analysis", "analyze", "polarisation"]
 
 
 @dataclass
@@ -191,3 +191,88 @@ def analyze(
             vacancies["x"] * pixel_size,
         )
     return Analysis(lattice, table, vacancies, pixel_size)
+
+
+def polarisation(
+    columns: pd.DataFrame,
+    site: object,
+    around: object,
+    *,
+    by: str = "class",
+    neighbours: int = 4,
+    pixel_size: float | None = None,
+) -> pd.DataFrame:
+    """Off-centring of every column of one kind within the cage of columns of another kind.
+
+    For a perovskite imaged along [001] in HAADF, ``site="light"`` (the B-site, Ti-O columns)
+    and ``around="heavy"`` (the A-site, Sr, Ba or Pb columns) of ``atomlens.locate``'s ``class``:
+    each B column's displacement from the mean of its ``neighbours`` nearest A columns, the
+    quantity whose map shows ferroelectric polarisation (which points against it for
+    displacive ferroelectrics like PbTiO3).
+
+    Parameters
+    ----------
+    columns : DataFrame
+        ``y``, ``x`` [px] and the column ``by`` (a ``locate`` table, or ``Analysis.columns``
+        with ``by="sublattice"``).
+    site, around : object
+        The values of ``by`` that mark the displaced columns and the cage.
+    by : str
+        The table column that tells them apart.
+    neighbours : int
+        How many cage columns surround a site (4 in a perovskite along [001]).
+    pixel_size : float, optional
+        [Å/px]; taken from ``columns.attrs`` when there.
+
+    Returns
+    -------
+    DataFrame
+        Per site column with a whole cage (columns at the edge of the imaged area are left
+        out): ``y``, ``x`` [px], ``dy``, ``dx`` [px] from the cage centre (and ``dy_A``,
+        ``dx_A`` [Å]), ``magnitude`` [px] and ``angle`` [degrees, from x towards y].
+
+    Examples
+    --------
+    >>> grid = np.stack(np.meshgrid(np.arange(8.0), np.arange(8.0), indexing="ij"), -1)
+    >>> a_sites = grid.reshape(-1, 2) * 10.0
+    >>> b_sites = a_sites + [5.0, 5.4]  # every B column 0.4 px off centre along x
+    >>> table = pd.DataFrame(np.vstack([a_sites, b_sites]), columns=["y", "x"])
+    >>> table["class"] = ["heavy"] * 64 + ["light"] * 64
+    >>> shifts = polarisation(table, "light", "heavy")
+    >>> len(shifts), round(float(shifts["dx"].median()), 3), round(float(shifts["dy"].median()), 3)
+    (49, 0.4, 0.0)
+    """
+    if not isinstance(columns, pd.DataFrame) or not {"y", "x", by} <= set(columns.columns):
+        raise ValueError(f"columns must be a DataFrame with y, x [px] and {by!r}.")
+    kinds = set(columns[by].unique())
+    for name, value in (("site", site), ("around", around)):
+        if value not in kinds:
+            have = sorted(map(str, kinds))
+            raise ValueError(f"{name}={value!r} is not a value of columns[{by!r}]; it has {have}.")
+    if site == around:
+        raise ValueError("site and around must be different kinds of columns.")
+    if pixel_size is None:
+        pixel_size = columns.attrs.get("pixel_size")
+    centres = columns.loc[columns[by] == site, ["y", "x"]].to_numpy(float)
+    cage = columns.loc[columns[by] == around, ["y", "x"]].to_numpy(float)
+    if len(cage) < neighbours:
+        raise ValueError(f"The cage has {len(cage)} columns, fewer than {neighbours}.")
+    distance, index = spatial.cKDTree(cage).query(centres, k=neighbours)
+    offsets = centres - cage[index].mean(axis=1)
+    # a column at the edge of the imaged area has a lopsided cage: its farthest cage column is
+    # farther than the typical cage's
+    whole = distance[:, -1] < 1.2 * np.median(distance[:, -1])
+    result = pd.DataFrame(
+        {
+            "y": centres[whole, 0],
+            "x": centres[whole, 1],
+            "dy": offsets[whole, 0],
+            "dx": offsets[whole, 1],
+        }
+    )
+    result["magnitude"] = np.hypot(result["dy"], result["dx"])
+    result["angle"] = np.degrees(np.arctan2(result["dy"], result["dx"]))
+    if pixel_size is not None:
+        result["dy_A"] = result["dy"] * pixel_size
+        result["dx_A"] = result["dx"] * pixel_size
+    return result
