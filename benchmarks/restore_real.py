@@ -33,15 +33,8 @@ from atomlens.report import save_panels
 from atomlens.restore import restore
 from atomlens.restore.checks import invented_peaks
 from atomlens.restore.classical import estimate_noise
+from real_images import IMAGES  # benchmarks/real_images.py, beside this script
 
-IMAGES = {  # file: (modality, pixel size when the file has none [Å], what)
-    "hrstem_example.ser": ("haadf", None, "HAADF-STEM, TIA SER"),
-    "example_Se_implanted_MoS2.dm3": ("haadf", None, "Se-implanted MoS2, 60 kV ADF, DM3"),
-    "SrTiO3_ADF_cropped.hdf5": ("haadf", None, "SrTiO3 ADF, HyperSpy"),
-    "SrTiO3_ABF_cropped.hdf5": ("abf", None, "SrTiO3 ABF, HyperSpy"),
-    # the PNG has no calibration: 0.089 Å from its Si {111} Fourier peak (docs/sampler_realism.md)
-    "Si110_HAADF.png": ("haadf", 0.089, "Si [110] HAADF, PNG"),
-}
 FIGURES = Path(__file__).resolve().parents[1] / "docs" / "images" / "restore"
 
 

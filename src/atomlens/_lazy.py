@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-__all__ = ["attach"]
+__all__ = ["attach", "make_callable"]
 
 
 def attach(
@@ -43,3 +43,22 @@ def attach(
         return sorted(owner)
 
     return __getattr__, __dir__
+
+
+def make_callable(package: str, verb: Callable[..., Any]) -> None:
+    """Make the module ``package`` callable: ``atomlens.restore(image)`` calls ``verb``.
+
+    The module's class is replaced by a subclass of :class:`types.ModuleType` with a
+    ``__call__`` (module ``__class__`` assignment, PEP 549 style), so ``from atomlens.restore
+    import restore`` and the short form of the issue's API both work.
+    """
+    import sys
+    import types
+
+    class CallableModule(types.ModuleType):
+        __doc__ = f"``{package}(...)`` calls ``{verb.__module__}.{verb.__name__}``."
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            return verb(*args, **kwargs)
+
+    sys.modules[package].__class__ = CallableModule

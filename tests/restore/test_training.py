@@ -1,5 +1,7 @@
 """The restore task's training recipe, end to end at toy scale."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,30 @@ def test_train_restore_commands_make_a_loadable_model(tmp_path):
     tiles = np.random.default_rng(0).normal(size=(1, 40, 40)).astype(np.float32)
     assert restorer(tiles).shape == (1, 40, 40)
     assert isinstance(network, torch.nn.Module)
+
+
+def test_generate_shot_noise_pairs_and_fine_tune_a_model(tmp_path):
+    """--distortions shot --dose sets the sampler; --init starts from a model's weights."""
+    bank = tmp_path / "bank"
+    common = ["--chunk-size", "2", "--size", "32", "--threads", "1"]
+    assert main(["train", "restore", "generate", "--bank", str(bank), "--chunks", "1",
+                 "--distortions", "shot", "--dose", "0.1,0.2", *common]) == 0  # fmt: skip
+    sampler = json.loads(str(np.load(next(bank.glob("chunk_*.npz")))["sampler"]))
+    assert sampler["distortions"] == "shot" and sampler["dose_per_pixel"] == [0.1, 0.2]
+    assert main(["train", "restore", "generate", "--bank", str(bank / "validation"), "--seed",
+                 "500000", "--chunks", "1", "--dose", "1,5", *common]) == 0  # fmt: skip
+    chunk = next((bank / "validation").glob("chunk_*.npz"))
+    validation = json.loads(str(np.load(chunk)["sampler"]))
+    assert validation["chain_dose_per_pixel"] == [1.0, 5.0]
+    tuned = tmp_path / "tuned"
+    assert main(["train", "restore", "fit", "--bank", str(bank), "-o", str(tuned), "--init",
+                 "restore-compact", "--minutes", "1", "--steps", "1", "--batch", "2",
+                 "--lr", "1e-9", "--threads", "1"]) == 0  # fmt: skip
+    shipped, _ = load_model("restore-compact")
+    network, _ = load_model(tuned)
+    # a learning rate of 1e-9 leaves the shipped weights where they were: fine-tuning starts there
+    for a, b in zip(shipped.parameters(), network.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    wrong = ["--init", "restore-compact", "--network", "full", "--steps", "1"]
+    assert main(["train", "restore", "fit", "--bank", str(bank), "-o", str(tmp_path / "x"),
+                 *wrong]) == 2  # fmt: skip

@@ -10,9 +10,7 @@
   phase analysis (the second strain method).
 """
 
-import sys
-import types
-
+from atomlens._lazy import make_callable
 from atomlens.analyze.analyze import Analysis, analyze, polarisation
 from atomlens.analyze.gpa import StrainMaps, bragg_peaks, gpa, reciprocal_basis
 from atomlens.analyze.lattice import Lattice, fit_lattice, lattice_vectors
@@ -33,11 +31,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """``atomlens.analyze(...)`` calls the verb (module ``__class__`` assignment, PEP 549 style)."""
-
-    def __call__(self, *args, **kwargs):
-        return analyze(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, analyze)

@@ -38,12 +38,28 @@ def add_restore(tasks: argparse._SubParsersAction) -> None:
         action="store_true",
         help="draw specimen and optics effects of real images (ImageSampler realism=True)",
     )
+    generate.add_argument(
+        "--distortions",
+        choices=("realistic", "shot"),
+        default="realistic",
+        help="the modality's whole detector and scan chain, or shot noise alone",
+    )
+    generate.add_argument(
+        "--dose",
+        help="low,high detected dose [e-/px], log-uniform (default: the chain's own range; "
+        "20,2000 for shot noise)",
+    )
     _common(generate)
     generate.set_defaults(run=_generate)
 
     fit = steps.add_parser("fit", help="train on a bank (validation data in BANK/validation)")
     add_fit_arguments(fit, batch=16, lr=1e-3, ema=0.999, every=(250, 100, 250))
     fit.add_argument("--network", choices=SIZES, default="compact", help="CGRDN size")
+    fit.add_argument(
+        "--init",
+        help="start from this model's weights (a name or folder of the same --network size): "
+        "fine-tuning",
+    )
     fit.add_argument(
         "--adversarial",
         type=float,
@@ -54,14 +70,26 @@ def add_restore(tasks: argparse._SubParsersAction) -> None:
     fit.set_defaults(run=_fit)
 
 
-def _pixel_range(text: str) -> tuple[float, float]:
+def _range(flag: str, text: str, unit: str) -> tuple[float, float]:
     try:
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise ValueError(
-            f"--pixel-size-range must be two comma-separated numbers [Å], got {text!r}."
+            f"{flag} must be two comma-separated numbers [{unit}], got {text!r}."
         ) from None
     return low, high
+
+
+def _sampler_options(args: argparse.Namespace) -> dict:
+    """The ImageSampler fields that --realism, --distortions and --dose set."""
+    options: dict = {"distortions": args.distortions}
+    if args.realism:
+        options["realism"] = True
+    if args.dose is not None:
+        dose = _range("--dose", args.dose, "e-/px")
+        key = "dose_per_pixel" if args.distortions == "shot" else "chain_dose_per_pixel"
+        options[key] = dose
+    return options
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -79,8 +107,8 @@ def _generate(args: argparse.Namespace) -> int:
     check_parameter("chunk_size", args.chunk_size, kind="count")
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}.")
-    pixel_size = _pixel_range(args.pixel_size_range)
-    options = {"realism": True} if args.realism else {}
+    pixel_size = _range("--pixel-size-range", args.pixel_size_range, "Å")
+    options = _sampler_options(args)
     ImageSampler(modality=args.modality, size=args.size, pixel_size=pixel_size, **options)
     rank, world, _ = process_position()
     seeds = range(args.seed + rank, args.seed + chunks, world)
@@ -105,7 +133,6 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _fit(args: argparse.Namespace) -> int:
     from atomlens.cli.train import _check_fit_outputs, _set_threads, fit_settings
-    from atomlens.restore.network import build_network
     from atomlens.restore.training import RestorationTraining, check_examples, save_restorer
     from atomlens.train import ExampleBank, fit_streaming
     from atomlens.train.distributed import resolve_device, setup
@@ -126,7 +153,7 @@ def _fit(args: argparse.Namespace) -> int:
 
         torch.manual_seed(args.seed)
         run = fit_streaming(
-            build_network(args.network),
+            _start_network(args),
             task,
             bank,
             settings,
@@ -153,3 +180,20 @@ def _fit(args: argparse.Namespace) -> int:
     finally:
         distributed.close()
     return 0
+
+
+def _start_network(args: argparse.Namespace):
+    """A new network of size --network, or the weights of --init to fine-tune."""
+    from atomlens.restore.network import build_network
+
+    if args.init is None:
+        return build_network(args.network)
+    from atomlens.zoo import load_model
+
+    model, config = load_model(args.init)
+    if config.get("task") != "image-restoration" or config.get("size") != args.network:
+        raise ValueError(
+            f"--init {args.init} is a {config.get('task')!r} model of size "
+            f"{config.get('size')!r}, not an image-restoration network of size {args.network!r}."
+        )
+    return model.train()

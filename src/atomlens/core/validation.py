@@ -368,6 +368,54 @@ def check_image(
     return array
 
 
+def check_frames(
+    name: str, image: object, *, min_size: int, purpose: str, dtype: type = np.float32
+) -> np.ndarray:
+    """An image (rows, cols) or stack (frames, rows, cols) a verb can work on, or a clear error.
+
+    The rules every image verb shares (restore, locate): :func:`check_image` (real, finite, 2-D
+    or 3-D), the array size limit checked before any copy, sides of at least ``min_size`` px,
+    and no constant image or frame.
+
+    Parameters
+    ----------
+    name : str
+        The input, named in the message.
+    image : array_like
+        Never modified.
+    min_size : int
+        Smallest accepted side [px].
+    purpose : str
+        What the verb does to it, for the messages ("restore", "locate columns in").
+    dtype : numpy dtype
+        Of the returned array: float32, or float64 where a large offset must keep its precision.
+
+    Returns
+    -------
+    ndarray
+        A new array when a conversion was needed.
+    """
+    raw = np.asarray(image)
+    if raw.ndim in (2, 3):
+        check_size(name, raw.shape, itemsize=np.dtype(dtype).itemsize)
+    checked = check_image(name, raw, ndim=(2, 3), min_size=1)
+    array = checked if np.dtype(dtype) == np.float32 else np.asarray(raw, dtype=dtype)
+    if min(array.shape[-2:]) < min_size:
+        raise InputError(
+            f"{name} must be at least {min_size} x {min_size} px to {purpose}, got shape "
+            f"{array.shape}."
+        )
+    frames = array.reshape(-1, *array.shape[-2:])
+    for index, frame in enumerate(frames):
+        if np.ptp(frame) == 0:
+            where = f"frame {index} of {name}" if array.ndim == 3 else name
+            raise InputError(
+                f"{where} is constant ({float(frame.flat[0]):.4g} everywhere): there is nothing "
+                f"to {purpose}."
+            )
+    return array
+
+
 def _number(value: float) -> str:
     return f"{value:.6g}"
 

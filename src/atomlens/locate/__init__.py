@@ -11,9 +11,7 @@ method is scored with is :mod:`atomlens.locate.classical`, the scoring
 :mod:`atomlens.locate.metrics`.
 """
 
-import sys
-import types
-
+from atomlens._lazy import make_callable
 from atomlens.locate.locate import COLUMNS, METHODS, MODALITIES, locate
 from atomlens.locate.preprocess import columns_are_dark, estimate_spacing, subtract_background
 from atomlens.locate.refine import ColumnFit, refine_columns
@@ -31,11 +29,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """``atomlens.locate(...)`` calls the verb (module ``__class__`` assignment, PEP 549 style)."""
-
-    def __call__(self, *args, **kwargs):
-        return locate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, locate)

@@ -12,9 +12,7 @@ restoration invented no lattice are :mod:`atomlens.restore.checks`. The training
 :mod:`atomlens.restore.training` (``atomlens train restore``).
 """
 
-import sys
-import types
-
+from atomlens._lazy import make_callable
 from atomlens.restore.preprocess import apply_tiled, expected_counts, normalise
 from atomlens.restore.restore import METHODS, MODALITIES, Restorer, load_restorer, restore
 
@@ -30,11 +28,4 @@ __all__ = [
 ]
 
 
-class _CallableModule(types.ModuleType):
-    """``atomlens.restore(...)`` calls the verb (module ``__class__`` assignment, PEP 549 style)."""
-
-    def __call__(self, *args, **kwargs):
-        return restore(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, restore)

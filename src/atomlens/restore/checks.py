@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from atomlens.core.validation import InputError, check_image, check_size
+from atomlens.core.validation import check_frames
 
 __all__ = ["MIN_SIZE", "check_restore_input", "invented_peaks"]
 
@@ -30,24 +30,7 @@ def check_restore_input(image: object, name: str = "image") -> np.ndarray:
     SizeLimitError
         Larger than the array size limit (``ATOMLENS_MAX_ARRAY_GB``), before any copy.
     """
-    raw = np.asarray(image)
-    if raw.ndim in (2, 3):
-        check_size(name, raw.shape, itemsize=4)
-    array = check_image(name, raw, ndim=(2, 3), min_size=1)
-    if min(array.shape[-2:]) < MIN_SIZE:
-        raise InputError(
-            f"{name} must be at least {MIN_SIZE} x {MIN_SIZE} px to restore, got shape "
-            f"{array.shape}."
-        )
-    frames = array.reshape(-1, *array.shape[-2:])
-    flat = [i for i, frame in enumerate(frames) if np.ptp(frame) == 0]
-    if flat:
-        where = f"frame {flat[0]} of {name}" if array.ndim == 3 else name
-        raise InputError(
-            f"{where} is constant ({float(frames[flat[0]].flat[0]):.4g} everywhere): there is "
-            "no signal to restore."
-        )
-    return array
+    return check_frames(name, image, min_size=MIN_SIZE, purpose="restore")
 
 
 def _log_spectrum(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
