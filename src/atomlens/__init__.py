@@ -18,6 +18,9 @@ locate
 metrics
     The metric definitions used everywhere: PSNR, SSIM, detection scores (F1, Jaccard, chamfer),
     the Cramer-Rao bound of a column position.
+track
+    Atoms through an image series: drift removed, trajectories linked globally (gaps, hops,
+    fast adatoms), motion features (MSD, diffusion); callable: ``atomlens.track(frames)``.
 restore
     Distorted STEM / HRTEM images restored (CGRDN network or classical baselines); the package is
     callable: ``atomlens.restore(image, modality="haadf")``.
@@ -66,6 +69,7 @@ _SUBPACKAGES = (
     "physics",
     "report",
     "restore",
+    "track",
     "train",
     "zoo",
 )

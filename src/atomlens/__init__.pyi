@@ -10,6 +10,7 @@ from atomlens import nn as nn
 from atomlens import physics as physics
 from atomlens import report as report
 from atomlens import restore as restore
+from atomlens import track as track
 from atomlens import train as train
 from atomlens import zoo as zoo
 
@@ -27,6 +28,7 @@ __all__ = [
     "physics",
     "report",
     "restore",
+    "track",
     "train",
     "zoo",
 ]

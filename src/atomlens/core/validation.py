@@ -114,6 +114,7 @@ PARAMETERS: dict[str, Range] = {
     "dark_offset": Range(-1e9, 1e9, "counts", "dark offset"),
     "readout_noise": Range(0, 1e9, "counts", "readout noise σ"),
     "drift": Range(-100, 100, "Å/frame", "sample drift"),
+    "frame_time": Range(0, 1e6, "s", "time between frames", low_open=True),
     "size": Range(8, 16384, "px", "image size", integer=True),
     "unit_cells": Range(1, 1000, "", "number of unit cells", integer=True),
     "count": Range(1, 10**7, "", "number of items", integer=True),

@@ -5,6 +5,7 @@
   :func:`detection_scores` (precision, recall, F1 = 2TP / (2TP + FP + FN), Jaccard =
   TP / (TP + FP + FN), chamfer distance, RMSE of the matched pairs).
 - The physical limit: :func:`cramer_rao_bound_pm`, the best possible column-position precision.
+- Tracking: :func:`tracking_scores` (MOTA and IDF1 on one-to-one matched identities).
 
 Coordinates are (row, column) = (y, x) in pixels unless a name says otherwise.
 """
@@ -25,6 +26,7 @@ __all__ = [
     "match_positions",
     "psnr",
     "ssim",
+    "tracking_scores",
 ]
 
 
@@ -183,3 +185,136 @@ def detection_scores(found: object, true: object, radius: float) -> dict[str, fl
         "rmse": float(np.sqrt(np.mean(errors**2))) if tp else math.nan,
         "chamfer": chamfer,
     }
+
+
+def _frames_of(name: str, table: object) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Per frame: the particle ids and (y, x) positions of a track table."""
+    import pandas as pd
+
+    if not isinstance(table, pd.DataFrame) or not {"frame", "particle", "y", "x"} <= set(
+        table.columns
+    ):
+        raise ValueError(f"{name} must be a DataFrame with frame, particle, y, x columns.")
+    values = table[["y", "x"]].to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} has non-finite positions.")
+    frames = table["frame"].to_numpy()
+    ids = table["particle"].to_numpy()
+    return {int(f): (ids[frames == f], values[frames == f]) for f in np.unique(frames)}
+
+
+def _frame_matches(
+    truth: tuple[np.ndarray, np.ndarray],
+    found: tuple[np.ndarray, np.ndarray],
+    radius: float,
+    previous: dict,
+) -> list[tuple[int, int]]:
+    """CLEAR-MOT matching of one frame: last frame's pairs kept while within ``radius``, the
+    rest matched one-to-one (Hungarian) within ``radius``; (truth id, found id) pairs."""
+    t_ids, t_pos = truth
+    f_ids, f_pos = found
+    f_index = {int(p): k for k, p in enumerate(f_ids)}
+    pairs, used_t, used_f = [], set(), set()
+    for k, tid in enumerate(t_ids):
+        fid = previous.get(int(tid))
+        j = f_index.get(fid) if fid is not None else None
+        if j is not None and j not in used_f and np.hypot(*(t_pos[k] - f_pos[j])) <= radius:
+            pairs.append((int(tid), int(fid)))
+            used_t.add(k)
+            used_f.add(j)
+    rest_t = np.array([k for k in range(len(t_ids)) if k not in used_t], dtype=int)
+    rest_f = np.array([j for j in range(len(f_ids)) if j not in used_f], dtype=int)
+    rows, cols = match_positions(f_pos[rest_f], t_pos[rest_t], radius)
+    pairs += [
+        (int(t_ids[rest_t[c]]), int(f_ids[rest_f[r]])) for r, c in zip(rows, cols, strict=True)
+    ]
+    return pairs
+
+
+def tracking_scores(found: object, truth: object, radius: float) -> dict[str, float]:
+    """How well found trajectories follow the true ones: MOTA and IDF1.
+
+    Parameters
+    ----------
+    found, truth : DataFrame
+        ``frame``, ``particle``, ``y``, ``x`` (trackpy's names), positions in one length unit.
+    radius : float
+        A found and a true position further apart than this never match (same unit).
+
+    Returns
+    -------
+    dict
+        ``mota`` = 1 - (FN + FP + IDSW) / GT (CLEAR MOT: per frame, last frame's matches are
+        kept while within ``radius``, the rest matched one-to-one by the Hungarian algorithm;
+        an identity switch is a true trajectory matched to another found one than at its last
+        match); ``idf1`` = 2 IDTP / (2 IDTP + IDFP + IDFN), ``idp``, ``idr`` (Ristani et al.
+        2016: true and found trajectories paired one-to-one for the most frames matched within
+        ``radius``); and the counts ``gt``, ``found``, ``tp``, ``fn``, ``fp``, ``idsw``,
+        ``idtp``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> truth = pd.DataFrame({"frame": [0, 1, 0, 1], "particle": [0, 0, 1, 1],
+    ...                       "y": [0.0, 0.0, 5.0, 5.0], "x": [0.0, 1.0, 0.0, 1.0]})
+    >>> swapped = truth.assign(particle=[7, 8, 8, 7])  # the two identities swap in frame 1
+    >>> scores = tracking_scores(swapped, truth, radius=1.0)
+    >>> scores["mota"], scores["idsw"], scores["idf1"]
+    (0.5, 2, 0.5)
+    """
+    if not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius=... must be a positive distance, got {radius}.")
+    truths, founds = _frames_of("truth", truth), _frames_of("found", found)
+    empty = (np.zeros(0, dtype=int), np.zeros((0, 2)))
+    last: dict[int, int] = {}
+    overlap: dict[tuple[int, int], int] = {}
+    gt = tp = idsw = n_found = 0
+    for frame in sorted(set(truths) | set(founds)):
+        t_frame, f_frame = truths.get(frame, empty), founds.get(frame, empty)
+        gt += len(t_frame[0])
+        n_found += len(f_frame[0])
+        pairs = _frame_matches(t_frame, f_frame, radius, last)
+        tp += len(pairs)
+        for tid, fid in pairs:
+            idsw += int(tid in last and last[tid] != fid)
+            last[tid] = fid
+        _count_overlaps(t_frame, f_frame, radius, overlap)
+    idtp = _identity_matches(overlap)
+    fn, fp = gt - tp, n_found - tp
+    return {
+        "mota": 1.0 - (fn + fp + idsw) / gt if gt else math.nan,
+        "idf1": 2 * idtp / (gt + n_found) if gt + n_found else math.nan,
+        "idp": idtp / n_found if n_found else math.nan,
+        "idr": idtp / gt if gt else math.nan,
+        "gt": gt,
+        "found": n_found,
+        "tp": tp,
+        "fn": fn,
+        "fp": fp,
+        "idsw": idsw,
+        "idtp": idtp,
+    }
+
+
+def _count_overlaps(truth, found, radius: float, overlap: dict) -> None:
+    """Add one frame's (truth id, found id) pairs within ``radius`` to the overlap counts."""
+    if not len(truth[0]) or not len(found[0]):
+        return
+    pairs = spatial.cKDTree(truth[1]).query_ball_tree(spatial.cKDTree(found[1]), radius)
+    for k, near in enumerate(pairs):
+        for j in near:
+            key = (int(truth[0][k]), int(found[0][j]))
+            overlap[key] = overlap.get(key, 0) + 1
+
+
+def _identity_matches(overlap: dict) -> int:
+    """The most frames matched by a one-to-one pairing of true and found trajectories (IDTP)."""
+    if not overlap:
+        return 0
+    keys = np.array(list(overlap))
+    t_ids, t_index = np.unique(keys[:, 0], return_inverse=True)
+    f_ids, f_index = np.unique(keys[:, 1], return_inverse=True)
+    gain = np.zeros((len(t_ids), len(f_ids)))
+    gain[t_index, f_index] = list(overlap.values())
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    return int(gain[rows, cols].sum())

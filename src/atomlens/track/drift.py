@@ -1,0 +1,158 @@
+"""Sample drift between the frames of a series, from the detections alone.
+
+Between two frames the drift is the shift that lays the most detections of the first frame onto
+detections of the second:
+
+1. every displacement from a detection of the earlier frame to one of the later frame within
+   ``max_drift`` is put into a 2-D histogram with bins of half the search range, smoothed over
+   3 x 3 bins (the point-set analogue of phase correlation);
+2. the strongest few peaks are refined by the mean of the displacements within half a search
+   range and scored by how many displacements lie there; the highest score wins (on a lattice
+   every lattice vector gives a peak too, but a shift by a lattice vector lays fewer detections
+   onto each other because of the frame's border and the defects); equal scores go to the peak
+   nearest the previous frame pair's drift;
+3. the winner is refined by the median displacement of mutually nearest neighbours (the earlier
+   frame shifted by the estimate) within the search range, twice.
+
+Drift is accumulated from frame to frame: ``drift[k]`` is the shift of frame ``k`` from the first
+frame [px]; frames with no detections get the drift interpolated linearly in frame number.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import cKDTree
+
+__all__ = ["estimate_drift", "pair_drift"]
+
+#: How many histogram peaks are refined and scored.
+PEAKS = 8
+
+
+def _displacements(before: np.ndarray, after: np.ndarray, max_drift: float) -> np.ndarray:
+    """All vectors ``after[j] - before[i]`` no longer than ``max_drift`` [px], shape (n, 2)."""
+    neighbours = cKDTree(after).query_ball_point(before, max_drift)
+    counts = np.fromiter((len(n) for n in neighbours), dtype=np.int64, count=len(before))
+    if not counts.sum():
+        return np.zeros((0, 2))
+    targets = np.fromiter((j for n in neighbours for j in n), dtype=np.int64, count=counts.sum())
+    return after[targets] - np.repeat(before, counts, axis=0)
+
+
+def _peaks(vectors: np.ndarray, max_drift: float, width: float) -> np.ndarray:
+    """Centres of the strongest peaks of the smoothed displacement histogram [px], (k, 2)."""
+    bins = max(1, math.ceil(max_drift / width))
+    edges = np.linspace(-bins * width, bins * width, 2 * bins + 1)
+    counts, _, _ = np.histogram2d(vectors[:, 0], vectors[:, 1], bins=(edges, edges))
+    smooth = ndimage.uniform_filter(counts, size=3, mode="constant")
+    top = ndimage.maximum_filter(smooth, size=3, mode="constant")
+    rows, cols = np.nonzero((smooth == top) & (smooth > 0))
+    order = np.argsort(-smooth[rows, cols], kind="stable")[:PEAKS]
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    return np.column_stack([centres[rows[order]], centres[cols[order]]])
+
+
+def _refine_peak(vectors: np.ndarray, centre: np.ndarray, radius: float) -> tuple[np.ndarray, int]:
+    """The mean of the vectors within ``radius`` of ``centre`` (two mean-shift steps), and how
+    many lie within ``radius`` of it."""
+    for _ in range(2):
+        near = np.hypot(*(vectors - centre).T) <= radius
+        if not near.any():
+            return centre, 0
+        centre = vectors[near].mean(axis=0)
+    return centre, int((np.hypot(*(vectors - centre).T) <= radius).sum())
+
+
+def _mutual_nearest(before: np.ndarray, after: np.ndarray, shift: np.ndarray, radius: float):
+    """Residual displacements of mutually nearest neighbours (``before + shift`` to ``after``)."""
+    moved = before + shift
+    forward_d, forward = cKDTree(after).query(moved, distance_upper_bound=radius)
+    _, backward = cKDTree(moved).query(after)
+    ok = np.isfinite(forward_d)
+    ok[ok] = backward[forward[ok]] == np.flatnonzero(ok)
+    return after[forward[ok]] - moved[ok]
+
+
+def pair_drift(
+    before: np.ndarray,
+    after: np.ndarray,
+    search_range: float,
+    max_drift: float,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """The drift (dy, dx) from one frame's detections to the next's [px] (module docstring).
+
+    Parameters
+    ----------
+    before, after : ndarray (n, 2), (m, 2)
+        Positions (y, x) [px] in the earlier and the later frame.
+    search_range : float
+        The linking search range [px]: sets the histogram bins and the matching radius.
+    max_drift : float
+        The largest drift looked for [px / frame].
+    prior : ndarray (2,), optional
+        The previous pair's drift [px]; breaks ties between equally good peaks (default 0).
+
+    Returns
+    -------
+    ndarray (2,)
+        NaN when no displacement lies within ``max_drift``.
+    """
+    prior = np.zeros(2) if prior is None else np.asarray(prior, dtype=float)
+    vectors = _displacements(before, after, max_drift)
+    if not len(vectors):
+        return np.full(2, np.nan)
+    candidates = [
+        _refine_peak(vectors, centre, 0.5 * search_range)
+        for centre in _peaks(vectors, max_drift, 0.5 * search_range)
+    ]
+    best = max(score for _, score in candidates)
+    tied = [centre for centre, score in candidates if score >= best]
+    shift = min(tied, key=lambda centre: float(np.hypot(*(centre - prior))))
+    for _ in range(2):
+        residual = _mutual_nearest(before, after, shift, search_range)
+        if len(residual):
+            shift = shift + np.median(residual, axis=0)
+    return shift
+
+
+def estimate_drift(
+    positions: list[np.ndarray],
+    frames: np.ndarray,
+    search_range: float,
+    max_drift: float,
+) -> np.ndarray:
+    """The accumulated drift of every frame from the first [px], shape (len(frames), 2).
+
+    Parameters
+    ----------
+    positions : list of ndarray (n_k, 2)
+        The detections (y, x) [px] of each frame, in the order of ``frames``.
+    frames : ndarray of int
+        The frame numbers, increasing.
+    search_range : float
+        The linking search range [px].
+    max_drift : float
+        The largest drift looked for between two frames with detections [px].
+    """
+    frames = np.asarray(frames)
+    known = [k for k, p in enumerate(positions) if len(p)]
+    drift = np.full((len(frames), 2), np.nan)
+    if not known:
+        return np.zeros((len(frames), 2))
+    drift[known[0]] = 0.0
+    prior = np.zeros(2)
+    for a, b in itertools.pairwise(known):
+        gap = frames[b] - frames[a]
+        step = pair_drift(positions[a], positions[b], search_range, max_drift * gap, prior * gap)
+        if not np.all(np.isfinite(step)):
+            step = prior * gap
+        drift[b] = drift[a] + step
+        prior = step / gap
+    for axis in range(2):  # frames without detections: linear in frame number
+        drift[:, axis] = np.interp(frames, frames[known], drift[known, axis])
+    return drift

@@ -1,0 +1,293 @@
+"""Global one-to-one linking of drift-corrected detections, frame by frame.
+
+Each frame ``t`` is linked to the tracks in two stages, each a linear assignment problem solved
+exactly (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`) on every connected
+group of candidate links, with a cost for leaving a track or a detection unlinked (the
+augmented matrix of Jaqaman et al., Nat. Methods 5, 695 (2008)):
+
+1. **lattice links**: tracks seen in frame ``t - 1`` to detections of ``t`` within the search
+   range ``r``, cost (d / r)^2 (trackpy's sum of squared displacements);
+2. **the motion stage**, for what stage 1 left unlinked:
+
+   - *gap closing*: a track last seen in ``t - k``, 2 <= k <= ``memory`` + 1, to a detection
+     within ``r`` of its last position, cost (d / r)^2 + 0.1 (k - 1), so an atom missed for a
+     few frames keeps its identity;
+   - *hops*: a track seen in ``t - 1`` to a detection within ``fast_range`` (a neighbouring
+     lattice site), cost 1 + (d / fast_range)^2, the dearest link, taken only where nothing
+     closer explains the detection;
+   - *fast movers*: a mobile track (one that made a long step in its last three links, or was
+     born after the first frame and has fewer than three detections) seen in ``t - k``, k <=
+     ``memory`` + 1, to a detection within ``fast_range`` of either its last position or its
+     constant-velocity prediction (last position plus k times its last velocity), cost
+     (d / fast_range)^2 + 0.1 (k - 1).
+
+   Leaving a track or a detection unlinked costs 1 each, so every admissible link beats leaving
+   both ends unlinked, and the assignment decides between competing links by total cost.
+
+A detection left unlinked starts a track (a birth); a track not continued within ``memory`` + 1
+frames has ended (a death). Each link gets a quality in [0, 1]: 1 - d / gate for a lattice
+link, divided by the gap k for a closed gap, and halved for hops and fast movers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+__all__ = ["LinkResult", "assign", "link"]
+
+#: Cost of leaving a track or a detection unlinked (per end).
+UNLINKED = 1.0
+#: Extra cost per frame of a closed gap.
+GAP_COST = 0.1
+#: Extra cost of a hop (a long link of a track that was not moving).
+HOP_COST = 1.0
+#: A track that made a long link within this many of its links is mobile.
+MOBILE_LINKS = 3
+#: A track born after the first frame is mobile while it has fewer detections than this.
+YOUNG = 3
+_FORBIDDEN = 1e9
+
+
+def assign(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    cost: np.ndarray,
+    n_rows: int,
+    n_cols: int,
+) -> np.ndarray:
+    """The cheapest one-to-one subset of candidate links; each end may stay unlinked.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int
+        The candidate links (row ``rows[e]`` to column ``cols[e]``).
+    cost : ndarray of float
+        The cost of each candidate link; leaving a row or a column unlinked costs
+        :data:`UNLINKED`.
+    n_rows, n_cols : int
+
+    Returns
+    -------
+    ndarray of int
+        Indices into the candidate links that were chosen.
+    """
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    graph = coo_matrix(
+        (np.ones(len(rows)), (rows, n_rows + cols)), shape=(n_rows + n_cols,) * 2
+    ).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    component = labels[rows]
+    edges_per = np.bincount(component, minlength=labels.max() + 1)
+    single = edges_per[component] == 1
+    chosen = [np.flatnonzero(single & (cost < 2 * UNLINKED))]
+    order = np.argsort(component, kind="stable")
+    groups = np.split(order, np.cumsum(edges_per)[:-1])
+    for group in groups:
+        if len(group) > 1:
+            chosen.append(group[_solve_group(rows[group], cols[group], cost[group])])
+    return np.sort(np.concatenate(chosen))
+
+
+def _solve_group(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The chosen links of one connected group: the augmented assignment matrix."""
+    row_ids, r = np.unique(rows, return_inverse=True)
+    col_ids, c = np.unique(cols, return_inverse=True)
+    a, b = len(row_ids), len(col_ids)
+    matrix = np.full((a + b, b + a), _FORBIDDEN)
+    matrix[r, c] = cost
+    matrix[np.arange(a), b + np.arange(a)] = UNLINKED  # row left unlinked
+    matrix[a + np.arange(b), np.arange(b)] = UNLINKED  # column left unlinked
+    matrix[a:, b:] = 0.0
+    pick_rows, pick_cols = linear_sum_assignment(matrix)
+    real = (pick_rows < a) & (pick_cols < b)
+    picked = {(i, j) for i, j in zip(pick_rows[real], pick_cols[real], strict=True)}
+    return np.array([k for k in range(len(r)) if (r[k], c[k]) in picked], dtype=np.int64)
+
+
+@dataclass
+class LinkResult:
+    """Per detection: its track, the quality of the link into it, and of the link out of it."""
+
+    particle: np.ndarray
+    quality_in: np.ndarray
+    quality_out: np.ndarray
+    kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+
+@dataclass
+class _Tracks:
+    """The state of every track while the frames are linked."""
+
+    last: list[int] = field(default_factory=list)  # detection index of its last detection
+    previous: list[int] = field(default_factory=list)  # the one before (-1 if none)
+    born: list[int] = field(default_factory=list)  # frame number of its first detection
+    length: list[int] = field(default_factory=list)
+    fast_links: list[int] = field(default_factory=list)  # links since its last long one
+
+    def start(self, detection: int, frame: int) -> int:
+        self.last.append(detection)
+        self.previous.append(-1)
+        self.born.append(frame)
+        self.length.append(1)
+        self.fast_links.append(10**9)
+        return len(self.last) - 1
+
+
+def link(
+    frame: np.ndarray,
+    position: np.ndarray,
+    search_range: float,
+    fast_range: float,
+    memory: int,
+) -> LinkResult:
+    """Link drift-corrected detections into tracks (module docstring).
+
+    Parameters
+    ----------
+    frame : ndarray of int, shape (n,)
+        Frame number of each detection, sorted increasing.
+    position : ndarray, shape (n, 2)
+        Drift-corrected (y, x) [px].
+    search_range : float
+        The lattice search range ``r`` [px].
+    fast_range : float
+        The reach of hops and fast movers per frame [px].
+    memory : int
+        The longest gap closed [frames missing].
+
+    Returns
+    -------
+    LinkResult
+        ``particle`` numbered from 0 in order of first appearance.
+    """
+    n = len(frame)
+    particle = np.full(n, -1, dtype=np.int64)
+    quality_in = np.full(n, np.nan)
+    quality_out = np.full(n, np.nan)
+    kind = np.full(n, "birth", dtype=object)
+    tracks = _Tracks()
+    numbers, starts = np.unique(frame, return_index=True)
+    stops = np.append(starts[1:], n)
+    first = int(numbers[0])
+    for t, start, stop in zip(numbers, starts, stops, strict=True):
+        here = np.arange(start, stop)
+        free = np.ones(len(here), dtype=bool)
+        links = [_lattice_links(tracks, frame, position, here, t, search_range)]
+        taken = {int(i) for i in links[0][0]}
+        free[links[0][1]] = False
+        reach = _Reach(search_range, fast_range, memory, first)
+        links.append(_motion_links(tracks, frame, position, here, free, taken, t, reach))
+        for track_ids, local, quality, kinds in links:
+            for track_id, j, q, how in zip(track_ids, local, quality, kinds, strict=True):
+                detection = int(here[j])
+                last = tracks.last[track_id]
+                particle[detection] = track_id
+                quality_in[detection], quality_out[last] = q, q
+                kind[detection] = how
+                tracks.previous[track_id], tracks.last[track_id] = last, detection
+                tracks.length[track_id] += 1
+                long = how in ("hop", "fast")
+                tracks.fast_links[track_id] = 0 if long else tracks.fast_links[track_id] + 1
+        for j in np.flatnonzero(particle[here] < 0):
+            particle[here[j]] = tracks.start(int(here[j]), int(t))
+    return LinkResult(particle, quality_in, quality_out, kind)
+
+
+def _lattice_links(tracks, frame, position, here, t, search_range):
+    """Stage 1: tracks seen in ``t - 1`` to the detections of ``t`` within the search range."""
+    active = np.array([k for k, d in enumerate(tracks.last) if frame[d] == t - 1], dtype=np.int64)
+    if not len(active) or not len(here):
+        return _none()
+    last = position[np.asarray(tracks.last)[active]]
+    pairs = cKDTree(last).sparse_distance_matrix(
+        cKDTree(position[here]), search_range, output_type="ndarray"
+    )
+    rows, cols, distance = pairs["i"], pairs["j"], pairs["v"]
+    chosen = assign(rows, cols, (distance / search_range) ** 2, len(active), len(here))
+    quality = 1.0 - distance[chosen] / search_range
+    return active[rows[chosen]], cols[chosen], quality, np.full(len(chosen), "lattice")
+
+
+def _none():
+    empty = np.zeros(0, dtype=np.int64)
+    return empty, empty, np.zeros(0), np.zeros(0, dtype=object)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """The linking settings: search range and fast range [px], memory, the first frame."""
+
+    search_range: float
+    fast_range: float
+    memory: int
+    first: int
+
+
+def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reach):
+    """Stage 2: gaps, hops and fast movers to the detections stage 1 left (module docstring)."""
+    search_range, fast_range, memory = settings.search_range, settings.fast_range, settings.memory
+    first = settings.first
+    targets = np.flatnonzero(free)
+    candidates = [
+        k for k, d in enumerate(tracks.last) if k not in taken and 1 <= t - frame[d] <= memory + 1
+    ]
+    if not len(targets) or not candidates:
+        return _none()
+    tree = cKDTree(position[here[targets]])
+    rows, cols, costs, qualities, kinds = [], [], [], [], []
+    for row, k in enumerate(candidates):
+        last = tracks.last[k]
+        gap = int(t - frame[last])
+        mobile = tracks.fast_links[k] < MOBILE_LINKS or (
+            tracks.born[k] > first and tracks.length[k] < YOUNG
+        )
+        predictions = [position[last]]
+        if mobile and tracks.previous[k] >= 0:
+            previous = tracks.previous[k]
+            velocity = (position[last] - position[previous]) / (frame[last] - frame[previous])
+            predictions.append(position[last] + gap * velocity)
+        reach = fast_range if (mobile or gap == 1) else search_range
+        found = sorted({j for p in predictions for j in tree.query_ball_point(p, reach)})
+        for j in found:
+            target = position[here[targets[j]]]
+            distance = min(float(np.hypot(*(target - p))) for p in predictions)
+            if distance > reach:
+                continue
+            cost, quality, how = _motion_cost(distance, gap, mobile, search_range, fast_range)
+            rows.append(row)
+            cols.append(j)
+            costs.append(cost)
+            qualities.append(quality)
+            kinds.append(how)
+    if not rows:
+        return _none()
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    chosen = assign(rows, cols, np.asarray(costs), len(candidates), len(targets))
+    track_ids = np.asarray(candidates, dtype=np.int64)[rows[chosen]]
+    return (
+        track_ids,
+        targets[cols[chosen]],
+        np.asarray(qualities)[chosen],
+        np.asarray(kinds, dtype=object)[chosen],
+    )
+
+
+def _motion_cost(distance, gap, mobile, search_range, fast_range) -> tuple[float, float, str]:
+    """Cost, quality and kind of one stage-2 link (module docstring)."""
+    if distance <= search_range and (gap > 1 or not mobile):
+        if gap == 1:  # a track missed by stage 1 only through a competitor
+            return (distance / search_range) ** 2, 1.0 - distance / search_range, "lattice"
+        cost = (distance / search_range) ** 2 + GAP_COST * (gap - 1)
+        return cost, (1.0 - distance / search_range) / gap, "gap"
+    if mobile:
+        cost = (distance / fast_range) ** 2 + GAP_COST * (gap - 1)
+        return cost, 0.5 * (1.0 - distance / fast_range) / gap, "fast"
+    cost = HOP_COST + (distance / fast_range) ** 2
+    return cost, 0.5 * (1.0 - distance / fast_range), "hop"
