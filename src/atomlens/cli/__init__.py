@@ -21,7 +21,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from atomlens import __version__
-from atomlens.cli import analyze, calibrate, demo, info, locate, restore, simulate, train
+from atomlens.cli import (
+    analyze,
+    calibrate,
+    demo,
+    info,
+    locate,
+    restore,
+    simulate,
+    track,
+    train,
+)
 from atomlens.zoo.registry import ModelNotFoundError
 
 
@@ -47,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_parser(commands)
     locate.add_parser(commands)
     analyze.add_parser(commands)
+    track.add_parser(commands)
     train.add_parser(commands)
     info.add_parser(commands)
     demo.add_parser(commands)

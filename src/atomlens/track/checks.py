@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -89,7 +90,12 @@ def check_stack(stack: object, name: str = "frames") -> np.ndarray:
     SizeLimitError
         Larger than the array size limit.
     """
-    if isinstance(stack, Sequence) and not isinstance(stack, str | bytes):
+    if isinstance(stack, str | bytes | os.PathLike):
+        raise InputError(
+            f"{name} must be a table of detections or a 3-D stack of images, got "
+            f"{type(stack).__name__} {stack!r}; read a file first (atomlens.io.read)."
+        )
+    if isinstance(stack, Sequence):
         shapes = {np.shape(frame) for frame in stack}
         if len(shapes) > 1:
             listed = ", ".join(str(s) for s in sorted(shapes, key=str))

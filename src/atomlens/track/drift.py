@@ -4,13 +4,16 @@ Between two frames the drift is the shift that lays the most detections of the f
 detections of the second:
 
 1. every displacement from a detection of the earlier frame to one of the later frame within
-   ``max_drift`` is put into a 2-D histogram with bins of half the search range, smoothed over
-   3 x 3 bins (the point-set analogue of phase correlation);
+   ``max_drift`` is put into a 2-D histogram with bins of half the search range, smoothed by a
+   Gaussian of one bin (the point-set analogue of phase correlation);
 2. the strongest few peaks are refined by the mean of the displacements within half a search
-   range and scored by how many displacements lie there; the highest score wins (on a lattice
-   every lattice vector gives a peak too, but a shift by a lattice vector lays fewer detections
-   onto each other because of the frame's border and the defects); equal scores go to the peak
-   nearest the previous frame pair's drift;
+   range and scored by how many displacements lie there. On a lattice every lattice vector
+   gives a peak too; a shift by a lattice vector lays fewer detections onto each other only
+   where the lattice ends within the view or has defects, and columns entering the view at one
+   edge and leaving at the other can tip the balance either way. So the peaks scoring within
+   1.5 square roots of the best score (about one row of the lattice) count as ties, and the one
+   nearest the previous frame pair's drift (zero for the first pair) wins: drift is taken to
+   change by less than half the column spacing from one frame to the next;
 3. the winner is refined by the median displacement of mutually nearest neighbours (the earlier
    frame shifted by the estimate) within the search range, twice.
 
@@ -30,7 +33,10 @@ from scipy.spatial import cKDTree
 __all__ = ["estimate_drift", "pair_drift"]
 
 #: How many histogram peaks are refined and scored.
-PEAKS = 8
+PEAKS = 12
+#: Peaks scoring within this many square roots of the best score (about one row of the
+#: lattice: the border effect) are ties, decided by the previous drift.
+TIE = 1.5
 
 
 def _displacements(before: np.ndarray, after: np.ndarray, max_drift: float) -> np.ndarray:
@@ -48,7 +54,7 @@ def _peaks(vectors: np.ndarray, max_drift: float, width: float) -> np.ndarray:
     bins = max(1, math.ceil(max_drift / width))
     edges = np.linspace(-bins * width, bins * width, 2 * bins + 1)
     counts, _, _ = np.histogram2d(vectors[:, 0], vectors[:, 1], bins=(edges, edges))
-    smooth = ndimage.uniform_filter(counts, size=3, mode="constant")
+    smooth = ndimage.gaussian_filter(counts, 1.0, mode="constant")
     top = ndimage.maximum_filter(smooth, size=3, mode="constant")
     rows, cols = np.nonzero((smooth == top) & (smooth > 0))
     order = np.argsort(-smooth[rows, cols], kind="stable")[:PEAKS]
@@ -111,7 +117,8 @@ def pair_drift(
         for centre in _peaks(vectors, max_drift, 0.5 * search_range)
     ]
     best = max(score for _, score in candidates)
-    tied = [centre for centre, score in candidates if score >= best]
+    margin = max(2.0, TIE * math.sqrt(best))
+    tied = [centre for centre, score in candidates if score >= best - margin]
     shift = min(tied, key=lambda centre: float(np.hypot(*(centre - prior))))
     for _ in range(2):
         residual = _mutual_nearest(before, after, shift, search_range)

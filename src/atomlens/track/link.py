@@ -5,8 +5,9 @@ exactly (Hungarian algorithm, :func:`scipy.optimize.linear_sum_assignment`) on e
 group of candidate links, with a cost for leaving a track or a detection unlinked (the
 augmented matrix of Jaqaman et al., Nat. Methods 5, 695 (2008)):
 
-1. **lattice links**: tracks seen in frame ``t - 1`` to detections of ``t`` within the search
-   range ``r``, cost (d / r)^2 (trackpy's sum of squared displacements);
+1. **lattice links**: tracks seen in frame ``t - 1`` that are not mobile (below) to detections
+   of ``t`` within the search range ``r``, cost (d / r)^2 (trackpy's sum of squared
+   displacements);
 2. **the motion stage**, for what stage 1 left unlinked:
 
    - *gap closing*: a track last seen in ``t - k``, 2 <= k <= ``memory`` + 1, to a detection
@@ -131,6 +132,12 @@ class _Tracks:
     length: list[int] = field(default_factory=list)
     fast_links: list[int] = field(default_factory=list)  # links since its last long one
 
+    def mobile(self, track: int, first: int) -> bool:
+        """A long link among its last few, or born after the first frame and still young."""
+        return self.fast_links[track] < MOBILE_LINKS or (
+            self.born[track] > first and self.length[track] < YOUNG
+        )
+
     def start(self, detection: int, frame: int) -> int:
         self.last.append(detection)
         self.previous.append(-1)
@@ -179,7 +186,7 @@ def link(
     for t, start, stop in zip(numbers, starts, stops, strict=True):
         here = np.arange(start, stop)
         free = np.ones(len(here), dtype=bool)
-        links = [_lattice_links(tracks, frame, position, here, t, search_range)]
+        links = [_lattice_links(tracks, frame, position, here, t, search_range, first)]
         taken = {int(i) for i in links[0][0]}
         free[links[0][1]] = False
         reach = _Reach(search_range, fast_range, memory, first)
@@ -200,9 +207,13 @@ def link(
     return LinkResult(particle, quality_in, quality_out, kind)
 
 
-def _lattice_links(tracks, frame, position, here, t, search_range):
-    """Stage 1: tracks seen in ``t - 1`` to the detections of ``t`` within the search range."""
-    active = np.array([k for k, d in enumerate(tracks.last) if frame[d] == t - 1], dtype=np.int64)
+def _lattice_links(tracks, frame, position, here, t, search_range, first):
+    """Stage 1: the tracks seen in ``t - 1`` that are not mobile, to the detections of ``t``
+    within the search range."""
+    active = [
+        k for k, d in enumerate(tracks.last) if frame[d] == t - 1 and not tracks.mobile(k, first)
+    ]
+    active = np.asarray(active, dtype=np.int64)
     if not len(active) or not len(here):
         return _none()
     last = position[np.asarray(tracks.last)[active]]
@@ -245,9 +256,7 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     for row, k in enumerate(candidates):
         last = tracks.last[k]
         gap = int(t - frame[last])
-        mobile = tracks.fast_links[k] < MOBILE_LINKS or (
-            tracks.born[k] > first and tracks.length[k] < YOUNG
-        )
+        mobile = tracks.mobile(k, first)
         predictions = [position[last]]
         if mobile and tracks.previous[k] >= 0:
             previous = tracks.previous[k]
