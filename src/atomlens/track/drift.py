@@ -4,7 +4,8 @@ Between two frames the drift is the shift that lays the most detections of the f
 detections of the second:
 
 1. every displacement from a detection of the earlier frame to one of the later frame within
-   ``max_drift`` is put into a 2-D histogram with bins of half the search range, smoothed by a
+   ``max_drift`` is put into a 2-D histogram with bins of half the search range (at most
+   :data:`MAX_BINS` on each side of zero), smoothed by a
    Gaussian of one bin (the point-set analogue of phase correlation);
 2. the strongest few peaks are refined by the mean of the displacements within half a search
    range and scored by how many displacements lie there. On a lattice every lattice vector
@@ -34,6 +35,8 @@ __all__ = ["estimate_drift", "pair_drift"]
 
 #: How many histogram peaks are refined and scored.
 PEAKS = 12
+#: The most histogram bins on each side of zero (a coarser histogram for a far reach).
+MAX_BINS = 256
 #: Peaks scoring within this many square roots of the best score (about one row of the
 #: lattice: the border effect) are ties, decided by the previous drift.
 TIE = 1.5
@@ -51,6 +54,7 @@ def _displacements(before: np.ndarray, after: np.ndarray, max_drift: float) -> n
 
 def _peaks(vectors: np.ndarray, max_drift: float, width: float) -> np.ndarray:
     """Centres of the strongest peaks of the smoothed displacement histogram [px], (k, 2)."""
+    width = max(width, max_drift / MAX_BINS)
     bins = max(1, math.ceil(max_drift / width))
     edges = np.linspace(-bins * width, bins * width, 2 * bins + 1)
     counts, _, _ = np.histogram2d(vectors[:, 0], vectors[:, 1], bins=(edges, edges))
