@@ -16,11 +16,11 @@ augmented matrix of Jaqaman et al., Nat. Methods 5, 695 (2008)):
    - *hops*: a track seen in ``t - 1`` to a detection within ``fast_range`` (a neighbouring
      lattice site), cost 1 + (d / fast_range)^2, the dearest link, taken only where nothing
      closer explains the detection;
-   - *fast movers*: a mobile track (one that made a long step in its last three links, or was
-     born after the first frame and has fewer than three detections) seen in ``t - k``, k <=
+   - *fast movers*: a mobile track (its last two links were both long: hops or fast steps; a
+     single hop on the lattice does not make an atom mobile) seen in ``t - k``, k <=
      ``memory`` + 1, to a detection within ``fast_range`` of either its last position or its
      constant-velocity prediction (last position plus k times its last velocity), cost
-     (d / fast_range)^2 + 0.1 (k - 1).
+     (d / fast_range)^2 + 0.1 (k - 1). A fast adatom's first two steps are linked as hops.
 
    Leaving a track or a detection unlinked costs 1 each, so every admissible link beats leaving
    both ends unlinked, and the assignment decides between competing links by total cost.
@@ -48,10 +48,8 @@ UNLINKED = 1.0
 GAP_COST = 0.1
 #: Extra cost of a hop (a long link of a track that was not moving).
 HOP_COST = 1.0
-#: A track that made a long link within this many of its links is mobile.
-MOBILE_LINKS = 3
-#: A track born after the first frame is mobile while it has fewer detections than this.
-YOUNG = 3
+#: A track whose last this many links were all long (hops or fast) is mobile.
+MOBILE_STREAK = 2
 _FORBIDDEN = 1e9
 
 
@@ -128,22 +126,18 @@ class _Tracks:
 
     last: list[int] = field(default_factory=list)  # detection index of its last detection
     previous: list[int] = field(default_factory=list)  # the one before (-1 if none)
-    born: list[int] = field(default_factory=list)  # frame number of its first detection
     length: list[int] = field(default_factory=list)
-    fast_links: list[int] = field(default_factory=list)  # links since its last long one
+    streak: list[int] = field(default_factory=list)  # consecutive long links, to the last
 
-    def mobile(self, track: int, first: int) -> bool:
-        """A long link among its last few, or born after the first frame and still young."""
-        return self.fast_links[track] < MOBILE_LINKS or (
-            self.born[track] > first and self.length[track] < YOUNG
-        )
+    def mobile(self, track: int) -> bool:
+        """Whether its last :data:`MOBILE_STREAK` links were all long."""
+        return self.streak[track] >= MOBILE_STREAK
 
     def start(self, detection: int, frame: int) -> int:
         self.last.append(detection)
         self.previous.append(-1)
-        self.born.append(frame)
         self.length.append(1)
-        self.fast_links.append(10**9)
+        self.streak.append(0)
         return len(self.last) - 1
 
 
@@ -182,14 +176,13 @@ def link(
     tracks = _Tracks()
     numbers, starts = np.unique(frame, return_index=True)
     stops = np.append(starts[1:], n)
-    first = int(numbers[0])
     for t, start, stop in zip(numbers, starts, stops, strict=True):
         here = np.arange(start, stop)
         free = np.ones(len(here), dtype=bool)
-        links = [_lattice_links(tracks, frame, position, here, t, search_range, first)]
+        links = [_lattice_links(tracks, frame, position, here, t, search_range)]
         taken = {int(i) for i in links[0][0]}
         free[links[0][1]] = False
-        reach = _Reach(search_range, fast_range, memory, first)
+        reach = _Reach(search_range, fast_range, memory)
         links.append(_motion_links(tracks, frame, position, here, free, taken, t, reach))
         for track_ids, local, quality, kinds in links:
             for track_id, j, q, how in zip(track_ids, local, quality, kinds, strict=True):
@@ -201,18 +194,16 @@ def link(
                 tracks.previous[track_id], tracks.last[track_id] = last, detection
                 tracks.length[track_id] += 1
                 long = how in ("hop", "fast")
-                tracks.fast_links[track_id] = 0 if long else tracks.fast_links[track_id] + 1
+                tracks.streak[track_id] = tracks.streak[track_id] + 1 if long else 0
         for j in np.flatnonzero(particle[here] < 0):
             particle[here[j]] = tracks.start(int(here[j]), int(t))
     return LinkResult(particle, quality_in, quality_out, kind)
 
 
-def _lattice_links(tracks, frame, position, here, t, search_range, first):
+def _lattice_links(tracks, frame, position, here, t, search_range):
     """Stage 1: the tracks seen in ``t - 1`` that are not mobile, to the detections of ``t``
     within the search range."""
-    active = [
-        k for k, d in enumerate(tracks.last) if frame[d] == t - 1 and not tracks.mobile(k, first)
-    ]
+    active = [k for k, d in enumerate(tracks.last) if frame[d] == t - 1 and not tracks.mobile(k)]
     active = np.asarray(active, dtype=np.int64)
     if not len(active) or not len(here):
         return _none()
@@ -233,18 +224,16 @@ def _none():
 
 @dataclass(frozen=True)
 class _Reach:
-    """The linking settings: search range and fast range [px], memory, the first frame."""
+    """The linking settings: search range and fast range [px], memory [frames]."""
 
     search_range: float
     fast_range: float
     memory: int
-    first: int
 
 
 def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reach):
     """Stage 2: gaps, hops and fast movers to the detections stage 1 left (module docstring)."""
     search_range, fast_range, memory = settings.search_range, settings.fast_range, settings.memory
-    first = settings.first
     targets = np.flatnonzero(free)
     candidates = [
         k for k, d in enumerate(tracks.last) if k not in taken and 1 <= t - frame[d] <= memory + 1
@@ -256,7 +245,7 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     for row, k in enumerate(candidates):
         last = tracks.last[k]
         gap = int(t - frame[last])
-        mobile = tracks.mobile(k, first)
+        mobile = tracks.mobile(k)
         predictions = [position[last]]
         if mobile and tracks.previous[k] >= 0:
             previous = tracks.previous[k]
