@@ -5,17 +5,18 @@
 - :func:`normalise` / :class:`Scaling`: a robust offset and scale, so the network sees every image
   of any count level and offset at zero median and unit spread, and the result goes back to the
   input's units.
-- :func:`tile_starts`, :func:`blend_window`, :func:`apply_tiled`: any image size in overlapping
-  tiles joined with a smooth weight, so a large image costs memory linear in its size and shows
-  no seams.
+- :func:`tile_starts`, :func:`blend_window`, :func:`apply_tiled` (from :mod:`atomlens.nn.tiling`,
+  shared with locate's networks): any image size in overlapping tiles joined with a smooth
+  weight, so a large image costs memory linear in its size and shows no seams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+
+from atomlens.nn.tiling import apply_tiled, blend_window, tile_starts
 
 __all__ = [
     "Scaling",
@@ -119,107 +120,3 @@ def normalise(image: np.ndarray) -> Scaling:
     spread = high - low
     scale = spread if spread > 1e-12 * max(1.0, abs(median)) else 1.0
     return Scaling(offset=float(median), scale=float(scale))
-
-
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start indices of tiles of ``tile`` px that cover ``length`` px, overlapping >= ``overlap``.
-
-    The last tile ends at the edge; a length shorter than a tile gives one tile at 0.
-
-    Examples
-    --------
-    >>> tile_starts(300, 128, 32)
-    [0, 86, 172]
-    >>> tile_starts(100, 128, 32)
-    [0]
-    """
-    if tile <= overlap:
-        raise ValueError(f"tile={tile} px must be larger than overlap={overlap} px.")
-    if length <= tile:
-        return [0]
-    count = int(np.ceil((length - overlap) / (tile - overlap)))
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
-
-
-def blend_window(tile: int, overlap: int, *, first: bool = False, last: bool = False) -> np.ndarray:
-    """1D weight of a tile along one axis: 0 in a guard band, a raised-cosine ramp, then 1.
-
-    At an edge shared with a neighbour the weight is 0 over the outer ``overlap // 4`` px (where
-    a network sees the tile's artificial border) and rises smoothly over the rest of the overlap;
-    at an image edge (``first`` / ``last``) it is 1, since no other tile covers those pixels.
-    Neighbouring tiles overlap by at least ``overlap`` px, so their weights always sum to more
-    than 0 and the normalised blend changes smoothly from one tile to the next (no seam).
-    """
-    weight = np.ones(tile, dtype=np.float64)
-    guard = overlap // 4
-    width = overlap - guard
-    if width > 0:
-        ramp = np.zeros(overlap)
-        ramp[guard:] = 0.5 - 0.5 * np.cos(np.pi * (np.arange(width) + 0.5) / width)
-        if not first:
-            weight[:overlap] = ramp
-        if not last:
-            weight[-overlap:] = ramp[::-1]
-    return weight
-
-
-def apply_tiled(
-    image: np.ndarray,
-    function: Callable[[np.ndarray], np.ndarray],
-    *,
-    tile: int = 256,
-    overlap: int = 32,
-    batch: int = 4,
-    progress: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """``function`` on overlapping tiles of a 2D image, blended smoothly.
-
-    A pixel's result comes only from tiles in which it lies at least ``overlap // 4`` px from a
-    tile border that is not an image border, so an operator whose reach is under that gives
-    exactly the untiled result.
-
-    Parameters
-    ----------
-    image : ndarray (rows, cols)
-        Any size; an image smaller than ``tile`` is processed whole.
-    function : callable
-        ``function(tiles)`` maps a (n, h, w) float32 array to one of the same shape.
-    tile, overlap : int
-        Tile size and the least overlap of neighbours [px].
-    batch : int
-        Tiles per call of ``function``.
-    progress : callable, optional
-        Called with the number of tiles finished after each batch.
-
-    Returns
-    -------
-    ndarray (rows, cols), float32
-
-    Examples
-    --------
-    >>> image = np.random.default_rng(0).normal(size=(300, 200))
-    >>> bool(np.allclose(apply_tiled(image, lambda t: 2 * t, tile=64, overlap=16), 2 * image))
-    True
-    """
-    rows, cols = image.shape
-    tile_y, tile_x = min(tile, rows), min(tile, cols)
-    overlap_y, overlap_x = min(overlap, tile_y // 2), min(overlap, tile_x // 2)
-    starts_y = tile_starts(rows, tile_y, overlap_y) if rows > tile_y else [0]
-    starts_x = tile_starts(cols, tile_x, overlap_x) if cols > tile_x else [0]
-    starts = [(y, x) for y in starts_y for x in starts_x]
-    total = np.zeros((rows, cols), dtype=np.float64)
-    norm = np.zeros((rows, cols), dtype=np.float64)
-    for first in range(0, len(starts), batch):
-        group = starts[first : first + batch]
-        tiles = np.stack([image[y : y + tile_y, x : x + tile_x] for y, x in group])
-        out = np.asarray(function(tiles.astype(np.float32)), dtype=np.float64)
-        for (y, x), result in zip(group, out, strict=True):
-            weight = np.outer(
-                blend_window(tile_y, overlap_y, first=y == 0, last=y + tile_y == rows),
-                blend_window(tile_x, overlap_x, first=x == 0, last=x + tile_x == cols),
-            )
-            total[y : y + tile_y, x : x + tile_x] += weight * result
-            norm[y : y + tile_y, x : x + tile_x] += weight
-        if progress is not None:
-            progress(len(group))
-    return (total / norm).astype(np.float32)
