@@ -69,6 +69,18 @@ def _check_range(
         raise ValueError(f"{name}=... must be a range with low <= high [{unit}], got {bounds!r}.")
 
 
+def _crystal_atoms(atoms) -> np.ndarray:
+    """True for the atoms of the drawn crystal or particle, False for an amorphous support.
+
+    Atoms added later (amorphous layers, amorphised regions of ``realism``) get False from
+    ``append_atoms``, so the column table's ``ordered`` share tells crystal columns from
+    amorphous ones (the labels of ``atomlens.locate.training``).
+    """
+    if "region" in atoms.arrays:  # a nanoparticle (region 1) on its support (region 0)
+        return atoms.arrays["region"] == 1
+    return np.ones(len(atoms), dtype=bool)
+
+
 def random_stem_imaging(rng: np.random.Generator, mode: str | None = None) -> STEMImaging:
     """A corrected STEM with small residual aberrations (mostly (HA)ADF, some ABF).
 
@@ -259,6 +271,7 @@ class ImageSampler:
         rng = np.random.default_rng([seed, index])
         pixel_size = _pixel_size(rng, *self.pixel_size)
         atoms, structure = random_structure((self.size, self.size), pixel_size, rng)
+        atoms.set_array("ordered", _crystal_atoms(atoms))
         stem = self.modality in ("stem", "haadf", "abf") or (
             self.modality == "mixed" and rng.uniform() < 0.5
         )

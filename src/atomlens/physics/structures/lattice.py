@@ -466,7 +466,9 @@ def columns(
         One row per column, ordered by y then x (row k holds the atoms with
         ``column_labels(atoms) == k``): ``y``, ``x`` [px] when ``pixel_size`` is given, ``y_A``,
         ``x_A`` (mean position [Å]), ``Z`` (largest atomic number), ``species`` (symbols from heavy
-        to light joined by '-', e.g. 'Ti-O'), ``count`` (atoms) and ``Z_sum``.
+        to light joined by '-', e.g. 'Ti-O'), ``count`` (atoms) and ``Z_sum``; when the atoms
+        carry the boolean array ``ordered`` (crystal atoms, as ``data.ImageSampler`` marks
+        them), also ``ordered``: the share of the column's summed atomic number from them.
 
     Examples
     --------
@@ -493,4 +495,7 @@ def columns(
         count=count.astype(int),
         Z_sum=np.bincount(labels, numbers).astype(int) if len(atoms) else np.zeros(0, int),
     )
+    if "ordered" in atoms.arrays and len(atoms):
+        ordered = np.bincount(labels, numbers * atoms.arrays["ordered"].astype(float))
+        table["ordered"] = ordered / np.maximum(table["Z_sum"], 1)
     return pd.DataFrame(table)
