@@ -465,3 +465,15 @@ def test_random_structures_follow_the_field_convention_and_reproduce():
 def test_bad_input_raises_a_clear_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_columns_give_the_ordered_share_of_each_column():
+    """A column of one crystal atom (Sr) and one amorphous atom (C) is 38/44 ordered."""
+    from ase import Atoms
+
+    atoms = Atoms("SrCO", positions=[(1, 1, 0), (1.1, 1, 3), (4, 4, 0)], cell=[6, 6, 6])
+    atoms.set_array("ordered", np.array([True, False, True]))
+    table = columns(atoms)
+    assert table["ordered"].round(4).tolist() == [round(38 / 44, 4), 1.0]
+    atoms.set_array("ordered", None)
+    assert "ordered" not in columns(atoms)
