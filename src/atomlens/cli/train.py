@@ -36,9 +36,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
     _add_calibrate(tasks)
+    from atomlens.cli.train_locate import add_locate
     from atomlens.cli.train_restore import add_restore
 
     add_restore(tasks)
+    add_locate(tasks)
 
 
 def add_fit_arguments(

@@ -1,0 +1,128 @@
+"""``atomlens train locate generate|fit``: the column segmentation networks (U-Net and the
+structure-conditioned model of paper 002)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+KINDS = ("unet", "structure")
+
+
+def add_locate(tasks: argparse._SubParsersAction) -> None:
+    """The ``locate`` task of ``atomlens train``."""
+    from atomlens.cli.train import _common, add_fit_arguments
+
+    locate = tasks.add_parser(
+        "locate",
+        help="the column segmentation networks (U-Net, structure-conditioned)",
+        description="Train the segmentation networks of 'atomlens locate --method unet|structure' "
+        "on simulated images with realism (the modality and the distortions follow the chunk "
+        "seed: HAADF 3 in 5, ABF, HRTEM; detector chain or shot noise).",
+    )
+    steps = locate.add_subparsers(dest="step", metavar="STEP", required=True)
+
+    generate = steps.add_parser("generate", help="simulate bank chunks of labelled crops")
+    generate.add_argument("--bank", type=Path, required=True, help="bank folder")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the first chunk")
+    generate.add_argument("--chunks", type=int, default=100, help="number of chunks")
+    generate.add_argument("--images", type=int, default=32, help="images per chunk")
+    generate.add_argument("--size", type=int, default=128, help="image size [px]")
+    generate.add_argument(
+        "--pixel-size-range", default="0.05,0.6", help="low,high pixel size [Å] (default 0.05,0.6)"
+    )
+    _common(generate)
+    generate.set_defaults(run=_generate)
+
+    fit = steps.add_parser("fit", help="train on a bank (validation data in BANK/validation)")
+    add_fit_arguments(fit, batch=32, lr=2e-3, ema=0.998, every=(500, 200, 500))
+    fit.add_argument("--network", choices=KINDS, default="unet", help="which network")
+    fit.add_argument(
+        "--contrastive", type=float, default=0.1, help="weight of the contrastive term (structure)"
+    )
+    _common(fit)
+    fit.set_defaults(run=_fit)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from atomlens.cli.train import _set_threads
+    from atomlens.cli.train_restore import _range
+    from atomlens.core.validation import check_parameter
+    from atomlens.locate.training import make_chunk
+    from atomlens.train import generate_bank
+    from atomlens.train._ranges import check_setting
+    from atomlens.train.bank import check_bank_folder
+    from atomlens.train.distributed import process_position
+
+    _set_threads(args)
+    chunks = check_parameter("chunks", args.chunks, kind="count")
+    check_parameter("chunk_size", args.images, kind="count")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
+    pixel_size = _range("--pixel-size-range", args.pixel_size_range, "Å")
+    for value in pixel_size:
+        check_parameter("pixel_size", value)
+    rank, world, _ = process_position()
+    seeds = range(args.seed + rank, args.seed + chunks, world)
+    if len(seeds):
+        check_setting("seed", seeds[-1])
+    check_bank_folder(args.bank)
+    written = generate_bank(
+        args.bank,
+        lambda seed: make_chunk(seed, images=args.images, size=args.size, pixel_size=pixel_size),
+        seeds,
+    )
+    print(f"{len(written)} chunks of {args.images} images written to {args.bank}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from atomlens.cli.train import _check_fit_outputs, _set_threads, fit_settings
+    from atomlens.locate.network import build_network
+    from atomlens.locate.training import SegmentationTraining, check_examples, save_segmentor
+    from atomlens.train import ExampleBank, fit_streaming
+    from atomlens.train.distributed import resolve_device, setup
+
+    _set_threads(args)
+    settings = fit_settings(args)
+    task = SegmentationTraining(contrastive=args.contrastive)
+    resolve_device(args.device)
+    _check_fit_outputs(args)
+    card = args.card.read_text() if args.card else None
+    bank = ExampleBank(args.bank)
+    check_examples(bank.take([0]), str(args.bank))
+    validation = ExampleBank(args.bank / "validation").arrays()
+    check_examples(validation, str(args.bank / "validation"))
+    distributed = setup(args.device)
+    try:
+        import torch
+
+        torch.manual_seed(args.seed)
+        run = fit_streaming(
+            build_network(args.network),
+            task,
+            bank,
+            settings,
+            validation=validation,
+            distributed=distributed,
+            checkpoint=args.checkpoint,
+            resume=args.resume,
+            on_record=lambda record: print(json.dumps(record), flush=True),
+        )
+        if distributed.is_main:
+            metrics = save_segmentor(
+                run,
+                args.output,
+                kind=args.network,
+                bank=bank,
+                validation=validation,
+                card=card,
+                overwrite=args.overwrite,
+            )
+            print(json.dumps(metrics), flush=True)
+            print(f"saved {args.output} ({run.steps} steps, {run.minutes:.1f} min)", flush=True)
+        distributed.barrier()
+    finally:
+        distributed.close()
+    return 0
