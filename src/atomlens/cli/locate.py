@@ -42,6 +42,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=4.0,
         help="least column prominence in noise standard deviations (default 4)",
     )
+    parser.add_argument(
+        "--method",
+        choices=("classical", "unet", "structure"),
+        default="classical",
+        help="column candidates from peak finding (classical), the U-Net segmentor, or the "
+        "structure-conditioned network (give --structure); refined the same way",
+    )
+    parser.add_argument("--model", help="segmentation model name or folder (default: shipped)")
+    parser.add_argument(
+        "--structure", help="the material for --method structure, e.g. SrTiO3 (or a CIF file)"
+    )
+    parser.add_argument(
+        "--zone-axis", help="zone axis of --structure, comma-separated, e.g. 0,0,1 (default)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV table")
     parser.add_argument("--plot", type=Path, help="also save the first image with its columns")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -65,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {args.output} must end in .csv.")
     extra = [args.plot] if args.plot is not None else []
     check_outputs([args.output, *extra], args.overwrite, inputs, files=True)
+    zone_axis = _zone_axis(args.zone_axis)
     tables, first = [], None
     for path in inputs:
         image = read(path)
@@ -81,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
                 modality=args.modality,
                 spacing=args.spacing,
                 threshold=args.threshold,
+                method=args.method,
+                model=args.model,
+                structure=args.structure,
+                zone_axis=zone_axis,
                 progress=not args.no_progress and data.ndim == 3,
             )
         except (InputError, ValueError) as error:  # name the file
@@ -105,6 +124,20 @@ def run(args: argparse.Namespace) -> int:
             _plot(out.path(args.plot), *first)
     print(args.output)
     return 0
+
+
+def _zone_axis(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        axis = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(
+            f"--zone-axis must be comma-separated integers such as 0,0,1, got {text!r}."
+        ) from None
+    if len(axis) not in (3, 4) or not any(axis):
+        raise ValueError(f"--zone-axis must have 3 (or 4 hexagonal) indices, not all 0: {text!r}.")
+    return axis
 
 
 def _plot(path: Path, image, table, pixel_size: float | None, source: Path) -> None:

@@ -19,12 +19,23 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
    intensities fall into two well-separated groups (a two-Gaussian mixture of the log
    intensities, by BIC and Ashman's D > 2), each column is classed ``heavy`` or ``light``
    (HAADF) or ``strong`` or ``weak`` (ABF, HRTEM), else ``column``.
+
+The network paths (``method="unet"``, the AtomAI-Segmentor-like baseline of paper 002, and
+``method="structure"``, paper 002's structure-conditioned model, given ``structure=`` and
+``zone_axis=``) replace step 3: the background-free image is resampled so that columns lie
+8 px apart (:mod:`atomlens.locate.network`), the network gives a probability map of columns
+and one of heavy columns, and every local maximum of the column map above 0.5 is a candidate.
+Steps 4 and 5 are the same, except that the class comes from the heavy map.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,10 +47,12 @@ from atomlens.locate.checks import check_locate_input
 from atomlens.locate.preprocess import columns_are_dark, estimate_spacing, subtract_background
 from atomlens.locate.refine import refine_columns
 
-__all__ = ["COLUMNS", "METHODS", "MODALITIES", "locate"]
+__all__ = ["COLUMNS", "METHODS", "MODALITIES", "Segmentor", "load_segmentor", "locate"]
 
 MODALITIES = ("haadf", "abf", "hrtem")
-METHODS = ("classical",)
+METHODS = ("classical", "unet", "structure")
+#: The shipped model of each network method.
+MODELS = {"unet": "locate-unet", "structure": "locate-structure"}
 #: The table's columns, in order (``frame`` first for a stack).
 COLUMNS = (
     "y",
@@ -55,6 +68,57 @@ COLUMNS = (
 )
 #: The spacing assumed when the image shows no periodicity and a pixel size is known [Å].
 FALLBACK_SPACING = 2.0
+
+
+class Segmentor:
+    """A loaded column segmentation network with its config.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A :class:`~atomlens.nn.SegmentationUNet`.
+    config : dict
+        The model folder's config (``task`` "column-segmentation").
+    """
+
+    def __init__(self, model: Any, config: dict[str, Any]):
+        if config.get("task") != "column-segmentation":
+            raise ValueError(
+                f"The model is a {config.get('task')!r} model, not a column-segmentation network."
+            )
+        self.model = model.eval()
+        self.config = config
+
+    @property
+    def conditioned(self) -> bool:
+        """Whether the network reads structure tokens."""
+        return bool(self.model.structure_features)
+
+    def candidates(
+        self, flat: np.ndarray, spacing: float, tokens: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Integer (y, x) column candidates [px] of a columns-bright, background-free image
+        and whether each is heavy."""
+        from atomlens.locate.network import column_candidates, network_input, predict_maps
+
+        canonical, factors = network_input(flat, spacing)
+        maps = predict_maps(self.model, canonical, tokens)
+        peaks, heavy = column_candidates(maps, factors)
+        inside = (peaks >= 0).all(axis=1) & (peaks < flat.shape).all(axis=1)
+        return peaks[inside], heavy[inside]
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str) -> Segmentor:
+    from atomlens.zoo import load_model
+
+    model, config = load_model(name)
+    return Segmentor(model, config)
+
+
+def load_segmentor(model: str | Path = "locate-unet") -> Segmentor:
+    """The segmentation network of a model name or folder (verified weights, cached by name)."""
+    return _load_cached(str(model))
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
@@ -208,11 +272,21 @@ def _boundary(weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> 
 
 
 def _frame_columns(
-    frame: np.ndarray, spacing: float, dark: bool, threshold: float, rounds: int, modality: str
+    frame: np.ndarray,
+    spacing: float,
+    dark: bool,
+    threshold: float,
+    rounds: int,
+    modality: str,
+    network: tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> pd.DataFrame:
     signed = -frame if dark else frame
     flat = subtract_background(signed, spacing)
-    peaks = _find_peaks(flat, spacing, threshold)
+    heavy = None
+    if network is None:
+        peaks = _find_peaks(flat, spacing, threshold)
+    else:
+        peaks, heavy = network[0].candidates(flat, spacing, network[1])
     half = int(np.clip(round(0.5 * spacing), 2, 20))
     fit = refine_columns(flat, peaks, half=half, width=max(spacing / 6.0, 0.7), rounds=rounds)
     table = pd.DataFrame(fit.columns)
@@ -225,8 +299,20 @@ def _frame_columns(
     cols = np.clip(np.rint(table["x"].to_numpy()).astype(int), 0, frame.shape[1] - 1)
     background = (signed - flat)[rows, cols] + table["background"].to_numpy()
     table["background"] = -background if dark else background
-    table["class"] = _classes(table["intensity"].to_numpy(), modality)
+    if heavy is None:
+        table["class"] = _classes(table["intensity"].to_numpy(), modality)
+    else:
+        table["class"] = _network_classes(heavy[table.index.to_numpy()], modality)
     return table.reset_index(drop=True)
+
+
+def _network_classes(heavy: np.ndarray, modality: str) -> np.ndarray:
+    """``heavy``/``light`` (``strong``/``weak``) from the network's heavy map when both occur,
+    else ``column``."""
+    if heavy.all() or not heavy.any():
+        return np.full(len(heavy), "column", dtype=object)
+    names = ("heavy", "light") if modality == "haadf" else ("strong", "weak")
+    return np.where(heavy, names[0], names[1]).astype(object)
 
 
 def _nearest_columns(
@@ -289,6 +375,9 @@ def locate(
     threshold: float = 4.0,
     rounds: int = 3,
     progress: bool = False,
+    model: str | Path | None = None,
+    structure: Any = None,
+    zone_axis: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Every atomic column of an image (or of each frame of a stack).
 
@@ -301,17 +390,28 @@ def locate(
         column spacing is estimated from the image (a warning says so).
     modality : {"haadf", "abf", "hrtem"}
         HAADF columns are bright, ABF columns dark; HRTEM contrast is decided from the image.
-    method : {"classical"}
-        Smoothing, peak finding and Gaussian refinement (module docstring).
+    method : {"classical", "unet", "structure"}
+        Smoothing, peak finding and Gaussian refinement; or the candidates of the U-Net
+        segmentor, or of the structure-conditioned network (module docstring), refined the
+        same way.
     spacing : float, optional
         The nearest-neighbour distance of the columns to find [Å] (needs ``pixel_size``);
         estimated from the image when not given.
     threshold : float
-        Least prominence of a column, in noise standard deviations of the smoothed image.
+        Least prominence of a column, in noise standard deviations of the smoothed image
+        (classical path; the networks' candidates need a probability of at least 0.5).
     rounds : int
         Refinement rounds (neighbours fitted together from the second).
     progress : bool
         A progress bar over frames.
+    model : str or Path, optional
+        The network's model name or folder; default ``locate-unet`` or ``locate-structure``.
+    structure : str or ase.Atoms, optional
+        The material for ``method="structure"``: a name of
+        ``atomlens.physics.structures.materials.MATERIALS`` or a unit cell; None tells the
+        network the structure is unknown.
+    zone_axis : sequence of int, optional
+        The zone axis the material is seen along (default [001]).
 
     Returns
     -------
@@ -329,7 +429,9 @@ def locate(
     InputError
         Not an image (NaN, constant, tiny, wrong dimensions); no periodicity and no pixel size.
     ValueError
-        An unknown modality or method; a pixel size or spacing out of range.
+        An unknown modality or method; a pixel size or spacing out of range; ``structure``
+        or ``zone_axis`` without ``method="structure"``, or a structure that cannot be
+        oriented along the zone axis.
 
     Examples
     --------
@@ -347,6 +449,7 @@ def locate(
         raise ValueError(f"threshold=... must be a number of noise sigmas >= 0, got {threshold!r}.")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
         raise ValueError(f"rounds=... must be an integer in [1, 10], got {rounds!r}.")
+    network = _network(method, model, structure, zone_axis)
     array = check_locate_input(image)
     spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold)
     if pixel_size is None:
@@ -361,7 +464,7 @@ def locate(
     )
     tables = []
     for i, frame in enumerate(tqdm(frames, desc="locate", unit="frame", disable=not progress)):
-        table = _frame_columns(frame, spacing_px, dark, threshold, rounds, modality)
+        table = _frame_columns(frame, spacing_px, dark, threshold, rounds, modality, network)
         if array.ndim == 3:
             table.insert(0, "frame", i)
         tables.append(table)
@@ -377,5 +480,42 @@ def locate(
         dark=dark,
         modality=modality,
         method=method,
+        model=None if network is None else str(model or MODELS[method]),
     )
     return result
+
+
+def _network(
+    method: str, model: str | Path | None, structure: Any, zone_axis: Sequence[int] | None
+) -> tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None] | None:
+    """The segmentor and structure tokens of a network method (None for the classical path)."""
+    if method != "structure" and (structure is not None or zone_axis is not None):
+        raise ValueError(
+            "structure=... and zone_axis=... condition the structure-conditioned network: "
+            f"pass method='structure' (got method={method!r})."
+        )
+    if method == "classical":
+        if model is not None:
+            raise ValueError("model=... names a network: pass method='unet' or 'structure'.")
+        return None
+    segmentor = load_segmentor(model or MODELS[method])
+    if segmentor.conditioned != (method == "structure"):
+        kind = "a structure-conditioned" if segmentor.conditioned else "an unconditioned U-Net"
+        raise ValueError(
+            f"model={str(model)!r} is {kind} network; method={method!r} needs "
+            f"{'the other kind' if model else 'its own model'} (method='unet' takes a U-Net, "
+            "method='structure' a conditioned one)."
+        )
+    if not segmentor.conditioned:
+        return segmentor, None
+    from atomlens.locate.network import structure_tokens
+
+    if zone_axis is not None and structure is None:
+        raise ValueError("zone_axis=... needs structure=... (the material seen along it).")
+    try:
+        tokens = structure_tokens(structure, zone_axis)
+    except (KeyError, ValueError, TypeError, OSError) as error:
+        raise ValueError(
+            f"structure={structure!r} along zone_axis={zone_axis!r} gives no unit cell: {error}"
+        ) from None
+    return segmentor, tokens
