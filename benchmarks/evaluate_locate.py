@@ -33,6 +33,11 @@ Methods:
 - ``classical+spacing``: the same given ``spacing=`` the true median nearest-neighbour distance
   (what a microscopist who knows the material can pass), which separates detection from the
   spacing estimate;
+- ``unet``: ``method="unet"``, the U-Net segmentor's candidates (AtomAI's Segmentor
+  architecture, trained here by ``atomlens train locate``), refined like the classical path;
+- ``structure``: ``method="structure"``, the structure-conditioned network (paper 002) given
+  the scene's material and zone axis;
+- ``unet+spacing``, ``structure+spacing``: the same given the true spacing;
 - ``atomap``: Atomap's standard workflow (peer, its own environment,
   ``benchmarks/peers/atomap_peer.py``), given the separation 0.45 x the true nearest-neighbour
   distance (information ``classical`` does not get) and, for ABF and dark HRTEM, the image
@@ -141,14 +146,23 @@ def noisy(scene: Scene, dose_column: float, d: int) -> tuple[np.ndarray, float]:
     return image, dose_pixel
 
 
-def run_classical(
-    scene: Scene, image: np.ndarray, spacing: float | None = None
+def run_locate(
+    scene: Scene, image: np.ndarray, method: str, models: dict[str, str]
 ) -> tuple[np.ndarray, float]:
+    """atomlens.locate with a method name of this benchmark (``+spacing``: the true spacing
+    given; ``structure``: the scene's material and zone axis given)."""
+    name, _, given = method.partition("+")
+    options: dict = {"method": name}
+    if given == "spacing":
+        options["spacing"] = scene.spacing * scene.pixel_size
+    if name in models:
+        options["model"] = models[name]
+    if name == "structure":
+        options.update(structure=scene.material, zone_axis=ZONES[scene.material])
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = locate(image, pixel_size=scene.pixel_size, modality=scene.modality,
-                       spacing=spacing)  # fmt: skip
+        table = locate(image, pixel_size=scene.pixel_size, modality=scene.modality, **options)
     return table[["y", "x"]].to_numpy(float), time.perf_counter() - start
 
 
@@ -234,7 +248,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--doses", default="20,50,200,1000,5000", help="electrons per column")
     parser.add_argument("--modalities", default=",".join(MODALITIES))
     parser.add_argument("--materials", default=",".join(MATERIALS))
-    parser.add_argument("--methods", default="classical,classical+spacing,atomap")
+    parser.add_argument(
+        "--methods",
+        default="classical,classical+spacing,unet,unet+spacing,structure,structure+spacing,atomap",
+        help="atomlens methods (classical, unet, structure; +spacing gives the true spacing) "
+        "and atomap",
+    )
+    parser.add_argument(
+        "--models",
+        default="",
+        help="model folders to use instead of the shipped ones: unet=PATH,structure=PATH",
+    )
     parser.add_argument("--atomap-doses", default="50,1000", help="doses Atomap runs at")
     parser.add_argument("--atomap-modalities", default="haadf", help="modalities Atomap runs on")
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON (and .md beside)")
@@ -249,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     methods = [m.strip() for m in args.methods.split(",")]
     materials = [m.strip() for m in args.materials.split(",")]
     atomap_doses = {float(d) for d in args.atomap_doses.split(",")}
+    models = dict(item.split("=", 1) for item in args.models.split(",") if item)
     notes = []
     atomap = None
     if "atomap" in methods:
@@ -269,13 +294,11 @@ def main(argv: list[str] | None = None) -> None:
                     base = {"modality": modality, "material": material, "index": index,
                             "pixel_size": px, "dose_column": dose,
                             "dose_pixel": dose_pixel}  # fmt: skip
-                    found, seconds = run_classical(scene, image)
-                    records.append(base | {"method": "classical", "seconds": seconds}
-                                   | score(scene, found, dose))  # fmt: skip
-                    if "classical+spacing" in methods:
-                        given = scene.spacing * scene.pixel_size
-                        found, seconds = run_classical(scene, image, given)
-                        records.append(base | {"method": "classical+spacing", "seconds": seconds}
+                    for method in methods:
+                        if method == "atomap":
+                            continue
+                        found, seconds = run_locate(scene, image, method, models)
+                        records.append(base | {"method": method, "seconds": seconds}
                                        | score(scene, found, dose))  # fmt: skip
                     if (
                         atomap is not None

@@ -11,7 +11,10 @@ exists, what a microscopist checks:
   one within a quarter spacing, the share of each tool's columns the other also found, and the
   RMS distance of the matched pairs [pm] against the RMS of the fits' radial standard errors
   (agreement within the uncertainty when the first is not much larger);
-- time per image for both.
+- time per image for both;
+- with ``--methods classical,unet,structure``: the same for the segmentation networks
+  (``structure`` given the material of :data:`STRUCTURES`), and how each agrees with the
+  classical path (one-to-one within a quarter spacing).
 
     .venv/bin/python benchmarks/locate_real.py --data ../shared/data/real \\
         -o benchmarks/results/locate_real.json
@@ -36,6 +39,14 @@ from atomlens.report.figures import plot_overlay, save_figure
 from real_images import IMAGES  # benchmarks/real_images.py, beside this script
 
 FIGURES = Path(__file__).resolve().parents[1] / "docs" / "images" / "locate"
+#: What each image shows, for ``method="structure"`` (None: unknown, the network is told so).
+STRUCTURES = {
+    "hrstem_example.ser": (None, None),
+    "example_Se_implanted_MoS2.dm3": ("MoS2", (0, 0, 1)),
+    "SrTiO3_ADF_cropped.hdf5": ("SrTiO3", (0, 0, 1)),
+    "SrTiO3_ABF_cropped.hdf5": ("SrTiO3", (0, 0, 1)),
+    "Si110_HAADF.png": ("Si", (1, 1, 0)),
+}
 ZOOM = 160  # [px]
 
 
@@ -71,13 +82,25 @@ def overlay(path: Path, image: np.ndarray, table, pixel_size: float, title: str)
     save_figure(fig, path, dpi=90)
 
 
+def agreement(ours: np.ndarray, theirs: np.ndarray, spacing: float, pixel_size: float) -> dict:
+    """Columns matched one to one within a quarter spacing, and their RMS distance [pm]."""
+    scores = detection_scores(ours, theirs, 0.25 * spacing)
+    return {
+        "share_of_ours_found_by_them": round(scores["precision"], 4),
+        "share_of_theirs_found_by_us": round(scores["recall"], 4),
+        "rms_distance_matched_pm": round(scores["rmse"] * pixel_size * 100, 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
+    parser.add_argument("--methods", default="classical", help="classical,unet,structure")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     FIGURES.mkdir(parents=True, exist_ok=True)
     atomap = atomap_runner()
+    methods = args.methods.split(",")
     results = {}
     for name, (modality, fallback, what) in IMAGES.items():
         path = args.data / name
@@ -87,50 +110,88 @@ def main(argv: list[str] | None = None) -> None:
         image = read(path)
         data = np.asarray(image.data, dtype=np.float64)
         pixel_size = fallback if image.pixel_size is None else float(np.mean(image.pixel_size))
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            table = locate(data, pixel_size=pixel_size, modality=modality)
-        seconds = time.perf_counter() - start
-        spacing = table.attrs["spacing_px"]
-        sigma = np.hypot(table["sigma_y"], table["sigma_x"])
-        record = {
-            "what": what,
-            "modality": modality,
-            "shape": list(data.shape),
-            "pixel_size_A": pixel_size,
-            "columns": len(table),
-            "spacing_px": round(spacing, 2),
-            "spacing_source": table.attrs["spacing_source"],
-            "median_radial_error_pm": round(float(np.median(sigma)) * pixel_size * 100, 2),
-            "classes": table["class"].value_counts().to_dict(),
-            "seconds": round(seconds, 2),
-        }
-        if atomap is not None:
-            separation = max(2, int(0.45 * spacing))
-            positions, times = atomap(data[None], separation, dark=modality == "abf")
-            found = positions[0]
-            margin = separation + 1  # Atomap never finds columns nearer the edge
-            ours = table[["y", "x"]].to_numpy()
-            keep = (ours >= margin).all(1) & (ours < np.array(data.shape) - margin).all(1)
-            scores = detection_scores(ours[keep], found, 0.25 * spacing)
-            matched_rms = scores["rmse"] * pixel_size * 100
-            record["atomap"] = {
-                "columns": len(found),
-                "seconds": round(float(times[0]), 2),
-                "share_of_atomlens_found_by_atomap": round(scores["precision"], 4),
-                "share_of_atomap_found_by_atomlens": round(scores["recall"], 4),
-                "rms_distance_matched_pm": round(matched_rms, 2),
-                "rms_radial_error_of_fits_pm": round(
-                    float(np.sqrt(np.mean(sigma[keep] ** 2))) * pixel_size * 100, 2
-                ),
-            }
-        title = f"{name}: {len(table)} columns, spacing {spacing:.1f} px"
-        overlay(FIGURES / f"{Path(name).stem}.png", data, table, pixel_size, title)
-        results[name] = record
-        print(json.dumps({name: record}), flush=True)
+        found_atomap = None
+        for method in methods:
+            record, table = run_method(data, pixel_size, modality, method, name)
+            record["what"] = what
+            spacing = table.attrs["spacing_px"]
+            if atomap is not None and found_atomap is None:
+                separation = max(2, int(0.45 * spacing))
+                positions, times = atomap(data[None], separation, dark=modality == "abf")
+                found_atomap = (positions[0], separation, float(times[0]))
+            if found_atomap is not None:
+                record["atomap"] = compare_atomap(table, data.shape, pixel_size, *found_atomap)
+            if method != "classical" and "classical" in results.get(name, {}):
+                reference = results[name]["classical"]["positions"]
+                record["against_classical"] = agreement(
+                    table[["y", "x"]].to_numpy(), np.asarray(reference), spacing, pixel_size
+                )
+            suffix = "" if method == "classical" else f"_{method}"
+            title = f"{name} ({method}): {len(table)} columns, spacing {spacing:.1f} px"
+            overlay(FIGURES / f"{Path(name).stem}{suffix}.png", data, table, pixel_size, title)
+            results.setdefault(name, {})[method] = record
+            print(json.dumps({name: {method: record | {"positions": "..."}}}), flush=True)
+    for per_image in results.values():
+        for record in per_image.values():
+            record.pop("positions")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1))
+
+
+def run_method(
+    data: np.ndarray, pixel_size: float, modality: str, method: str, name: str
+) -> tuple[dict, object]:
+    options: dict = {"method": method}
+    if method == "structure":
+        material, zone = STRUCTURES.get(name, (None, None))
+        options.update(structure=material, zone_axis=zone)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = locate(data, pixel_size=pixel_size, modality=modality, **options)
+    seconds = time.perf_counter() - start
+    spacing = table.attrs["spacing_px"]
+    sigma = np.hypot(table["sigma_y"], table["sigma_x"])
+    record = {
+        "modality": modality,
+        "shape": list(data.shape),
+        "pixel_size_A": pixel_size,
+        "columns": len(table),
+        "spacing_px": round(spacing, 2),
+        "spacing_source": table.attrs["spacing_source"],
+        "median_radial_error_pm": round(float(np.median(sigma)) * pixel_size * 100, 2),
+        "classes": table["class"].value_counts().to_dict(),
+        "seconds": round(seconds, 2),
+        "positions": table[["y", "x"]].to_numpy().tolist(),
+    }
+    return record, table
+
+
+def compare_atomap(
+    table,
+    shape: tuple[int, ...],
+    pixel_size: float,
+    found: np.ndarray,
+    separation: int,
+    seconds: float,
+) -> dict:
+    """Agreement of the table with Atomap's columns, away from the edge strip it cannot reach."""
+    spacing = table.attrs["spacing_px"]
+    margin = separation + 1  # Atomap never finds columns nearer the edge
+    ours = table[["y", "x"]].to_numpy()
+    keep = (ours >= margin).all(1) & (ours < np.array(shape) - margin).all(1)
+    scores = detection_scores(ours[keep], found, 0.25 * spacing)
+    sigma = np.hypot(table["sigma_y"], table["sigma_x"]).to_numpy()
+    return {
+        "columns": len(found),
+        "seconds": round(seconds, 2),
+        "share_of_atomlens_found_by_atomap": round(scores["precision"], 4),
+        "share_of_atomap_found_by_atomlens": round(scores["recall"], 4),
+        "rms_distance_matched_pm": round(scores["rmse"] * pixel_size * 100, 2),
+        "rms_radial_error_of_fits_pm": round(
+            float(np.sqrt(np.mean(sigma[keep] ** 2))) * pixel_size * 100, 2
+        ),
+    }
 
 
 if __name__ == "__main__":
