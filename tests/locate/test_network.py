@@ -22,7 +22,8 @@ from atomlens.physics.structures.lattice import columns
 def _centroid(image: np.ndarray) -> tuple[float, float]:
     weights = np.clip(image - 0.5 * image.max(), 0, None)
     rows, cols = np.indices(image.shape)
-    return float((rows * weights).sum() / weights.sum()), float((cols * weights).sum() / weights.sum())
+    total = weights.sum()
+    return float((rows * weights).sum() / total), float((cols * weights).sum() / total)
 
 
 @pytest.mark.parametrize("spacing", [3.0, 8.0, 24.0])
@@ -61,7 +62,8 @@ def test_label_maps_peak_at_the_mapped_columns():
     factors = (2.0, 2.0)
     maps = label_maps(table, (80, 80), factors)
     assert maps.shape == (2, 80, 80)
-    assert maps[0, 20, 24] == pytest.approx(np.exp(-0.5 / (2 * 1.2**2)), rel=1e-5)  # at (20.5, 24.5)
+    # the first column maps to (20.5, 24.5): pixel (20, 24) is 0.5 px^2 away
+    assert maps[0, 20, 24] == pytest.approx(np.exp(-0.5 / (2 * 1.2**2)), rel=1e-5)
     found, heavy = column_candidates(maps, factors, level=0.5)
     np.testing.assert_array_equal(sorted(map(tuple, found)), [(10, 12), (20, 30)])
     assert heavy.sum() == 1
@@ -80,7 +82,7 @@ def test_structure_tokens_describe_the_projected_unit_cell():
     assert (~unknown_mask).sum() == 1 and not unknown.any()
     atoms = Atoms("Cu", scaled_positions=[(0, 0, 0)], cell=[2.5, 2.5, 2.5], pbc=True)
     own, own_mask = structure_tokens(atoms)
-    assert (~own_mask).sum() == 3
+    assert (~own_mask).sum() == 3 and own[2, 2] == 1.0  # one column, the heaviest
 
 
 def test_an_unknown_material_is_refused():
