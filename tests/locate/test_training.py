@@ -8,6 +8,7 @@ from atomlens.cli import main
 from atomlens.data import ImageSampler
 from atomlens.locate import load_segmentor, locate
 from atomlens.locate.training import (
+    LEVELS,
     SegmentationTraining,
     check_examples,
     chunk_modality,
@@ -71,7 +72,7 @@ def test_train_locate_commands_make_a_model_locate_can_use(tmp_path, network):
     segmentor = load_segmentor(model)
     assert segmentor.config["task"] == "column-segmentation"
     assert segmentor.conditioned == (network == "structure")
-    assert "f1" in segmentor.config["validation"]
+    assert "f1_0.3" in segmentor.config["validation"] and segmentor.config["level"] in LEVELS
     image = np.random.default_rng(0).poisson(field_image() * 20 + 2).astype(np.float32)
     options = {"structure": "SrTiO3", "zone_axis": (0, 0, 1)} if network == "structure" else {}
     table = locate(image, pixel_size=0.2, method=network, model=model, **options)

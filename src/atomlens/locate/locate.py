@@ -103,7 +103,7 @@ class Segmentor:
 
         canonical, factors = network_input(flat, spacing)
         maps = predict_maps(self.model, canonical, tokens)
-        peaks, heavy = column_candidates(maps, factors)
+        peaks, heavy = column_candidates(maps, factors, level=float(self.config.get("level", 0.5)))
         inside = (peaks >= 0).all(axis=1) & (peaks < flat.shape).all(axis=1)
         return peaks[inside], heavy[inside]
 

@@ -70,6 +70,9 @@ CROPS_PER_IMAGE = 4
 CHUNK_MODALITIES = ("haadf", "haadf", "haadf", "abf", "hrtem")
 #: Shot-noise dose range [e-/px]: from about 10 e- per column at 0.1 Å/px to thousands.
 SHOT_DOSE = (0.02, 200.0)
+#: The default least probability of a candidate, and the levels ``save_segmentor`` tries.
+LEVEL = 0.5
+LEVELS = (0.3, 0.4, 0.5, 0.6, 0.7)
 #: The spacing the labels assume when an image shows fewer than 3 crystal columns [Å].
 DEFAULT_SPACING_A = 2.5
 
@@ -284,12 +287,16 @@ class SegmentationTraining:
 
     @torch.no_grad()
     def validate(
-        self, model: torch.nn.Module, arrays: Mapping[str, np.ndarray]
+        self,
+        model: torch.nn.Module,
+        arrays: Mapping[str, np.ndarray],
+        levels: Sequence[float] = (LEVEL,),
     ) -> dict[str, float]:
-        """Mean F1 of the column candidates against the label maxima of every crop, and the
-        BCE."""
+        """Mean F1 of the column candidates against the label maxima of every crop (at each
+        probability level, ``f1_<level>``; ``f1`` at the first), and the loss."""
         device = next(model.parameters()).device
-        f1, losses = [], []
+        f1: dict[float, list[float]] = {level: [] for level in levels}
+        losses = []
         for start in range(0, len(arrays["inputs"]), 32):
             part = {k: v[start : start + 32] for k, v in arrays.items() if np.ndim(v) > 0}
             inputs, targets, tokens, mask = self._tensors(part, device)
@@ -298,18 +305,29 @@ class SegmentationTraining:
             maps = torch.sigmoid(logits).cpu().numpy()
             truth = targets.cpu().numpy()
             for found, label in zip(maps, truth, strict=True):
-                f1.append(_crop_f1(found, label))
-        return {"f1": float(np.nanmean(f1)), "loss": float(np.mean(losses))}
+                for level in levels:
+                    f1[level].append(_crop_f1(found, label, level))
+        metrics = {f"f1_{level:g}": float(np.nanmean(values)) for level, values in f1.items()}
+        return {"f1": metrics[f"f1_{levels[0]:g}"], **metrics, "loss": float(np.mean(losses))}
+
+
+def choose_level(model: torch.nn.Module, arrays: Mapping[str, np.ndarray]) -> tuple[float, dict]:
+    """The probability level of :data:`LEVELS` with the best mean F1 on validation crops, and
+    the metrics at every level."""
+    metrics = SegmentationTraining().validate(model, arrays, levels=LEVELS)
+    best = max(LEVELS, key=lambda level: metrics[f"f1_{level:g}"])
+    return best, metrics
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)
 
 
-def _crop_f1(maps: np.ndarray, labels: np.ndarray) -> float:
-    """F1 of the candidates of ``maps`` against the label maxima (>= 0.9), within 3 px."""
+def _crop_f1(maps: np.ndarray, labels: np.ndarray, level: float = 0.5) -> float:
+    """F1 of the candidates of ``maps`` (probability >= ``level``) against the label maxima
+    (>= 0.9), matched within 3 px."""
     truth, _ = column_candidates(labels, (1.0, 1.0), level=0.9)
-    found, _ = column_candidates(maps, (1.0, 1.0))
+    found, _ = column_candidates(maps, (1.0, 1.0), level=level)
     if not len(truth) and not len(found):
         return math.nan
     return detection_scores(found, truth, CANONICAL_SPACING * 0.375)["f1"]
@@ -325,11 +343,16 @@ def save_segmentor(
     card: str | None = None,
     overwrite: bool = False,
 ) -> dict[str, float]:
-    """Write the model folder (weights, config, card, training log); returns validation metrics."""
-    metrics = SegmentationTraining().validate(run.model, validation)
+    """Write the model folder (weights, config, card, training log); returns validation metrics.
+
+    The config's ``level`` (the least probability of a candidate) is the one of :data:`LEVELS`
+    with the best F1 on the validation crops.
+    """
+    level, metrics = choose_level(run.model, validation)
     extra: dict[str, Any] = {
         "task": TASK,
         "kind": kind,
+        "level": level,
         "classes": list(CLASSES),
         "canonical_spacing_px": CANONICAL_SPACING,
         "input": "columns-bright, background-free image resampled to the canonical spacing, "
