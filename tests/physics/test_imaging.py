@@ -142,3 +142,13 @@ def test_divergence_envelope_follows_the_gradient_of_chi():
     k = 5 / (64 * pixel)  # pixel (0, 5) [1/Å]
     expected = np.exp(-2 * (np.pi * 0.5e-3 * 200.0 * k) ** 2)
     assert transfer[0, 5] == pytest.approx(expected, rel=1e-3)
+
+
+def test_a_tiny_pixel_size_that_would_pad_a_field_with_gigabytes_of_vacuum_is_refused():
+    """8 Å of vacuum at 0.001 Å/px is 8000 px per side: refused before any grid is allocated."""
+    from atomlens.core.validation import SizeLimitError
+    from atomlens.physics import HRTEMImaging, field, simulate_image
+
+    atoms = field("SrTiO3", (24, 24), 0.001, rotation=10.0, rng=0)
+    with pytest.raises(SizeLimitError, match="padded with vacuum"):
+        simulate_image(atoms, 0.001, HRTEMImaging())

@@ -74,6 +74,9 @@ def field_shape(atoms, pixel_size: float) -> tuple[int, int]:
 
 #: Vacuum added around a non-periodic field before the (periodic, FFT-based) rendering [Å].
 EDGE_MARGIN = 8.0
+#: Memory the renderers need per pixel of the simulation grid [bytes]: about eight complex64
+#: grids at once. A tiny pixel size pads a small field with thousands of pixels of vacuum.
+SIMULATION_BYTES_PER_PX = 64
 
 
 def _fft_size(n: int) -> int:
@@ -100,6 +103,8 @@ def clean_image(atoms, pixel_size: float, imaging: STEMImaging | HRTEMImaging) -
     periodic = bool(np.all(np.asarray(atoms.pbc)[:2]))
     margin = 0 if periodic else int(np.ceil(EDGE_MARGIN / pixel_size))
     padded = tuple(_fft_size(n + 2 * margin) if margin else n for n in shape)
+    # the renderers hold several complex grids of this size at once (wave, potential, kernels)
+    check_size("the simulation grid padded with vacuum", padded, itemsize=SIMULATION_BYTES_PER_PX)
     pad = [(p - n) // 2 for p, n in zip(padded, shape, strict=True)]
     yxz = atoms.positions[:, [1, 0, 2]] + [pad[0] * pixel_size, pad[1] * pixel_size, 0.0]
     if isinstance(imaging, STEMImaging):
