@@ -5,7 +5,10 @@
 1. the lattice (:func:`~atomlens.analyze.lattice.fit_lattice`): basis vectors, sublattices,
    every column's integer site and its displacement from the ideal lattice;
 2. local strain and rotation at every column (:func:`~atomlens.analyze.strain.local_strain`);
-3. defects: vacancies (ideal sites inside the imaged area with no column near them) and
+3. the first-shell neighbour graph (:func:`~atomlens.analyze.neighbours.neighbour_graph`):
+   bonds, each column's coordination, and interior columns with fewer or more neighbours than
+   the most common coordination;
+4. defects: vacancies (ideal sites inside the imaged area with no column near them) and
    columns off the lattice (interstitials, adatoms, noise: no sublattice site within a quarter
    of a cell), and columns whose intensity departs from their sublattice's (substitutions: a
    robust z-score beyond 4, when the table has ``intensity``).
@@ -24,6 +27,7 @@ import pandas as pd
 from scipy import spatial
 
 from atomlens.analyze.lattice import Lattice, fit_lattice
+from atomlens.analyze.neighbours import neighbour_graph
 from atomlens.analyze.strain import local_strain
 from atomlens.core.validation import check_parameter
 
@@ -41,17 +45,24 @@ class Analysis:
     columns : DataFrame
         The input table plus ``i``, ``j``, ``sublattice`` (-1 off the lattice), ``y_ideal``,
         ``x_ideal``, ``dy``, ``dx`` [px] (and ``dy_A``, ``dx_A`` [Å]), ``exx``, ``eyy``, ``exy``,
-        ``rotation`` [degrees], ``off_lattice`` and ``unusual_intensity`` (bool).
+        ``rotation`` [degrees], ``off_lattice`` and ``unusual_intensity`` (bool),
+        ``coordination`` (first-shell neighbours), ``at_edge`` (its first shell reaches beyond
+        the imaged area), ``under_coordinated`` and ``over_coordinated`` (bool, interior
+        columns only).
     vacancies : DataFrame
         ``i``, ``j``, ``sublattice``, ``y``, ``x`` [px] (and ``y_A``, ``x_A``) of empty sites.
     pixel_size : float or None
         [Å/px].
+    bonds : DataFrame
+        The first-shell neighbour graph: ``a``, ``b`` (row numbers in ``columns``),
+        ``distance`` [px] (and ``distance_A`` [Å]), ``angle`` [degrees].
     """
 
     lattice: Lattice
     columns: pd.DataFrame
     vacancies: pd.DataFrame
     pixel_size: float | None
+    bonds: pd.DataFrame
 
     def summary(self) -> dict:
         """JSON-friendly numbers: lattice, counts of defects, strain spread."""
@@ -68,6 +79,14 @@ class Analysis:
             "vacancies": len(self.vacancies),
             "off_lattice": int(self.columns["off_lattice"].sum()),
             "unusual_intensity": int(self.columns["unusual_intensity"].sum()),
+            "coordination_expected": int(
+                self.columns.loc[~self.columns["at_edge"], "coordination"].mode().min()
+            )
+            if (~self.columns["at_edge"]).any()
+            else None,
+            "under_coordinated": int(self.columns["under_coordinated"].sum()),
+            "over_coordinated": int(self.columns["over_coordinated"].sum()),
+            "bonds": len(self.bonds),
             "displacement_rms_px": round(
                 float(np.sqrt(np.nanmean(self.columns["dy"] ** 2 + self.columns["dx"] ** 2))), 4
             ),
@@ -184,13 +203,20 @@ def analyze(
     table["off_lattice"] = table["sublattice"] < 0
     table["unusual_intensity"] = _unusual_intensity(table)
     vacancies = _vacancies(lattice, sites, points)
+    graph = neighbour_graph(points)
+    table["coordination"] = graph.coordination
+    table["at_edge"] = graph.edge
+    table["under_coordinated"] = graph.under
+    table["over_coordinated"] = graph.over
+    bonds = graph.bonds
     if pixel_size is not None:
+        bonds["distance_A"] = bonds["distance"] * pixel_size
         table["dy_A"], table["dx_A"] = table["dy"] * pixel_size, table["dx"] * pixel_size
         vacancies["y_A"], vacancies["x_A"] = (
             vacancies["y"] * pixel_size,
             vacancies["x"] * pixel_size,
         )
-    return Analysis(lattice, table, vacancies, pixel_size)
+    return Analysis(lattice, table, vacancies, pixel_size, bonds)
 
 
 def polarisation(

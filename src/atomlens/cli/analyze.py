@@ -8,7 +8,7 @@ from pathlib import Path
 from atomlens.cli._common import check_outputs
 
 #: What the command writes into its output folder.
-OUTPUTS = ("columns.csv", "vacancies.csv", "lattice.json", "maps.png")
+OUTPUTS = ("columns.csv", "vacancies.csv", "bonds.csv", "lattice.json", "maps.png")
 #: Written too with --image: strain maps by geometric phase analysis, the second method.
 GPA_OUTPUT = "gpa.png"
 
@@ -21,9 +21,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "Analyze a table of columns (the CSV of atomlens locate: y, x [px], intensity, ...): "
             "fit the lattice (basis vectors, sublattices), every column's displacement from its "
             "ideal site, local strain (exx, eyy, exy) and rotation, vacancies, columns off the "
-            "lattice and columns of unusual intensity. Writes OUT/columns.csv (the table plus "
-            "i, j, sublattice, y_ideal, x_ideal, dy, dx, exx, eyy, exy, rotation, flags), "
-            "OUT/vacancies.csv, OUT/lattice.json and OUT/maps.png; with --image also OUT/gpa.png, "
+            "lattice, columns of unusual intensity, and the first-shell neighbour graph. Writes "
+            "OUT/columns.csv (the table plus i, j, sublattice, y_ideal, x_ideal, dy, dx, exx, "
+            "eyy, exy, rotation, coordination, flags), OUT/vacancies.csv, OUT/bonds.csv (a, b, "
+            "distance, angle), OUT/lattice.json and OUT/maps.png; with --image also OUT/gpa.png, "
             "strain maps by geometric phase analysis of the image (the second method). "
             "example: atomlens analyze atoms.csv --image image.dm3 -o analysis/"
         ),
@@ -85,22 +86,26 @@ def run(args: argparse.Namespace) -> int:
     if pixel_size is None and "y_A" in table and table["y_A"].notna().any():
         pixel_size = float(np.median(table["y_A"] / table["y"].where(table["y"] != 0)))
     result = analyze(table, pixel_size=pixel_size)
+    path = dict(zip(names, targets, strict=True))
     with atomic_outputs(targets, overwrite=args.overwrite, create_folders=True) as out:
-        write_csv(out.path(targets[0]), result.columns, overwrite=True)
-        write_csv(out.path(targets[1]), result.vacancies, overwrite=True)
-        out.path(targets[2]).write_text(result.to_json() + "\n")
-        save_analysis_maps(out.path(targets[3]), result.columns, result.vacancies, image,
+        write_csv(out.path(path["columns.csv"]), result.columns, overwrite=True)
+        write_csv(out.path(path["vacancies.csv"]), result.vacancies, overwrite=True)
+        write_csv(out.path(path["bonds.csv"]), result.bonds, overwrite=True)
+        out.path(path["lattice.json"]).write_text(result.to_json() + "\n")
+        save_analysis_maps(out.path(path["maps.png"]), result.columns, result.vacancies, image,
                            pixel_size)  # fmt: skip
         if image is not None:
             maps = gpa(image, reciprocal_basis(result.lattice.basis))
-            save_strain_images(out.path(targets[4]), vars(maps), maps.reliable)
+            save_strain_images(out.path(path[GPA_OUTPUT]), vars(maps), maps.reliable)
     summary = result.summary()
     print(
         f"{summary['columns']} columns, {summary['sublattices']} sublattice(s), "
         f"|a| {summary['a_px']:.3f} px, |b| {summary['b_px']:.3f} px, "
         f"angle {summary['angle_deg']:.2f} deg; {summary['vacancies']} vacancies, "
         f"{summary['off_lattice']} off the lattice, {summary['unusual_intensity']} of unusual "
-        "intensity"
+        f"intensity; coordination {summary['coordination_expected']}, "
+        f"{summary['under_coordinated']} under- and {summary['over_coordinated']} "
+        "over-coordinated"
     )
     for target in targets:
         print(target)
