@@ -7,6 +7,11 @@
 - ``trajectory_features``, ``msd``, ``ensemble_diffusion``: per-trajectory displacement,
   speed, mean squared displacement and diffusion coefficient with its uncertainty.
 - ``estimate_drift``: the drift of every frame from the detections alone.
+- ``events``: behaviour recognition (hops, vacancy creation and migration, adatoms arriving
+  and leaving, adatom clusters forming and merging) against the lattice sites found in the
+  tracks (``lattice_sites``); ``site_features``: residence times, hop rates and directions.
+- ``neighbour_graphs``, ``bond_changes``, ``coordination_changes``: per-frame first-shell
+  graphs of the tracked atoms and how they change.
 
 What the verb refuses is :mod:`atomlens.track.checks`; the linking stages are
 :mod:`atomlens.track.link`.
@@ -14,15 +19,30 @@ What the verb refuses is :mod:`atomlens.track.checks`; the linking stages are
 
 from atomlens._lazy import make_callable
 from atomlens.track.drift import estimate_drift
-from atomlens.track.features import ensemble_diffusion, msd, trajectory_features
+from atomlens.track.events import EVENT_KINDS, events
+from atomlens.track.features import (
+    ensemble_diffusion,
+    msd,
+    site_features,
+    trajectory_features,
+)
+from atomlens.track.relations import bond_changes, coordination_changes, neighbour_graphs
+from atomlens.track.sites import lattice_sites
 from atomlens.track.track import COLUMNS, column_spacing, track
 
 __all__ = [
     "COLUMNS",
+    "EVENT_KINDS",
+    "bond_changes",
     "column_spacing",
+    "coordination_changes",
     "ensemble_diffusion",
     "estimate_drift",
+    "events",
+    "lattice_sites",
     "msd",
+    "neighbour_graphs",
+    "site_features",
     "track",
     "trajectory_features",
 ]

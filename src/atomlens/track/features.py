@@ -273,3 +273,59 @@ def ensemble_diffusion(
         "msd": [float(v) for v in pooled],
         "unit": f"{length_unit}^2/{time_unit}",
     }
+
+
+def site_features(tracks: pd.DataFrame, **options) -> pd.DataFrame:
+    """Per-trajectory residence on lattice sites, hop rates and directions.
+
+    The sites and every detection's site come from :func:`atomlens.track.sites.lattice_sites`
+    (``options`` go to it: ``min_frames``, ``spread``, ``radius``). A **residence** is a run of
+    consecutive detections of a trajectory on one site; a **hop** is a change from one site to
+    another between successive detections (an off-lattice detection in between ends the
+    residence without a hop).
+
+    Returns
+    -------
+    DataFrame
+        One row per particle: ``sites_visited``, ``residences``, ``mean_residence`` and
+        ``longest_residence`` (in frames from the first to the last detection of a residence,
+        plus one) [s, or frames without a frame time], ``on_lattice`` (share of detections on
+        a site), ``hops``, ``hop_rate`` (hops per time tracked) [1/s, or 1/frame],
+        ``hop_angles`` (the direction of each hop, degrees of (dy, dx) in (-180, 180],
+        space-separated) and ``hop_length`` (mean) [Å, or px].
+    """
+    from atomlens.track.sites import lattice_sites
+
+    length, length_unit, time, time_unit = _units(tracks.attrs)
+    sites = lattice_sites(tracks, **options)
+    rows = []
+    for particle, part in sites.table.groupby("particle", sort=True):
+        frames, site = part["frame"].to_numpy(), part["site"].to_numpy()
+        cut = np.flatnonzero(np.diff(site) != 0) + 1
+        runs = [r for r in np.split(np.arange(len(site)), cut) if site[r[0]] >= 0]
+        spans = [float(frames[r[-1]] - frames[r[0]] + 1) * time for r in runs]
+        hops = [(site[i - 1], site[i]) for i in cut if site[i - 1] >= 0 and site[i] >= 0]
+        steps = np.array([sites.positions[b] - sites.positions[a] for a, b in hops]).reshape(-1, 2)
+        duration = float(frames[-1] - frames[0] + 1) * time
+        rows.append(
+            {
+                "particle": int(particle),
+                "sites_visited": len({int(s) for s in site if s >= 0}),
+                "residences": len(runs),
+                "mean_residence": float(np.mean(spans)) if spans else math.nan,
+                "longest_residence": max(spans) if spans else math.nan,
+                "on_lattice": float((site >= 0).mean()),
+                "hops": len(hops),
+                "hop_rate": len(hops) / duration,
+                "hop_angles": " ".join(f"{a:.0f}" for a in np.degrees(np.arctan2(*steps.T))),
+                "hop_length": float(np.hypot(*steps.T).mean()) * length if len(hops) else math.nan,
+            }
+        )
+    result = pd.DataFrame(rows)
+    result.attrs["units"] = {
+        "mean_residence": time_unit,
+        "longest_residence": time_unit,
+        "hop_rate": f"1/{time_unit}",
+        "hop_length": length_unit,
+    }
+    return result

@@ -1,0 +1,405 @@
+"""Behaviour recognition: hops, vacancies, adatoms arriving and leaving, adatom clusters.
+
+Everything is read against the lattice sites found in the tracks themselves
+(:mod:`atomlens.track.sites`: the medians of still stretches of trajectories, drift removed).
+Each detection belongs to a site or is off-lattice; a site is occupied in a frame when one of
+the frame's detections belongs to it. The events, with ``hold`` = 2 by default:
+
+- **hop**: a trajectory sits on site A, then on a different site B within ``max_hop`` column
+  spacings (the next site of its sublattice: 1 spacing in graphene, sqrt(3) in hBN and the
+  TMDs), stays there for at least ``hold`` detections, A is empty in the frame of arrival and B
+  was empty in the frame before (so a swap of identities between two occupied sites is no hop).
+- **vacancy_migration**: such a move into a site that had been occupied before and emptied (a
+  vacancy that was seen): the vacancy moves from B to A. A move into a site never seen
+  occupied (a vacancy from the start) is a hop. In projection the two are the same motion (an
+  atom into an empty neighbouring site); the label says whether the vacancy was known.
+- **vacancy_creation**: a site occupied for at least ``hold`` frames that becomes empty and
+  stays empty for at least ``hold`` + 1 frames, and not because its atom moved to another site
+  (that moves a vacancy, it does not make one).
+- **adatom_arrive** / **adatom_leave**: the first / last detection of an off-lattice
+  trajectory (most of its detections belong to no site), other than in the first / last frame;
+  a leave and an arrival in the same frame within reach of each other are one adatom whose
+  trajectory broke, and neither is reported.
+- **cluster_form** / **cluster_merge**: two off-lattice atoms that were in different groups in
+  the previous frame come within a bond length (``bond`` column spacings) of each other;
+  "form" when both were alone, "merge" when one of them was already in a group.
+
+The frame of an event is the first frame that shows its result (the first frame at the new
+site, the first frame without the atom); places are pixel positions in that frame's
+coordinates (drift included, as the tracks' ``y``, ``x``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from atomlens.core.validation import ParameterError
+from atomlens.track.sites import MIN_FRAMES, RADIUS, SPREAD, Sites, lattice_sites
+
+__all__ = ["EVENT_COLUMNS", "EVENT_KINDS", "events"]
+
+#: The kinds of event, in the order of the module docstring.
+EVENT_KINDS = (
+    "hop",
+    "vacancy_migration",
+    "vacancy_creation",
+    "adatom_arrive",
+    "adatom_leave",
+    "cluster_form",
+    "cluster_merge",
+)
+#: The columns of the events table.
+EVENT_COLUMNS = ("frame", "kind", "particle", "other", "particles", "y", "x", "y_from",
+                 "x_from", "y_to", "x_to", "y_A", "x_A", "confidence")  # fmt: skip
+#: Detections (or frames) that make full confidence in a stay.
+FULL = 3
+#: The cost of leaving an emptied or a filled site unpaired [column spacings of hop length]:
+#: one hop of up to twice this is preferred to two unexplained changes.
+UNPAIRED = 1.0
+
+
+def _check_number(name: str, value: object, low: float, high: float, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ParameterError(f"{name}=... must be a number [{unit}], got {value!r}.")
+    if not low <= value <= high:
+        raise ParameterError(f"{name}=... must lie in [{low}, {high}] {unit}, got {value}.")
+    return float(value)
+
+
+def _runs(values: np.ndarray) -> list[np.ndarray]:
+    """Index arrays of the runs of equal consecutive values."""
+    if not len(values):
+        return []
+    return np.split(np.arange(len(values)), np.flatnonzero(np.diff(values) != 0) + 1)
+
+
+def _row(frame, kind, particle, other, particles, place, start, end, confidence) -> dict:
+    nan = (math.nan, math.nan)
+    start = nan if start is None else start
+    end = nan if end is None else end
+    return {
+        "frame": int(frame),
+        "kind": kind,
+        "particle": int(particle),
+        "other": int(other),
+        "particles": " ".join(str(int(p)) for p in particles),
+        "y": float(place[0]),
+        "x": float(place[1]),
+        "y_from": float(start[0]),
+        "x_from": float(start[1]),
+        "y_to": float(end[0]),
+        "x_to": float(end[1]),
+        "confidence": float(np.clip(confidence, 0.0, 1.0)),
+    }
+
+
+def _holder(sites: Sites) -> dict[tuple[int, int], int]:
+    """(frame index, site) -> the particle on it."""
+    table = sites.table[sites.table["site"] >= 0]
+    index = np.searchsorted(sites.frames, table["frame"].to_numpy())
+    return dict(zip(zip(index.tolist(), table["site"].tolist(), strict=True),
+                    table["particle"].tolist(), strict=True))  # fmt: skip
+
+
+def _streak(column: np.ndarray, start: int, step: int) -> int:
+    """Consecutive True values of ``column`` from ``start`` in direction ``step`` (at most FULL)."""
+    count, k = 0, start
+    while 0 <= k < len(column) and column[k] and count < FULL:
+        count, k = count + 1, k + step
+    return count
+
+
+def _assign(cost: np.ndarray, alone: float = UNPAIRED) -> list[tuple[int, int]]:
+    """One-to-one pairs of rows and columns of least total cost, where leaving a row or a
+    column unpaired costs ``alone`` (infinite costs are never paired)."""
+    n, m = cost.shape
+    big = 1e6
+    full = np.full((n + m, m + n), big)
+    full[:n, :m] = np.where(np.isfinite(cost), cost, big)
+    full[:n, m:][np.diag_indices(min(n, n))] = alone
+    full[n:, :m][np.diag_indices(m)] = alone
+    full[n:, m:] = 0.0
+    rows, cols = linear_sum_assignment(full)
+    return [(i, j) for i, j in zip(rows, cols, strict=True) if i < n and j < m and full[i, j] < big]
+
+
+def _moves(sites: Sites, hold: int, max_hop: float) -> tuple[list[dict], set]:
+    """Hops and vacancy migrations: a site empties and a site within reach fills (module
+    docstring); returns the events and the (frame index, site) of every emptying they explain."""
+    occupied = sites.occupied
+    both = sites.observed[1:] & sites.observed[:-1]
+    holder, reach = _holder(sites), max_hop * sites.spacing
+    rows, explained, pool = [], set(), []
+    for k in range(1, len(sites.frames)):
+        emptied = np.flatnonzero(occupied[k - 1] & ~occupied[k] & both[k - 1])
+        filled = np.flatnonzero(~occupied[k - 1] & occupied[k] & both[k - 1])
+        if k >= 2:  # full, empty, full with no move out: a missed detection, not a fill
+            filled = np.array([b for b in filled if not occupied[k - 2, b] or (k - 1, b) in
+                               explained], dtype=int)  # fmt: skip
+        old = [a for a in pool if not occupied[k, a] and sites.observed[k, a]]
+        sources = np.r_[emptied, old].astype(int)
+        late = np.r_[np.zeros(len(emptied)), np.ones(len(old))]
+        pool = list(emptied)
+        if not (len(sources) and len(filled)):
+            continue
+        gaps = sites.positions[sources][:, None] - sites.positions[filled][None]
+        distance = np.hypot(gaps[..., 0], gaps[..., 1])
+        mover = [
+            holder.get((k - 1 - int(t), int(a)), -1) for a, t in zip(sources, late, strict=True)
+        ]
+        arrived = [holder.get((k, int(b)), -1) for b in filled]
+        same = np.equal.outer(mover, arrived) & (np.asarray(mover)[:, None] >= 0)
+        back = occupied[min(k + 1, len(occupied) - 1), sources] & (k + 1 < len(occupied))
+        cost = distance / sites.spacing + 0.5 * (late + back)[:, None] - 0.3 * same
+        cost[distance > reach] = np.inf
+        for i, j in _assign(cost):
+            a, b, lag = int(sources[i]), int(filled[j]), int(late[i])
+            if lag == 0:
+                pool.remove(a)
+            explained.add((k - lag, a))
+            held = _streak(occupied[:, a], k - 1 - lag, -1)
+            stay = _streak(occupied[:, b], k, 1)
+            if held < 1 or stay < min(hold, len(sites.frames) - k):
+                continue
+            confidence = min(1.0, held / 2) * min(1.0, stay / 2)
+            confidence *= (1.0 if same[i, j] else 0.75) * (0.8 if lag else 1.0)
+            confidence *= 0.5 if back[i] and not same[i, j] else 1.0
+            known = occupied[: k - 1 - lag, b].any()
+            particles = sorted({p for p in (mover[i], arrived[j]) if p >= 0})
+            frame = sites.frames[k]
+            start, end = sites.raw(a, frame), sites.raw(b, frame)
+            rows.append(
+                _row(
+                    frame,
+                    "vacancy_migration" if known else "hop",
+                    arrived[j],
+                    -1,
+                    particles,
+                    end,
+                    start,
+                    end,
+                    confidence,
+                )
+            )
+    return rows, explained
+
+
+def _creations(sites: Sites, hold: int, moved: set[tuple[int, int]]) -> list[dict]:
+    """Sites that lose their atom and stay empty."""
+    occupied, observed = sites.occupied, sites.observed
+    full = occupied & observed
+    empty = ~occupied & observed
+    start = np.zeros_like(full)
+    start[1:] = empty[1:] & full[:-1]
+    last_seen = sites.table[sites.table["site"] >= 0].set_index(["frame", "site"])["particle"]
+    last_seen = last_seen[~last_seen.index.duplicated()]
+    rows = []
+    for k, s in zip(*np.nonzero(start), strict=True):
+        if (k, s) in moved:
+            continue
+        stay = np.argmin(np.r_[empty[k:, s], False])
+        held = np.argmin(np.r_[full[k - 1 :: -1, s], False])
+        if stay < hold + 1 or held < hold:
+            continue
+        frame = sites.frames[k]
+        particle = int(last_seen.get((sites.frames[k - 1], s), -1))
+        confidence = min(1.0, held / FULL) * min(1.0, stay / (2 * FULL))
+        place = sites.raw(s, frame)
+        rows.append(
+            _row(
+                frame, "vacancy_creation", particle, -1, [particle], place, place, None, confidence
+            )
+        )
+    return rows
+
+
+def _adatoms(sites: Sites, reach: float, max_gap: int) -> list[dict]:
+    """Births and deaths of off-lattice trajectories; pairs that are one broken track dropped."""
+    table = sites.table
+    off = table.groupby("particle")["site"].apply(lambda s: float((s < 0).mean()))
+    first_frame, last_frame = sites.frames[0], sites.frames[-1]
+    raw = table[["y_raw", "x_raw"]].to_numpy()
+    low, high = raw.min(axis=0), raw.max(axis=0)
+    arrive, leave = [], []
+    for particle in off.index[off >= 0.5]:
+        rows = np.flatnonzero(table["particle"].to_numpy() == particle)
+        frames = table["frame"].to_numpy()[rows]
+        count = min(1.0, len(rows) / FULL)
+        if frames[0] > first_frame:
+            arrive.append((frames[0], particle, raw[rows[0]], count))
+        if frames[-1] < last_frame:
+            after = sites.frames[np.searchsorted(sites.frames, frames[-1]) + 1]
+            leave.append((after, particle, raw[rows[-1]], count))
+    paired_a, paired_l = set(), set()
+    for i, (fa, _, pa, _) in enumerate(arrive):
+        best = None
+        for j, (fl, _, pl, _) in enumerate(leave):
+            if j in paired_l or not 0 <= fa - fl < max_gap:
+                continue
+            d = float(np.hypot(*(pa - pl)))
+            if d <= reach and (best is None or d < best[0]):
+                best = (d, j)
+        if best is not None:
+            paired_a.add(i)
+            paired_l.add(best[1])
+    rows = []
+    for kind, found, paired in (("adatom_arrive", arrive, paired_a),
+                                ("adatom_leave", leave, paired_l)):  # fmt: skip
+        for i, (frame, particle, place, count) in enumerate(found):
+            if i in paired:
+                continue
+            edge = min(float((place - low).min()), float((high - place).min()))
+            confidence = count * float(np.clip(edge / (2 * sites.spacing), 0.0, 1.0))
+            ends = (None, place) if kind == "adatom_arrive" else (place, None)
+            rows.append(_row(frame, kind, particle, -1, [particle], place, *ends, confidence))
+    return rows
+
+
+def _groups(points: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Connected groups of points within ``cutoff`` (labels) and the close pairs."""
+    if len(points) < 2:
+        return np.arange(len(points)), np.zeros((0, 2), dtype=int)
+    pairs = cKDTree(points).query_pairs(cutoff, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), (len(points),) * 2)
+    return connected_components(graph, directed=False)[1], pairs
+
+
+def _clusters(sites: Sites, bond: float) -> list[dict]:
+    """Off-lattice atoms coming within a bond length of each other."""
+    cutoff = bond * sites.spacing
+    off = sites.table[sites.table["site"] < 0]
+    previous: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    members: dict[int, list[int]] = {}
+    rows = []
+    for frame in sites.frames:
+        now = off[off["frame"] == frame]
+        ids = now["particle"].to_numpy()
+        label, pairs = _groups(now[["y", "x"]].to_numpy(), cutoff)
+        raw = now[["y_raw", "x_raw"]].to_numpy()
+        seen = set()
+        for i, j in pairs:
+            p, q = ids[i], ids[j]
+            if p not in previous or q not in previous or previous[p] == previous[q]:
+                continue
+            key = frozenset((previous[p], previous[q]))
+            if key in seen:
+                continue
+            seen.add(key)
+            alone = sizes[previous[p]] == 1 and sizes[previous[q]] == 1
+            together = sorted(set(members[previous[p]]) | set(members[previous[q]]))
+            gap = float(np.hypot(*(raw[i] - raw[j])))
+            rows.append(
+                _row(
+                    frame,
+                    "cluster_form" if alone else "cluster_merge",
+                    p,
+                    q,
+                    together,
+                    (raw[i] + raw[j]) / 2,
+                    raw[i],
+                    raw[j],
+                    1.0 - 0.5 * gap / cutoff,
+                )
+            )
+        previous = {int(p): int(g) for p, g in zip(ids, label, strict=True)}
+        sizes = dict(zip(*np.unique(label, return_counts=True), strict=True))
+        members = {}
+        for p, g in previous.items():
+            members.setdefault(g, []).append(p)
+    return rows
+
+
+def events(
+    tracks: pd.DataFrame,
+    *,
+    hold: int = 2,
+    max_hop: float = 2.0,
+    bond: float = 1.25,
+    min_frames: int = MIN_FRAMES,
+    spread: float = SPREAD,
+    radius: float = RADIUS,
+    min_confidence: float = 0.0,
+) -> pd.DataFrame:
+    """Recognise hops, vacancy creation and migration, adatoms and clusters in tracks.
+
+    Parameters
+    ----------
+    tracks : DataFrame
+        The table of :func:`atomlens.track.track` (``frame``, ``particle``, ``y``, ``x`` [px];
+        ``attrs`` with the drift, the spacing and the pixel size).
+    hold : int
+        Detections an atom must stay on its new site for a hop; frames a site must hold its
+        atom before it empties (and stay empty one frame longer) for a vacancy creation.
+    max_hop : float
+        Longest hop [column spacings].
+    bond : float
+        Distance within which off-lattice atoms are bonded [column spacings].
+    min_frames, spread, radius
+        How lattice sites are found and detections assigned to them
+        (:func:`atomlens.track.sites.lattice_sites`).
+    min_confidence : float
+        Events with a lower confidence are left out.
+
+    Returns
+    -------
+    DataFrame
+        One row per event, sorted by frame: ``frame``, ``kind`` (:data:`EVENT_KINDS`),
+        ``particle`` (the atom that moved, arrived, left, or last sat on a site that emptied;
+        -1 when unknown), ``other`` (the partner of a cluster event, else -1), ``particles``
+        (the ids of every atom involved, space-separated), ``y``, ``x`` (the place [px]: the new
+        site of a move, the emptied site, the adatom, the middle of a new bond), ``y_from``,
+        ``x_from``, ``y_to``, ``x_to`` [px] (a move's old and new site, an adatom's last or
+        first position, the two atoms of a new bond; NaN where there is none), ``y_A``, ``x_A``
+        [Å] (NaN without a pixel size), ``confidence`` in [0, 1]. ``attrs``: ``sites`` (the
+        lattice sites found), ``spacing_px``, ``hold``, ``max_hop``, ``bond``.
+
+    Raises
+    ------
+    InputError
+        Not a tracks table (no particle column, a particle twice in a frame, non-finite
+        positions, one frame).
+    ParameterError
+        ``hold`` not a whole number >= 1; ``max_hop``, ``bond``, ``spread``, ``radius`` or
+        ``min_confidence`` out of range.
+
+    Examples
+    --------
+    >>> grid = np.stack(np.mgrid[0:60:10, 0:60:10], -1).reshape(-1, 2).astype(float)
+    >>> rows = [(t, i, *grid[i]) for t in range(8) for i in range(36) if i not in (14, 15)]
+    >>> rows += [(t, 14, *grid[14 if t < 4 else 15]) for t in range(8)]  # 15: a vacancy
+    >>> found = events(pd.DataFrame(rows, columns=["frame", "particle", "y", "x"]))
+    >>> found[["frame", "kind", "particle", "y_from", "x_from", "y_to", "x_to"]].values.tolist()
+    [[4, 'hop', 14, 20.0, 20.0, 20.0, 30.0]]
+    """
+    if isinstance(hold, bool) or not isinstance(hold, int | np.integer) or hold < 1:
+        raise ParameterError(f"hold=... must be a whole number of frames >= 1, got {hold!r}.")
+    max_hop = _check_number("max_hop", max_hop, 1.0, 5.0, "column spacings")
+    bond = _check_number("bond", bond, 0.5, 3.0, "column spacings")
+    min_confidence = _check_number("min_confidence", min_confidence, 0.0, 1.0, "")
+    sites = lattice_sites(tracks, min_frames=min_frames, spread=spread, radius=radius)
+    memory = tracks.attrs.get("memory", 3)
+    max_gap = int(memory) + 1 if isinstance(memory, int | np.integer) else 4
+    moves, moved = _moves(sites, int(hold), max_hop)
+    fast = tracks.attrs.get("fast_range") or 2.0 * sites.spacing
+    rows = moves + _creations(sites, int(hold), moved) + _adatoms(sites, 2.0 * fast, max_gap)
+    rows += _clusters(sites, bond)
+    table = pd.DataFrame(rows, columns=[c for c in EVENT_COLUMNS if c not in ("y_A", "x_A")])
+    scale = tracks.attrs.get("pixel_size") or math.nan
+    table.insert(11, "y_A", table["y"] * scale)
+    table.insert(12, "x_A", table["x"] * scale)
+    table = table[table["confidence"] >= min_confidence]
+    order = table["kind"].map({k: i for i, k in enumerate(EVENT_KINDS)})
+    table = table.assign(_order=order).sort_values(["frame", "_order", "particle"])
+    table = table.drop(columns="_order").reset_index(drop=True)
+    table = table.astype({"frame": np.int64, "particle": np.int64, "other": np.int64})
+    table.attrs.update(sites=len(sites.positions), spacing_px=sites.spacing, hold=int(hold),
+                       max_hop=max_hop, bond=bond)  # fmt: skip
+    return table
