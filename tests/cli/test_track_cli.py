@@ -78,3 +78,18 @@ def test_bad_inputs_and_outputs_get_one_line_errors(tmp_path, stack_file, capsys
     assert existing.read_text() == "keep me" and stack_file.read_bytes() == before
     assert main(["track", str(stack_file), "-o", str(stack_file), "--overwrite"]) == 2
     assert stack_file.read_bytes() == before
+
+
+def test_events_are_written_beside_the_tracks(tmp_path):
+    grid = np.stack(np.mgrid[0:60:10, 0:60:10], -1).reshape(-1, 2).astype(float)
+    rows = [(t, *grid[i]) for t in range(8) for i in range(36) if i not in (14, 15)]
+    rows += [(t, *grid[14 if t < 4 else 15]) for t in range(8)]  # a hop into the vacancy 15
+    source = tmp_path / "atoms.csv"
+    pd.DataFrame(rows, columns=["frame", "y", "x"]).to_csv(source, index=False)
+    out, found = tmp_path / "tracks.csv", tmp_path / "events.csv"
+    assert main(["track", str(source), "-o", str(out), "--events", str(found)]) == 0
+    table = pd.read_csv(found)
+    assert table[["frame", "kind", "y_from", "x_from", "y_to", "x_to"]].values.tolist() == [
+        [4, "hop", 20.0, 20.0, 20.0, 30.0]
+    ]
+    assert main(["track", str(source), "-o", str(out), "--events", str(found)]) == 2  # exists

@@ -53,6 +53,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--features", type=Path, help="also write per-trajectory features (CSV): speed, MSD, D"
     )
+    parser.add_argument(
+        "--events",
+        type=Path,
+        help="also write the recognised events (CSV): hops, vacancy creation and migration, "
+        "adatoms arriving and leaving, adatom clusters",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.set_defaults(run=run)
 
@@ -84,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
 
     from atomlens.core.validation import InputError
     from atomlens.io import atomic_outputs, write_csv
-    from atomlens.track import track, trajectory_features
+    from atomlens.track import events, track, trajectory_features
 
     if not args.series.exists():
         raise ValueError(f"No such file: {args.series}")
-    outputs = [args.output] + ([args.features] if args.features is not None else [])
+    extra = [path for path in (args.features, args.events) if path is not None]
+    outputs = [args.output, *extra]
     for output in outputs:
         if output.suffix.lower() != ".csv":
             raise ValueError(f"{output} must end in .csv.")
@@ -106,12 +113,15 @@ def run(args: argparse.Namespace) -> int:
             **({"modality": args.modality} if isinstance(frames, np.ndarray) else {}),
         )
         features = trajectory_features(tracks) if args.features is not None else None
+        found = events(tracks) if args.events is not None else None
     except (InputError, ValueError) as error:  # name the file
         raise type(error)(f"{args.series}: {error}") from None
     with atomic_outputs(outputs, overwrite=args.overwrite, create_folders=True) as out:
         write_csv(out.path(args.output), tracks, overwrite=True)
         if features is not None:
             write_csv(out.path(args.features), features, overwrite=True)
+        if found is not None:
+            write_csv(out.path(args.events), found, overwrite=True)
     drift = np.asarray(tracks.attrs["drift"])
     total = float(np.hypot(*(drift[-1] - drift[0])))
     print(

@@ -1,0 +1,165 @@
+"""Behaviour recognition on planted events (a hop, a vacancy migration, a vacancy created, an
+adatom arriving and leaving, two adatoms bonding), no events on a static jittering lattice, bad
+input refused, and a simulated series against its ground-truth events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atomlens.core.validation import InputError, ParameterError
+from atomlens.track import EVENT_KINDS, events, lattice_sites, site_features, track
+
+SPACING = 10.0
+SITES = np.stack(np.mgrid[:8, :8], -1).reshape(-1, 2) * SPACING
+
+
+def detections(paths: dict[int, dict[int, tuple]], jitter=0.3, drift=(0.0, 0.0), seed=0):
+    """Detections of ``{atom: {frame: (y, x)}}`` with jitter and a drift per frame [px]."""
+    rng = np.random.default_rng(seed)
+    rows = [(f, *(np.add(p, np.multiply(drift, f)) + rng.normal(0, jitter, 2)))
+            for path in paths.values() for f, p in path.items()]  # fmt: skip
+    return pd.DataFrame(rows, columns=["frame", "y", "x"]).sort_values("frame", kind="stable")
+
+
+def lattice_paths(frames=12, empty=()) -> dict[int, dict[int, tuple]]:
+    return {k: {f: tuple(s) for f in range(frames)} for k, s in enumerate(SITES) if k not in empty}
+
+
+def site(k: int) -> tuple[float, float]:
+    return tuple(SITES[k])
+
+
+def test_a_static_jittering_lattice_has_no_events():
+    tracks = track(detections(lattice_paths(), drift=(2.0, -1.0)), pixel_size=0.1)
+    found = events(tracks)
+    assert found.empty, found
+    assert list(found.columns) == [
+        "frame", "kind", "particle", "other", "particles", "y", "x", "y_from", "x_from",
+        "y_to", "x_to", "y_A", "x_A", "confidence",
+    ]  # fmt: skip
+    assert found.attrs["sites"] == 64
+
+
+def test_a_hop_into_a_vacancy_and_a_vacancy_migration():
+    # site 27 is empty from the start; atom 28 hops into it at frame 4 (a hop: 27 was never
+    # seen occupied); then atom 36 fills the vacancy 28 it left at frame 8 (a migration)
+    paths = lattice_paths(empty=(27,))
+    paths[28] = {f: site(28 if f < 4 else 27) for f in range(12)}
+    paths[36] = {f: site(36 if f < 8 else 28) for f in range(12)}
+    tracks = track(detections(paths, drift=(1.5, 0.5)), pixel_size=0.1)
+    found = events(tracks)
+    assert found["kind"].tolist() == ["hop", "vacancy_migration"], found
+    hop, migration = found.iloc[0], found.iloc[1]
+    drift = np.array([1.5, 0.5])
+    assert hop["frame"] == 4 and migration["frame"] == 8
+    np.testing.assert_allclose(hop[["y_from", "x_from"]].astype(float), site(28) + 4 * drift,
+                               atol=0.5)  # fmt: skip
+    np.testing.assert_allclose(hop[["y_to", "x_to"]].astype(float), site(27) + 4 * drift, atol=0.5)
+    np.testing.assert_allclose(migration[["y_to", "x_to"]].astype(float), site(28) + 8 * drift,
+                               atol=0.5)  # fmt: skip
+    np.testing.assert_allclose(found["y_A"], 0.1 * found["y"])
+    assert (found["confidence"] > 0.5).all() and (found["confidence"] <= 1).all()
+    moving = tracks[(tracks["frame"] == 5) & (np.hypot(tracks["y"] - 27.5 - 7.5,
+                    tracks["x"] - 30 - 2.5) < 3)]["particle"]  # fmt: skip
+    assert hop["particle"] in set(moving)
+    features = site_features(tracks).set_index("particle")
+    assert features.loc[hop["particle"], "hops"] == 1
+    assert abs(float(features.loc[hop["particle"], "hop_angles"])) > 175  # along -x
+    assert features.loc[hop["particle"], "hop_rate"] == pytest.approx(1 / 12)
+    assert features["hops"].sum() == 2
+
+
+def test_a_vacancy_created_an_adatom_arriving_and_leaving():
+    paths = lattice_paths()
+    paths[19] = {f: site(19) for f in range(5)}  # the atom of site 19 is gone from frame 5
+    rng = np.random.default_rng(1)
+    walk = np.cumsum(rng.normal(0, 3.0, (5, 2)), axis=0) + np.array([35.0, 45.0])  # a walk
+    paths[100] = {f: tuple(walk[f - 3]) for f in range(3, 8)}  # arrives at 3, gone from 8
+    found = events(track(detections(paths)))
+    kinds = dict(zip(found["kind"], found["frame"], strict=True))
+    assert kinds == {"vacancy_creation": 5, "adatom_arrive": 3, "adatom_leave": 8}, found
+    created = found[found["kind"] == "vacancy_creation"].iloc[0]
+    assert np.hypot(created["y"] - 20, created["x"] - 30) < 1
+    arrive = found[found["kind"] == "adatom_arrive"].iloc[0]
+    assert np.hypot(arrive["y"] - walk[0, 0], arrive["x"] - walk[0, 1]) < 1.5
+
+
+def test_two_adatoms_form_a_cluster():
+    paths = lattice_paths(frames=10)
+    # two adatoms jumping between square centres (still ones would be taken for lattice atoms)
+    # far apart until frame 4, one column spacing apart (bonded) from frame 5 on
+    xa = [15, 25, 15, 25, 35, 45, 45, 45, 45, 45]
+    xb = [65, 55, 65, 55, 65, 55, 55, 55, 55, 55]
+    ya = [35, 35, 35, 35, 35, 35, 45, 35, 45, 35]
+    paths[100] = {f: (ya[f], xa[f]) for f in range(10)}
+    paths[101] = {f: (ya[f], xb[f]) for f in range(10)}
+    found = events(track(detections(paths, jitter=0.2)))
+    clusters = found[found["kind"].str.startswith("cluster")]
+    assert clusters["kind"].tolist() == ["cluster_form"], found
+    assert clusters["frame"].iloc[0] == 5
+    assert len(clusters["particles"].iloc[0].split()) == 2
+
+
+def test_min_confidence_and_sites():
+    paths = lattice_paths(empty=(27,))
+    paths[28] = {f: site(28 if f < 4 else 27) for f in range(12)}
+    tracks = track(detections(paths))
+    assert len(events(tracks)) == 1 and events(tracks, min_confidence=1.0).empty is bool(
+        events(tracks)["confidence"].iloc[0] < 1.0
+    )
+    sites = lattice_sites(tracks)
+    assert len(sites.positions) == 64  # the vacancy 27 is found once the atom sat on it
+    assert sites.occupied.shape == (12, 64)
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        ("tracks.csv", InputError, "DataFrame"),
+        (pd.DataFrame({"frame": [0, 1], "y": [0.0, 1.0], "x": [0.0, 1.0]}), InputError,
+         "particle"),
+        (pd.DataFrame({"frame": [0, 0, 1], "particle": [0, 0, 0], "y": [0.0, 5.0, 0.0],
+                       "x": [0.0, 0.0, 0.0]}), InputError, "twice"),
+        (pd.DataFrame({"frame": [0, 1], "particle": [0, 0], "y": [0.0, np.inf],
+                       "x": [0.0, 1.0]}), InputError, "finite"),
+    ],
+)  # fmt: skip
+def test_bad_tracks_are_refused(bad, error, message):
+    with pytest.raises(error, match=message):
+        events(bad)
+
+
+@pytest.mark.parametrize(
+    "option", [{"hold": 0}, {"hold": 2.5}, {"max_hop": 0.5}, {"bond": np.nan},
+               {"min_confidence": 2}, {"radius": 0.7}, {"min_frames": 1}],
+)  # fmt: skip
+def test_bad_options_are_refused(option):
+    tracks = track(detections(lattice_paths(frames=4)))
+    with pytest.raises(ParameterError):
+        events(tracks, **option)
+
+
+def test_adatoms_of_a_simulated_series_match_its_ground_truth():
+    """SeriesSampler's fields have no vacancies (so no hops); its adatoms appear and leave.
+    On the true columns, every arrival found is a true appearance and most are found."""
+    from atomlens.data import SeriesSampler
+
+    simulated = SeriesSampler(frames=16, size=96, distortions="none").sample(0, seed=3000000)
+    truth = simulated.tracks[simulated.tracks["in_view"]]
+    columns = truth[truth["site"] >= 0].groupby(["frame", "site"], as_index=False)[["y", "x"]]
+    table = pd.concat([columns.mean().drop(columns="site"),
+                       truth.loc[truth["site"] < 0, ["frame", "y", "x"]]])  # fmt: skip
+    found = events(track(table, pixel_size=simulated.pixel_size))
+    assert set(found["kind"]) <= set(EVENT_KINDS)
+    assert not found["kind"].isin(["hop", "vacancy_migration", "vacancy_creation"]).any(), found
+    true = simulated.events[simulated.events["kind"] == "appear"]
+    spacing = found.attrs["spacing_px"]
+    arrivals = found[found["kind"] == "adatom_arrive"]
+    hits = 0
+    for row in arrivals.itertuples():
+        near = true[(true["frame"] - row.frame).abs() <= 1]
+        distance = np.hypot(near["y_to"] - row.y, near["x_to"] - row.x)
+        hits += bool((distance < 0.5 * spacing).any())
+    assert len(true) >= 5 and hits == len(arrivals) and hits >= 0.5 * len(true), (found, true)
