@@ -44,7 +44,12 @@ from tqdm.auto import tqdm
 
 from atomlens.core.validation import InputError, check_parameter
 from atomlens.locate.checks import check_locate_input
-from atomlens.locate.preprocess import columns_are_dark, estimate_spacing, subtract_background
+from atomlens.locate.preprocess import (
+    MIN_SPACING_PX,
+    columns_are_dark,
+    estimate_spacing,
+    subtract_background,
+)
 from atomlens.locate.refine import refine_columns
 
 __all__ = ["COLUMNS", "METHODS", "MODALITIES", "Segmentor", "load_segmentor", "locate"]
@@ -96,16 +101,19 @@ class Segmentor:
 
     def candidates(
         self, flat: np.ndarray, spacing: float, tokens: tuple[np.ndarray, np.ndarray] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Integer (y, x) column candidates [px] of a columns-bright, background-free image
-        and whether each is heavy."""
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Integer (y, x) column candidates [px] of a columns-bright, background-free image,
+        whether each is heavy, and their mean column probability (0 with none)."""
         from atomlens.locate.network import column_candidates, network_input, predict_maps
 
         canonical, factors = network_input(flat, spacing)
         maps = predict_maps(self.model, canonical, tokens)
-        peaks, heavy = column_candidates(maps, factors, level=float(self.config.get("level", 0.5)))
+        level = float(self.config.get("level", 0.5))
+        peaks, heavy = column_candidates(maps, factors, level=level)
+        at, _ = column_candidates(maps, (1.0, 1.0), level=level)
+        confidence = float(maps[0][at[:, 0], at[:, 1]].mean()) if len(at) else 0.0
         inside = (peaks >= 0).all(axis=1) & (peaks < flat.shape).all(axis=1)
-        return peaks[inside], heavy[inside]
+        return peaks[inside], heavy[inside], confidence
 
 
 @functools.lru_cache(maxsize=4)
@@ -286,7 +294,7 @@ def _frame_columns(
     if network is None:
         peaks = _find_peaks(flat, spacing, threshold)
     else:
-        peaks, heavy = network[0].candidates(flat, spacing, network[1])
+        peaks, heavy, _ = network[0].candidates(flat, spacing, network[1])
     half = int(np.clip(round(0.5 * spacing), 2, 20))
     fit = refine_columns(flat, peaks, half=half, width=max(spacing / 6.0, 0.7), rounds=rounds)
     table = pd.DataFrame(fit.columns)
@@ -409,7 +417,9 @@ def locate(
     structure : str or ase.Atoms, optional
         The material for ``method="structure"``: a name of
         ``atomlens.physics.structures.materials.MATERIALS`` or a unit cell; None tells the
-        network the structure is unknown.
+        network the structure is unknown. With a pixel size and no ``spacing``, the column
+        spacing comes from it (the nearest-neighbour distance of the columns the modality
+        shows).
     zone_axis : sequence of int, optional
         The zone axis the material is seen along (default [001]).
 
@@ -451,7 +461,16 @@ def locate(
         raise ValueError(f"rounds=... must be an integer in [1, 10], got {rounds!r}.")
     network = _network(method, model, structure, zone_axis)
     array = check_locate_input(image)
-    spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold)
+    known = spacing
+    if known is None and structure is not None and pixel_size is not None:
+        from atomlens.locate.network import structure_spacing
+
+        known = structure_spacing(structure, zone_axis, modality)
+    spacing_px, source = _spacing_px(array, pixel_size, known, modality, threshold)
+    if spacing is None and known is not None:
+        source = f"from the structure ({known:.3f} Å)"
+    elif network is not None and spacing is None:
+        spacing_px, source = _network_spacing(array, spacing_px, source, modality, network)
     if pixel_size is None:
         warnings.warn(
             f"No pixel size: positions are in pixels only, and the columns are taken to be "
@@ -483,6 +502,57 @@ def locate(
         model=None if network is None else str(model or MODELS[method]),
     )
     return result
+
+
+#: Steps of the search for the spacing at which the network is most confident.
+SPACING_STEP = math.sqrt(2.0)
+SPACING_MOVES = 4
+
+
+def _network_spacing(
+    array: np.ndarray,
+    spacing: float,
+    source: str,
+    modality: str,
+    network: tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None],
+) -> tuple[float, str]:
+    """The estimated spacing [px] checked by the network.
+
+    At low dose noise can make the estimate wrong by a large factor (noise maxima found at half
+    the spacing, a weak autocorrelation peak). A network shown the image at the right scale
+    marks its columns with the highest confidence (mean probability at the candidates), so the
+    spacing moves by factors of sqrt(2) while that rises (at most :data:`SPACING_MOVES` times);
+    then the median nearest-neighbour distance of the columns the network marks there becomes
+    the spacing.
+    """
+    reference = array.mean(axis=0) if array.ndim == 3 else array
+    dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(reference, spacing))
+    signed = -reference if dark else reference
+    seen: dict[float, tuple[np.ndarray, float]] = {}
+
+    def look(value: float) -> tuple[np.ndarray, float]:
+        key = round(value, 6)
+        if key not in seen:
+            flat = subtract_background(signed, value)
+            peaks, _, confidence = network[0].candidates(flat, value, network[1])
+            seen[key] = (peaks, confidence if len(peaks) >= 8 else 0.0)
+        return seen[key]
+
+    start = spacing
+    limits = (MIN_SPACING_PX, min(reference.shape) / 3)
+    for _ in range(SPACING_MOVES):
+        options = [v for v in (spacing / SPACING_STEP, spacing, spacing * SPACING_STEP)
+                   if limits[0] <= v <= limits[1] or v == spacing]  # fmt: skip
+        best = max(options, key=lambda value: look(value)[1])
+        if best == spacing:
+            break
+        spacing = best
+    peaks, _ = look(spacing)
+    if len(peaks) >= 8:  # the spacing of the columns found
+        spacing = float(np.median(spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]))
+    if abs(spacing / start - 1) > 1e-6:
+        source = f"{source}, corrected by the network ({start:.1f} px before)"
+    return spacing, source
 
 
 def _network(

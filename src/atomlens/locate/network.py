@@ -41,6 +41,7 @@ __all__ = [
     "network_input",
     "predict_maps",
     "segmentation_loss",
+    "structure_spacing",
     "structure_tokens",
     "to_canonical",
     "visible_columns",
@@ -197,6 +198,29 @@ def _tokens(material: str, zone_axis: tuple[int, ...]) -> np.ndarray:
     lattice_tokens[:, 1] = cell[:, 0] / spacing
     lattice_tokens[:, 6] = 1.0
     return np.vstack([lattice_tokens, column_tokens]).astype(np.float32)
+
+
+@lru_cache(maxsize=256)
+def _visible_spacing(material: str, zone_axis: tuple[int, ...], modality: str) -> float:
+    from atomlens.physics.structures.lattice import columns, oriented_unit
+
+    unit = oriented_unit(material, zone_axis)
+    cell = np.asarray(unit.cell)[:2, :2]
+    table = visible_columns(columns(unit), modality)
+    xy = table[["x_A", "y_A"]].to_numpy()
+    shifts = np.array([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)]) @ cell
+    distances = spatial.distance.cdist(xy, (xy[None] + shifts[:, None]).reshape(-1, 2))
+    return float(distances[distances > 0.3].min())
+
+
+def structure_spacing(material: object, zone_axis: Sequence[int] | None, modality: str) -> float:
+    """The nearest-neighbour distance of the columns ``modality`` shows [Å] of a material seen
+    along a zone axis (HAADF: summed Z at least a quarter of the heaviest column's), from its
+    unit cell; what the labels of the networks are placed at."""
+    zone = tuple(int(i) for i in (zone_axis if zone_axis is not None else (0, 0, 1)))
+    if isinstance(material, str):
+        return _visible_spacing(material, zone, modality)
+    return _visible_spacing.__wrapped__(material, zone, modality)
 
 
 def structure_tokens(
