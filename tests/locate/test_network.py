@@ -11,6 +11,7 @@ from atomlens.locate.network import (
     column_candidates,
     label_maps,
     network_input,
+    structure_spacing,
     structure_tokens,
     to_canonical,
     visible_columns,
@@ -88,3 +89,18 @@ def test_structure_tokens_describe_the_projected_unit_cell():
 def test_an_unknown_material_is_refused():
     with pytest.raises((ValueError, KeyError)):
         structure_tokens("unobtainium", (0, 0, 1))
+
+
+@pytest.mark.parametrize(
+    ("material", "zone", "modality", "expected"),
+    [
+        ("SrTiO3", (0, 0, 1), "haadf", 3.905 / np.sqrt(2)),  # Sr to Ti-O: O is not shown
+        ("SrTiO3", (0, 0, 1), "abf", 3.905 / 2),  # O columns shown
+        ("Au", (0, 0, 1), "haadf", 4.078 / 2),
+        ("Si", (1, 1, 0), "haadf", 5.431 / 4),  # the dumbbell
+    ],
+)
+def test_the_structure_gives_the_spacing_of_the_columns_the_modality_shows(
+    material, zone, modality, expected
+):
+    assert structure_spacing(material, zone, modality) == pytest.approx(expected, rel=0.01)
