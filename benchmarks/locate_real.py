@@ -96,10 +96,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/real"))
     parser.add_argument("--methods", default="classical", help="classical,unet,structure")
+    parser.add_argument("--no-atomap", action="store_true", help="skip the Atomap peer")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     FIGURES.mkdir(parents=True, exist_ok=True)
-    atomap = atomap_runner()
+    atomap = None if args.no_atomap else atomap_runner()
     methods = args.methods.split(",")
     results = {}
     for name, (modality, fallback, what) in IMAGES.items():
