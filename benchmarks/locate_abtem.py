@@ -78,12 +78,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--doses", default="50,200,1000", help="electrons per visible column")
     parser.add_argument("--noise-seeds", type=int, default=3, help="noisy images per dose")
     parser.add_argument("--methods", default="classical,unet,structure")
+    parser.add_argument("--materials", default=",".join(SCENES), help="of " + ", ".join(SCENES))
     parser.add_argument("--simulate-only", action="store_true")
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
     records = []
     for m, material in enumerate(SCENES):
+        if material not in args.materials.split(","):
+            continue
         cached = args.cache / f"{material}_{args.size}_{args.step}_{args.phonons}.npy"
         if not cached.exists():
             start = time.perf_counter()
