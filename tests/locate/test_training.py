@@ -119,3 +119,41 @@ def test_labels_follow_the_columns_that_scan_distortions_moved():
     assert true_error.max() > 2.0 and label_error.max() < 0.4
     assert np.median(label_error) < 0.25 < np.median(true_error)
     assert apparent_positions(table, {}).equals(table)  # no distortion record: unchanged
+
+
+@pytest.fixture(scope="module")
+def haadf_scene():
+    """SrTiO3 [001] HAADF at 0.15 Å/px, 200 e- per column, and its visible columns."""
+    from atomlens.physics import STEMImaging, simulate_image
+
+    atoms = field("SrTiO3", (128, 128), 0.15, thickness=30, rotation=12.0, rng=0)
+    result = simulate_image(atoms, 0.15, STEMImaging(), rng=np.random.default_rng(0))
+    truth = result.atoms[result.atoms["Z_sum"] >= 0.25 * result.atoms["Z_sum"].max()]
+    truth = truth[["y", "x"]].to_numpy()
+    dose = 200 * len(truth) / result.clean.size
+    image = np.random.default_rng(1).poisson(result.clean * dose).astype(np.float32)
+    inner = ((truth > 6) & (truth < 121)).all(axis=1)
+    return image, truth[inner]
+
+
+@pytest.mark.parametrize("method", ["unet", "structure"])
+def test_the_shipped_networks_find_the_columns_of_a_simulated_image(haadf_scene, method):
+    from atomlens.metrics import detection_scores
+
+    image, truth = haadf_scene
+    options = {"structure": "SrTiO3", "zone_axis": (0, 0, 1)} if method == "structure" else {}
+    table = locate(image, pixel_size=0.15, method=method, **options)
+    found = table[["y", "x"]].to_numpy()
+    found = found[((found > 6) & (found < 121)).all(axis=1)]
+    assert detection_scores(found, truth, 0.35 * 2.76 / 0.15)["f1"] > 0.97
+    assert table.attrs["model"] == f"locate-{method}"
+
+
+def test_the_network_corrects_a_spacing_estimate_off_by_a_factor_of_two(haadf_scene):
+    from atomlens.locate.locate import _network_spacing
+
+    image, _ = haadf_scene
+    true = 2.761 / 0.15
+    spacing, source = _network_spacing(image, true / 2, "a wrong start", "haadf",
+                                       (load_segmentor("locate-unet"), None))  # fmt: skip
+    assert spacing == pytest.approx(true, rel=0.1) and "corrected by the network" in source
