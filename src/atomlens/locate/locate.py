@@ -24,8 +24,10 @@ The network paths (``method="unet"``, the AtomAI-Segmentor-like baseline of pape
 ``method="structure"``, paper 002's structure-conditioned model, given ``structure=`` and
 ``zone_axis=``) replace step 3: the background-free image is resampled so that columns lie
 8 px apart (:mod:`atomlens.locate.network`), the network gives a probability map of columns
-and one of heavy columns, and every local maximum of the column map above 0.5 is a candidate.
-Steps 4 and 5 are the same, except that the class comes from the heavy map.
+and one of heavy columns, and every local maximum of the column map at or above the model's
+``level`` (0.5) is a candidate. An estimated spacing is checked by the network (the scale at
+which it is most confident); ``structure=`` with a pixel size gives the spacing. Steps 4 and 5
+are the same, except that the class comes from the heavy map.
 """
 
 from __future__ import annotations
@@ -407,7 +409,8 @@ def locate(
         estimated from the image when not given.
     threshold : float
         Least prominence of a column, in noise standard deviations of the smoothed image
-        (classical path; the networks' candidates need a probability of at least 0.5).
+        (classical path; the networks' candidates need the model's ``level`` of probability,
+        0.5 for the shipped models).
     rounds : int
         Refinement rounds (neighbours fitted together from the second).
     progress : bool
