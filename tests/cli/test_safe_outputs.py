@@ -283,9 +283,13 @@ def test_output_file_that_is_a_folder_is_refused_in_an_output_folder(tmp_path, c
 
 CHILD = textwrap.dedent(
     """
+    import signal
     import sys
     from atomlens.cli import build_parser, main
 
+    # a parent that ignores SIGINT (a test runner, nohup) would pass that on: Ctrl-C as a shell
+    # delivers it is what is tested
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     build_parser()  # the imports, before the signal may come
     print("ready", flush=True)
     sys.exit(main(sys.argv[1:]))
