@@ -287,7 +287,7 @@ CHILD = textwrap.dedent(
     import sys
     from atomlens.cli import build_parser, main
 
-    # a parent that ignores SIGINT (a test runner, nohup) would pass that on: Ctrl-C as a shell
+    # a parent that ignores SIGINT (a background job of a non-interactive shell) would pass that on: Ctrl-C as a shell
     # delivers it is what is tested
     signal.signal(signal.SIGINT, signal.default_int_handler)
     build_parser()  # the imports, before the signal may come
