@@ -287,8 +287,8 @@ CHILD = textwrap.dedent(
     import sys
     from atomlens.cli import build_parser, main
 
-    # a parent that ignores SIGINT (a background job of a non-interactive shell) would pass that on: Ctrl-C as a shell
-    # delivers it is what is tested
+    # a parent that ignores SIGINT (a background job of a non-interactive shell) passes that
+    # on; Ctrl-C as a shell delivers it is what is tested
     signal.signal(signal.SIGINT, signal.default_int_handler)
     build_parser()  # the imports, before the signal may come
     print("ready", flush=True)
