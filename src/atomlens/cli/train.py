@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from atomlens.cli._common import check_outputs
 
@@ -202,19 +203,24 @@ def _check_chunk_settings(args: argparse.Namespace, seeds: range) -> None:
     check_bank_folder(args.bank)
 
 
-def _calibrate_fit(args: argparse.Namespace) -> int:
-    from atomlens.calibrate.training import (
-        EstimatorTraining,
-        build_network,
-        check_examples,
-        save_estimator,
-    )
+def run_fit(
+    args: argparse.Namespace,
+    make_network: Callable[[], Any],
+    task: Any,
+    check_examples: Callable[[Any, str], None],
+    save: Callable[..., dict],
+) -> int:
+    """The ``fit`` step every task shares: checks, bank and validation, the streaming run
+    (torchrun-aware), and the model folder written by rank 0.
+
+    ``make_network()`` is called after ``torch.manual_seed(args.seed)``; ``save(run, bank=,
+    validation=, card=)`` writes the model folder and returns the metrics printed.
+    """
     from atomlens.train import ExampleBank, fit_streaming
     from atomlens.train.distributed import resolve_device, setup
 
     _set_threads(args)
     settings = fit_settings(args)
-    network = build_network(args.width)  # checks the width
     resolve_device(args.device)
     _check_fit_outputs(args)
     card = args.card.read_text() if args.card else None
@@ -228,8 +234,8 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
 
         torch.manual_seed(args.seed)
         run = fit_streaming(
-            network,
-            EstimatorTraining(),
+            make_network(),
+            task,
             bank,
             settings,
             validation=validation,
@@ -239,21 +245,33 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
             on_record=lambda record: print(json.dumps(record), flush=True),
         )
         if distributed.is_main:
-            summary = save_estimator(
-                run,
-                args.output,
-                bank=bank,
-                validation=validation,
-                width=args.width,
-                card=card,
-                overwrite=args.overwrite,
-            )
-            print(json.dumps(summary), flush=True)
+            metrics = save(run, bank=bank, validation=validation, card=card)
+            print(json.dumps(metrics), flush=True)
             print(f"saved {args.output} ({run.steps} steps, {run.minutes:.1f} min)", flush=True)
         distributed.barrier()
     finally:
         distributed.close()
     return 0
+
+
+def _calibrate_fit(args: argparse.Namespace) -> int:
+    from atomlens.calibrate.training import (
+        EstimatorTraining,
+        build_network,
+        check_examples,
+        save_estimator,
+    )
+
+    network = build_network(args.width)  # checks the width before any other work
+    return run_fit(
+        args,
+        lambda: network,
+        EstimatorTraining(),
+        check_examples,
+        lambda run, **parts: save_estimator(
+            run, args.output, width=args.width, overwrite=args.overwrite, **parts
+        ),
+    )
 
 
 def _check_fit_outputs(args: argparse.Namespace) -> None:

@@ -4,7 +4,6 @@ structure-conditioned model of paper 002)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 KINDS = ("unet", "structure")
@@ -78,51 +77,17 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from atomlens.cli.train import _check_fit_outputs, _set_threads, fit_settings
+    from atomlens.cli.train import run_fit
     from atomlens.locate.network import build_network
     from atomlens.locate.training import SegmentationTraining, check_examples, save_segmentor
-    from atomlens.train import ExampleBank, fit_streaming
-    from atomlens.train.distributed import resolve_device, setup
 
-    _set_threads(args)
-    settings = fit_settings(args)
     task = SegmentationTraining(contrastive=args.contrastive)
-    resolve_device(args.device)
-    _check_fit_outputs(args)
-    card = args.card.read_text() if args.card else None
-    bank = ExampleBank(args.bank)
-    check_examples(bank.take([0]), str(args.bank))
-    validation = ExampleBank(args.bank / "validation").arrays()
-    check_examples(validation, str(args.bank / "validation"))
-    distributed = setup(args.device)
-    try:
-        import torch
-
-        torch.manual_seed(args.seed)
-        run = fit_streaming(
-            build_network(args.network),
-            task,
-            bank,
-            settings,
-            validation=validation,
-            distributed=distributed,
-            checkpoint=args.checkpoint,
-            resume=args.resume,
-            on_record=lambda record: print(json.dumps(record), flush=True),
-        )
-        if distributed.is_main:
-            metrics = save_segmentor(
-                run,
-                args.output,
-                kind=args.network,
-                bank=bank,
-                validation=validation,
-                card=card,
-                overwrite=args.overwrite,
-            )
-            print(json.dumps(metrics), flush=True)
-            print(f"saved {args.output} ({run.steps} steps, {run.minutes:.1f} min)", flush=True)
-        distributed.barrier()
-    finally:
-        distributed.close()
-    return 0
+    return run_fit(
+        args,
+        lambda: build_network(args.network),
+        task,
+        check_examples,
+        lambda run, **parts: save_segmentor(
+            run, args.output, kind=args.network, overwrite=args.overwrite, **parts
+        ),
+    )

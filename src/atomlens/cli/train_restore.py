@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 MODALITIES = ("mixed", "stem", "haadf", "abf", "hrtem")
@@ -132,54 +131,16 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from atomlens.cli.train import _check_fit_outputs, _set_threads, fit_settings
+    from atomlens.cli.train import run_fit
     from atomlens.restore.training import RestorationTraining, check_examples, save_restorer
-    from atomlens.train import ExampleBank, fit_streaming
-    from atomlens.train.distributed import resolve_device, setup
 
-    _set_threads(args)
-    settings = fit_settings(args)
+    def save(run, **parts) -> dict:
+        modalities = sorted(parts["bank"].count_by("modality", default="mixed"))
+        return save_restorer(run, args.output, size=args.network, modalities=modalities,
+                             overwrite=args.overwrite, **parts)  # fmt: skip
+
     task = RestorationTraining(adversarial=args.adversarial)
-    resolve_device(args.device)
-    _check_fit_outputs(args)
-    card = args.card.read_text() if args.card else None
-    bank = ExampleBank(args.bank)
-    check_examples(bank.take([0]), str(args.bank))
-    validation = ExampleBank(args.bank / "validation").arrays()
-    check_examples(validation, str(args.bank / "validation"))
-    distributed = setup(args.device)
-    try:
-        import torch
-
-        torch.manual_seed(args.seed)
-        run = fit_streaming(
-            _start_network(args),
-            task,
-            bank,
-            settings,
-            validation=validation,
-            distributed=distributed,
-            checkpoint=args.checkpoint,
-            resume=args.resume,
-            on_record=lambda record: print(json.dumps(record), flush=True),
-        )
-        if distributed.is_main:
-            metrics = save_restorer(
-                run,
-                args.output,
-                size=args.network,
-                bank=bank,
-                validation=validation,
-                modalities=sorted(bank.count_by("modality", default="mixed")),
-                card=card,
-                overwrite=args.overwrite,
-            )
-            print(json.dumps(metrics), flush=True)
-            print(f"saved {args.output} ({run.steps} steps, {run.minutes:.1f} min)", flush=True)
-        distributed.barrier()
-    finally:
-        distributed.close()
-    return 0
+    return run_fit(args, lambda: _start_network(args), task, check_examples, save)
 
 
 def _start_network(args: argparse.Namespace):
