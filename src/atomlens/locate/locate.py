@@ -110,10 +110,10 @@ class Segmentor:
 
         canonical, factors = network_input(flat, spacing)
         maps = predict_maps(self.model, canonical, tokens)
-        level = float(self.config.get("level", 0.5))
-        peaks, heavy = column_candidates(maps, factors, level=level)
-        at, _ = column_candidates(maps, (1.0, 1.0), level=level)
+        at, heavy = column_candidates(maps, (1.0, 1.0), level=float(self.config.get("level", 0.5)))
         confidence = float(maps[0][at[:, 0], at[:, 1]].mean()) if len(at) else 0.0
+        # canonical pixel centres back to the input's (network.to_canonical's mapping)
+        peaks = np.rint((at + 0.5) / np.asarray(factors) - 0.5).astype(int)
         inside = (peaks >= 0).all(axis=1) & (peaks < flat.shape).all(axis=1)
         return peaks[inside], heavy[inside], confidence
 

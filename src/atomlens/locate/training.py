@@ -318,7 +318,8 @@ def level_sweep(model: torch.nn.Module, arrays: Mapping[str, np.ndarray]) -> dic
     it, where a low level finds more; on whole images at 50 e-/column and more the default
     :data:`LEVEL` does better (docs/locate.md), so the sweep is recorded, not used to choose.
     """
-    return SegmentationTraining().validate(model, arrays, levels=(LEVEL, *LEVELS))
+    others = tuple(level for level in LEVELS if level != LEVEL)
+    return SegmentationTraining().validate(model, arrays, levels=(LEVEL, *others))
 
 
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
