@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import ndimage, spatial
 from tqdm.auto import tqdm
 
+from atomlens.core.parallel import check_scheduler, is_lazy, map_blocks, stream_mean
 from atomlens.core.validation import InputError, check_parameter
 from atomlens.locate.checks import check_locate_input
 from atomlens.locate.preprocess import (
@@ -388,6 +389,8 @@ def locate(
     model: str | Path | None = None,
     structure: Any = None,
     zone_axis: Sequence[int] | None = None,
+    scheduler: str | Any = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Every atomic column of an image (or of each frame of a stack).
 
@@ -425,6 +428,16 @@ def locate(
         shows).
     zone_axis : sequence of int, optional
         The zone axis the material is seen along (default [001]).
+    scheduler : {"threads", "processes", "synchronous"} or str, optional
+        For a stack: locate the frames in parallel on Dask (:mod:`atomlens.core.parallel`),
+        on local threads or processes, or on the dask.distributed cluster at an address such
+        as ``"tcp://127.0.0.1:8786"``. The table is the serial one, row for row. A stack may
+        then be a dask array (``atomlens.core.parallel.open_stack``): it is read a block of
+        frames at a time, twice (the mean frame for the spacing, then the columns), never
+        whole. None (and no ``workers``): one frame after another in this process.
+    workers : int, optional
+        Local workers (threads or processes; default the CPU cores); alone it means
+        ``scheduler="threads"``.
 
     Returns
     -------
@@ -444,7 +457,7 @@ def locate(
     ValueError
         An unknown modality or method; a pixel size or spacing out of range; ``structure``
         or ``zone_axis`` without ``method="structure"``, or a structure that cannot be
-        oriented along the zone axis.
+        oriented along the zone axis; an unknown scheduler or ``workers`` < 1.
 
     Examples
     --------
@@ -463,7 +476,12 @@ def locate(
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
         raise ValueError(f"rounds=... must be an integer in [1, 10], got {rounds!r}.")
     network = _network(method, model, structure, zone_axis)
-    array = check_locate_input(image)
+    parallel = scheduler is not None or workers is not None
+    if parallel:
+        scheduler, workers = check_scheduler(scheduler, workers)
+    lazy = parallel and is_lazy(image) and image.ndim == 3
+    # a lazy stack is checked and averaged block by block: its mean frame stands in for it
+    array = stream_mean(image, _checked_frame) if lazy else check_locate_input(image)
     known = spacing
     if known is None and structure is not None and pixel_size is not None:
         from atomlens.locate.network import structure_spacing
@@ -484,17 +502,26 @@ def locate(
     dark = modality == "abf" or (
         modality == "hrtem" and columns_are_dark(frames.mean(axis=0), spacing_px)
     )
-    tables = []
-    for i, frame in enumerate(tqdm(frames, desc="locate", unit="frame", disable=not progress)):
-        table = _frame_columns(frame, spacing_px, dark, threshold, rounds, modality, network)
-        if array.ndim == 3:
-            table.insert(0, "frame", i)
-        tables.append(table)
-    result = pd.concat(tables, ignore_index=True)
-    scale = math.nan if pixel_size is None else pixel_size
-    result["y_A"], result["x_A"] = result["y"] * scale, result["x"] * scale
-    order = (["frame"] if array.ndim == 3 else []) + list(COLUMNS)
-    result = result[order]
+    if lazy or (parallel and array.ndim == 3):
+        settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size)
+        blocks = map_blocks(
+            _located_block,
+            image if lazy else array,
+            scheduler=scheduler,
+            workers=workers,
+            progress=progress,
+            desc="locate",
+            settings=settings,
+        )
+        result = pd.concat(blocks, ignore_index=True)
+    else:
+        tables = []
+        for i, frame in enumerate(tqdm(frames, desc="locate", unit="frame", disable=not progress)):
+            table = _frame_columns(frame, spacing_px, dark, threshold, rounds, modality, network)
+            if array.ndim == 3:
+                table.insert(0, "frame", i)
+            tables.append(table)
+        result = _finished(pd.concat(tables, ignore_index=True), pixel_size)
     result.attrs.update(
         pixel_size=pixel_size,
         spacing_px=spacing_px,
@@ -505,6 +532,34 @@ def locate(
         model=None if network is None else str(model or MODELS[method]),
     )
     return result
+
+
+def _finished(table: pd.DataFrame, pixel_size: float | None) -> pd.DataFrame:
+    """Positions in Å added and the columns in order (``frame`` first when there)."""
+    scale = math.nan if pixel_size is None else pixel_size
+    table["y_A"], table["x_A"] = table["y"] * scale, table["x"] * scale
+    return table[(["frame"] if "frame" in table else []) + list(COLUMNS)]
+
+
+def _located_block(block: np.ndarray, start: int, settings: tuple) -> pd.DataFrame:
+    """The finished table of frames ``start``, ``start + 1``, ... of a stack (one Dask task).
+
+    ``settings``: spacing [px], dark, threshold, rounds, modality, network and pixel size
+    [Å/px], decided once from the whole stack.
+    """
+    spacing, dark, threshold, rounds, modality, network, pixel_size = settings
+    tables = []
+    # float64 as check_locate_input makes it (the frames were checked before the map)
+    for i, frame in enumerate(np.asarray(block, dtype=np.float64)):
+        table = _frame_columns(frame, spacing, dark, threshold, rounds, modality, network)
+        table.insert(0, "frame", start + i)
+        tables.append(table)
+    return _finished(pd.concat(tables, ignore_index=True), pixel_size)
+
+
+def _checked_frame(frame: np.ndarray, index: int) -> np.ndarray:
+    """One frame of a stack as float64, checked as locate checks a stack."""
+    return check_locate_input(frame, name=f"frame {index} of the stack")
 
 
 #: Steps of the search for the spacing at which the network is most confident.
