@@ -61,16 +61,20 @@ def _detections(
     pixel_size: float | None,
     modality: str,
     locate_options: dict[str, Any] | None,
+    parallel: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The table of detections: the input table checked, or the stack located."""
+    """The table of detections: the input table checked, or the stack located (on Dask with
+    ``parallel``'s scheduler and workers; a dask array stack is then not read whole)."""
     if isinstance(frames, pd.DataFrame):
         if locate_options:
             raise ValueError("locate_options=... applies to a stack, not to a table of detections.")
         return check_table(frames)
-    stack = check_stack(frames)
+    from atomlens.core.parallel import is_lazy
     from atomlens.locate import locate
 
-    options = {"modality": modality, **(locate_options or {})}
+    lazy = parallel and is_lazy(frames) and frames.ndim == 3 and frames.shape[0] >= 2
+    stack = frames if lazy else check_stack(frames)
+    options = {"modality": modality, **(locate_options or {}), **(parallel or {})}
     located = locate(stack, pixel_size=pixel_size, **options)
     if located["frame"].nunique() < 2:
         raise InputError(
@@ -92,6 +96,8 @@ def track(
     drift: bool = True,
     modality: str = "haadf",
     locate_options: dict[str, Any] | None = None,
+    scheduler: str | Any = None,
+    workers: int | None = None,
 ) -> pd.DataFrame:
     """Link the atoms of an image series into trajectories.
 
@@ -124,6 +130,14 @@ def track(
     locate_options : dict, optional
         For a stack: further keywords of ``atomlens.locate`` (``spacing``, ``threshold``,
         ``method``...).
+    scheduler : {"threads", "processes", "synchronous"} or str, optional
+        For a stack: locate its frames in parallel on Dask, locally or on the
+        dask.distributed cluster at an address (``atomlens.locate``'s ``scheduler``; the
+        detections, and so the tracks, are the serial ones). The stack may then be a dask
+        array (``atomlens.core.parallel.open_stack``), read a block of frames at a time.
+    workers : int, optional
+        Local Dask workers (``atomlens.locate``'s ``workers``). Both are checked, then
+        ignored for a table of detections (the linking is one serial pass).
 
     Returns
     -------
@@ -146,6 +160,8 @@ def track(
     ParameterError
         A pixel size, frame time, search range, fast range or maximal drift that is not a
         positive number in range; a negative or fractional memory.
+    ValueError
+        An unknown scheduler, or workers < 1 (``atomlens.core.parallel.check_scheduler``).
 
     Examples
     --------
@@ -162,7 +178,8 @@ def track(
     fast_range = check_distance("fast_range", fast_range)
     max_drift = check_distance("max_drift", max_drift)
     memory = check_memory(memory)
-    table = _detections(frames, pixel_size, modality, locate_options)
+    parallel = _parallel(frames, scheduler, workers)
+    table = _detections(frames, pixel_size, modality, locate_options, parallel)
     if pixel_size is None and table.attrs.get("pixel_size") is not None:
         pixel_size, _ = check_times(table.attrs["pixel_size"], None)
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
@@ -183,6 +200,18 @@ def track(
     return _tracks_table(table, result, pixel_size, frame_time, numbers, shifts,
                          {"search_range": search_range, "fast_range": fast_range,
                           "memory": memory, "spacing_px": spacing})  # fmt: skip
+
+
+def _parallel(frames: object, scheduler: object, workers: object) -> dict[str, Any] | None:
+    """``locate``'s scheduler and workers, checked; None for the serial run."""
+    if scheduler is None and workers is None:
+        return None
+    from atomlens.core.parallel import check_scheduler
+
+    scheduler, workers = check_scheduler(scheduler, workers)
+    if isinstance(frames, pd.DataFrame):
+        return None  # nothing to locate; the linking is one serial pass
+    return {"scheduler": scheduler, "workers": workers}
 
 
 def _ranges(
