@@ -60,16 +60,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--plot", type=Path, help="also save the first image with its columns")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_parallel_arguments(parser)
     parser.set_defaults(run=run)
 
 
+def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler`` and ``--workers`` (shared with ``atomlens track``)."""
+    parser.add_argument(
+        "--scheduler",
+        metavar="{threads,processes,synchronous,ADDRESS}",
+        help="run frames (or several files) in parallel on Dask: local threads or processes, "
+        "or the dask.distributed scheduler at ADDRESS (tcp://host:8786); a stack is then read a "
+        "few frames at a time (.npy, TIFF). Results are the serial ones",
+    )
+    parser.add_argument(
+        "--workers", type=int, help="local Dask workers (default: the CPU cores; implies threads)"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
     import pandas as pd
 
-    from atomlens.core.validation import InputError
-    from atomlens.io import atomic_outputs, read, write_csv
-    from atomlens.locate import locate
+    from atomlens.core.parallel import check_scheduler, map_files
+    from atomlens.io import atomic_outputs, write_csv
 
     inputs = [Path(f) for f in args.files]
     for path in inputs:
@@ -79,38 +92,32 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-o {args.output} must end in .csv.")
     extra = [args.plot] if args.plot is not None else []
     check_outputs([args.output, *extra], args.overwrite, inputs, files=True)
-    zone_axis = _zone_axis(args.zone_axis)
-    tables, first = [], None
-    for path in inputs:
-        image = read(path)
-        if image.kind == "diffraction":
-            raise ValueError(f"{path} holds a diffraction pattern, not an image of columns.")
-        pixel_size = args.pixel_size
-        if pixel_size is None and image.pixel_size is not None:
-            pixel_size = float(sum(image.pixel_size) / 2)
-        data = np.asarray(image.data)
-        try:
-            table = locate(
-                data,
-                pixel_size=pixel_size,
-                modality=args.modality,
-                spacing=args.spacing,
-                threshold=args.threshold,
-                method=args.method,
-                model=args.model,
-                structure=args.structure,
-                zone_axis=zone_axis,
-                progress=not args.no_progress and data.ndim == 3,
-            )
-        except (InputError, ValueError) as error:  # name the file
-            raise type(error)(f"{path}: {error}") from None
+    parallel = None
+    if args.scheduler is not None or args.workers is not None:
+        scheduler, workers = check_scheduler(args.scheduler, args.workers)
+        parallel = {"scheduler": scheduler, "workers": workers}
+    options = {
+        "pixel_size": args.pixel_size,
+        "modality": args.modality,
+        "spacing": args.spacing,
+        "threshold": args.threshold,
+        "method": args.method,
+        "model": args.model,
+        "structure": args.structure,
+        "zone_axis": _zone_axis(args.zone_axis),
+    }
+    progress = not args.no_progress
+    if parallel is not None and len(inputs) > 1:  # one file per task, its frames in turn
+        located = map_files(_located_file, inputs, **parallel, progress=progress, options=options)
+    else:  # one file at a time, the frames of a stack in parallel when asked
+        located = [_located_file(path, options, parallel, progress) for path in inputs]
+    tables = []
+    for path, (table, _) in zip(inputs, located, strict=True):
         spacing, source = table.attrs["spacing_px"], table.attrs["spacing_source"]
         print(f"{path}: {len(table)} columns, spacing {spacing:.1f} px ({source})")
         if len(inputs) > 1:
             table.insert(0, "file", str(path))
         tables.append(table)
-        if first is None:
-            first = (data[0] if data.ndim == 3 else data, table, pixel_size, path)
     if any("frame" in table for table in tables):  # a single image is frame 0 beside stacks
         for table in tables:
             if "frame" not in table:
@@ -121,9 +128,61 @@ def run(args: argparse.Namespace) -> int:
     ) as out:
         write_csv(out.path(args.output), result, overwrite=True)
         if args.plot is not None:
-            _plot(out.path(args.plot), *first)
+            first = _first_frame(inputs[0], lazy=parallel is not None)
+            _plot(out.path(args.plot), first, tables[0], located[0][1], inputs[0])
     print(args.output)
     return 0
+
+
+def _located_file(
+    path: str | Path,
+    options: dict,
+    parallel: dict | None = None,
+    progress: bool = False,
+):
+    """The columns of one file (``atomlens.locate``'s table) and the pixel size used [Å/px].
+
+    With ``parallel`` (scheduler and workers) a stack's frames are located on Dask, read a few
+    at a time; errors name the file.
+    """
+    import numpy as np
+
+    from atomlens.core.parallel import open_stack
+    from atomlens.core.validation import InputError
+    from atomlens.io import read
+    from atomlens.locate import locate
+
+    path = Path(path)
+    options = dict(options)
+    if parallel is not None:
+        data, file_pixel_size = open_stack(path)
+    else:
+        image = read(path)
+        if image.kind == "diffraction":
+            raise ValueError(f"{path} holds a diffraction pattern, not an image of columns.")
+        file_pixel_size = None if image.pixel_size is None else float(sum(image.pixel_size) / 2)
+        data = np.asarray(image.data)
+    if options["pixel_size"] is None:
+        options["pixel_size"] = file_pixel_size
+    if data.ndim != 3:
+        data, parallel = np.asarray(data), None  # one image: nothing to run in parallel
+    try:
+        table = locate(data, **options, progress=progress and data.ndim == 3, **(parallel or {}))
+    except (InputError, ValueError) as error:  # name the file
+        raise type(error)(f"{path}: {error}") from None
+    return table, options["pixel_size"]
+
+
+def _first_frame(path: Path, lazy: bool):
+    """The first image of a file (the first frame of a stack); with ``lazy`` the other frames
+    are not read where the format allows (.npy, TIFF)."""
+    import numpy as np
+
+    from atomlens.core.parallel import open_stack
+    from atomlens.io import read
+
+    data = open_stack(path)[0] if lazy else read(path).data
+    return np.asarray(data[0] if data.ndim == 3 else data)
 
 
 def _zone_axis(text: str | None) -> tuple[int, ...] | None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from atomlens.cli._common import check_outputs
+from atomlens.cli.locate import add_parallel_arguments
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -60,14 +61,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "adatoms arriving and leaving, adatom clusters",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_parallel_arguments(parser)
     parser.set_defaults(run=run)
 
 
-def _read_series(path: Path):
-    """A table of detections (CSV) or a stack, and the file's pixel size [Å/px] if any."""
+def _read_series(path: Path, lazy: bool = False):
+    """A table of detections (CSV) or a stack, and the file's pixel size [Å/px] if any.
+
+    With ``lazy`` the stack is a dask array read a few frames at a time where the format
+    allows (.npy, TIFF: :func:`atomlens.core.parallel.open_stack`).
+    """
     import numpy as np
     import pandas as pd
 
+    from atomlens.core.parallel import open_stack
     from atomlens.io import read
 
     if path.suffix.lower() == ".csv":
@@ -75,6 +82,13 @@ def _read_series(path: Path):
             return pd.read_csv(path), None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise ValueError(f"{path} is not a readable CSV table: {error}") from None
+    if lazy:
+        data, pixel_size = open_stack(path)
+        if data.ndim != 3:
+            raise ValueError(
+                f"{path} holds one image of shape {data.shape}, not a series of frames."
+            )
+        return data, pixel_size
     image = read(path)
     if image.kind == "diffraction":
         raise ValueError(f"{path} holds a diffraction pattern, not an image series.")
@@ -87,7 +101,9 @@ def _read_series(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    import pandas as pd
 
+    from atomlens.core.parallel import check_scheduler
     from atomlens.core.validation import InputError
     from atomlens.io import atomic_outputs, write_csv
     from atomlens.track import events, track, trajectory_features
@@ -100,7 +116,11 @@ def run(args: argparse.Namespace) -> int:
         if output.suffix.lower() != ".csv":
             raise ValueError(f"{output} must end in .csv.")
     check_outputs(outputs, args.overwrite, [args.series], files=True)
-    frames, file_pixel_size = _read_series(args.series)
+    parallel = {}
+    if args.scheduler is not None or args.workers is not None:
+        scheduler, workers = check_scheduler(args.scheduler, args.workers)
+        parallel = {"scheduler": scheduler, "workers": workers}
+    frames, file_pixel_size = _read_series(args.series, lazy=bool(parallel))
     pixel_size = args.pixel_size if args.pixel_size is not None else file_pixel_size
     try:
         tracks = track(
@@ -110,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
             search_range=args.search_range,
             memory=args.memory,
             fast_range=args.fast_range,
-            **({"modality": args.modality} if isinstance(frames, np.ndarray) else {}),
+            **({"modality": args.modality} if not isinstance(frames, pd.DataFrame) else {}),
+            **parallel,
         )
         features = trajectory_features(tracks) if args.features is not None else None
         found = events(tracks) if args.events is not None else None

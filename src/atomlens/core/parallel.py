@@ -380,7 +380,7 @@ def open_stack(path: str | os.PathLike, frames_per_chunk: int = 1) -> tuple[Any,
     path = Path(path)
     pixel_size, shape, dtype = _declared(path)
     suffix = path.suffix.lower()
-    if len(shape) == 3 and suffix in (".npy", ".tif", ".tiff") and _pages_are_frames(path, shape):
+    if len(shape) == 3 and suffix in (".npy", ".tif", ".tiff") and _by_frame(path, shape, dtype):
         import dask
 
         read = dask.delayed(_read_frames, pure=True)
@@ -393,7 +393,8 @@ def open_stack(path: str | os.PathLike, frames_per_chunk: int = 1) -> tuple[Any,
     from atomlens.io import read
 
     data = np.asarray(read(path).data)
-    return da.from_array(data, chunks=(frames_per_chunk, *data.shape[1:])), pixel_size
+    chunks = (frames_per_chunk, *data.shape[1:]) if data.ndim == 3 else data.shape
+    return da.from_array(data, chunks=chunks), pixel_size
 
 
 def _declared(path: Path) -> tuple[float | None, tuple[int, ...], np.dtype]:
@@ -408,17 +409,21 @@ def _declared(path: Path) -> tuple[float | None, tuple[int, ...], np.dtype]:
     image = _to_imagedata(file, loaded=False)
     pixel = None if image.pixel_size is None else float(sum(image.pixel_size) / 2)
     if image.kind == "diffraction":
-        raise ValueError(f"{path} holds a diffraction pattern, not an image series.")
+        raise ValueError(f"{path} holds a diffraction pattern, not an image of columns.")
     return pixel, tuple(image.data.shape), dtype
 
 
-def _pages_are_frames(path: Path, shape: tuple[int, ...]) -> bool:
+def _by_frame(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """Whether the file's frames can be read one at a time as they are (else read whole)."""
+    if dtype.names or not dtype.isnative or dtype.kind not in "uif":
+        return False  # colour records, foreign byte order, complex: read() converts or refuses
     if path.suffix.lower() == ".npy":
-        return True
+        return np.load(path, mmap_mode="r", allow_pickle=False).shape == shape
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        return len(tif.series[0].pages) == shape[0]
+        series = tif.series[0]
+        return tuple(series.shape) == shape and len(series.pages) == shape[0]
 
 
 def _read_frames(path: str, start: int, stop: int) -> np.ndarray:
