@@ -1,0 +1,107 @@
+"""Time of locate + track on a simulated series, serially and with 1 and 2 Dask workers.
+
+Run: ``.venv/bin/python benchmarks/track_scaling.py [--frames 100] [--size 512]``.
+Writes ``benchmarks/results/track_scaling.json``; the table is in docs/track.md (Scale-out).
+
+The locate step runs frame-parallel (``atomlens.locate(stack, scheduler=..., workers=...)``);
+every Dask table is checked to equal the serial one row for row. The tracking step proper
+(drift and linking, ``atomlens.track`` on the detections) is serial and timed once. Issue 12's
+target: the whole run on a 100-frame 512 x 512 series under 2 minutes on 2 CPU cores, with a
+near-linear speed-up up to the core count. The machine this ran on is shared with other
+jobs, so its times, and above all the speed-ups, are depressed: the load is recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+
+import atomlens
+from atomlens.data import SeriesSampler
+
+RESULTS = Path(__file__).parent / "results"
+#: (label, scheduler, workers) of the locate runs; None, None is the serial loop.
+RUNS = [
+    ("serial", None, None),
+    ("threads, 1 worker", "threads", 1),
+    ("threads, 2 workers", "threads", 2),
+    ("processes, 1 worker", "processes", 1),
+    ("processes, 2 workers", "processes", 2),
+]
+
+
+def _timed(call):
+    start = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--seed", type=int, default=3000000)
+    parser.add_argument("--output", type=Path, default=RESULTS / "track_scaling.json")
+    args = parser.parse_args()
+
+    sampler = SeriesSampler(frames=args.frames, size=args.size, distortions="shot")
+    series, simulate_s = _timed(lambda: sampler.sample(0, seed=args.seed))
+    print(f"simulated {series.frames.shape} in {simulate_s:.1f} s "
+          f"({series.metadata['material']}, {series.pixel_size} Å/px)")  # fmt: skip
+    runs, serial = [], None
+    for label, scheduler, workers in RUNS:
+        load = os.getloadavg()[0]
+        table, seconds = _timed(
+            lambda s=scheduler, w=workers: atomlens.locate(
+                series.frames, pixel_size=series.pixel_size, scheduler=s, workers=w
+            )
+        )
+        if serial is None:
+            serial = table
+        pd.testing.assert_frame_equal(table, serial, check_exact=True)  # identical to serial
+        runs.append({"run": label, "scheduler": scheduler, "workers": workers,
+                     "locate_s": round(seconds, 2), "load_before": round(load, 2)})  # fmt: skip
+        print(f"locate, {label}: {seconds:.1f} s (load {load:.2f} before)")
+    tracks, track_s = _timed(lambda: atomlens.track(serial))
+    print(f"track (drift + linking, serial): {track_s:.1f} s, {tracks['particle'].nunique()} "
+          "trajectories")  # fmt: skip
+    base = runs[0]["locate_s"]
+    for run in runs:
+        run["speedup"] = round(base / run["locate_s"], 2)
+        run["total_s"] = round(run["locate_s"] + track_s, 1)
+    result = {
+        "series": {
+            "frames": args.frames,
+            "size": args.size,
+            "seed": args.seed,
+            "material": series.metadata["material"],
+            "pixel_size": series.pixel_size,
+            "columns": len(serial),
+            "simulate_s": round(simulate_s, 1),
+        },
+        "runs": runs,
+        "track_s": round(track_s, 1),
+        "tables_identical": True,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_after": round(os.getloadavg()[0], 2),
+            "note": "shared with other agents' jobs during the run: times are "
+            "upper bounds and speed-ups lower bounds",
+        },
+        "command": "benchmarks/track_scaling.py "
+        f"--frames {args.frames} --size {args.size} --seed {args.seed}",
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(args.output)
+
+
+if __name__ == "__main__":
+    main()
