@@ -173,15 +173,22 @@ def test_help_names_units(capsys):
         assert unit in text
 
 
-def test_demo_writes_gallery_and_arrays(tmp_path, monkeypatch):
+def test_demo_writes_gallery_and_arrays(tmp_path, monkeypatch, capsys):
     import atomlens.cli.demo as demo
     from atomlens.physics import simulate_ronchigrams
 
     monkeypatch.setattr(demo, "GALLERY_C10_NM", (-20.0, 20.0))
     monkeypatch.setattr(demo, "GALLERY_C12_NM", (-10.0, 10.0))
     monkeypatch.setattr(demo, "GALLERY_C30_UM", (0.0, 50.0))
+    monkeypatch.setattr(demo, "SERIES_FRAMES", 4)
+    monkeypatch.setattr(demo, "SERIES_SIZE", 96)
     assert main(["demo", "-o", str(tmp_path), "--size", "112"]) == 0
     assert (tmp_path / "ronchigram_gallery.png").stat().st_size > 1000
+    # The demo ends with atomlens run on its series and says where the report is.
+    assert read(tmp_path / "series.tif").data.shape == (4, 96, 96)
+    report = tmp_path / "run" / "report.html"
+    assert f"open {report}" in capsys.readouterr().out
+    assert "Trajectories and events" in report.read_text()
 
     # The gallery: rows of A1 (C12 < 0 means along y, phi12 = pi / 2) by columns of C10 [nm],
     # then a row of C30 [um] at C10 = -20 nm; labels stored in Å and rad.

@@ -24,6 +24,9 @@ track
 restore
     Distorted STEM / HRTEM images restored (CGRDN network or classical baselines); the package is
     callable: ``atomlens.restore(image, modality="haadf")``.
+pipeline
+    The end-to-end run (read, restore, locate, analyze, track) and its HTML report:
+    ``atomlens.pipeline.run(path)``; the command is ``atomlens run``.
 physics
     Forward models with no learning: optics, potentials, structures, imaging, detectors, dynamics.
 io
@@ -67,6 +70,7 @@ _SUBPACKAGES = (
     "metrics",
     "nn",
     "physics",
+    "pipeline",
     "report",
     "restore",
     "track",

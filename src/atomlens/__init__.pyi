@@ -8,6 +8,7 @@ from atomlens import locate as locate
 from atomlens import metrics as metrics
 from atomlens import nn as nn
 from atomlens import physics as physics
+from atomlens import pipeline as pipeline
 from atomlens import report as report
 from atomlens import restore as restore
 from atomlens import track as track
@@ -26,6 +27,7 @@ __all__ = [
     "metrics",
     "nn",
     "physics",
+    "pipeline",
     "report",
     "restore",
     "track",

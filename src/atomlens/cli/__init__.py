@@ -28,6 +28,7 @@ from atomlens.cli import (
     info,
     locate,
     restore,
+    run,
     simulate,
     track,
     train,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     locate.add_parser(commands)
     analyze.add_parser(commands)
     track.add_parser(commands)
+    run.add_parser(commands)
     train.add_parser(commands)
     info.add_parser(commands)
     demo.add_parser(commands)

@@ -7,7 +7,10 @@
   printed beside the truth and written as JSON (abTEM keys in Å, with uncertainties);
 - a HAADF-STEM image of SrTiO3 [001] with realistic detector and scan distortions, restored by
   the shipped network (``atomlens.restore``) and shown as input / restored / truth (the truth with
-  the atom columns overlaid), plus the image, restored image, clean image and atom table.
+  the atom columns overlaid), plus the image, restored image, clean image and atom table;
+- a HAADF series of a 2D material with moving atoms (TIFF stack) and ``atomlens run`` on it:
+  columns located, the first frame analyzed, atoms tracked, events recognised, and one
+  self-contained HTML report in ``run/``.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ HAADF_OUTPUTS = (
     "haadf_atoms.csv",
     "haadf_columns.csv",
 )
+#: The demo series (a TIFF stack) and the folder its ``atomlens run`` writes.
+SERIES_FILE = "series.tif"
+RUN_FOLDER = "run"
+#: Frames, frame size [px] and frame time [s] of the demo series.
+SERIES_FRAMES, SERIES_SIZE, SERIES_FRAME_TIME = 20, 160, 0.5
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -113,6 +121,7 @@ DEMO_MIN_SIZE = 112
 def run(args: argparse.Namespace) -> int:
     from atomlens.cli._common import prepare_folder
     from atomlens.io import atomic_outputs
+    from atomlens.pipeline import output_names
 
     if args.size < DEMO_MIN_SIZE:
         raise ValueError(
@@ -122,17 +131,51 @@ def run(args: argparse.Namespace) -> int:
         )
     folder = Path(args.output)
     names = ["ronchigram_gallery.png", "ronchigram_gallery.h5", "ronchigram.tif"]
-    names += ["ronchigram.json", "calibration.json", *HAADF_OUTPUTS]
+    names += ["ronchigram.json", "calibration.json", *HAADF_OUTPUTS, SERIES_FILE]
     prepare_folder(folder, names, args.overwrite, create=False)
+    run_names = output_names("series", restored=False)
+    prepare_folder(folder / RUN_FOLDER, run_names, args.overwrite, create=False)
     targets = [folder / n for n in names]
     # Every output is written to a temporary file and all are moved into place together, so a
     # failed or interrupted demo leaves the folder as it was.
     with atomic_outputs(targets, overwrite=args.overwrite, create_folders=True) as out:
         ronchigram_examples(args, [out.path(t) for t in targets[:5]])
         haadf_example(out.path(targets[5]).parent, seed=args.seed)
+        series_example(out.path(folder / SERIES_FILE), seed=args.seed)
     for path in targets:
         print(f"wrote {path}")
+    report = run_example(folder / SERIES_FILE, folder / RUN_FOLDER, overwrite=args.overwrite)
+    print(f"the end-to-end run of the series (atomlens run): open {report}")
     return 0
+
+
+def series_example(path: Path, *, seed: int = 0) -> None:
+    """A simulated HAADF series of a 2D material with moving atoms, as a calibrated TIFF stack."""
+    from atomlens.data import SeriesSampler
+    from atomlens.io import write_tiff
+
+    sampler = SeriesSampler(frames=SERIES_FRAMES, size=SERIES_SIZE, distortions="shot")
+    series = sampler.sample(1, seed=seed)
+    print(
+        f"simulated a {SERIES_FRAMES}-frame HAADF series of {series.metadata['material']} "
+        f"({SERIES_SIZE} x {SERIES_SIZE} px, {series.pixel_size:.3f} Å/px)"
+    )
+    write_tiff(path, series.frames.astype(np.float32), pixel_size=series.pixel_size)
+
+
+def run_example(series: Path, folder: Path, *, overwrite: bool) -> Path:
+    """``atomlens run`` on the demo series: locate, analyze, track; the report's path."""
+    from atomlens.pipeline import run, write_run
+
+    result = run(series, "haadf", frame_time=SERIES_FRAME_TIME)
+    command = f"atomlens run {series} --frame-time {SERIES_FRAME_TIME} -o {folder}"
+    write_run(result, folder, overwrite=overwrite, command=command)
+    summary = result.summary()
+    print(
+        f"{summary['columns']} detections, {summary['trajectories']} trajectories, "
+        f"{len(result.events)} events in {sum(result.timings.values()):.1f} s"
+    )
+    return folder / "report.html"
 
 
 def ronchigram_examples(args: argparse.Namespace, paths: list[Path]) -> None:

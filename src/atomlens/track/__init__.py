@@ -6,6 +6,7 @@
   is ``track.track(...)``.
 - ``trajectory_features``, ``msd``, ``ensemble_diffusion``: per-trajectory displacement,
   speed, mean squared displacement and diffusion coefficient with its uncertainty.
+- ``drift_corrected``: a tracks table's positions with the drift removed.
 - ``estimate_drift``: the drift of every frame from the detections alone.
 - ``events``: behaviour recognition (hops, vacancy creation and migration, adatoms arriving
   and leaving, adatom clusters forming and merging) against the lattice sites found in the
@@ -21,6 +22,7 @@ from atomlens._lazy import make_callable
 from atomlens.track.drift import estimate_drift
 from atomlens.track.events import EVENT_KINDS, events
 from atomlens.track.features import (
+    drift_corrected,
     ensemble_diffusion,
     msd,
     site_features,
@@ -36,6 +38,7 @@ __all__ = [
     "bond_changes",
     "column_spacing",
     "coordination_changes",
+    "drift_corrected",
     "ensemble_diffusion",
     "estimate_drift",
     "events",

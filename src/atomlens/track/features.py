@@ -27,7 +27,7 @@ import pandas as pd
 from atomlens.core.validation import InputError
 from atomlens.track.checks import check_table
 
-__all__ = ["ensemble_diffusion", "msd", "trajectory_features"]
+__all__ = ["drift_corrected", "ensemble_diffusion", "msd", "trajectory_features"]
 
 #: Lags (in frames) of the MSD line fit, by default.
 FIT_LAGS = 4
@@ -55,8 +55,12 @@ def _units(attrs: dict) -> tuple[float, str, float, str]:
     return float(length), length_unit, float(time), time_unit
 
 
-def _positions(tracks: pd.DataFrame) -> pd.DataFrame:
-    """``frame``, ``particle`` and drift-corrected ``y``, ``x`` [px], sorted."""
+def drift_corrected(tracks: pd.DataFrame) -> pd.DataFrame:
+    """``frame``, ``particle`` and ``y``, ``x`` [px] with the drift removed, sorted.
+
+    The positions are in the first tracked frame's coordinates (the drift in ``tracks.attrs``,
+    which :func:`atomlens.track.track` records, is subtracted frame by frame).
+    """
     if not isinstance(tracks, pd.DataFrame):
         raise InputError(f"tracks must be a DataFrame (atomlens.track's), got {type(tracks)}.")
     if "particle" not in tracks.columns:
@@ -162,7 +166,7 @@ def msd(tracks: pd.DataFrame, max_lag: int = 10) -> pd.DataFrame:
     length, length_unit, time, time_unit = _units(tracks.attrs)
     lags = np.arange(1, max_lag + 1)
     rows = []
-    for particle, (walk, _, _) in _walks(_positions(tracks), length, lags).items():
+    for particle, (walk, _, _) in _walks(drift_corrected(tracks), length, lags).items():
         for lag, total, count in zip(lags, walk.sums, walk.counts, strict=True):
             if count:
                 rows.append((particle, int(lag), lag * time, total / count, int(count)))
@@ -198,7 +202,7 @@ def trajectory_features(tracks: pd.DataFrame, fit_lags: int = FIT_LAGS) -> pd.Da
     length, length_unit, time, time_unit = _units(tracks.attrs)
     lags = np.arange(1, fit_lags + 1)
     rows = []
-    for particle, (walk, frames, points) in _walks(_positions(tracks), length, lags).items():
+    for particle, (walk, frames, points) in _walks(drift_corrected(tracks), length, lags).items():
         theta, covariance, _ = _fit([walk], lags)
         steps = np.hypot(*np.diff(points, axis=0).T) if len(points) > 1 else np.zeros(0)
         duration = float(frames[-1] - frames[0]) * time
@@ -255,7 +259,7 @@ def ensemble_diffusion(
     """
     fit_lags = _check_lags("fit_lags", fit_lags)
     length, length_unit, time, time_unit = _units(tracks.attrs)
-    table = _positions(tracks)
+    table = drift_corrected(tracks)
     if particles is not None:
         table = table[table["particle"].isin(np.asarray(particles).ravel())]
     lags = np.arange(1, fit_lags + 1)

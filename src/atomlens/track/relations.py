@@ -20,7 +20,7 @@ import pandas as pd
 
 from atomlens.analyze.neighbours import SHELL, neighbour_graph
 from atomlens.core.validation import InputError, ParameterError
-from atomlens.track.features import _positions
+from atomlens.track.features import drift_corrected
 
 __all__ = ["bond_changes", "coordination_changes", "neighbour_graphs"]
 
@@ -51,7 +51,7 @@ def neighbour_graphs(tracks: pd.DataFrame, *, shell: float = SHELL) -> tuple[pd.
         One row per detection: ``frame``, ``particle``, ``y``, ``x`` [px], ``coordination``,
         ``edge`` (its first shell reaches outside the atoms of the frame), ``y_A``, ``x_A``.
     """
-    table = _positions(tracks)
+    table = drift_corrected(tracks)
     if table.duplicated(["frame", "particle"]).any():
         raise InputError("tracks has a particle twice in one frame: it is not a table of tracks.")
     raw = tracks[["frame", "particle", "y", "x"]].astype({"frame": np.int64})
@@ -114,7 +114,7 @@ def bond_changes(tracks: pd.DataFrame, *, shell: float = SHELL, hold: int = 2) -
     hold = _check_hold(hold)
     bonds, coordination = neighbour_graphs(tracks, shell=shell)
     position = coordination.set_index(["frame", "particle"])[["y", "x"]]
-    corrected = _positions(tracks).set_index(["frame", "particle"])[["y", "x"]]
+    corrected = drift_corrected(tracks).set_index(["frame", "particle"])[["y", "x"]]
     keys = {f: set(zip(g["particle_a"], g["particle_b"], strict=True))
             for f, g in bonds.groupby("frame")}  # fmt: skip
     present = {f: set(g["particle"]) for f, g in coordination.groupby("frame")}

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from atomlens.core.validation import InputError, ParameterError
-from atomlens.track.features import _positions
+from atomlens.track.features import drift_corrected
 from atomlens.track.track import column_spacing
 
 __all__ = ["Sites", "lattice_sites"]
@@ -170,7 +170,7 @@ def lattice_sites(
         raise ParameterError(f"min_frames=... must be a whole number >= 2, got {min_frames}.")
     spread = _check_fraction("spread", spread, 0.0, 0.5)
     radius = _check_fraction("radius", radius, 0.0, 0.5)
-    table = _positions(tracks)
+    table = drift_corrected(tracks)
     if table.duplicated(["frame", "particle"]).any():
         raise InputError("tracks has a particle twice in one frame: it is not a table of tracks.")
     raw = tracks[["frame", "particle", "y", "x"]].astype({"frame": np.int64})
