@@ -9,8 +9,9 @@ tracked from three sets of detections:
   localisation noise per axis and 2 % of the detections dropped at random;
 - ``truth+noise+drift``: the same plus a uniform drift of (3, -1.5) px per frame added to every
   detection (and to the truth it is scored against);
-- ``locate``: the columns ``atomlens.locate`` finds in the frames (classical method, the pixel
-  size given).
+- ``locate``: the columns ``atomlens.locate`` finds in the frames (``--locate-method``,
+  classical by default; the pixel size and the modality, HAADF or ABF, the series was simulated
+  with given).
 
 Each set is linked by ``atomlens.track`` (defaults) and by trackpy (``trackpy.link`` with the
 same search range and memory = 3; trackpy is a benchmark-only peer, not a dependency). Scores
@@ -116,7 +117,7 @@ def _near(found: pd.DataFrame, truth: pd.DataFrame, radius: float) -> pd.DataFra
     return found[keep]
 
 
-def evaluate_series(index: int, sampler: SeriesSampler) -> list[dict]:
+def evaluate_series(index: int, sampler: SeriesSampler, method: str = "classical") -> list[dict]:
     simulated = sampler.sample(index, SEED)
     truth = truth_table(simulated)
     frames = sampler.frames
@@ -132,8 +133,11 @@ def evaluate_series(index: int, sampler: SeriesSampler) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
+        modality = simulated.metadata["imaging"]["mode"].lower()  # haadf or abf
         located = pd.DataFrame(
-            __import__("atomlens").locate(simulated.frames, pixel_size=simulated.pixel_size)
+            __import__("atomlens").locate(
+                simulated.frames, pixel_size=simulated.pixel_size, modality=modality, method=method
+            )
         )
         locate_s = time.perf_counter() - start
     sets["locate"] = (located, truth, np.zeros((frames, 2)))
@@ -152,6 +156,7 @@ def evaluate_series(index: int, sampler: SeriesSampler) -> list[dict]:
                 {
                     "series": index,
                     "material": simulated.metadata["material"],
+                    "modality": simulated.metadata["imaging"]["mode"],
                     "pixel_size_A": simulated.pixel_size,
                     "detections": name,
                     "method": method,
@@ -188,7 +193,8 @@ def markdown(pooled: pd.DataFrame, settings: dict) -> str:
         "",
         f"{settings['series']} held-out SeriesSampler series (seeds from {SEED}), "
         f"{settings['frames']} frames of {settings['size']} x {settings['size']} px, "
-        f"distortions={settings['distortions']!r}; matching radius 0.4 x the column spacing.",
+        f"distortions={settings['distortions']!r}; matching radius 0.4 x the column spacing; "
+        f"locate method {settings.get('locate_method', 'classical')}.",
         "",
         "| detections | method | MOTA | IDF1 | ID switches (lattice / adatoms) | FN | FP | "
         "GT | time [s] |",
@@ -209,24 +215,31 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--distortions", default="shot", choices=("shot", "realistic", "none"))
+    parser.add_argument("--locate-method", default="classical", choices=("classical", "unet"))
+    parser.add_argument("--tag", default="", help="suffix of the result files (track_eval_TAG)")
     args = parser.parse_args()
     sampler = SeriesSampler(frames=args.frames, size=args.size, distortions=args.distortions)
     start = time.perf_counter()
-    rows = [row for index in range(args.series) for row in evaluate_series(index, sampler)]
+    rows = [
+        row
+        for index in range(args.series)
+        for row in evaluate_series(index, sampler, args.locate_method)
+    ]
     table = pd.DataFrame(rows)
     pooled = summary(table)
     settings = {**vars(args), "seed": SEED, "noise_px": NOISE_PX, "missed": MISSED,
                 "drift_px_per_frame": DRIFT_PX, "memory": MEMORY,
                 "seconds": time.perf_counter() - start}  # fmt: skip
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "track_eval.json").write_text(
+    name = "track_eval" + (f"_{args.tag}" if args.tag else "")
+    (RESULTS / f"{name}.json").write_text(
         json.dumps(
             {"settings": settings, "pooled": pooled.to_dict("records"),
              "series": table.to_dict("records")},
             indent=1, default=float,
         ) + "\n"
     )  # fmt: skip
-    (RESULTS / "track_eval.md").write_text(markdown(pooled, settings))
+    (RESULTS / f"{name}.md").write_text(markdown(pooled, settings))
     print(markdown(pooled, settings))
     print(f"{settings['seconds']:.0f} s")
 
