@@ -4,6 +4,8 @@
   Ronchigram, several at known offsets (a defocus pair), or many independent ones, with the shipped
   network (``ronchigram-aberrations``, 200 kV, 30 mrad) or one trained with
   ``atomlens train calibrate`` (the recipe is in :mod:`atomlens.calibrate.training`).
+- ``measure``: the physics-based measurement from several Ronchigrams of one specimen at known
+  offsets and probe shifts (patch shifts between the images, fitted by least squares).
 - ``AberrationEstimate``: the result, convertible to abTEM keywords, CEOS names and a table.
 - ``ronchigram_input``, ``find_bright_field_disc``, ``canonical_grid``: the preprocessing.
 
@@ -15,6 +17,7 @@ Training data come from :class:`atomlens.data.RonchigramSampler`; the training r
 """
 
 from atomlens.calibrate.estimate import combine, estimate, estimate_batch, load_estimator
+from atomlens.calibrate.multi import MeasureOptions, measure
 from atomlens.calibrate.preprocess import (
     CANONICAL_EXTENT,
     CANONICAL_SIZE,
@@ -29,6 +32,7 @@ __all__ = [
     "CANONICAL_EXTENT",
     "CANONICAL_SIZE",
     "AberrationEstimate",
+    "MeasureOptions",
     "RonchigramInput",
     "canonical_grid",
     "combine",
@@ -36,5 +40,6 @@ __all__ = [
     "estimate_batch",
     "find_bright_field_disc",
     "load_estimator",
+    "measure",
     "ronchigram_input",
 ]

@@ -486,3 +486,119 @@ def _ring_ratio(
     if inside <= 0:
         return math.inf
     return (float(smooth[outer].mean()) - dark) / inside
+
+
+#: Offsets below this [Å] (nonzero) are taken for metres or micrometres, not Å.
+SMALLEST_OFFSET = 1.0
+#: Offsets above this [Å] are taken for picometres or another unit, not Å.
+LARGEST_OFFSET = 2e4
+#: Probe shifts below this [Å] (nonzero) are taken for metres, above LARGEST_SHIFT for pm.
+SMALLEST_SHIFT = 1e-3
+LARGEST_SHIFT = 500.0
+#: Each image of a series must correlate at least this well with another one (median over
+#: its patches) to be taken for the same specimen area...
+SAME_SPECIMEN = 0.3
+#: ...and the fitted model must leave a median residual shift of at most this share of the
+#: patch side: the best shift between two unrelated smooth patches correlates well too, but
+#: the shifts of unrelated patches follow no model (about 0.15 patch sides on simulated
+#: amorphous carbon; 0.005 for probe-shifted images of one specimen, up to 0.08 between images
+#: 20 nm apart in defocus).
+SAME_SPECIMEN_SHIFT = 0.1
+
+
+def check_series(offsets: np.ndarray, shifts: np.ndarray, count: int) -> None:
+    """Refuse offsets or probe shifts of a series in the wrong number or the wrong units.
+
+    Parameters
+    ----------
+    offsets : ndarray of shape (M, 8)
+        Cartesian offsets of each image [Å].
+    shifts : ndarray of shape (K, 2)
+        Probe position (y, x) of each image [Å].
+    count : int
+        Number of images.
+
+    Raises
+    ------
+    ValueError
+        Not one offset and one shift per image, non-finite values, values that are clearly in
+        another unit (metres, micrometres, picometres), or a series without any change.
+    """
+    if len(offsets) != count:
+        raise ValueError(f"{count} Ronchigrams but {len(offsets)} offsets: give one per image "
+                         "(0 for the reference).")  # fmt: skip
+    if len(shifts) != count:
+        raise ValueError(f"{count} Ronchigrams but {len(shifts)} probe shifts: give one (dy, dx) "
+                         "[Å] per image ((0, 0) for the reference).")  # fmt: skip
+    if not (np.isfinite(offsets).all() and np.isfinite(shifts).all()):
+        raise ValueError("offsets and probe shifts must be finite numbers.")
+    largest = float(np.abs(offsets).max(initial=0))
+    if 0 < largest < SMALLEST_OFFSET:
+        raise ValueError(f"The largest offset is {largest:.3g} Å: offsets are in Å (20 nm = 200 "
+                         "Å), these look like metres or micrometres.")  # fmt: skip
+    if largest > LARGEST_OFFSET:
+        raise ValueError(f"An offset of {largest:.3g} Å ({largest / 1e4:.3g} µm) is beyond the "
+                         f"{LARGEST_OFFSET:g} Å a Ronchigram series can use: offsets are in Å "
+                         "(20 nm = 200 Å), not pm.")  # fmt: skip
+    moved = float(np.abs(shifts).max(initial=0))
+    if 0 < moved < SMALLEST_SHIFT:
+        raise ValueError(f"The largest probe shift is {moved:.3g} Å: probe shifts are in Å, "
+                         "these look like metres.")  # fmt: skip
+    if moved > LARGEST_SHIFT:
+        raise ValueError(f"A probe shift of {moved:.3g} Å is beyond the {LARGEST_SHIFT:g} Å over "
+                         "which a Ronchigram still shows the same specimen: shifts are in Å, "
+                         "not pm.")  # fmt: skip
+    changes = np.concatenate([offsets, shifts], axis=1)
+    if count < 2 or np.ptp(changes, axis=0).max() == 0:
+        raise ValueError("A series needs at least two Ronchigrams at different offsets or probe "
+                         "shifts; all given were taken at the same setting.")  # fmt: skip
+
+
+def check_same_specimen(
+    correlation: np.ndarray, residual: np.ndarray, sources: Sequence[str]
+) -> list[int]:
+    """Refuse a series whose images do not show the same specimen area.
+
+    Parameters
+    ----------
+    correlation : ndarray of shape (N, N)
+        Median patch correlation of each pair (NaN where nothing could be compared, e.g.
+        magnifications too different).
+    residual : ndarray of shape (N, N)
+        Median residual patch shift of each pair after the fit [patch sides] (NaN likewise).
+    sources : sequence of str
+        The images, for the message.
+
+    Returns
+    -------
+    list of int
+        The images that match no other (an image near focus, say): to be left out.
+
+    Raises
+    ------
+    InputError
+        When fewer than two images match another: a pair matches when its median patch
+        correlation is at least :data:`SAME_SPECIMEN` and its median residual shift at most
+        :data:`SAME_SPECIMEN_SHIFT`.
+    """
+    with np.errstate(invalid="ignore"):
+        match = ((correlation >= SAME_SPECIMEN) & (residual <= SAME_SPECIMEN_SHIFT)).any(axis=1)
+    if match.sum() >= 2:
+        return [int(i) for i in np.flatnonzero(~match)]
+    if not np.isfinite(correlation).any():
+        raise InputError(
+            "No two Ronchigrams of the series could be compared: their magnifications differ "
+            "too much (an image near focus) or the probe shifts leave no overlap; take smaller "
+            "offsets or probe shifts."
+        )
+    found = [f"image {i} ({sources[i]}: correlation {np.nanmax(correlation[i]):.2f}, residual "
+             f"shift {np.nanmin(residual[i]):.2f} patch sides)"
+             for i in range(len(sources)) if np.isfinite(correlation[i]).any()]  # fmt: skip
+    raise InputError(
+        f"The Ronchigrams do not match one another (a match needs a median patch correlation "
+        f"of at least {SAME_SPECIMEN:g} and a median residual shift of at most "
+        f"{SAME_SPECIMEN_SHIFT:g} patch sides after the fit): {'; '.join(found)}. A series "
+        "must show the same specimen area at known offsets or probe shifts; check that the "
+        "specimen did not move or change between images and that the offsets and shifts are "
+        "right."
+    )

@@ -299,6 +299,8 @@ def estimate(
     c30_sign: int | None = None,
     sign_threshold: float = 0.9,
     augment: bool = False,
+    probe_shifts: Sequence[Sequence[float]] | None = None,
+    method: str = "auto",
 ) -> AberrationEstimate:
     """Estimate C10, C12, C21, C23 and C30 with uncertainties from one or more Ronchigrams.
 
@@ -324,6 +326,13 @@ def estimate(
     augment : bool
         Also estimate from the 7 rotated and mirrored copies and average (test-time augmentation:
         8 x the network time, somewhat smaller errors; sigma is left as for one pass).
+    probe_shifts : sequence of (dy, dx), optional
+        Probe position of each Ronchigram in the specimen plane [Å], for the physics-based
+        measurement (:func:`atomlens.calibrate.measure`).
+    method : {"auto", "network", "physics"}
+        "network" combines the network's single-image estimates; "physics" measures C10 and C12
+        from the patch shifts between the images (:func:`atomlens.calibrate.measure`, starting
+        from the network); "auto" is "physics" when ``probe_shifts`` are given, else "network".
 
     Returns
     -------
@@ -355,7 +364,20 @@ def estimate(
     True
     """
     _check_options(c30_sign, sign_threshold)
+    if method not in ("auto", "network", "physics"):
+        raise ValueError(f"method must be 'auto', 'network' or 'physics', got {method!r}.")
     items = _as_list(ronchigrams)
+    if method == "physics" or (method == "auto" and probe_shifts is not None):
+        from atomlens.calibrate.multi import measure
+
+        if offsets is None:
+            offsets = [0.0] * len(items)
+        return measure(items, offsets=offsets, probe_shifts=probe_shifts, energy=energy,
+                       semiangle=semiangle, angular_sampling=angular_sampling,
+                       model=model)  # fmt: skip
+    if probe_shifts is not None:
+        raise ValueError("probe_shifts are used only by the physics-based measurement; "
+                         "use method='physics' or 'auto'.")  # fmt: skip
     if offsets is None:
         if len(items) != 1:
             raise ValueError(

@@ -42,6 +42,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="comma-separated C10 offset of each FILE [nm] (abTEM C10 = -defocus), e.g. 0,-20: "
         "combine the files into one estimate for offset 0",
     )
+    parser.add_argument(
+        "--probe-shifts",
+        help="probe position of each FILE in the specimen plane [Å], 'dy,dx' pairs separated by "
+        "';', e.g. '0,0;1.5,0;0,1.5': measure the aberrations from the patch shifts between the "
+        "files (physics-based; --offsets default to 0)",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("auto", "network", "physics"),
+        default="auto",
+        help="how several files at known offsets are combined: the network's estimates, or the "
+        "physics-based measurement from patch shifts (auto: physics with --probe-shifts)",
+    )
     parser.add_argument("--c30-sign", choices=("+", "-"), help="known sign of C30 (fixes the sign)")
     parser.add_argument("--model", default="ronchigram-aberrations", help="model name or folder")
     parser.add_argument(
@@ -180,6 +193,25 @@ def _offsets(text: str, count: int) -> list[float]:
     return values
 
 
+def _probe_shifts(text: str, count: int) -> list[tuple[float, float]]:
+    """The probe shifts [Å] from ``--probe-shifts``: 'dy,dx' pairs separated by ';'."""
+    pairs = []
+    for part in text.split(";"):
+        values = part.split(",")
+        try:
+            dy, dx = (float(v) for v in values)
+        except ValueError:
+            raise ValueError(
+                f"--probe-shifts must be 'dy,dx' pairs in Å separated by ';', got {text!r}."
+            ) from None
+        if not (math.isfinite(dy) and math.isfinite(dx)):
+            raise ValueError(f"--probe-shifts must be finite numbers, got {text!r}.")
+        pairs.append((dy, dx))
+    if len(pairs) != count:
+        raise ValueError(f"--probe-shifts gives {len(pairs)} pairs for {count} Ronchigrams.")
+    return pairs
+
+
 def run(args: argparse.Namespace) -> int:
     from atomlens.calibrate import estimate, estimate_batch
     from atomlens.io import sidecar_path, write_json
@@ -189,10 +221,16 @@ def run(args: argparse.Namespace) -> int:
         check_outputs([args.output], args.overwrite, inputs + [sidecar_path(f) for f in inputs])
     items, truths = _collect(args)
     c30_sign = {"+": 1, "-": -1, None: None}[args.c30_sign]
-    if args.offsets is not None:
-        offsets = _offsets(args.offsets, len(items))
+    shifts = None
+    if args.probe_shifts is not None:
+        shifts = _probe_shifts(args.probe_shifts, len(items))
+    if args.offsets is not None or shifts is not None:
+        offsets = [0.0] * len(items)
+        if args.offsets is not None:
+            offsets = _offsets(args.offsets, len(items))
         results = [estimate(items, offsets=offsets, model=args.model, c30_sign=c30_sign,
-                            augment=args.augment)]  # fmt: skip
+                            augment=args.augment, probe_shifts=shifts,
+                            method=args.method)]  # fmt: skip
         truths = [truths[offsets.index(0.0)] if 0.0 in offsets else None]
     else:
         results = estimate_batch(items, model=args.model, c30_sign=c30_sign, augment=args.augment,
