@@ -301,6 +301,7 @@ def estimate(
     augment: bool = False,
     probe_shifts: Sequence[Sequence[float]] | None = None,
     method: str = "auto",
+    thickness: float = 0.0,
 ) -> AberrationEstimate:
     """Estimate C10, C12, C21, C23 and C30 with uncertainties from one or more Ronchigrams.
 
@@ -333,6 +334,9 @@ def estimate(
         "network" combines the network's single-image estimates; "physics" measures C10 and C12
         from the patch shifts between the images (:func:`atomlens.calibrate.measure`, starting
         from the network); "auto" is "physics" when ``probe_shifts`` are given, else "network".
+    thickness : float
+        Specimen thickness [Å], for the physics-based measurement: its C10 is that of the
+        specimen's mid-plane, referred to the entrance surface with the thickness.
 
     Returns
     -------
@@ -374,7 +378,7 @@ def estimate(
             offsets = [0.0] * len(items)
         return measure(items, offsets=offsets, probe_shifts=probe_shifts, energy=energy,
                        semiangle=semiangle, angular_sampling=angular_sampling,
-                       model=model)  # fmt: skip
+                       model=model, thickness=thickness)  # fmt: skip
     if probe_shifts is not None:
         raise ValueError("probe_shifts are used only by the physics-based measurement; "
                          "use method='physics' or 'auto'.")  # fmt: skip

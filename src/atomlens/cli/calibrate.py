@@ -55,6 +55,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="how several files at known offsets are combined: the network's estimates, or the "
         "physics-based measurement from patch shifts (auto: physics with --probe-shifts)",
     )
+    parser.add_argument(
+        "--thickness",
+        type=float,
+        default=0.0,
+        help="specimen thickness [nm] for the physics-based measurement: its C10 (that of the "
+        "specimen's mid-plane) is then referred to the entrance surface",
+    )
     parser.add_argument("--c30-sign", choices=("+", "-"), help="known sign of C30 (fixes the sign)")
     parser.add_argument("--model", default="ronchigram-aberrations", help="model name or folder")
     parser.add_argument(
@@ -230,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             offsets = _offsets(args.offsets, len(items))
         results = [estimate(items, offsets=offsets, model=args.model, c30_sign=c30_sign,
                             augment=args.augment, probe_shifts=shifts,
-                            method=args.method)]  # fmt: skip
+                            method=args.method, thickness=args.thickness * 10)]  # fmt: skip
         truths = [truths[offsets.index(0.0)] if 0.0 in offsets else None]
     else:
         results = estimate_batch(items, model=args.model, c30_sign=c30_sign, augment=args.augment,
