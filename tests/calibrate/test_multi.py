@@ -191,3 +191,28 @@ def test_cli_probe_shifts_are_parsed_and_counted():
         _probe_shifts("0,0;1,0", 3)
     with pytest.raises(ValueError, match="dy,dx"):
         _probe_shifts("0,0;1", 2)
+
+
+def test_the_command_passes_offsets_shifts_and_thickness_on(series, with_shifts, monkeypatch,
+                                                            tmp_path, capsys):  # fmt: skip
+    import tifffile
+
+    from atomlens.cli import main
+
+    files = []
+    for k, image in enumerate(series):
+        files.append(str(tmp_path / f"r{k}.tif"))
+        tifffile.imwrite(files[-1], image)
+    calls = []
+    monkeypatch.setattr("atomlens.calibrate.estimate",
+                        lambda items, **kwargs: calls.append(kwargs) or with_shifts)  # fmt: skip
+    flags = ["--energy", "200e3", "--semiangle", "30", "--angular-sampling", "0.5"]
+    args = ["calibrate", *files, "--offsets", "0,-20,20,0,0", "--probe-shifts",
+            "0,0;0,0;0,0;1.5,0;0,1.5", "--thickness", "3", "--json", *flags]  # fmt: skip
+    assert main(args) == 0
+    assert calls[0]["offsets"] == [0.0, -200.0, 200.0, 0.0, 0.0]  # nm -> Å
+    assert calls[0]["probe_shifts"] == [p[1] for p in PLAN]
+    assert calls[0]["thickness"] == pytest.approx(30.0)
+    assert '"sign_resolved": true' in capsys.readouterr().out
+    assert main([*args[:-7], "--probe-shifts", "0,0;1,0", *flags]) == 2
+    assert "2 pairs for 5" in capsys.readouterr().err
