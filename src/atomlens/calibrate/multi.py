@@ -175,13 +175,18 @@ def measure(
     result = measure_series(images, offset_array, shifts, initial=start, centre=centre,
                             options=options, **setting)  # fmt: skip
     sources = [item.source for item in items]
-    left_out = check_same_specimen(result.correlation, result.residual, sources)
-    if left_out:  # measure again without the images that match no other
-        keep = [i for i in range(len(items)) if i not in left_out]
+    unmatched = check_same_specimen(result.correlation, result.residual, sources)
+    compared = np.isfinite(result.correlation).any(axis=1)
+    unused = [i for i in unmatched if not compared[i]]  # gave no equations
+    dropped = [i for i in unmatched if compared[i]]
+    rounds = result.iterations
+    if dropped:  # measure again without the images that match no other
+        keep = [i for i in range(len(items)) if i not in dropped]
         again = MeasureOptions(**{**options.__dict__, "search": False})
         result = measure_series([images[i] for i in keep], offset_array[keep], shifts[keep],
                                 initial=result.values, centre=centre, options=again,
                                 **setting)  # fmt: skip
+        rounds += result.iterations
     if result.equations < 4 * len(fit):
         raise InputError(f"Only {result.equations} patch equations could be used for "
                          f"{len(fit)} coefficients: the series is too different to compare; "
@@ -189,11 +194,15 @@ def measure(
     values = result.values - np.eye(8)[0] * thickness / 2  # back to the entrance surface
     fitted = np.isin(np.array(COEFFICIENTS), list(fit))
     sigma = np.where(fitted, result.sigma, start_sigma)
-    notes = (f"measured from {result.equations} patch equations in {result.iterations} rounds, "
+    notes = (f"measured from {result.equations} patch equations in {rounds} rounds, "
              f"starting from the {origin} estimate",)  # fmt: skip
-    if left_out:
-        notes += (f"image(s) {left_out} matched no other (magnifications too different, e.g. "
-                  "near focus, or no other at the same setting) and were left out",)  # fmt: skip
+    if unused:
+        notes += (f"image(s) {unused} not used: only images at the same setting (differing by "
+                  "probe shifts) are compared where there are any, or the magnifications "
+                  "differ too much",)  # fmt: skip
+    if dropped:
+        notes += (f"image(s) {dropped} matched no other (e.g. near focus) and were left "
+                  "out",)  # fmt: skip
     pairs = itertools.combinations(range(len(items)), 2)
     if not any(np.array_equal(offset_array[i], offset_array[j]) for i, j in pairs):
         notes += ("no two images at the same setting (probe shifts): images at different "
