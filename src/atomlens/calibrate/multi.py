@@ -13,10 +13,13 @@ offsets are known. Each patch of image j is resampled through the predicted loca
 the correlation, so that images at different magnifications compare alike; the prediction uses
 the current estimate, which is refined (predict, correlate, fit) until it settles. Equations are
 weighted by the shift uncertainty mapped into the specimen plane, outliers are rejected, and
-the covariance is scaled by the residuals.
+the covariance is scaled by the residuals (the fit itself is :mod:`atomlens.calibrate.series`).
 
-The measured C10 is that of the plane the shadow image is sharpest in: inside a specimen of
-thickness t, about t / 2 beyond the entrance surface at which simulators put the probe's focus.
+Images at the same setting (differing by probe shifts) follow this model exactly; images at
+different defocus only roughly, because detail finer than the Fresnel zone changes with defocus
+instead of being magnified (docs/calibrate.md, "Physics-based measurement"). The measured C10
+is that of the specimen's mid-plane, about t / 2 beyond the entrance surface at which
+simulators put the probe's C10 (``thickness=`` refers it there).
 """
 
 from __future__ import annotations
