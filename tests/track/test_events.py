@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial import cKDTree
 
 from atomlens.core.validation import InputError, ParameterError
 from atomlens.track import EVENT_KINDS, events, lattice_sites, site_features, track
@@ -163,3 +164,72 @@ def test_adatoms_of_a_simulated_series_match_its_ground_truth():
         distance = np.hypot(near["y_to"] - row.y, near["x_to"] - row.x)
         hits += bool((distance < 0.5 * spacing).any())
     assert len(true) >= 5 and hits == len(arrivals) and hits >= 0.5 * len(true), (found, true)
+
+
+def honeycomb(cells: int = 8, bond: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """Sites (n, 2) [px] of a honeycomb lattice (bond length ``bond``) and their sublattice."""
+    i, j = np.mgrid[:cells, :cells].reshape(2, -1)
+    corner = np.stack([1.5 * bond * i, np.sqrt(3) * bond * (j + 0.5 * i)], -1) + 20.0
+    sites = np.concatenate([corner, np.add(corner, (bond, 0.0))])
+    return sites, np.r_[np.zeros(len(corner), int), np.ones(len(corner), int)]
+
+
+def planted_moves(sites, empty, moves, frames, missed=()):
+    """Detections of a lattice with vacancies ``empty`` and moves ``(frame, from, to)`` (the
+    atom is on the new site from that frame on); ``missed`` (frame, site) are not detected."""
+    where = {s: s for s in range(len(sites)) if s not in empty}
+    path = {}
+    for f in range(frames):
+        for frame, start, end in moves:
+            if frame == f:
+                atom = next(a for a, s in where.items() if s == start)
+                where[atom] = end
+        path[f] = dict(where)
+    rng = np.random.default_rng(0)
+    rows = [(f, *(sites[s] + rng.normal(0, 0.3, 2))) for f in range(frames)
+            for s in path[f].values() if (f, s) not in missed]  # fmt: skip
+    return pd.DataFrame(rows, columns=["frame", "y", "x"])
+
+
+def found_moves(found, sites) -> list[tuple[int, int, int]]:
+    """(frame, from, to) of the hops and vacancy migrations found, as site indices."""
+    moves = found[found["kind"].isin(["hop", "vacancy_migration"])]
+    nearest = cKDTree(sites)
+    return [(int(r.frame), int(nearest.query([r.y_from, r.x_from])[1]),
+             int(nearest.query([r.y_to, r.x_to])[1])) for r in moves.itertuples()]  # fmt: skip
+
+
+def test_moves_to_the_next_site_of_a_sublattice_beat_a_missed_neighbour():
+    """In hBN and the TMDs an atom moves to the next site of its own sublattice, sqrt(3) bond
+    lengths away; a missed detection on the new site's nearest neighbour (1 bond length) in the
+    same frame must not take the move (before: the move was lost, or read from that site)."""
+    sites, sublattice = honeycomb()
+    tree = cKDTree(sites)
+    start = [18, 21, 43]  # three vacancies on sublattice 0, far apart
+    assert (sublattice[start] == 0).all()
+    middle, moves, empty, came = sites.mean(axis=0), [], list(start), [-1, -1, -1]
+    for step in range(3):
+        for v, vacancy in enumerate(empty):
+            close = tree.query_ball_point(sites[vacancy], 1.8 * 10.0)
+            donors = [s for s in close if sublattice[s] == 0 and s not in (*empty, came[v])]
+            donor = min(donors, key=lambda s: np.hypot(*(sites[s] - middle)))
+            moves.append((3 + 4 * step + v, donor, vacancy))
+            empty[v], came[v] = donor, vacancy
+    # the atoms next to the first move's new site, missed in the frame of the move
+    first = moves[0]
+    neighbours = [s for s in tree.query_ball_point(sites[first[2]], 11.0) if s != first[2]]
+    missed = {(first[0], neighbours[0])}
+    detections = planted_moves(sites, start, moves, frames=18, missed=missed)
+    found = events(track(detections, pixel_size=0.1))
+    assert sorted(found_moves(found, sites)) == sorted(moves), found
+    assert not (found["kind"] == "vacancy_creation").any(), found
+
+
+def test_a_vacancy_that_moves_on_at_once_and_a_missed_detection_on_the_new_site():
+    """A move whose atom leaves its new site in the next frame by another move, and a move
+    whose atom is missed on its new site in the frame after it, are both moves (before: the
+    ``hold`` rule dropped them)."""
+    moves = [(4, 28, 27), (5, 27, 28), (9, 36, 27)]
+    detections = planted_moves(SITES, [27], moves, frames=14, missed={(10, 27)})
+    found = events(track(detections, pixel_size=0.1))
+    assert found_moves(found, SITES) == moves, found

@@ -5,10 +5,16 @@ Everything is read against the lattice sites found in the tracks themselves
 Each detection belongs to a site or is off-lattice; a site is occupied in a frame when one of
 the frame's detections belongs to it. The events, with ``hold`` = 2 by default:
 
-- **hop**: a trajectory sits on site A, then on a different site B within ``max_hop`` column
-  spacings (the next site of its sublattice: 1 spacing in graphene, sqrt(3) in hBN and the
-  TMDs), stays there for at least ``hold`` detections, A is empty in the frame of arrival and B
-  was empty in the frame before (so a swap of identities between two occupied sites is no hop).
+- **hop**: in a frame a site A empties and a site B within ``max_hop`` column spacings fills
+  (empty in the frame before), and the frame's emptied and filled sites, paired one-to-one at
+  least total cost, pair A with B: an atom moved from A to B. Moves are expected in one
+  neighbour shell, the next site of the atom's own sublattice (1 spacing in graphene, sqrt(3)
+  in hBN and the TMDs); the shell is learned from the series (the shell in which sites empty
+  and fill together more often than chance, :func:`_shell_costs`), and a pair in another shell
+  costs more, so a missed detection next to the new site does not take the move. The atom
+  must stay on B for ``hold`` frames, or until the series ends, or until it moves on by a
+  move found in its turn (a vacancy that migrates on at once leaves its atom on B for one
+  frame); one frame without it on B that no move explains is a missed detection.
 - **vacancy_migration**: such a move into a site that had been occupied before and emptied (a
   vacancy that was seen): the vacancy moves from B to A. A move into a site never seen
   occupied (a vacancy from the start) is a hop. In projection the two are the same motion (an
@@ -63,6 +69,10 @@ FULL = 3
 #: The cost of leaving an emptied or a filled site unpaired [column spacings of hop length]:
 #: one hop of up to twice this is preferred to two unexplained changes.
 UNPAIRED = 1.0
+#: Site-pair distances further apart than this are different neighbour shells [spacings].
+SHELL_GAP = 0.1
+#: The cost of a move in a shell where moves are no more common than chance [spacings].
+SHELL_COST = 2.0
 
 
 def _check_number(name: str, value: object, low: float, high: float, unit: str) -> float:
@@ -130,64 +140,159 @@ def _assign(cost: np.ndarray, alone: float = UNPAIRED) -> list[tuple[int, int]]:
     return [(i, j) for i, j in zip(rows, cols, strict=True) if i < n and j < m and full[i, j] < big]
 
 
+def _changes(sites: Sites, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sites that empty and the sites that fill between frame indices ``k - 1`` and ``k``
+    (both observed in both frames)."""
+    occupied, observed = sites.occupied, sites.observed
+    both = observed[k] & observed[k - 1]
+    emptied = np.flatnonzero(occupied[k - 1] & ~occupied[k] & both)
+    filled = np.flatnonzero(~occupied[k - 1] & occupied[k] & both)
+    return emptied, filled
+
+
+def _shells(sites: Sites, reach: float) -> np.ndarray:
+    """The neighbour shells of the sites within ``reach``: (n, 3) rows of the shortest and
+    longest distance of a shell [px] and the number of site pairs in it."""
+    if len(sites.positions) < 2:
+        return np.zeros((0, 3))
+    pairs = cKDTree(sites.positions).query_pairs(reach, output_type="ndarray")
+    gaps = sites.positions[pairs[:, 0]] - sites.positions[pairs[:, 1]]
+    distance = np.sort(np.hypot(gaps[:, 0], gaps[:, 1]))
+    if not len(distance):
+        return np.zeros((0, 3))
+    cut = np.flatnonzero(np.diff(distance) > SHELL_GAP * sites.spacing) + 1
+    return np.array([(d[0], d[-1], len(d)) for d in np.split(distance, cut)])
+
+
+def _shell_costs(sites: Sites, reach: float) -> tuple[np.ndarray, np.ndarray]:
+    """The extra cost of a move in each neighbour shell: ``(bounds, costs)``, ``bounds`` the
+    upper distance of every shell [px].
+
+    Every frame's emptied and filled sites within ``reach`` of each other are counted per shell
+    and divided by the shell's number of site pairs. Chance coincidences (a missed detection
+    next to a move) spread over the shells by their number of pairs; real moves pile up in the
+    shell the atoms hop in (the next site of their own element: 1 spacing in graphene,
+    sqrt(3) in hBN and the TMDs). A shell at the highest rate costs nothing, one at a share w
+    of it costs ``SHELL_COST`` (1 - w); a pseudo-count of one per shell keeps a short series
+    with few changes near equal costs.
+    """
+    shells = _shells(sites, reach)
+    if not len(shells):
+        return np.zeros(0), np.zeros(0)
+    counts = np.ones(len(shells))
+    for k in range(1, len(sites.frames)):
+        emptied, filled = _changes(sites, k)
+        if len(emptied) and len(filled):
+            gaps = sites.positions[emptied][:, None] - sites.positions[filled][None]
+            distance = np.hypot(gaps[..., 0], gaps[..., 1]).ravel()
+            which = np.searchsorted(shells[:, 1], distance[distance <= reach] - 1e-9)
+            np.add.at(counts, np.minimum(which, len(shells) - 1), 1)
+    rate = counts / shells[:, 2]
+    return shells[:, 1], SHELL_COST * (1.0 - rate / rate.max())
+
+
+def _stay(column: np.ndarray, start: int, moved: set[int]) -> tuple[int, bool]:
+    """How long a site stays occupied from frame index ``start`` [frames], and whether its
+    atom then moved on.
+
+    ``column`` is the site's occupancy, ``moved`` the frame indices at which a move out of it
+    was found. A single empty frame that no move explains, with the site occupied again
+    after it, is a missed detection: the stay goes on through it.
+    """
+    k = start
+    while k < len(column):
+        if column[k]:
+            k += 1
+        elif k not in moved and k + 1 < len(column) and column[k + 1]:
+            k += 2
+        else:
+            break
+    return k - start, k < len(column) and k in moved
+
+
+def _pair_frame(
+    sites: Sites,
+    k: int,
+    reach: float,
+    shells: tuple,
+    pool: list[int],
+    explained: set,
+    holder: dict,
+) -> list:
+    """The moves that end in frame index ``k``: the sites that empty (now, or one frame before
+    and still empty: ``pool``) paired one-to-one with the sites that fill within reach.
+
+    Returns ``(a, b, lag, mover, arrived, same, back)`` per move, ``lag`` 1 when ``a`` emptied
+    a frame before ``k``. ``pool`` is updated to this frame's unpaired emptied sites.
+    """
+    occupied, observed = sites.occupied, sites.observed
+    emptied, filled = _changes(sites, k)
+    if k >= 2:  # full, empty, full with no move out: a missed detection, not a fill
+        filled = np.array([b for b in filled if not occupied[k - 2, b] or (k - 1, b) in
+                           explained], dtype=int)  # fmt: skip
+    old = [a for a in pool if not occupied[k, a] and observed[k, a]]
+    sources = np.r_[emptied, old].astype(int)
+    late = np.r_[np.zeros(len(emptied)), np.ones(len(old))]
+    pool[:] = [int(a) for a in emptied]
+    if not (len(sources) and len(filled)):
+        return []
+    gaps = sites.positions[sources][:, None] - sites.positions[filled][None]
+    distance = np.hypot(gaps[..., 0], gaps[..., 1])
+    mover = [holder.get((k - 1 - int(t), int(a)), -1) for a, t in zip(sources, late, strict=True)]
+    arrived = [holder.get((k, int(b)), -1) for b in filled]
+    same = np.equal.outer(mover, arrived) & (np.asarray(mover)[:, None] >= 0)
+    back = occupied[min(k + 1, len(occupied) - 1), sources] & (k + 1 < len(occupied))
+    # the cost of the pair's shell, the distance only to break ties within a shell
+    bounds, extra = shells
+    shell = np.minimum(np.searchsorted(bounds, distance - 1e-9), max(len(bounds) - 1, 0))
+    cost = extra[shell] if len(bounds) else np.zeros(distance.shape)
+    cost = cost + 0.1 * distance / reach + 0.5 * (late + back)[:, None] - 0.3 * same
+    cost[distance > reach] = np.inf
+    pairs = []
+    for i, j in _assign(cost):
+        a, b, lag = int(sources[i]), int(filled[j]), int(late[i])
+        if lag == 0:
+            pool.remove(a)
+        explained.add((k - lag, a))
+        pairs.append((a, b, lag, mover[i], arrived[j], bool(same[i, j]), bool(back[i])))
+    return pairs
+
+
 def _moves(sites: Sites, hold: int, max_hop: float) -> tuple[list[dict], set]:
     """Hops and vacancy migrations: a site empties and a site within reach fills (module
-    docstring); returns the events and the (frame index, site) of every emptying they explain."""
-    occupied = sites.occupied
-    both = sites.observed[1:] & sites.observed[:-1]
+    docstring); returns the events and the (frame index, site) of every emptying they explain.
+
+    A move is reported when the atom stays on its new site for ``hold`` frames, or until the
+    series ends, or until it moves on (its leaving is itself paired with a move): a vacancy
+    that migrates on at once leaves its atom on the new site for one frame only.
+    """
+    occupied, count = sites.occupied, len(sites.frames)
     holder, reach = _holder(sites), max_hop * sites.spacing
-    rows, explained, pool = [], set(), []
-    for k in range(1, len(sites.frames)):
-        emptied = np.flatnonzero(occupied[k - 1] & ~occupied[k] & both[k - 1])
-        filled = np.flatnonzero(~occupied[k - 1] & occupied[k] & both[k - 1])
-        if k >= 2:  # full, empty, full with no move out: a missed detection, not a fill
-            filled = np.array([b for b in filled if not occupied[k - 2, b] or (k - 1, b) in
-                               explained], dtype=int)  # fmt: skip
-        old = [a for a in pool if not occupied[k, a] and sites.observed[k, a]]
-        sources = np.r_[emptied, old].astype(int)
-        late = np.r_[np.zeros(len(emptied)), np.ones(len(old))]
-        pool = list(emptied)
-        if not (len(sources) and len(filled)):
-            continue
-        gaps = sites.positions[sources][:, None] - sites.positions[filled][None]
-        distance = np.hypot(gaps[..., 0], gaps[..., 1])
-        mover = [
-            holder.get((k - 1 - int(t), int(a)), -1) for a, t in zip(sources, late, strict=True)
+    shells = _shell_costs(sites, reach)
+    explained: set[tuple[int, int]] = set()
+    pool: list[int] = []
+    found = []
+    for k in range(1, count):
+        found += [
+            (k, *pair) for pair in _pair_frame(sites, k, reach, shells, pool, explained, holder)
         ]
-        arrived = [holder.get((k, int(b)), -1) for b in filled]
-        same = np.equal.outer(mover, arrived) & (np.asarray(mover)[:, None] >= 0)
-        back = occupied[min(k + 1, len(occupied) - 1), sources] & (k + 1 < len(occupied))
-        cost = distance / sites.spacing + 0.5 * (late + back)[:, None] - 0.3 * same
-        cost[distance > reach] = np.inf
-        for i, j in _assign(cost):
-            a, b, lag = int(sources[i]), int(filled[j]), int(late[i])
-            if lag == 0:
-                pool.remove(a)
-            explained.add((k - lag, a))
-            held = _streak(occupied[:, a], k - 1 - lag, -1)
-            stay = _streak(occupied[:, b], k, 1)
-            if held < 1 or stay < min(hold, len(sites.frames) - k):
-                continue
-            confidence = min(1.0, held / 2) * min(1.0, stay / 2)
-            confidence *= (1.0 if same[i, j] else 0.75) * (0.8 if lag else 1.0)
-            confidence *= 0.5 if back[i] and not same[i, j] else 1.0
-            known = occupied[: k - 1 - lag, b].any()
-            particles = sorted({p for p in (mover[i], arrived[j]) if p >= 0})
-            frame = sites.frames[k]
-            start, end = sites.raw(a, frame), sites.raw(b, frame)
-            rows.append(
-                _row(
-                    frame,
-                    "vacancy_migration" if known else "hop",
-                    arrived[j],
-                    -1,
-                    particles,
-                    end,
-                    start,
-                    end,
-                    confidence,
-                )
-            )
+    rows = []
+    for k, a, b, lag, mover, arrived, same, back in found:
+        held = _streak(occupied[:, a], k - 1 - lag, -1)
+        stay, moved_on = _stay(occupied[:, b], k, {f for f, s in explained if s == b})
+        if held < 1 or not (stay >= min(hold, count - k) or moved_on):
+            continue
+        confidence = min(1.0, held / 2) * min(1.0, stay / 2)
+        confidence *= (1.0 if same else 0.75) * (0.8 if lag else 1.0)
+        confidence *= 0.5 if back and not same else 1.0
+        known = occupied[: k - 1 - lag, b].any()
+        frame = sites.frames[k]
+        end = sites.raw(b, frame)
+        rows.append(
+            _row(frame, "vacancy_migration" if known else "hop", arrived, -1,
+                 sorted({p for p in (mover, arrived) if p >= 0}), end, sites.raw(a, frame), end,
+                 confidence)
+        )  # fmt: skip
     return rows, explained
 
 
@@ -336,8 +441,9 @@ def events(
         The table of :func:`atomlens.track.track` (``frame``, ``particle``, ``y``, ``x`` [px];
         ``attrs`` with the drift, the spacing and the pixel size).
     hold : int
-        Detections an atom must stay on its new site for a hop; frames a site must hold its
-        atom before it empties (and stay empty one frame longer) for a vacancy creation.
+        Frames an atom must stay on its new site for a move (unless it moves on by another
+        move); frames a site must hold its atom before it empties (and stay empty one frame
+        longer) for a vacancy creation.
     max_hop : float
         Longest hop [column spacings].
     bond : float
