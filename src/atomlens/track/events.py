@@ -66,13 +66,15 @@ EVENT_COLUMNS = ("frame", "kind", "particle", "other", "particles", "y", "x", "y
                  "x_from", "y_to", "x_to", "y_A", "x_A", "confidence")  # fmt: skip
 #: Detections (or frames) that make full confidence in a stay.
 FULL = 3
-#: The cost of leaving an emptied or a filled site unpaired [column spacings of hop length]:
-#: one hop of up to twice this is preferred to two unexplained changes.
+#: The cost of leaving an emptied or a filled site unpaired: a move that costs less than twice
+#: this (its shell's cost, a tenth of its length as a share of the reach, its penalties) is
+#: preferred to two unexplained changes.
 UNPAIRED = 1.0
 #: Site-pair distances further apart than this are different neighbour shells [spacings].
 SHELL_GAP = 0.1
-#: The cost of a move in a shell where moves are no more common than chance [spacings].
-SHELL_COST = 2.0
+#: The cost of a move in a shell where sites empty and fill together no more often than chance
+#: (the shell where they do so most often costs nothing).
+SHELL_COST = 3.0
 
 
 def _check_number(name: str, value: object, low: float, high: float, unit: str) -> float:
@@ -172,14 +174,15 @@ def _shell_costs(sites: Sites, reach: float) -> tuple[np.ndarray, np.ndarray]:
     and divided by the shell's number of site pairs. Chance coincidences (a missed detection
     next to a move) spread over the shells by their number of pairs; real moves pile up in the
     shell the atoms hop in (the next site of their own element: 1 spacing in graphene,
-    sqrt(3) in hBN and the TMDs). A shell at the highest rate costs nothing, one at a share w
-    of it costs ``SHELL_COST`` (1 - w); a pseudo-count of one per shell keeps a short series
-    with few changes near equal costs.
+    sqrt(3) in hBN and the TMDs). The rates are shrunk towards the mean rate by a prior of one
+    site pair per site (a shell of a few pairs, such as the distances of a stray site, keeps
+    near the mean rate; a short series with few changes keeps near equal costs). A shell at
+    the highest rate costs nothing, one at a share w of it costs ``SHELL_COST`` (1 - w).
     """
     shells = _shells(sites, reach)
     if not len(shells):
         return np.zeros(0), np.zeros(0)
-    counts = np.ones(len(shells))
+    counts = np.zeros(len(shells))
     for k in range(1, len(sites.frames)):
         emptied, filled = _changes(sites, k)
         if len(emptied) and len(filled):
@@ -187,7 +190,9 @@ def _shell_costs(sites: Sites, reach: float) -> tuple[np.ndarray, np.ndarray]:
             distance = np.hypot(gaps[..., 0], gaps[..., 1]).ravel()
             which = np.searchsorted(shells[:, 1], distance[distance <= reach] - 1e-9)
             np.add.at(counts, np.minimum(which, len(shells) - 1), 1)
-    rate = counts / shells[:, 2]
+    prior = float(len(sites.positions))
+    mean = (counts.sum() + 1.0) / shells[:, 2].sum()
+    rate = (counts + mean * prior) / (shells[:, 2] + prior)
     return shells[:, 1], SHELL_COST * (1.0 - rate / rate.max())
 
 
