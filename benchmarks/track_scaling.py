@@ -1,6 +1,7 @@
 """Time of locate + track on a simulated series, serially and with 1 and 2 Dask workers.
 
-Run: ``.venv/bin/python benchmarks/track_scaling.py [--frames 100] [--size 512]``.
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python benchmarks/track_scaling.py [--frames 100]
+[--size 512]``.
 Writes ``benchmarks/results/track_scaling.json``; the table is in docs/track.md (Scale-out).
 
 The locate step runs frame-parallel (``atomlens.locate(stack, scheduler=..., workers=...)``);
@@ -8,7 +9,9 @@ every Dask table is checked to equal the serial one row for row. The tracking st
 (drift and linking, ``atomlens.track`` on the detections) is serial and timed once. Issue 12's
 target: the whole run on a 100-frame 512 x 512 series under 2 minutes on 2 CPU cores, with a
 near-linear speed-up up to the core count. The machine this ran on is shared with other
-jobs, so its times, and above all the speed-ups, are depressed: the load is recorded.
+jobs, so its times, and above all the speed-ups, are depressed: the load average before each
+run is recorded, and the CPU seconds each run used (``cores_used``: CPU seconds per second,
+about the number of workers when each had a core to itself).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -42,6 +46,15 @@ def _timed(call):
     return result, time.perf_counter() - start
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and of its finished child processes [s]."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=100)
@@ -56,7 +69,7 @@ def main() -> None:
           f"({series.metadata['material']}, {series.pixel_size} Å/px)")  # fmt: skip
     runs, serial = [], None
     for label, scheduler, workers in RUNS:
-        load = os.getloadavg()[0]
+        load, cpu = os.getloadavg()[0], _cpu_seconds()
         table, seconds = _timed(
             lambda s=scheduler, w=workers: atomlens.locate(
                 series.frames, pixel_size=series.pixel_size, scheduler=s, workers=w
@@ -65,9 +78,12 @@ def main() -> None:
         if serial is None:
             serial = table
         pd.testing.assert_frame_equal(table, serial, check_exact=True)  # identical to serial
+        cpu = _cpu_seconds() - cpu  # the pool's processes have ended: counted
         runs.append({"run": label, "scheduler": scheduler, "workers": workers,
-                     "locate_s": round(seconds, 2), "load_before": round(load, 2)})  # fmt: skip
-        print(f"locate, {label}: {seconds:.1f} s (load {load:.2f} before)")
+                     "locate_s": round(seconds, 2), "cpu_s": round(cpu, 1),
+                     "cores_used": round(cpu / seconds, 2),
+                     "load_before": round(load, 2)})  # fmt: skip
+        print(f"locate, {label}: {seconds:.1f} s, {cpu:.1f} CPU s (load {load:.2f} before)")
     tracks, track_s = _timed(lambda: atomlens.track(serial))
     print(f"track (drift + linking, serial): {track_s:.1f} s, {tracks['particle'].nunique()} "
           "trajectories")  # fmt: skip
@@ -95,7 +111,7 @@ def main() -> None:
             "note": "shared with other agents' jobs during the run: times are "
             "upper bounds and speed-ups lower bounds",
         },
-        "command": "benchmarks/track_scaling.py "
+        "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/track_scaling.py "
         f"--frames {args.frames} --size {args.size} --seed {args.seed}",
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
