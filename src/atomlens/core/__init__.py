@@ -8,6 +8,10 @@ energy
 units
     The table of unit spellings that :func:`atomlens.io.read` maps onto Å, 1/Å and mrad
     (``classify_units``).
+parallel
+    Frame-parallel maps over image stacks and lists of files on Dask (``map_blocks``,
+    ``map_files``, ``check_scheduler``, ``open_stack`` for lazy .npy/TIFF stacks); imported
+    on its own (``atomlens.core.parallel``), it loads dask only when called.
 validation
     The validation layer every verb shares: ``PARAMETERS`` (the valid range and unit of every
     physical parameter), ``check_parameter``, ``check_image``, ``check_size`` and their errors
