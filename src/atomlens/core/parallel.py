@@ -18,6 +18,7 @@ Importing this module imports neither dask nor distributed; the functions do whe
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,7 +149,7 @@ def map_blocks(
     if len(np.shape(stack)) != 3:
         raise ValueError(f"stack must be 3-D (frames, rows, cols), got shape {np.shape(stack)}.")
     tasks, sizes = _block_tasks(func, stack, frames_per_task, options)
-    return _compute(tasks, sizes, scheduler, workers, progress, desc, sink)
+    return _compute(tasks, sizes, scheduler, workers, (progress, desc, "frame"), sink)
 
 
 def map_files(
@@ -169,11 +170,12 @@ def map_files(
     import dask
 
     scheduler, workers = check_scheduler(scheduler, workers)
+    run = uuid.uuid4().hex[:12]  # keys unique to this call (a cluster may serve others)
     tasks = [
-        dask.delayed(func, pure=False)(str(path), **options, dask_key_name=f"{desc}-{i}")
+        dask.delayed(func, pure=False)(str(path), **options, dask_key_name=f"{desc}-{run}-{i}")
         for i, path in enumerate(paths)
     ]
-    return _compute(tasks, [1] * len(tasks), scheduler, workers, progress, desc, sink)
+    return _compute(tasks, [1] * len(tasks), scheduler, workers, (progress, desc, "file"), sink)
 
 
 def _block_tasks(
@@ -190,10 +192,7 @@ def _block_tasks(
     shared = dask.delayed(options, pure=False) if options else None
     call = dask.delayed(_call_with, pure=False)
     if is_lazy(stack):
-        chunks = {0: frames_per_task or "auto", 1: -1, 2: -1}
-        if frames_per_task is None:
-            chunks[0] = stack.chunks[0]
-        stack = stack.rechunk(chunks)
+        stack = stack.rechunk({0: frames_per_task or stack.chunks[0], 1: -1, 2: -1})
         blocks = list(stack.to_delayed(optimize_graph=True).ravel())
         sizes = list(stack.chunks[0])
     else:
@@ -202,8 +201,9 @@ def _block_tasks(
         blocks = [stack[s : s + step] for s in starts]
         sizes = [len(block) for block in blocks]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+    run = uuid.uuid4().hex[:12]  # keys unique to this call (a cluster may serve others)
     tasks = [
-        call(func, block, start, shared, dask_key_name=f"block-{func.__name__}-{i}")
+        call(func, block, start, shared, dask_key_name=f"{func.__name__}-{run}-{i}")
         for i, (block, start) in enumerate(zip(blocks, starts, strict=True))
     ]
     return tasks, sizes
@@ -220,17 +220,18 @@ def _compute(
     sizes: list[int],
     scheduler: str | Any,
     workers: int | None,
-    progress: bool,
-    desc: str,
+    label: tuple[bool, str, str],
     sink: Callable[[Any], None] | None,
 ) -> list[Any]:
-    """The tasks' results in order, computed a window at a time."""
+    """The tasks' results in order, computed a window at a time; ``label``: whether to show a
+    progress bar, its label and unit; ``sizes``: the units of each task."""
     from tqdm.auto import tqdm
 
+    progress, desc, unit = label
     results: list[Any] = []
     with _runner(scheduler, workers) as (run, slots):
         window = max(1, WINDOW_PER_WORKER * slots)
-        with tqdm(total=sum(sizes), desc=desc, unit="frame", disable=not progress) as bar:
+        with tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not progress) as bar:
             for begin in range(0, len(tasks), window):
                 part = slice(begin, begin + window)
                 done = run(tasks[part], dict(zip(_keys(tasks[part]), sizes[part], strict=True)),
