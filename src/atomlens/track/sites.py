@@ -13,8 +13,11 @@ No lattice model is fitted: a **site** is a place where one atom sat still for a
    site; a slow adatom that paused on a column adds nothing).
 4. A detection belongs to the nearest site within ``radius`` column spacings, else it is
    off-lattice (site -1). A site is occupied in a frame when a detection of that frame belongs
-   to it, and observed when it lies at least half a column spacing inside the region the
-   detections cover (the field of view; drift moves sites across it).
+   to it, and observed when it lies at least a quarter of a column spacing inside the box the
+   detections of all frames cover (the field of view; drift moves sites across it). The box's
+   edge is the outermost columns themselves: a margin of half a spacing, before, left many of
+   the outermost sites and their events out; a quarter keeps the sites whose atoms jitter or
+   drift in and out of view out.
 
 A site that was empty for the whole series (a vacancy from the start) is not found.
 """
@@ -42,6 +45,9 @@ SPREAD = 0.2
 MERGE = 0.5
 #: A detection belongs to a site within this distance [column spacings].
 RADIUS = 0.35
+#: A site is observed in a frame when it lies this far inside the box the detections of all
+#: frames cover (the field of view), drift included [column spacings].
+EDGE = 0.25
 #: A move between successive detections longer than this ends a stay [column spacings].
 JUMP = 0.5
 
@@ -196,7 +202,7 @@ def lattice_sites(
     occupied = np.zeros((len(frames), len(positions)), dtype=bool)
     occupied[index[site >= 0], site[site >= 0]] = True
     low, high = table[["y_raw", "x_raw"]].min().to_numpy(), table[["y_raw", "x_raw"]].max()
-    margin = 0.5 * spacing
+    margin = EDGE * spacing
     seen = positions[None, :, :] + per_frame[:, None, :]
     observed = ((seen >= low + margin) & (seen <= high.to_numpy() - margin)).all(axis=2)
     return Sites(positions, support, table, frames, per_frame, occupied, observed, spacing)
