@@ -233,3 +233,11 @@ def test_a_vacancy_that_moves_on_at_once_and_a_missed_detection_on_the_new_site(
     detections = planted_moves(SITES, [27], moves, frames=14, missed={(10, 27)})
     found = events(track(detections, pixel_size=0.1))
     assert found_moves(found, SITES) == moves, found
+
+
+def test_two_missed_detections_at_the_start_are_no_move():
+    """A site missed in the first frame and its neighbour missed in the second look like an
+    atom moving between them in frame 1 (before: a hop was reported)."""
+    detections = planted_moves(SITES, [], [], frames=10, missed={(0, 27), (1, 28)})
+    found = events(track(detections, pixel_size=0.1))
+    assert found_moves(found, SITES) == [], found

@@ -253,6 +253,8 @@ def _pair_frame(
     cost = extra[shell] if len(bounds) else np.zeros(distance.shape)
     cost = cost + 0.1 * distance / reach + 0.5 * (late + back)[:, None] - 0.3 * same
     cost[distance > reach] = np.inf
+    if k == 1:  # the filled site may have been missed in the first frame, the emptied one in
+        cost[back] = np.inf  # the second: two missed detections, no move
     pairs = []
     for i, j in _assign(cost):
         a, b, lag = int(sources[i]), int(filled[j]), int(late[i])
