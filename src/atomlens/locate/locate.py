@@ -35,7 +35,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -482,16 +482,16 @@ def locate(
     lazy = parallel and is_lazy(image) and image.ndim == 3
     # a lazy stack is checked and averaged block by block: its mean frame stands in for it
     array = stream_mean(image, _checked_frame) if lazy else check_locate_input(image)
-    known = spacing
-    if known is None and structure is not None and pixel_size is not None:
-        from atomlens.locate.network import structure_spacing
+    spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold)
+    if network is not None and spacing is None:
+        from_structure = None
+        if structure is not None and pixel_size is not None:
+            from atomlens.locate.network import structure_spacing
 
-        known = structure_spacing(structure, zone_axis, modality)
-    spacing_px, source = _spacing_px(array, pixel_size, known, modality, threshold)
-    if spacing is None and known is not None:
-        source = f"from the structure ({known:.3f} Å)"
-    elif network is not None and spacing is None:
-        spacing_px, source = _network_spacing(array, spacing_px, source, modality, network)
+            from_structure = structure_spacing(structure, zone_axis, modality) / pixel_size
+        spacing_px, source = _network_spacing(
+            array, spacing_px, source, modality, network, from_structure
+        )
     if pixel_size is None:
         warnings.warn(
             f"No pixel size: positions are in pixels only, and the columns are taken to be "
@@ -573,6 +573,7 @@ def _network_spacing(
     source: str,
     modality: str,
     network: tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None],
+    from_structure: float | None = None,
 ) -> tuple[float, str]:
     """The estimated spacing [px] checked by the network.
 
@@ -582,35 +583,75 @@ def _network_spacing(
     spacing moves by factors of sqrt(2) while that rises (at most :data:`SPACING_MOVES` times);
     then the median nearest-neighbour distance of the columns the network marks there becomes
     the spacing.
+
+    ``from_structure`` [px], the spacing of the columns the structure shows at the given pixel
+    size, replaces the estimate and the moves (:func:`_structure_start`).
     """
     reference = array.mean(axis=0) if array.ndim == 3 else array
-    dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(reference, spacing))
-    signed = -reference if dark else reference
     seen: dict[float, tuple[np.ndarray, float]] = {}
 
     def look(value: float) -> tuple[np.ndarray, float]:
         key = round(value, 6)
         if key not in seen:
-            flat = subtract_background(signed, value)
+            dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(reference, value))
+            flat = subtract_background(-reference if dark else reference, value)
             peaks, _, confidence = network[0].candidates(flat, value, network[1])
             seen[key] = (peaks, confidence if len(peaks) >= 8 else 0.0)
         return seen[key]
 
-    start = spacing
     limits = (MIN_SPACING_PX, min(reference.shape) / 3)
-    for _ in range(SPACING_MOVES):
-        options = [v for v in (spacing / SPACING_STEP, spacing, spacing * SPACING_STEP)
-                   if limits[0] <= v <= limits[1] or v == spacing]  # fmt: skip
-        best = max(options, key=lambda value: look(value)[1])
-        if best == spacing:
-            break
-        spacing = best
+    start, origin = spacing, source
+    if from_structure is not None and not limits[0] <= from_structure <= limits[1]:
+        from_structure = None
+    if from_structure is not None:  # exact: kept as it is (the noisier refinement below is not)
+        start, origin = _structure_start(look, from_structure, limits)
+        spacing = start
+    else:
+        for _ in range(SPACING_MOVES):
+            options = [v for v in (spacing / SPACING_STEP, spacing, spacing * SPACING_STEP)
+                       if limits[0] <= v <= limits[1] or v == spacing]  # fmt: skip
+            best = max(options, key=lambda value: look(value)[1])
+            if best == spacing:
+                break
+            spacing = best
     peaks, _ = look(spacing)
-    if len(peaks) >= 8:  # the spacing of the columns found
+    if len(peaks) >= 8 and from_structure is None:  # the spacing of the columns found
         spacing = float(np.median(spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]))
     if abs(spacing / start - 1) > 1e-6:
-        source = f"{source}, corrected by the network ({start:.1f} px before)"
-    return spacing, source
+        origin = f"{origin}, corrected by the network ({start:.1f} px before)"
+    return spacing, origin
+
+
+#: How many times as many columns the network must mark at the structure's spacing over sqrt 2
+#: (and with more confidence) for the image to count as showing more columns than the
+#: structure's rule (a low-angle ADF image of SrTiO3: 1.9 times, with the O columns).
+DENSER = 1.5
+
+
+def _structure_start(
+    look: Callable[[float], tuple[np.ndarray, float]],
+    from_structure: float,
+    limits: tuple[float, float],
+) -> tuple[float, str]:
+    """The spacing [px] to start from when the structure gives one, and where it came from.
+
+    The structure's rule for the columns a modality shows (HAADF: summed Z at least a quarter of
+    the heaviest's) can leave out columns an image shows: a low-angle ADF or an ABF image of
+    SrTiO3 shows the O columns too, sqrt 2 closer. Shown the image at the structure's spacing
+    over sqrt 2, the network then marks :data:`DENSER` times as many columns, more confidently,
+    and that spacing is taken; otherwise the structure's. (Moving by confidence alone, as for an
+    estimated spacing, moves a right structure spacing at low dose.)
+    """
+    denser = from_structure / SPACING_STEP
+    if denser >= limits[0]:
+        (many, more_sure), (few, sure) = look(denser), look(from_structure)
+        if len(many) >= DENSER * max(len(few), 1) and more_sure > sure:
+            return denser, (
+                f"{denser:.1f} px: the network marks {len(many)} columns there against "
+                f"{len(few)} at the structure's {from_structure:.1f} px (the image shows more "
+                "columns than the structure's rule)"
+            )
+    return from_structure, f"from the structure ({from_structure:.1f} px)"
 
 
 def _network(
