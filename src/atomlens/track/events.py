@@ -332,16 +332,45 @@ def _creations(sites: Sites, hold: int, moved: set[tuple[int, int]]) -> list[dic
     return rows
 
 
-def _adatoms(sites: Sites, reach: float, max_gap: int) -> list[dict]:
-    """Births and deaths of off-lattice trajectories; pairs that are one broken track dropped."""
+def _lattice_stays(table: pd.DataFrame, min_frames: int) -> np.ndarray:
+    """Whether each row of ``table`` (sorted by particle and frame) is part of a stay: at
+    least ``min_frames`` successive detections of a track on one site."""
+    particle, site = table["particle"].to_numpy(), table["site"].to_numpy()
+    new_run = np.r_[True, (particle[1:] != particle[:-1]) | (site[1:] != site[:-1])]
+    run = np.cumsum(new_run) - 1
+    return (site >= 0) & (np.bincount(run)[run] >= min_frames)
+
+
+def _free_pieces(sites: Sites, min_frames: int) -> list[np.ndarray]:
+    """The rows of ``sites.table`` (sorted by particle and frame) of every adatom piece of a
+    track.
+
+    A track is cut where a stay on a site (:func:`_lattice_stays`: a lattice atom) starts or
+    ends; every piece between the stays is an adatom piece when most of its detections are
+    off-lattice: its first detection is the adatom's arrival, the frame after its last its
+    departure. A lattice atom missed for a frame whose track the linker continued on an
+    adatom appearing nearby gives a stay followed by the adatom's piece (as a whole track it
+    was mostly on the lattice, and the adatom's arrival was lost). An adatom that pauses on a
+    site (or on a column) for ``min_frames`` frames and moves on is cut there too: it reads as
+    a departure and a later arrival.
+    """
     table = sites.table
-    off = table.groupby("particle")["site"].apply(lambda s: float((s < 0).mean()))
+    particle, site = table["particle"].to_numpy(), table["site"].to_numpy()
+    still = _lattice_stays(table, min_frames)
+    cut = np.r_[True, (particle[1:] != particle[:-1]) | (still[1:] != still[:-1])]
+    pieces = np.split(np.arange(len(table)), np.flatnonzero(cut)[1:])
+    return [rows for rows in pieces if not still[rows[0]] and (site[rows] < 0).mean() >= 0.5]
+
+
+def _adatoms(sites: Sites, reach: float, max_gap: int, min_frames: int) -> list[dict]:
+    """Starts and ends of adatom pieces of tracks; pairs that are one broken track dropped."""
+    table = sites.table
     first_frame, last_frame = sites.frames[0], sites.frames[-1]
     raw = table[["y_raw", "x_raw"]].to_numpy()
     low, high = raw.min(axis=0), raw.max(axis=0)
     arrive, leave = [], []
-    for particle in off.index[off >= 0.5]:
-        rows = np.flatnonzero(table["particle"].to_numpy() == particle)
+    for rows in _free_pieces(sites, min_frames):
+        particle = int(table["particle"].iloc[rows[0]])
         frames = table["frame"].to_numpy()[rows]
         count = min(1.0, len(rows) / FULL)
         if frames[0] > first_frame:
@@ -502,7 +531,11 @@ def events(
     max_gap = int(memory) + 1 if isinstance(memory, int | np.integer) else 4
     moves, moved = _moves(sites, int(hold), max_hop)
     fast = tracks.attrs.get("fast_range") or 2.0 * sites.spacing
-    rows = moves + _creations(sites, int(hold), moved) + _adatoms(sites, 2.0 * fast, max_gap)
+    rows = (
+        moves
+        + _creations(sites, int(hold), moved)
+        + _adatoms(sites, 2.0 * fast, max_gap, min_frames)
+    )
     rows += _clusters(sites, bond)
     table = pd.DataFrame(rows, columns=[c for c in EVENT_COLUMNS if c not in ("y_A", "x_A")])
     scale = tracks.attrs.get("pixel_size") or math.nan
