@@ -22,10 +22,11 @@ the frame's detections belongs to it. The events, with ``hold`` = 2 by default:
 - **vacancy_creation**: a site occupied for at least ``hold`` frames that becomes empty and
   stays empty for at least ``hold`` + 1 frames, and not because its atom moved to another site
   (that moves a vacancy, it does not make one).
-- **adatom_arrive** / **adatom_leave**: the first / last detection of an off-lattice
-  trajectory (most of its detections belong to no site), other than in the first / last frame;
-  a leave and an arrival in the same frame within reach of each other are one adatom whose
-  trajectory broke, and neither is reported.
+- **adatom_arrive** / **adatom_leave**: the first / last detection of an adatom piece of a
+  trajectory (trajectories are cut where a stay of ``min_frames`` detections on one site
+  starts or ends; a piece is an adatom's when most of its detections belong to no site), other
+  than in the first / last frame; a leave and an arrival in the same frame within reach of
+  each other are one adatom whose trajectory broke, and neither is reported.
 - **cluster_form** / **cluster_merge**: two off-lattice atoms that were in different groups in
   the previous frame come within a bond length (``bond`` column spacings) of each other;
   "form" when both were alone, "merge" when one of them was already in a group.
