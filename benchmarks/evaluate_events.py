@@ -269,7 +269,7 @@ def main() -> None:
     table = pd.DataFrame(rows)
     pooled = summary(table)
     settings = {**vars(args), "seconds": time.perf_counter() - start}
-    settings["output"] = str(args.output)
+    settings.pop("output")  # where the files went is no result (and no absolute path is kept)
     args.output.mkdir(exist_ok=True, parents=True)
     (args.output / "track_events.json").write_text(
         json.dumps(
