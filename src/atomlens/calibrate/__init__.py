@@ -6,6 +6,8 @@
   ``atomlens train calibrate`` (the recipe is in :mod:`atomlens.calibrate.training`).
 - ``measure``: the physics-based measurement from several Ronchigrams of one specimen at known
   offsets and probe shifts (patch shifts between the images, fitted by least squares).
+- ``tune``, ``SimulatedMicroscope``: the closed loop of measure, correct, measure again on a
+  simulated microscope that differs from what the estimators assume (issue 13, item 3).
 - ``AberrationEstimate``: the result, convertible to abTEM keywords, CEOS names and a table.
 - ``ronchigram_input``, ``find_bright_field_disc``, ``canonical_grid``: the preprocessing.
 
@@ -27,6 +29,7 @@ from atomlens.calibrate.preprocess import (
     ronchigram_input,
 )
 from atomlens.calibrate.result import AberrationEstimate
+from atomlens.calibrate.tune import SimulatedMicroscope, tune
 
 __all__ = [
     "CANONICAL_EXTENT",
@@ -34,6 +37,7 @@ __all__ = [
     "AberrationEstimate",
     "MeasureOptions",
     "RonchigramInput",
+    "SimulatedMicroscope",
     "canonical_grid",
     "combine",
     "estimate",
@@ -42,4 +46,5 @@ __all__ = [
     "load_estimator",
     "measure",
     "ronchigram_input",
+    "tune",
 ]
