@@ -67,6 +67,9 @@ def drift_corrected(tracks: pd.DataFrame) -> pd.DataFrame:
         raise InputError("tracks has no particle column: link the detections first (track).")
     table = check_table(tracks, "tracks")
     table = table[["frame", "particle", "y", "x"]].copy()
+    # pandas deep-copies attrs on every operation: the tracks' (the drift of every frame) would
+    # cost more than the work on a long series; what is needed is read from ``tracks`` below
+    table.attrs = {}
     drift, numbers = tracks.attrs.get("drift"), tracks.attrs.get("frames_tracked")
     if drift is not None and numbers is not None and len(drift) == len(numbers):
         numbers, drift = np.asarray(numbers), np.asarray(drift, dtype=float)
