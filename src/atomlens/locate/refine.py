@@ -19,8 +19,6 @@ Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coord
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy import spatial
 
@@ -39,43 +37,65 @@ def _windows(image: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
     return padded[rows, cols]
 
 
+#: A window whose Levenberg-Marquardt step moved its centre by less than this [px] and lowered
+#: its cost by less than :data:`COST_TOLERANCE` (relative) has converged and is left alone: most
+#: windows converge in a few steps, and the steps of the slow ones then cost only them.
+STEP_TOLERANCE = 1e-4
+COST_TOLERANCE = 1e-9
+
+
 def _levenberg_marquardt(
-    residual_and_jacobian: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+    model: _WindowModel,
     params: np.ndarray,
     iterations: int,
     widest: float,
 ) -> np.ndarray:
     """Damped Gauss-Newton steps on (n, 5) parameters; a step is kept where it lowers the cost.
 
-    ``residual_and_jacobian`` returns (n, k) residuals and the (n, 5, k) Jacobian. The width
-    (parameter 3) is kept in [0.3, ``widest``] px.
+    ``model(params)`` returns (n, k) residuals and the (n, 5, k) Jacobian, and
+    ``model.rows(index)`` the same model for some windows only. The width (parameter 3) is
+    kept in [0.3, ``widest``] px. A window stops once converged (:data:`STEP_TOLERANCE`).
     """
     params = params.copy()
     damping = np.full(len(params), 1e-3)
-    residual, jac = residual_and_jacobian(params)
+    residual, jac = model(params)
     cost = np.sum(residual**2, axis=1)
     eye = np.eye(5)
+    active = np.arange(len(params))
     for _ in range(iterations):
-        normal = jac @ jac.transpose(0, 2, 1)  # batched BLAS, much faster than einsum here
-        gradient = (jac @ residual[..., None])[..., 0]
+        if not len(active):
+            break
+        part = model.rows(active) if len(active) < len(params) else model
+        res, jacobian = residual[active], jac[active]
+        normal = jacobian @ jacobian.transpose(0, 2, 1)  # batched BLAS, faster than einsum
+        gradient = (jacobian @ res[..., None])[..., 0]
         scale = np.einsum("nii->ni", normal)[:, :, None] * eye
         try:
             # the damping and a 1e-12 ridge are relative to the diagonal: the same steps at any
             # image scale (an absolute ridge would regularise a scaled-down system more)
-            system = normal + (damping[:, None, None] + 1e-12) * scale + 1e-300 * eye
-            step = np.linalg.solve(system, gradient[..., None])
+            system = normal + (damping[active, None, None] + 1e-12) * scale + 1e-300 * eye
+            step = np.linalg.solve(system, gradient[..., None])[..., 0]
         except np.linalg.LinAlgError:
             break
-        trial = params + step[..., 0]
+        trial = params[active] + step
         trial[:, 3] = np.clip(trial[:, 3], 0.3, widest)
-        trial_residual, trial_jac = residual_and_jacobian(trial)
+        trial_residual, trial_jac = part(trial)
         trial_cost = np.sum(trial_residual**2, axis=1)
-        better = np.isfinite(trial_cost) & (trial_cost <= cost)
-        np.copyto(params, trial, where=better[:, None])
-        np.copyto(residual, trial_residual, where=better[:, None])
-        np.copyto(jac, trial_jac, where=better[:, None, None])
-        np.copyto(cost, trial_cost, where=better)
-        damping = np.where(better, damping * 0.3, damping * 10.0)
+        better = np.isfinite(trial_cost) & (trial_cost <= cost[active])
+        kept = active[better]
+        gain = cost[kept] - trial_cost[better]
+        params[kept], residual[kept], jac[kept] = (
+            trial[better],
+            trial_residual[better],
+            trial_jac[better],
+        )
+        cost[kept] = trial_cost[better]
+        damping[active] = np.where(better, damping[active] * 0.3, damping[active] * 10.0)
+        settled = np.zeros(len(active), dtype=bool)
+        settled[better] = (np.abs(step[better, 1:3]).max(axis=1) < STEP_TOLERANCE) & (
+            gain <= COST_TOLERANCE * cost[kept]
+        )
+        active = active[~settled]
     return params
 
 
@@ -101,6 +121,13 @@ class _WindowModel:
         self.weights = mask  # square roots of the pixel weights; 0 off the image
         offsets = np.arange(-half, half + 1, dtype=np.float64)
         self.gy, self.gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+
+    def rows(self, index: np.ndarray) -> _WindowModel:
+        """The same model for the windows ``index`` only."""
+        part = object.__new__(_WindowModel)
+        part.data, part.mask, part.weights = self.data[index], self.mask[index], self.weights[index]
+        part.gy, part.gx = self.gy, self.gx
+        return part
 
     def values(self, p: np.ndarray) -> np.ndarray:
         """(n, k*k) model values of parameters ``p``."""
