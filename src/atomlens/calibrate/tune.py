@@ -404,8 +404,8 @@ def tune(
     TuningResult
         Every iteration's true state, estimate, correction and Ronchigrams. The loop stops at
         the first iteration whose estimate puts every term of ``terms`` within
-        :func:`tolerances`; that iteration's correction is applied too unless not
-        ``correct_within``.
+        :func:`tolerances`; that iteration's correction is applied too unless
+        ``correct_within`` is False.
 
     Raises
     ------
