@@ -15,22 +15,12 @@ CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "goog
                  if shutil.which(n)), None)  # fmt: skip
 
 
-def lattice_series(frames=5, size=64, period=8.0, step=(0.5, 0.3), seed=0):
-    """Poisson frames of a square lattice of columns drifting ``step`` px per frame."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:size, :size].astype(float)
-    stack = []
-    for t in range(frames):
-        yy, xx = y - period / 2 - step[0] * t, x - period / 2 - step[1] * t
-        clean = 20 + 300 * np.cos(np.pi * yy / period) ** 16 * np.cos(np.pi * xx / period) ** 16
-        stack.append(rng.poisson(clean))
-    return np.stack(stack).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def run_folder(tmp_path_factory):
+def run_folder(tmp_path_factory, drifting_stack):
     folder = tmp_path_factory.mktemp("run_cli")
-    series = write_tiff(folder / "series.tif", lattice_series(), pixel_size=0.2)
+    series = write_tiff(
+        folder / "series.tif", drifting_stack(frames=5, step=(0.5, 0.3)), pixel_size=0.2
+    )
     assert main(["run", str(series), "--frame-time", "0.5", "-o", str(folder / "out")]) == 0
     return folder
 

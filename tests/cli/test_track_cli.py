@@ -8,20 +8,8 @@ from atomlens.cli import main
 from atomlens.io import write_tiff
 
 
-def drifting_stack(frames=4, shape=(64, 64), period=8.0, step=(1.5, -1.0), seed=0):
-    """Poisson images of a square lattice of columns drifting by ``step`` px per frame."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[: shape[0], : shape[1]].astype(float)
-    stack = []
-    for t in range(frames):
-        yy, xx = y - period / 2 - step[0] * t, x - period / 2 - step[1] * t
-        clean = 20 + 300 * np.cos(np.pi * yy / period) ** 16 * np.cos(np.pi * xx / period) ** 16
-        stack.append(rng.poisson(clean))
-    return np.stack(stack).astype(np.float32)
-
-
 @pytest.fixture(scope="module")
-def stack_file(tmp_path_factory):
+def stack_file(tmp_path_factory, drifting_stack):
     return write_tiff(
         tmp_path_factory.mktemp("track_cli") / "series.tif", drifting_stack(), pixel_size=0.2
     )
@@ -56,7 +44,7 @@ def test_a_table_of_detections_is_tracked(tmp_path):
     assert tracks["particle"].nunique() == 6 and tracks["y_A"].isna().all()
 
 
-def test_bad_inputs_and_outputs_get_one_line_errors(tmp_path, stack_file, capsys):
+def test_bad_inputs_and_outputs_get_one_line_errors(tmp_path, stack_file, drifting_stack, capsys):
     single = write_tiff(tmp_path / "single.tif", drifting_stack(frames=1)[0])
     assert main(["track", str(single), "-o", str(tmp_path / "a.csv")]) == 2
     err = capsys.readouterr().err
