@@ -124,3 +124,15 @@ def test_an_image_without_columns_is_refused_with_the_reason():
 def test_bad_input_is_refused_with_its_name(source, options, error, message):
     with pytest.raises(error, match=message):
         run(source, progress=False, **options)
+
+
+def test_overwrite_removes_an_earlier_runs_files_only(image_run, series_run, tmp_path):
+    earlier = tmp_path / "earlier"
+    write_run(series_run, earlier)
+    write_run(image_run, earlier, overwrite=True)  # an image's run writes no tracks
+    assert not (earlier / "tracks.csv").exists() and (earlier / "atoms.csv").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "tracks.csv").write_text("the user's own table\n")
+    write_run(image_run, mine, overwrite=True)  # not an earlier run's folder: left alone
+    assert (mine / "tracks.csv").read_text() == "the user's own table\n"

@@ -51,7 +51,8 @@ def write_run(
     folder : str or Path
         Created when missing.
     overwrite : bool
-        Replace files of an earlier run; otherwise an existing one raises ``FileExistsError``.
+        Replace files of an earlier run (and remove those of its files this run does not
+        write); otherwise an existing one raises ``FileExistsError``.
     command : str
         The command line, recorded in the report.
 
@@ -66,6 +67,7 @@ def write_run(
     writers = _writers(result)
     targets = [folder / name for name in writers]
     figures: dict[str, bytes] = {}
+    earlier_run = (folder / "summary.json").is_file()
     with atomic_outputs(targets, overwrite=overwrite, create_folders=True) as out:
         for name, make in writers.items():
             path = out.path(folder / name)
@@ -80,7 +82,10 @@ def write_run(
                 write_json(path, result.summary(), overwrite=True)
         text = report_html(result, figures, command=command)
         out.path(folder / "report.html").write_text(text, encoding="utf-8")
-    if overwrite:  # files of an earlier run that this one did not make would mislead
+    # files of an earlier run that this one did not make would mislead; only a folder an earlier
+    # run wrote (its summary.json) is cleaned, so a file of the same name a user put in another
+    # folder is never removed
+    if overwrite and earlier_run:
         for name in set(output_names("series", True)) - set(writers):
             (folder / name).unlink(missing_ok=True)
     return targets
