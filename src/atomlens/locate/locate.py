@@ -201,6 +201,29 @@ def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarra
     return ordered[_thinned(ordered, 0.45 * spacing)]
 
 
+#: Share of ``threshold`` a guide's candidate must reach in the counts themselves.
+GUIDE_CONFIRMATION = 0.5
+#: ... and the share of the median candidate's excess it must reach.
+GUIDE_SHARE = 0.15
+
+
+def _confirmed(peaks: np.ndarray, flat: np.ndarray, spacing: float, level: float) -> np.ndarray:
+    """Mask of the candidates (from a guide image) that the counts support: the smoothed
+    background-free image stands above its local median there by ``level`` noise standard
+    deviations and by :data:`GUIDE_SHARE` of the median candidate's excess. The guide says
+    where a column may be, so half the usual significance suffices; a noise blob a generator
+    made into a column between the real ones stands far below them."""
+    if not len(peaks):
+        return np.zeros(0, dtype=bool)
+    sigma = max(0.12 * spacing, 0.7)
+    smooth = ndimage.gaussian_filter(flat, sigma, mode="reflect")
+    box = 2 * max(int(spacing), 1) + 1
+    excess = (smooth - _local_median(smooth, box))[peaks[:, 0], peaks[:, 1]]
+    smoothed_noise = noise_sigma(flat) / (2.0 * math.sqrt(math.pi) * sigma)
+    typical = float(np.median(excess))
+    return (excess > level * smoothed_noise) & (excess > GUIDE_SHARE * typical)
+
+
 def _local_median(image: np.ndarray, box: int) -> np.ndarray:
     """The median over a ``box`` px square around every pixel, on a grid coarsened so that the
     box spans about 5 samples (a full-resolution median filter of 2 spacings is slow)."""
@@ -290,14 +313,21 @@ def _frame_columns(
     rounds: int,
     modality: str,
     network: tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None] | None = None,
+    guide: np.ndarray | None = None,
 ) -> pd.DataFrame:
     signed = -frame if dark else frame
     flat = subtract_background(signed, spacing)
+    # candidates come from the guide (an enhanced or restored image) when there is one; the
+    # fit always runs on the frame's own counts
+    found = flat if guide is None else subtract_background(-guide if dark else guide, spacing)
     heavy = None
     if network is None:
-        peaks = _find_peaks(flat, spacing, threshold)
+        peaks = _find_peaks(found, spacing, threshold)
     else:
-        peaks, heavy, _ = network[0].candidates(flat, spacing, network[1])
+        peaks, heavy, _ = network[0].candidates(found, spacing, network[1])
+    if guide is not None:
+        keep = _confirmed(peaks, flat, spacing, GUIDE_CONFIRMATION * threshold)
+        peaks, heavy = peaks[keep], None if heavy is None else heavy[keep]
     half = int(np.clip(round(0.5 * spacing), 2, 20))
     fit = refine_columns(flat, peaks, half=half, width=max(spacing / 6.0, 0.7), rounds=rounds)
     table = pd.DataFrame(fit.columns)
@@ -391,6 +421,7 @@ def locate(
     zone_axis: Sequence[int] | None = None,
     scheduler: str | Any = None,
     workers: int | None = None,
+    guide: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Every atomic column of an image (or of each frame of a stack).
 
@@ -438,6 +469,13 @@ def locate(
     workers : int, optional
         Local workers (threads or processes; default the CPU cores); alone it means
         ``scheduler="threads"``.
+    guide : ndarray, optional
+        An image of ``image``'s shape on which the candidate columns are found, such as
+        ``atomlens.enhance(image)`` or ``atomlens.restore(image)``; a candidate is kept only
+        where ``image``'s own counts support it (half of ``threshold``, and 15 % of the
+        typical candidate's excess: :func:`_confirmed`), and the Gaussian
+        fit, its positions, uncertainties and intensities come from those counts. Not with
+        ``scheduler`` or ``workers``.
 
     Returns
     -------
@@ -480,6 +518,14 @@ def locate(
     if parallel:
         scheduler, workers = check_scheduler(scheduler, workers)
     lazy = parallel and is_lazy(image) and image.ndim == 3
+    if guide is not None:
+        if parallel:
+            raise ValueError("guide=... works in one process: leave scheduler= and workers= out.")
+        guide = check_locate_input(guide, "guide")
+        if guide.shape != np.shape(image):
+            raise ValueError(
+                f"guide=... must have the image's shape {np.shape(image)}, got {guide.shape}."
+            )
     # a lazy stack is checked and averaged block by block: its mean frame stands in for it
     array = stream_mean(image, _checked_frame) if lazy else check_locate_input(image)
     spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold)
@@ -516,8 +562,12 @@ def locate(
         result = pd.concat(blocks, ignore_index=True)
     else:
         tables = []
+        guides = None if guide is None else guide.reshape(frames.shape)
         for i, frame in enumerate(tqdm(frames, desc="locate", unit="frame", disable=not progress)):
-            table = _frame_columns(frame, spacing_px, dark, threshold, rounds, modality, network)
+            table = _frame_columns(
+                frame, spacing_px, dark, threshold, rounds, modality, network,
+                None if guides is None else guides[i],
+            )  # fmt: skip
             if array.ndim == 3:
                 table.insert(0, "frame", i)
             tables.append(table)
@@ -530,6 +580,7 @@ def locate(
         modality=modality,
         method=method,
         model=None if network is None else str(model or MODELS[method]),
+        guided=guide is not None,
     )
     return result
 
