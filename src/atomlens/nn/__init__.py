@@ -6,11 +6,19 @@
   (Zhao et al., MICCAI 2019), paper 000's third baseline.
 - ``CGRDN``: the concatenated grouped residual dense network of paper 001 (image restoration), with
   ``PatchDiscriminator`` and ``relativistic_losses`` for its optional adversarial training.
+- ``CyclePair``, ``CycleGenerator``: the unpaired enhancement generators of thesis 003 (a
+  transformer and a frequency branch in the bottleneck), with ``least_squares_losses``.
 - ``SegmentationUNet``: the U-Net column segmentor, optionally conditioned on structure tokens
   by self- and cross-attention (paper 002), with ``contrastive_loss``.
 - :mod:`atomlens.nn.tiling`: networks on any image size in blended, overlapping tiles.
 """
 
+from atomlens.nn.enhancement import (
+    CycleGenerator,
+    CyclePair,
+    SpectralFilter,
+    least_squares_losses,
+)
 from atomlens.nn.regressors import AlexNetRegressor, ResNet18Regressor, VAERegressor, vae_loss
 from atomlens.nn.restoration import CGRDN, PatchDiscriminator, relativistic_losses
 from atomlens.nn.segmentation import SegmentationUNet, contrastive_loss
@@ -18,11 +26,15 @@ from atomlens.nn.segmentation import SegmentationUNet, contrastive_loss
 __all__ = [
     "CGRDN",
     "AlexNetRegressor",
+    "CycleGenerator",
+    "CyclePair",
     "PatchDiscriminator",
     "ResNet18Regressor",
     "SegmentationUNet",
+    "SpectralFilter",
     "VAERegressor",
     "contrastive_loss",
+    "least_squares_losses",
     "relativistic_losses",
     "vae_loss",
 ]
