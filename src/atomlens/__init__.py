@@ -29,6 +29,9 @@ pipeline
     ``atomlens.pipeline.run(path)``; the command is ``atomlens run``.
 physics
     Forward models with no learning: optics, potentials, structures, imaging, detectors, dynamics.
+enhance
+    Experimental images translated to the clean simulated domain by an unpaired CycleGAN
+    (thesis 003); callable: ``atomlens.enhance(image, modality="haadf")``.
 io
     Microscope files read with their calibration (rosettasciio); atomic TIFF/HDF5/CSV/JSON writers.
 data
@@ -65,6 +68,7 @@ _SUBPACKAGES = (
     "calibrate",
     "core",
     "data",
+    "enhance",
     "io",
     "locate",
     "metrics",

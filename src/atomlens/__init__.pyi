@@ -3,6 +3,7 @@ from atomlens import analyze as analyze
 from atomlens import calibrate as calibrate
 from atomlens import core as core
 from atomlens import data as data
+from atomlens import enhance as enhance
 from atomlens import io as io
 from atomlens import locate as locate
 from atomlens import metrics as metrics
@@ -22,6 +23,7 @@ __all__ = [
     "calibrate",
     "core",
     "data",
+    "enhance",
     "io",
     "locate",
     "metrics",

@@ -37,11 +37,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
     _add_calibrate(tasks)
+    from atomlens.cli.train_enhance import add_enhance
     from atomlens.cli.train_locate import add_locate
     from atomlens.cli.train_restore import add_restore
 
     add_restore(tasks)
     add_locate(tasks)
+    add_enhance(tasks)
 
 
 def add_fit_arguments(

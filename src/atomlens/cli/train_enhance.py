@@ -1,0 +1,119 @@
+"""``atomlens train enhance generate|fit``: the unpaired enhancement generators (CycleGAN)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+MODALITIES = ("haadf", "abf", "hrtem")
+SIZES = ("compact",)
+
+
+def add_enhance(tasks: argparse._SubParsersAction) -> None:
+    """The ``enhance`` task of ``atomlens train``."""
+    from atomlens.cli.train import _common, add_fit_arguments
+
+    enhance = tasks.add_parser(
+        "enhance",
+        help="the unpaired enhancement generators (CycleGAN)",
+        description="Train the generators of 'atomlens enhance': real images on one side, "
+        "clean simulations on the other, never paired.",
+    )
+    steps = enhance.add_subparsers(dest="step", metavar="STEP", required=True)
+
+    generate = steps.add_parser("generate", help="simulate bank chunks of clean patches")
+    generate.add_argument("--bank", type=Path, required=True, help="bank folder")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the first chunk")
+    generate.add_argument("--chunks", type=int, default=60, help="number of chunks")
+    generate.add_argument("--chunk-size", type=int, default=64, help="patches per chunk")
+    generate.add_argument("--modality", choices=MODALITIES, default="haadf")
+    _common(generate)
+    generate.set_defaults(run=_generate)
+
+    fit = steps.add_parser(
+        "fit", help="train on a bank and real images (validation data in BANK/validation)"
+    )
+    add_fit_arguments(fit, batch=8, lr=2e-4, ema=0.999, every=(250, 100, 250))
+    fit.add_argument(
+        "--real",
+        type=Path,
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="real images of the modality (any format atomlens reads); hold some out for "
+        "evaluation",
+    )
+    fit.add_argument("--network", choices=SIZES, default="compact", help="generator size")
+    for name, default, what in (
+        ("cycle", 10.0, "the cycle loss"),
+        ("atoms", 4.0, "atom regions in the cycle loss (extra weight)"),
+        ("identity", 5.0, "the identity loss"),
+        ("lowpass", 10.0, "the low-pass fidelity loss (columns stay in place)"),
+        ("frequency", 1.0, "the frequency-consistency loss"),
+        ("characteristic", 1.0, "the characteristic-function loss"),
+    ):
+        fit.add_argument(f"--{name}", type=float, default=default, help=f"weight of {what}")
+    _common(fit)
+    fit.set_defaults(run=_fit)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from atomlens.cli.train import _set_threads
+    from atomlens.core.validation import check_parameter
+    from atomlens.enhance.training import make_chunk
+    from atomlens.train import generate_bank
+    from atomlens.train._ranges import check_setting
+    from atomlens.train.bank import check_bank_folder
+    from atomlens.train.distributed import process_position
+
+    _set_threads(args)
+    chunks = check_parameter("chunks", args.chunks, kind="count")
+    check_parameter("chunk_size", args.chunk_size, kind="count")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
+    rank, world, _ = process_position()
+    seeds = range(args.seed + rank, args.seed + chunks, world)
+    if len(seeds):
+        check_setting("seed", seeds[-1])
+    check_bank_folder(args.bank)
+    written = generate_bank(
+        args.bank,
+        lambda seed: make_chunk(seed, modality=args.modality, chunk_size=args.chunk_size),
+        seeds,
+    )
+    print(f"{len(written)} chunks of {args.chunk_size} clean patches written to {args.bank}")
+    return 0
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from atomlens.cli.train import run_fit
+    from atomlens.enhance.network import build_network
+    from atomlens.enhance.training import (
+        EnhancementTraining,
+        LossWeights,
+        check_examples,
+        load_real_images,
+        save_enhancer,
+    )
+    from atomlens.train.bank import ExampleBank
+
+    weights = LossWeights(
+        cycle=args.cycle,
+        atoms=args.atoms,
+        identity=args.identity,
+        lowpass=args.lowpass,
+        frequency=args.frequency,
+        characteristic=args.characteristic,
+    )
+    task = EnhancementTraining(load_real_images(args.real), weights)
+    modalities = sorted(ExampleBank(args.bank).count_by("modality", default="haadf"))
+    if len(modalities) != 1:
+        raise ValueError(f"--bank {args.bank} mixes modalities {modalities}; use one per model.")
+    modality = modalities[0]
+
+    def save(run, **parts) -> dict:
+        return save_enhancer(run, args.output, size=args.network, real_files=args.real,
+                             weights=weights, modality=modality, overwrite=args.overwrite,
+                             **parts)  # fmt: skip
+
+    return run_fit(args, lambda: build_network(args.network), task, check_examples, save)

@@ -1,0 +1,218 @@
+"""The enhance verb: an experimental image (or stack) in, its clean-domain translation out.
+
+:func:`enhance` runs the experiment -> clean generator of an unpaired CycleGAN pair (thesis 003,
+chapter 3) at the canonical column spacing (:mod:`atomlens.enhance.preprocess`), in blended
+tiles, and returns the input's shape in the input's units. Unlike :func:`atomlens.restore`,
+which is trained on simulated pairs to return expected counts, enhancement learned from real
+images without a truth: it returns an image that looks like a clean simulation, for finding and
+seeing columns (``atomlens.locate(..., enhance=True)`` detects on it and fits on the raw
+counts), not counts to quantify.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from atomlens.core.validation import InputError, check_frames, check_parameter
+
+__all__ = ["DEFAULT_MODEL", "MODALITIES", "Enhancer", "enhance", "load_enhancer"]
+
+MODALITIES = ("haadf", "abf", "hrtem")
+#: The shipped model.
+DEFAULT_MODEL = "enhance-haadf"
+#: Smallest side an image may have [px].
+MIN_SIZE = 16
+
+
+class Enhancer:
+    """A loaded generator pair with its config; call it on normalised canonical (n, h, w) tiles.
+
+    Parameters
+    ----------
+    model : CyclePair
+    config : dict
+        The model folder's config (``task`` "image-enhancement").
+    """
+
+    def __init__(self, model: Any, config: dict[str, Any]):
+        if config.get("task") != "image-enhancement":
+            raise ValueError(
+                f"The model is a {config.get('task')!r} model, not an image-enhancement network."
+            )
+        self.model = model.eval()
+        self.config = config
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities the generators were trained on."""
+        return tuple(self.config.get("modalities", ()))
+
+    def __call__(self, tiles: np.ndarray) -> np.ndarray:
+        from atomlens.enhance.network import predict_normalised
+
+        return predict_normalised(self.model, tiles)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str) -> Enhancer:
+    from atomlens.zoo import load_model
+
+    model, config = load_model(name)
+    return Enhancer(model, config)
+
+
+def load_enhancer(model: str | Path = DEFAULT_MODEL) -> Enhancer:
+    """The enhancement generators of a model name or folder (verified weights, cached)."""
+    return _load_cached(str(model))
+
+
+def _spacing_px(
+    frames: np.ndarray, pixel_size: float | None, spacing: float | None
+) -> tuple[float, str]:
+    """The column spacing [px]: from ``spacing`` [Å] and ``pixel_size``, or the mean frame."""
+    from atomlens.locate import estimate_spacing
+
+    if spacing is not None:
+        spacing = check_parameter("spacing", spacing, kind="pixel_size")
+        if pixel_size is None:
+            raise ValueError("spacing=... [Å] needs pixel_size=... [Å/px] to become pixels.")
+        return spacing / pixel_size, "given"
+    found = estimate_spacing(frames.mean(axis=0))
+    if not np.isfinite(found):
+        raise InputError(
+            "The image shows no periodic column lattice, so its column spacing (which sets the "
+            "scale the network works at) cannot be estimated; give spacing=... [Å] with "
+            "pixel_size=... [Å/px]."
+        )
+    return float(found), "estimated"
+
+
+def enhance(
+    image: np.ndarray,
+    modality: str = "haadf",
+    pixel_size: float | None = None,
+    *,
+    spacing: float | None = None,
+    model: str | Path | None = None,
+    tile: int = 128,
+    overlap: int = 32,
+    check_lattice: bool = True,
+    progress: bool = False,
+) -> np.ndarray:
+    """Enhance an experimental atomic-resolution image, or every frame of a stack.
+
+    Parameters
+    ----------
+    image : ndarray (rows, cols) or (frames, rows, cols)
+        Raw counts or intensities, any scale and offset; never modified.
+    modality : {"haadf", "abf", "hrtem"}
+        What the image shows (ADF counts as HAADF). The model must have been trained on it
+        (the shipped ``enhance-haadf``: HAADF / ADF STEM only).
+    pixel_size : float, optional
+        [Å/px]; needed only with ``spacing``.
+    spacing : float, optional
+        The nearest-neighbour distance of the columns [Å]. By default it is estimated from the
+        image in pixels (:func:`atomlens.locate.estimate_spacing` on the mean frame), which is
+        all the network needs: it works at 8 px per column spacing.
+    model : str or Path, optional
+        A model name or folder instead of the shipped one.
+    tile, overlap : int
+        Tiles of ``tile`` px at the canonical scale, overlapping by ``overlap`` px.
+    check_lattice : bool
+        Warn when the enhanced image has spectral peaks the input lacks (an invented lattice;
+        :func:`atomlens.restore.checks.invented_peaks`).
+    progress : bool
+        A progress bar over frames.
+
+    Returns
+    -------
+    ndarray, float32, the input's shape
+        The clean-domain image in the input's units (through the input's median and spread);
+        its contrast is that of clean simulations, not calibrated counts.
+
+    Raises
+    ------
+    InputError
+        Not an image (NaN, constant, smaller than 16 px, wrong dimensions); no lattice to set
+        the scale from and no ``spacing``.
+    ValueError
+        An unknown modality, or one the model was not trained on; ``spacing`` without
+        ``pixel_size``; a spacing out of range; bad tile sizes.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[:96, :96] - 4.0
+    >>> lattice = 20 + 60 * np.cos(np.pi * y / 8) ** 8 * np.cos(np.pi * x / 8) ** 8
+    >>> noisy = np.random.default_rng(0).poisson(lattice).astype(float)
+    >>> enhanced = enhance(noisy)
+    >>> enhanced.shape, enhanced.dtype.name
+    ((96, 96), 'float32')
+    """
+    if not isinstance(modality, str) or modality.lower() not in MODALITIES:
+        raise ValueError(f"modality=... must be one of {', '.join(MODALITIES)}; got {modality!r}.")
+    modality = modality.lower()
+    if pixel_size is not None:
+        pixel_size = check_parameter("pixel_size", pixel_size)
+    for name, value in (("tile", tile), ("overlap", overlap)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"{name}=... must be a non-negative integer [px], got {value!r}.")
+    if tile < 32 or overlap >= tile // 2:
+        raise ValueError(f"tile=... must be >= 32 px and overlap < tile/2, got {tile}, {overlap}.")
+    array = check_frames("image", image, min_size=MIN_SIZE, purpose="enhance")
+    enhancer = load_enhancer(model or DEFAULT_MODEL)
+    if modality not in enhancer.modalities:
+        raise ValueError(
+            f"The enhancement model {model or DEFAULT_MODEL!r} was trained on "
+            f"{', '.join(enhancer.modalities) or 'no stated modality'} images, not {modality}; "
+            "train one for it with 'atomlens train enhance' (real images of that modality)."
+        )
+    frames = array.reshape(-1, *array.shape[-2:])
+    spacing_px, _ = _spacing_px(frames, pixel_size, spacing)
+    out = _enhance_frames(frames, enhancer, spacing_px, tile=tile, overlap=overlap,
+                          progress=progress)  # fmt: skip
+    if check_lattice:
+        from atomlens.restore.checks import invented_peaks
+
+        for i, (before, after) in enumerate(zip(frames, out, strict=True)):
+            peaks = invented_peaks(before, after)
+            if len(peaks):
+                where = f"frame {i}" if array.ndim == 3 else "image"
+                warnings.warn(
+                    f"The enhanced {where} has {len(peaks)} spectral peak(s) the input lacks "
+                    f"(e.g. at {np.round(peaks[0], 3).tolist()} cycles/px): the generator may "
+                    "have invented periodic structure; compare with atomlens.restore.",
+                    stacklevel=2,
+                )
+    return out.reshape(array.shape)
+
+
+def _enhance_frames(
+    frames: np.ndarray,
+    enhancer: Enhancer,
+    spacing_px: float,
+    *,
+    tile: int,
+    overlap: int,
+    progress: bool,
+) -> np.ndarray:
+    from atomlens.enhance.preprocess import from_canonical, to_canonical
+    from atomlens.nn.tiling import apply_tiled
+    from atomlens.restore import normalise
+
+    out = np.empty(frames.shape, np.float32)
+    bar = tqdm(total=len(frames), desc="enhance", unit="frame", disable=not progress)
+    for i, frame in enumerate(frames):
+        canonical, _ = to_canonical(frame, spacing_px)
+        scaling = normalise(canonical)
+        normalised = np.clip(scaling.apply(canonical), -20.0, 20.0)
+        enhanced = apply_tiled(normalised, enhancer, tile=tile, overlap=overlap)
+        out[i] = scaling.invert(from_canonical(enhanced, frame.shape))
+        bar.update(1)
+    bar.close()
+    return out
