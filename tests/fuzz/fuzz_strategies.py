@@ -1,9 +1,14 @@
-"""Hypothesis strategies for the fuzz suite: hostile numbers and parameter values."""
+"""Hypothesis strategies for the fuzz suite: hostile numbers and parameter values, and the
+contract every image-to-image verb keeps."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
+import numpy as np
+from hypothesis import event
 from hypothesis import strategies as st
 
 from atomlens.core.validation import PARAMETERS
@@ -48,3 +53,25 @@ def numbers(kind: str, *, cheap: float | None = None) -> st.SearchStrategy[float
         st.floats(min_value=valid.high, exclude_min=True),
     )
     return st.one_of(st.sampled_from(HOSTILE_NUMBERS), st.sampled_from(edges), inside, outside)
+
+
+def image_verb_contract(
+    verb: Callable[..., np.ndarray], image: np.ndarray, time_limit: float, **options
+) -> np.ndarray | None:
+    """``verb(image, **options)`` returns a finite float32 array of the image's shape, or raises
+    a ``ValueError`` with a message; it never modifies the input and ends within the limit [s]."""
+    before = image.copy()
+    start = time.perf_counter()
+    try:
+        out = verb(image, **options)
+    except ValueError as error:
+        event(f"refused: {type(error).__name__}")
+        assert str(error)
+        out = None
+    assert time.perf_counter() - start < time_limit
+    assert np.array_equal(image, before, equal_nan=True), f"{verb.__name__} modified its input"
+    if out is not None:
+        event("done")
+        assert out.shape == image.shape and out.dtype == np.float32
+        assert np.isfinite(out).all()
+    return out

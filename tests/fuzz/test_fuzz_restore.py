@@ -14,12 +14,11 @@ values, offsets, stacks) and hostile options. Contract:
 from __future__ import annotations
 
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fuzz_strategies import HOSTILE_NUMBERS, numbers
+from fuzz_strategies import HOSTILE_NUMBERS, image_verb_contract, numbers
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -69,21 +68,7 @@ def images(draw) -> np.ndarray:
 
 
 def _restore_under_contract(image: np.ndarray, **options) -> np.ndarray | None:
-    before = image.copy()
-    start = time.perf_counter()
-    try:
-        out = restore(image, **options)
-    except ValueError as error:
-        event(f"refused: {type(error).__name__}")
-        assert str(error)
-        out = None
-    assert time.perf_counter() - start < TIME_LIMIT
-    assert np.array_equal(image, before, equal_nan=True), "restore modified its input"
-    if out is not None:
-        event("restored")
-        assert out.shape == image.shape and out.dtype == np.float32
-        assert np.isfinite(out).all()
-    return out
+    return image_verb_contract(restore, image, TIME_LIMIT, **options)
 
 
 @FEW

@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from atomlens.cli._common import check_outputs
-
-OUTPUT_SUFFIXES = (".tif", ".tiff", ".h5", ".hdf5")
-
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
@@ -54,95 +50,21 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _destinations(args: argparse.Namespace) -> list[Path]:
-    """One output file per input: -o itself for one FILE, -o/<stem>_restored.tif for several."""
-    if len(args.files) == 1 and args.output.suffix.lower() in OUTPUT_SUFFIXES:
-        return [args.output]
-    if len(args.files) == 1 and not args.output.is_dir():
-        raise ValueError(
-            f"-o {args.output} must end in {', '.join(OUTPUT_SUFFIXES)} (or be a folder)."
-        )
-    if args.output.exists() and not args.output.is_dir():
-        raise ValueError(f"-o {args.output} is a file; give a folder for several inputs.")
-    names = [Path(f).stem + "_restored.tif" for f in args.files]
-    if len(set(names)) != len(names):
-        raise ValueError("Two inputs have the same name; restore them into different folders.")
-    return [args.output / name for name in names]
-
-
-def _pixel_size(image, args: argparse.Namespace) -> float | None:
-    if args.pixel_size is not None:
-        return args.pixel_size
-    if image.pixel_size is not None:
-        return float(sum(image.pixel_size) / 2)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from atomlens.core.validation import InputError
-    from atomlens.io import atomic_outputs, read, write_hdf5, write_tiff
+    from atomlens.cli._image_to_image import transform_files
     from atomlens.restore import restore
 
-    inputs = [Path(f) for f in args.files]
-    for path in inputs:
-        if not path.exists():
-            raise ValueError(f"No such file: {path}")
-    destinations = _destinations(args)
-    extra = [args.plot] if args.plot is not None else []
-    check_outputs([*destinations, *extra], args.overwrite, inputs, files=True)
-    results = []
-    for path in inputs:
-        image = read(path)
-        if image.kind == "diffraction":
-            raise ValueError(f"{path} holds a diffraction pattern, not an image to restore.")
-        pixel_size = _pixel_size(image, args)
-        try:
-            restored = restore(
-                np.asarray(image.data),
-                modality=args.modality,
-                method=args.method,
-                pixel_size=pixel_size,
-                model=args.model,
-                precision=args.precision,
-                progress=not args.no_progress and np.asarray(image.data).ndim == 3,
-            )
-        except InputError as error:  # name the file, not the keyword
-            raise InputError(f"{path}: {error}") from None
-        results.append((image, restored, pixel_size))
-    with atomic_outputs(
-        [*destinations, *extra], overwrite=args.overwrite, create_folders=True
-    ) as outputs:
-        for destination, (image, restored, pixel_size) in zip(destinations, results, strict=True):
-            metadata = {
-                "restored_by": f"atomlens restore --modality {args.modality} --method "
-                f"{args.method}",
-                "source": str(image.path),
-            }
-            if image.energy is not None:
-                metadata["energy"] = image.energy
-            target = outputs.path(destination)
-            if destination.suffix.lower() in (".h5", ".hdf5"):
-                attrs = dict(metadata)
-                if pixel_size is not None:
-                    attrs["pixel_size"] = pixel_size
-                write_hdf5(target, {"image": restored}, attrs=attrs)
-            else:
-                write_tiff(target, restored, pixel_size=pixel_size, metadata=metadata)
-        if args.plot is not None:
-            from atomlens.report import save_panels
+    def transform(data, pixel_size):
+        return restore(
+            data,
+            modality=args.modality,
+            method=args.method,
+            pixel_size=pixel_size,
+            model=args.model,
+            precision=args.precision,
+            progress=not args.no_progress and data.ndim == 3,
+        )
 
-            image, restored, pixel_size = results[0]
-            before = np.asarray(image.data, dtype=np.float32)
-            if before.ndim == 3:
-                before, restored = before[0], restored[0]
-            save_panels(
-                outputs.path(args.plot),
-                [before, restored],
-                [f"input: {inputs[0].name}", f"restored ({args.method})"],
-                pixel_size,
-            )
-    for destination in destinations:
-        print(destination)
-    return 0
+    provenance = f"atomlens restore --modality {args.modality} --method {args.method}"
+    return transform_files(args, verb="restore", tag="restored", transform=transform,
+                           provenance=provenance, title=f"restored ({args.method})")  # fmt: skip
