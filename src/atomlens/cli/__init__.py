@@ -25,6 +25,7 @@ from atomlens.cli import (
     analyze,
     calibrate,
     demo,
+    enhance,
     info,
     locate,
     restore,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_parser(commands)
     calibrate.add_parser(commands)
     restore.add_parser(commands)
+    enhance.add_parser(commands)
     locate.add_parser(commands)
     analyze.add_parser(commands)
     track.add_parser(commands)

@@ -56,6 +56,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--zone-axis", help="zone axis of --structure, comma-separated, e.g. 0,0,1 (default)"
     )
+    parser.add_argument(
+        "--enhance",
+        action="store_true",
+        help="find the candidate columns on the image enhanced by the unpaired generator "
+        "('atomlens enhance'); positions and uncertainties still come from the raw counts",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV table")
     parser.add_argument("--plot", type=Path, help="also save the first image with its columns")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -96,7 +102,10 @@ def run(args: argparse.Namespace) -> int:
     if args.scheduler is not None or args.workers is not None:
         scheduler, workers = check_scheduler(args.scheduler, args.workers)
         parallel = {"scheduler": scheduler, "workers": workers}
+        if args.enhance:
+            raise ValueError("--enhance runs in one process: leave --scheduler and --workers out.")
     options = {
+        "enhance": args.enhance,
         "pixel_size": args.pixel_size,
         "modality": args.modality,
         "spacing": args.spacing,
@@ -167,6 +176,12 @@ def _located_file(
     if data.ndim != 3:
         data, parallel = np.asarray(data), None  # one image: nothing to run in parallel
     try:
+        if options.pop("enhance"):
+            from atomlens.enhance import enhance
+
+            options["guide"] = enhance(
+                data, options["modality"], options["pixel_size"], spacing=options["spacing"]
+            )
         table = locate(data, **options, progress=progress and data.ndim == 3, **(parallel or {}))
     except (InputError, ValueError) as error:  # name the file
         raise type(error)(f"{path}: {error}") from None
