@@ -103,6 +103,20 @@ def test_restoration_runs_for_an_image_and_can_be_located_on(tmp_path):
     assert {"restored.tif", "restored.png"} <= names
 
 
+def test_columns_can_be_found_on_the_enhanced_image_and_fitted_on_the_counts():
+    image = lattice_frames(size=96)
+    result = run(image, pixel_size=PIXEL, restore=False, locate_on="enhanced", progress=False)
+    assert result.enhanced is not None and result.enhanced.shape == image.shape
+    assert result.columns.attrs["guided"]
+    assert len(result.columns) == 144
+    assert any("enhanced image" in note for note in result.notes)
+    # an ABF image: the shipped generators know HAADF only; a note, and located on the counts
+    abf = run(image.max() - image, "abf", pixel_size=PIXEL, restore=False,
+              locate_on="enhanced", progress=False)  # fmt: skip
+    assert abf.enhanced is None and not abf.columns.attrs["guided"]
+    assert any(note.startswith("Not enhanced") for note in abf.notes)
+
+
 def test_an_image_without_columns_is_refused_with_the_reason():
     noise = np.random.default_rng(3).poisson(50.0, (64, 64)).astype(np.float32)
     with pytest.raises(InputError, match="no periodic column arrangement"):
@@ -117,6 +131,12 @@ def test_an_image_without_columns_is_refused_with_the_reason():
         (np.ones((32, 32)), {"modality": "sem"}, ValueError, "modality"),
         (np.ones((32, 32)), {"locate_on": "restored", "restore": False}, ValueError, "restore"),
         (np.ones((32, 32)), {"locate_method": "structure"}, ValueError, "structure"),
+        (
+            np.ones((32, 32)),
+            {"locate_on": "enhanced", "scheduler": "threads"},
+            ValueError,
+            "one process",
+        ),
         (np.ones((32, 32)), {"pixel_size": -1.0}, ValueError, "pixel_size"),
         ("missing.tif", {}, FileNotFoundError, "No such file"),
     ],

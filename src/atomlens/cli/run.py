@@ -52,9 +52,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--locate-on",
-        choices=("raw", "restored"),
+        choices=("raw", "restored", "enhanced"),
         default="raw",
-        help="locate on the raw counts (default) or on the restored image",
+        help="locate on the raw counts (default) or on the restored image; enhanced: find the "
+        "columns on the image enhanced by the unpaired generator (HAADF), fit the raw counts",
     )
     parser.add_argument(
         "--scheduler",

@@ -41,7 +41,7 @@ __all__ = ["RunResult", "run"]
 log = logging.getLogger(__name__)
 
 MODALITIES = ("haadf", "abf", "hrtem")
-LOCATE_ON = ("raw", "restored")
+LOCATE_ON = ("raw", "restored", "enhanced")
 
 
 @dataclass
@@ -64,6 +64,8 @@ class RunResult:
         [s] between frames.
     restored : ndarray or None
         The restored image (or stack), in the input's units.
+    enhanced : ndarray or None
+        The enhanced image (or stack) the columns were found on (``locate_on="enhanced"``).
     columns : DataFrame
         ``atomlens.locate``'s table (``frame`` first for a series).
     analysis : atomlens.analyze.Analysis or None
@@ -92,6 +94,7 @@ class RunResult:
     pixel_size_source: str
     frame_time: float | None = None
     restored: np.ndarray | None = None
+    enhanced: np.ndarray | None = None
     columns: pd.DataFrame | None = None
     analysis: Any = None
     strain: Any = None
@@ -172,8 +175,11 @@ def run(
         Restore with the shipped network; default on for one image, off for a series.
     locate_method : {"classical", "unet", "structure"}
         ``atomlens.locate``'s method ("structure" needs a structure: use ``atomlens.locate``).
-    locate_on : {"raw", "restored"}
-        Locate on the raw counts (default) or on the restored image.
+    locate_on : {"raw", "restored", "enhanced"}
+        Locate on the raw counts (default) or on the restored image; "enhanced" finds the
+        candidate columns on the image enhanced by the unpaired generator
+        (``atomlens.enhance``, HAADF) and fits them on the raw counts (``locate``'s
+        ``guide=``); not with ``scheduler``.
     scheduler : str, optional
         Locate the frames of a series on Dask: "threads", "processes" or a
         ``dask.distributed`` address (``atomlens.locate``'s ``scheduler``).
@@ -201,6 +207,8 @@ def run(
         restore = result.kind == "image"
     if locate_on == "restored" and not restore:
         raise ValueError("locate_on='restored' needs restore=True.")
+    if locate_on == "enhanced" and scheduler is not None:
+        raise ValueError("locate_on='enhanced' runs in one process: leave scheduler= out.")
     result.settings = {
         "restore": restore,
         "locate_method": locate_method,
@@ -208,7 +216,8 @@ def run(
         "scheduler": scheduler,
         "workers": workers,
     }
-    steps = ["restore"] * restore + ["locate", "analyze"] + ["track"] * (result.kind == "series")
+    steps = ["restore"] * restore + ["enhance"] * (locate_on == "enhanced")
+    steps += ["locate", "analyze"] + ["track"] * (result.kind == "series")
     bar = tqdm(steps, desc="atomlens run", unit="step", disable=not progress)
     for step in bar:
         bar.set_postfix_str(step)
@@ -294,12 +303,30 @@ def _restore(result: RunResult, progress: bool) -> None:
         result.notes.append(f"Not restored: {error}")
 
 
+def _enhance(result: RunResult, progress: bool) -> None:
+    from atomlens.enhance import enhance
+
+    try:
+        result.enhanced = enhance(
+            result.data, modality=result.modality, pixel_size=result.pixel_size, progress=progress
+        )
+    except ValueError as error:  # a modality the model does not know, no lattice
+        result.notes.append(f"Not enhanced, columns located on the raw counts: {error}")
+        return
+    result.notes.append(
+        "Candidate columns were found on the enhanced image (atomlens.enhance) and each was "
+        "confirmed by and fitted on the raw counts."
+    )
+
+
 def _locate(result: RunResult, progress: bool) -> None:
     from atomlens.locate import locate
 
     settings = result.settings
     image = result.restored if settings["locate_on"] == "restored" else result.data
-    parallel = {}
+    parallel: dict = {}
+    if result.enhanced is not None:
+        parallel["guide"] = result.enhanced
     if settings["scheduler"] is not None:
         parallel = {"scheduler": settings["scheduler"], "workers": settings["workers"]}
     result.columns = locate(
@@ -367,6 +394,7 @@ def _movers(features: pd.DataFrame, attrs: dict, pixel_size: float | None) -> np
 
 STEPS: dict[str, Callable[..., None]] = {
     "restore": _restore,
+    "enhance": _enhance,
     "locate": _locate,
     "analyze": _analyze,
     "track": _track,
