@@ -57,7 +57,7 @@ def test_track_on_dask_gives_the_serial_tracks(series):
     got = atomlens.track(series.frames, pixel_size=series.pixel_size, workers=2)
     assert_same(got, expected)
     # a table of detections has nothing to locate: the options are checked, then ignored
-    again = atomlens.track(expected[["frame", "y", "x"]], scheduler="threads")
+    again = atomlens.track(expected[["frame", "y", "x", "intensity"]], scheduler="threads")
     assert again["particle"].tolist() == expected["particle"].tolist()
 
 

@@ -171,3 +171,27 @@ def test_tracking_a_simulated_series_scores_high():
     assert scores["fp"] == 0
     assert scores["mota"] > 0.95 and scores["idf1"] > 0.95
     assert scores["idsw"] <= 0.01 * scores["gt"]
+
+
+def test_a_bright_adatom_on_top_of_a_dim_column_keeps_its_identity():
+    """A heavy adatom sits on a light column for two frames (the column's own detection is
+    lost under it): by position alone the column's track takes the adatom; with the
+    detections' intensities the adatom keeps its trajectory and the column waits for its own."""
+    sites = lattice()
+    column = int(np.flatnonzero((sites == (40.0, 40.0)).all(1))[0])
+    paths = static(sites=sites)
+    adatom = 300
+    paths[adatom] = {t: (45.0, 45.0) for t in range(12)}
+    for frame in (4, 5):
+        paths[adatom][frame] = (40.9, 40.6)
+        del paths[column][frame]
+    table = series(paths, jitter=0.2)
+    rng = np.random.default_rng(1)
+    bright = np.where(table["truth"] == adatom, 1000.0, 100.0)
+    table["intensity"] = bright * rng.uniform(0.85, 1.15, len(table))
+    tracks = track(table)
+    assert_identities_kept(tracks)
+    assert len(tracks[tracks["truth"] == adatom]) == 12
+    # positions alone: the column's trajectory runs into the adatom's detections
+    alone = track(table.drop(columns="intensity"))
+    assert alone.groupby("particle")["truth"].nunique().max() > 1

@@ -84,6 +84,18 @@ def _detections(
     return check_table(located)
 
 
+def _intensities(table: pd.DataFrame) -> np.ndarray | None:
+    """The detections' integrated intensities for the brightness cost of the linking, when the
+    table has a finite, positive ``intensity`` for every detection (``atomlens.locate``'s);
+    else None (positions alone)."""
+    if "intensity" not in table:
+        return None
+    values = pd.to_numeric(table["intensity"], errors="coerce").to_numpy(float)
+    if not len(values) or not np.all(np.isfinite(values) & (values > 0)):
+        return None
+    return values
+
+
 def track(
     frames: pd.DataFrame | np.ndarray,
     pixel_size: float | None = None,
@@ -196,7 +208,8 @@ def track(
     else:
         shifts = np.zeros((len(numbers), 2))
     corrected = raw - shifts[np.searchsorted(numbers, frame)]
-    result = link(frame, corrected, search_range, fast_range, memory)
+    intensity = _intensities(table)
+    result = link(frame, corrected, search_range, fast_range, memory, intensity)
     return _tracks_table(table, result, pixel_size, frame_time, numbers, shifts,
                          {"search_range": search_range, "fast_range": fast_range,
                           "memory": memory, "spacing_px": spacing})  # fmt: skip
