@@ -25,12 +25,14 @@ unlinked (the augmented matrix of Jaqaman et al., Nat. Methods 5, 695 (2008)):
    Leaving a track or a detection unlinked costs 1 each, so every admissible link beats leaving
    both ends unlinked, and the assignment decides between competing links by total cost.
 
-3. **brightness**: when the detections' integrated intensities are given, every link also
-   costs :data:`BRIGHTNESS_WEIGHT` x (ln(I_detection / I_track))^2, at most
-   :data:`BRIGHTNESS_CAP` (I_track: the track's last detection). A heavy adatom passing a light
-   lattice column (W over graphene: ten times brighter) then keeps its own detection instead of
-   swapping identities with the column; the shot-noise scatter of one column's intensity (tens
-   of percent) costs next to nothing.
+3. **brightness**: when the detections' integrated intensities are given, a link between
+   intensities more than ``free_ratio`` times apart also costs :data:`BRIGHTNESS_WEIGHT` x
+   (|ln(I_detection / I_track)| - ln free_ratio)^2, at most :data:`BRIGHTNESS_CAP` (I_track: the
+   track's last detection). ``free_ratio`` is the scatter of one column's intensity from frame to
+   frame, measured on the series itself (:func:`intensity_scatter`), at least 2. A heavy adatom
+   passing a light lattice column (W over graphene: ten times brighter) then keeps its own
+   detection instead of swapping identities with the column, while the scatter of faint
+   columns' fitted intensities at low dose costs nothing.
 
 A detection left unlinked starts a track (a birth); a track not continued within ``memory`` + 1
 frames has ended (a death). Each link gets a quality in [0, 1]: 1 - d / gate for a lattice
@@ -57,8 +59,10 @@ HOP_COST = 1.0
 #: A track whose last this many links were all long (hops or fast) is mobile.
 MOBILE_STREAK = 2
 _FORBIDDEN = 1e9
-#: Weight of the squared log intensity ratio of a link, and its largest cost.
-BRIGHTNESS_WEIGHT = 0.5
+#: The least intensity ratio a link may have at no cost; the weight of the squared log ratio
+#: beyond the free ratio, and the largest brightness cost.
+BRIGHTNESS_FREE = 2.0
+BRIGHTNESS_WEIGHT = 1.0
 BRIGHTNESS_CAP = 2.0
 
 
@@ -171,6 +175,7 @@ def link(
     fast_range: float,
     memory: int,
     intensity: np.ndarray | None = None,
+    free_ratio: float = BRIGHTNESS_FREE,
 ) -> LinkResult:
     """Link drift-corrected detections into tracks (module docstring).
 
@@ -188,6 +193,8 @@ def link(
         The longest gap closed [frames missing].
     intensity : ndarray, shape (n,), optional
         Integrated intensity of each detection (any positive unit); adds the brightness cost.
+    free_ratio : float
+        The intensity ratio a link may have at no cost (:func:`intensity_scatter`).
 
     Returns
     -------
@@ -205,7 +212,7 @@ def link(
     for t, start, stop in zip(numbers, starts, stops, strict=True):
         here = np.arange(start, stop)
         free = np.ones(len(here), dtype=bool)
-        brightness = _Brightness(intensity, tracks)
+        brightness = _Brightness(intensity, tracks, max(free_ratio, BRIGHTNESS_FREE))
         links = [_lattice_links(tracks, frame, position, here, t, search_range, brightness)]
         taken = {int(i) for i in links[0][0]}
         free[links[0][1]] = False
@@ -235,13 +242,15 @@ class _Brightness:
 
     intensity: np.ndarray | None
     tracks: _Tracks
+    free: float
 
     def cost(self, track_ids: np.ndarray, detections: np.ndarray) -> np.ndarray:
         if self.intensity is None or not len(track_ids):
             return np.zeros(len(track_ids))
         last = self.intensity[np.asarray(self.tracks.last)[track_ids]]
         ratio = np.log(np.maximum(self.intensity[detections], 1e-12) / np.maximum(last, 1e-12))
-        return np.minimum(BRIGHTNESS_WEIGHT * ratio**2, BRIGHTNESS_CAP)
+        excess = np.maximum(np.abs(ratio) - np.log(self.free), 0.0)
+        return np.minimum(BRIGHTNESS_WEIGHT * excess**2, BRIGHTNESS_CAP)
 
 
 def _lattice_links(tracks, frame, position, here, t, search_range, brightness):
@@ -260,6 +269,32 @@ def _lattice_links(tracks, frame, position, here, t, search_range, brightness):
     chosen = assign(rows, cols, cost, len(active), len(here))
     quality = 1.0 - distance[chosen] / search_range
     return active[rows[chosen]], cols[chosen], quality, np.full(len(chosen), "lattice")
+
+
+def intensity_scatter(
+    frame: np.ndarray, position: np.ndarray, intensity: np.ndarray, search_range: float
+) -> float:
+    """The frame-to-frame scatter of one column's intensity: exp of the 99th percentile of
+    |ln(I' / I)| over mutually nearest detections of consecutive frames within a third of the
+    search range (nearly all of them the same column seen twice); inf when there are none."""
+    numbers, starts = np.unique(frame, return_index=True)
+    stops = np.append(starts[1:], len(frame))
+    ratios = []
+    for k in range(len(numbers) - 1):
+        if numbers[k + 1] != numbers[k] + 1:
+            continue
+        a, b = slice(starts[k], stops[k]), slice(starts[k + 1], stops[k + 1])
+        if starts[k] == stops[k] or starts[k + 1] == stops[k + 1]:
+            continue
+        forward_d, forward = cKDTree(position[b]).query(position[a])
+        _, backward = cKDTree(position[a]).query(position[b])
+        mutual = (backward[forward] == np.arange(len(forward))) & (forward_d <= search_range / 3)
+        first = intensity[a][mutual]
+        second = intensity[b][forward[mutual]]
+        ratios.append(np.abs(np.log(second / first)))
+    if not ratios or not sum(map(len, ratios)):
+        return float("inf")
+    return float(np.exp(np.percentile(np.concatenate(ratios), 99)))
 
 
 def _none():

@@ -29,7 +29,7 @@ from atomlens.track.checks import (
     check_times,
 )
 from atomlens.track.drift import estimate_drift
-from atomlens.track.link import link
+from atomlens.track.link import intensity_scatter, link
 
 __all__ = ["COLUMNS", "column_spacing", "track"]
 
@@ -209,7 +209,14 @@ def track(
         shifts = np.zeros((len(numbers), 2))
     corrected = raw - shifts[np.searchsorted(numbers, frame)]
     intensity = _intensities(table)
-    result = link(frame, corrected, search_range, fast_range, memory, intensity)
+    free = (
+        math.inf
+        if intensity is None
+        else intensity_scatter(frame, corrected, intensity, search_range)
+    )
+    if not math.isfinite(free):
+        intensity = None
+    result = link(frame, corrected, search_range, fast_range, memory, intensity, free)
     return _tracks_table(table, result, pixel_size, frame_time, numbers, shifts,
                          {"search_range": search_range, "fast_range": fast_range,
                           "memory": memory, "spacing_px": spacing})  # fmt: skip
