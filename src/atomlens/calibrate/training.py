@@ -280,11 +280,15 @@ def save_estimator(
     }
     card = card or "# Ronchigram aberration estimator\n"
     arguments = {"outputs": OUTPUTS, "in_channels": 2, "width": width}
-    folder = save_model(
-        run.model, output, arguments=arguments, card=card, extra=extra, overwrite=overwrite
+    save_model(
+        run.model,
+        output,
+        arguments=arguments,
+        card=card,
+        extra=extra,
+        log=run.log,
+        overwrite=overwrite,
     )
-    log = json.dumps(run.log, indent=1) + "\n"
-    atomic_write(folder / "training_log.json", lambda tmp: tmp.write_text(log), overwrite)
     return summary
 
 

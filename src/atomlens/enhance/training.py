@@ -38,7 +38,6 @@ from atomlens.enhance.network import (
     masked_l1,
 )
 from atomlens.enhance.preprocess import CANONICAL_SPACING, MAX_FACTOR, PATCH, to_canonical
-from atomlens.io import atomic_write
 from atomlens.locate import estimate_spacing
 from atomlens.nn import PatchDiscriminator, least_squares_losses
 from atomlens.restore import normalise
@@ -343,16 +342,15 @@ def save_enhancer(
         "validation": {k: round(v, 4) for k, v in metrics.items()},
     }
     card = card or "# Unpaired enhancement generators (CycleGAN, thesis 003)\n"
-    folder = save_model(
+    save_model(
         run.model,
         output,
         arguments=dict(ARCHITECTURES[size]),
         card=card,
         extra=extra,
+        log=run.log,
         overwrite=overwrite,
     )
-    log = json.dumps(run.log, indent=1) + "\n"
-    atomic_write(folder / "training_log.json", lambda tmp: tmp.write_text(log), overwrite)
     return metrics
 
 

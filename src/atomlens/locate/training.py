@@ -30,7 +30,6 @@ import torch
 
 from atomlens.core.validation import check_parameter
 from atomlens.data.samplers import ImageSampler
-from atomlens.io import atomic_write
 from atomlens.locate.network import (
     ARCHITECTURES,
     CANONICAL_SPACING,
@@ -365,16 +364,15 @@ def save_segmentor(
         "validation": {k: round(v, 4) for k, v in metrics.items()},
     }
     card = card or "# Column segmentation network (U-Net)\n"
-    folder = save_model(
+    save_model(
         run.model,
         output,
         arguments=dict(ARCHITECTURES[kind]),
         card=card,
         extra=extra,
+        log=run.log,
         overwrite=overwrite,
     )
-    log = json.dumps(run.log, indent=1) + "\n"
-    atomic_write(folder / "training_log.json", lambda tmp: tmp.write_text(log), overwrite)
     return metrics
 
 

@@ -24,7 +24,6 @@ import torch
 
 from atomlens.core.validation import check_parameter
 from atomlens.data.samplers import ImageSampler
-from atomlens.io import atomic_write
 from atomlens.nn import PatchDiscriminator, relativistic_losses
 from atomlens.restore.network import ARCHITECTURES, restoration_loss
 from atomlens.restore.preprocess import expected_counts, normalise
@@ -243,16 +242,15 @@ def save_restorer(
         "validation": {k: round(v, 4) for k, v in metrics.items()},
     }
     card = card or "# Image restoration network (CGRDN)\n"
-    folder = save_model(
+    save_model(
         run.model,
         output,
         arguments=dict(ARCHITECTURES[size]),
         card=card,
         extra=extra,
+        log=run.log,
         overwrite=overwrite,
     )
-    log = json.dumps(run.log, indent=1) + "\n"
-    atomic_write(folder / "training_log.json", lambda tmp: tmp.write_text(log), overwrite)
     return metrics
 
 

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from atomlens.io import atomic_write
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
+LOG = "training_log.json"
 ENVIRONMENT = "ATOMLENS_MODELS"
 
 #: The most parameters a model config may ask for (4 GB in float32); the network is sized on
@@ -192,9 +193,11 @@ def save_model(
     arguments: dict[str, Any],
     card: str,
     extra: dict[str, Any] | None = None,
+    log: list[dict[str, Any]] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write a model folder: weights, config (architecture, arguments, SHA-256, extra) and card.
+    """Write a model folder: weights, config (architecture, arguments, SHA-256, extra), card,
+    and the training log when given.
 
     Parameters
     ----------
@@ -207,6 +210,10 @@ def save_model(
         The model card (Markdown): training data, command, measured metrics.
     extra : dict, optional
         More JSON-serialisable configuration (input normalisation, output names and units...).
+    log : list of dict, optional
+        The training's log records (``StreamingRun.log``), written as ``training_log.json``.
+    overwrite : bool
+        Replace the files of an existing folder.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -221,4 +228,7 @@ def save_model(
     text = json.dumps(config, indent=2) + "\n"
     atomic_write(folder / CONFIG, lambda tmp: tmp.write_text(text), overwrite)
     atomic_write(folder / CARD, lambda tmp: tmp.write_text(card), overwrite)
+    if log is not None:
+        records = json.dumps(log, indent=1) + "\n"
+        atomic_write(folder / LOG, lambda tmp: tmp.write_text(records), overwrite)
     return folder
