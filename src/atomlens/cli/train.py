@@ -205,6 +205,33 @@ def _check_chunk_settings(args: argparse.Namespace, seeds: range) -> None:
     check_bank_folder(args.bank)
 
 
+def run_generate(
+    args: argparse.Namespace, make_chunk: Callable[[int], dict], chunk_size: int, what: str
+) -> int:
+    """The ``generate`` step every image task shares: ``--chunks`` chunks from ``--seed`` on,
+    ``make_chunk(seed)`` each, written atomically into ``--bank`` (each torchrun process takes
+    every N-th seed); ``what`` names the examples in the summary line."""
+    from atomlens.core.validation import check_parameter
+    from atomlens.train import generate_bank
+    from atomlens.train._ranges import check_setting
+    from atomlens.train.bank import check_bank_folder
+    from atomlens.train.distributed import process_position
+
+    _set_threads(args)
+    chunks = check_parameter("chunks", args.chunks, kind="count")
+    check_parameter("chunk_size", chunk_size, kind="count")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
+    rank, world, _ = process_position()
+    seeds = range(args.seed + rank, args.seed + chunks, world)
+    if len(seeds):
+        check_setting("seed", seeds[-1])
+    check_bank_folder(args.bank)
+    written = generate_bank(args.bank, make_chunk, seeds)
+    print(f"{len(written)} chunks of {chunk_size} {what} written to {args.bank}")
+    return 0
+
+
 def run_fit(
     args: argparse.Namespace,
     make_network: Callable[[], Any],

@@ -65,31 +65,13 @@ def add_enhance(tasks: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from atomlens.cli.train import _set_threads
-    from atomlens.core.validation import check_parameter
+    from atomlens.cli.train import run_generate
     from atomlens.enhance.training import make_chunk
-    from atomlens.train import generate_bank
-    from atomlens.train._ranges import check_setting
-    from atomlens.train.bank import check_bank_folder
-    from atomlens.train.distributed import process_position
 
-    _set_threads(args)
-    chunks = check_parameter("chunks", args.chunks, kind="count")
-    check_parameter("chunk_size", args.chunk_size, kind="count")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
-    rank, world, _ = process_position()
-    seeds = range(args.seed + rank, args.seed + chunks, world)
-    if len(seeds):
-        check_setting("seed", seeds[-1])
-    check_bank_folder(args.bank)
-    written = generate_bank(
-        args.bank,
-        lambda seed: make_chunk(seed, modality=args.modality, chunk_size=args.chunk_size),
-        seeds,
-    )
-    print(f"{len(written)} chunks of {args.chunk_size} clean patches written to {args.bank}")
-    return 0
+    def chunk(seed: int) -> dict:
+        return make_chunk(seed, modality=args.modality, chunk_size=args.chunk_size)
+
+    return run_generate(args, chunk, args.chunk_size, "clean patches")
 
 
 def _fetch(args: argparse.Namespace) -> int:

@@ -45,35 +45,19 @@ def add_locate(tasks: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from atomlens.cli.train import _set_threads
+    from atomlens.cli.train import run_generate
     from atomlens.cli.train_restore import _range
     from atomlens.core.validation import check_parameter
     from atomlens.locate.training import make_chunk
-    from atomlens.train import generate_bank
-    from atomlens.train._ranges import check_setting
-    from atomlens.train.bank import check_bank_folder
-    from atomlens.train.distributed import process_position
 
-    _set_threads(args)
-    chunks = check_parameter("chunks", args.chunks, kind="count")
-    check_parameter("chunk_size", args.images, kind="count")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
     pixel_size = _range("--pixel-size-range", args.pixel_size_range, "Å")
     for value in pixel_size:
         check_parameter("pixel_size", value)
-    rank, world, _ = process_position()
-    seeds = range(args.seed + rank, args.seed + chunks, world)
-    if len(seeds):
-        check_setting("seed", seeds[-1])
-    check_bank_folder(args.bank)
-    written = generate_bank(
-        args.bank,
-        lambda seed: make_chunk(seed, images=args.images, size=args.size, pixel_size=pixel_size),
-        seeds,
-    )
-    print(f"{len(written)} chunks of {args.images} images written to {args.bank}")
-    return 0
+
+    def chunk(seed: int) -> dict:
+        return make_chunk(seed, images=args.images, size=args.size, pixel_size=pixel_size)
+
+    return run_generate(args, chunk, args.images, "images")
 
 
 def _fit(args: argparse.Namespace) -> int:

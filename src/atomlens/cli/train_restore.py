@@ -92,42 +92,25 @@ def _sampler_options(args: argparse.Namespace) -> dict:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from atomlens.cli.train import _set_threads
-    from atomlens.core.validation import check_parameter
+    from atomlens.cli.train import run_generate
     from atomlens.data.samplers import ImageSampler
     from atomlens.restore.training import make_chunk
-    from atomlens.train import generate_bank
-    from atomlens.train._ranges import check_setting
-    from atomlens.train.bank import check_bank_folder
-    from atomlens.train.distributed import process_position
 
-    _set_threads(args)
-    chunks = check_parameter("chunks", args.chunks, kind="count")
-    check_parameter("chunk_size", args.chunk_size, kind="count")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}.")
     pixel_size = _range("--pixel-size-range", args.pixel_size_range, "Å")
     options = _sampler_options(args)
     ImageSampler(modality=args.modality, size=args.size, pixel_size=pixel_size, **options)
-    rank, world, _ = process_position()
-    seeds = range(args.seed + rank, args.seed + chunks, world)
-    if len(seeds):
-        check_setting("seed", seeds[-1])
-    check_bank_folder(args.bank)
-    written = generate_bank(
-        args.bank,
-        lambda seed: make_chunk(
+
+    def chunk(seed: int) -> dict:
+        return make_chunk(
             seed,
             modality=args.modality,
             chunk_size=args.chunk_size,
             size=args.size,
             pixel_size=pixel_size,
             sampler_options=options,
-        ),
-        seeds,
-    )
-    print(f"{len(written)} chunks of {args.chunk_size} image pairs written to {args.bank}")
-    return 0
+        )
+
+    return run_generate(args, chunk, args.chunk_size, "image pairs")
 
 
 def _fit(args: argparse.Namespace) -> int:
