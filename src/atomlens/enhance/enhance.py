@@ -12,7 +12,6 @@ counts), not counts to quantify.
 from __future__ import annotations
 
 import functools
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomlens.core.validation import InputError, check_frames, check_parameter
+from atomlens.restore.checks import check_tiles, warn_invented
 
 __all__ = ["DEFAULT_MODEL", "MODALITIES", "Enhancer", "enhance", "load_enhancer"]
 
@@ -159,11 +159,7 @@ def enhance(
     modality = modality.lower()
     if pixel_size is not None:
         pixel_size = check_parameter("pixel_size", pixel_size)
-    for name, value in (("tile", tile), ("overlap", overlap)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name}=... must be a non-negative integer [px], got {value!r}.")
-    if tile < 32 or overlap >= tile // 2:
-        raise ValueError(f"tile=... must be >= 32 px and overlap < tile/2, got {tile}, {overlap}.")
+    check_tiles(tile, overlap)
     array = check_frames("image", image, min_size=MIN_SIZE, purpose="enhance")
     enhancer = load_enhancer(model or DEFAULT_MODEL)
     if modality not in enhancer.modalities:
@@ -177,18 +173,8 @@ def enhance(
     out = _enhance_frames(frames, enhancer, spacing_px, tile=tile, overlap=overlap,
                           progress=progress)  # fmt: skip
     if check_lattice:
-        from atomlens.restore.checks import invented_peaks
-
-        for i, (before, after) in enumerate(zip(frames, out, strict=True)):
-            peaks = invented_peaks(before, after)
-            if len(peaks):
-                where = f"frame {i}" if array.ndim == 3 else "image"
-                warnings.warn(
-                    f"The enhanced {where} has {len(peaks)} spectral peak(s) the input lacks "
-                    f"(e.g. at {np.round(peaks[0], 3).tolist()} cycles/px): the generator may "
-                    "have invented periodic structure; compare with atomlens.restore.",
-                    stacklevel=2,
-                )
+        warn_invented(frames, out, stack=array.ndim == 3, done="enhanced", by="the generator",
+                      advice="compare with atomlens.restore")  # fmt: skip
     return out.reshape(array.shape)
 
 

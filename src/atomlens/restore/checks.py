@@ -4,16 +4,20 @@
   :data:`MIN_SIZE` px, within the array size limit, and not constant (nothing to restore).
 - :func:`invented_peaks`: spatial frequencies whose power the restoration raised far above the
   input's, i.e. periodic structure (a lattice) the input did not show. Used after every network
-  restoration (a warning) and by the tests on vacuum and amorphous images.
+  restoration (a warning, :func:`warn_invented`; enhancement uses it too) and by the tests on
+  vacuum and amorphous images.
+- :func:`check_tiles`: the tile size and overlap of a network run in tiles.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from atomlens.core.validation import check_frames
 
-__all__ = ["MIN_SIZE", "check_restore_input", "invented_peaks"]
+__all__ = ["MIN_SIZE", "check_restore_input", "check_tiles", "invented_peaks", "warn_invented"]
 
 #: Smallest image side the restore methods accept [px].
 MIN_SIZE = 16
@@ -129,3 +133,31 @@ def invented_peaks(
     invented &= amplitude > visible * restored.std()
     found = np.argwhere(invented)
     return np.column_stack([fy[found[:, 0]], fx[found[:, 1]]]) if found.size else np.zeros((0, 2))
+
+
+def check_tiles(tile: object, overlap: object) -> None:
+    """Refuse a tile size under 32 px, a negative or fractional one, or an overlap of half a
+    tile or more [px]."""
+    for name, value in (("tile", tile), ("overlap", overlap)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"{name}=... must be a non-negative integer [px], got {value!r}.")
+    if tile < 32 or overlap >= tile // 2:
+        raise ValueError(f"tile=... must be >= 32 px and overlap < tile/2, got {tile}, {overlap}.")
+
+
+def warn_invented(
+    before: np.ndarray, after: np.ndarray, *, stack: bool, done: str, by: str, advice: str
+) -> None:
+    """A warning for every frame whose output (``after``, frames first) has spectral peaks its
+    input lacks (:func:`invented_peaks`); ``done`` ("restored"), ``by`` ("the network") and
+    ``advice`` word it. The warning points at the caller of the verb."""
+    for i, (original, result) in enumerate(zip(before, after, strict=True)):
+        peaks = invented_peaks(original, result)
+        if len(peaks):
+            where = f"frame {i}" if stack else "image"
+            warnings.warn(
+                f"The {done} {where} has {len(peaks)} spectral peak(s) the input lacks "
+                f"(e.g. at {np.round(peaks[0], 3).tolist()} cycles/px): {by} may have "
+                f"invented periodic structure; {advice}.",
+                stacklevel=3,
+            )

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from atomlens.core.validation import check_parameter
-from atomlens.restore.checks import check_restore_input, invented_peaks
+from atomlens.restore.checks import check_restore_input, check_tiles, warn_invented
 from atomlens.restore.preprocess import apply_tiled, normalise
 
 __all__ = ["DEFAULT_MODEL", "METHODS", "MODALITIES", "Restorer", "load_restorer", "restore"]
@@ -173,11 +173,7 @@ def restore(
     precision = _check_choice("precision", precision, PRECISIONS)
     if pixel_size is not None:
         pixel_size = check_parameter("pixel_size", pixel_size)
-    for name, value in (("tile", tile), ("overlap", overlap)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"{name}=... must be a non-negative integer [px], got {value!r}.")
-    if tile < 32 or overlap >= tile // 2:
-        raise ValueError(f"tile=... must be >= 32 px and overlap < tile/2, got {tile}, {overlap}.")
+    check_tiles(tile, overlap)
     array = check_restore_input(image)
     frames = array.reshape(-1, *array.shape[-2:])
     if method != "net":
@@ -198,14 +194,6 @@ def restore(
     out = _network(frames, restorer, tile=tile, overlap=overlap, precision=precision,
                    progress=progress)  # fmt: skip
     if check_lattice:
-        for i, (before, after) in enumerate(zip(frames, out, strict=True)):
-            peaks = invented_peaks(before, after)
-            if len(peaks):
-                where = f"frame {i}" if array.ndim == 3 else "image"
-                warnings.warn(
-                    f"The restored {where} has {len(peaks)} spectral peak(s) the input lacks "
-                    f"(e.g. at {np.round(peaks[0], 3).tolist()} cycles/px): the network may have "
-                    "invented periodic structure; compare with method='bm3d'.",
-                    stacklevel=2,
-                )
+        warn_invented(frames, out, stack=array.ndim == 3, done="restored", by="the network",
+                      advice="compare with method='bm3d'")  # fmt: skip
     return out.reshape(array.shape)
