@@ -5,8 +5,8 @@ chapter 3) at the canonical column spacing (:mod:`atomlens.enhance.preprocess`),
 tiles, and returns the input's shape in the input's units. Unlike :func:`atomlens.restore`,
 which is trained on simulated pairs to return expected counts, enhancement learned from real
 images without a truth: it returns an image that looks like a clean simulation, for finding and
-seeing columns (``atomlens.locate(..., enhance=True)`` detects on it and fits on the raw
-counts), not counts to quantify.
+seeing columns (``atomlens.locate(image, guide=enhanced)`` finds the candidates on it and fits
+them on the raw counts; ``atomlens locate --enhance``), not counts to quantify.
 """
 
 from __future__ import annotations
