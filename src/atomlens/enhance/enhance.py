@@ -18,16 +18,14 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from atomlens.core.validation import InputError, check_frames, check_parameter
+from atomlens.core.validation import InputError, check_parameter
+from atomlens.enhance.checks import MODALITIES, check_enhance_input, check_modality
 from atomlens.restore.checks import check_tiles, warn_invented
 
 __all__ = ["DEFAULT_MODEL", "MODALITIES", "Enhancer", "enhance", "load_enhancer"]
 
-MODALITIES = ("haadf", "abf", "hrtem")
 #: The shipped model.
 DEFAULT_MODEL = "enhance-haadf"
-#: Smallest side an image may have [px].
-MIN_SIZE = 16
 
 
 class Enhancer:
@@ -154,20 +152,12 @@ def enhance(
     >>> enhanced.shape, enhanced.dtype.name
     ((96, 96), 'float32')
     """
-    if not isinstance(modality, str) or modality.lower() not in MODALITIES:
-        raise ValueError(f"modality=... must be one of {', '.join(MODALITIES)}; got {modality!r}.")
-    modality = modality.lower()
     if pixel_size is not None:
         pixel_size = check_parameter("pixel_size", pixel_size)
     check_tiles(tile, overlap)
-    array = check_frames("image", image, min_size=MIN_SIZE, purpose="enhance")
+    array = check_enhance_input(image)
     enhancer = load_enhancer(model or DEFAULT_MODEL)
-    if modality not in enhancer.modalities:
-        raise ValueError(
-            f"The enhancement model {model or DEFAULT_MODEL!r} was trained on "
-            f"{', '.join(enhancer.modalities) or 'no stated modality'} images, not {modality}; "
-            "train one for it with 'atomlens train enhance' (real images of that modality)."
-        )
+    modality = check_modality(modality, enhancer.modalities, str(model or DEFAULT_MODEL))
     frames = array.reshape(-1, *array.shape[-2:])
     spacing_px, _ = _spacing_px(frames, pixel_size, spacing)
     out = _enhance_frames(frames, enhancer, spacing_px, tile=tile, overlap=overlap,
