@@ -15,8 +15,8 @@ from atomlens.enhance.network import (
     frequency_loss,
     lowpass_loss,
     masked_l1,
-    predict_normalised,
 )
+from atomlens.nn.tiling import predict_padded
 
 
 def _lattice(shift: float = 0.0, size: int = 64) -> torch.Tensor:
@@ -75,7 +75,7 @@ def test_the_compact_pair_is_small_and_runs_on_any_tile():
     pair = build_network("compact")
     count = sum(p.numel() for p in pair.parameters())
     assert count < 400_000  # 1.6 MB in float32: shippable
-    out = predict_normalised(pair, np.random.default_rng(0).normal(size=(2, 37, 50)))
+    out = predict_padded(pair, np.random.default_rng(0).normal(size=(2, 37, 50)))
     assert out.shape == (2, 37, 50) and out.dtype == np.float32
     with pytest.raises(ValueError, match="size must be one of"):
         build_network("huge")

@@ -52,9 +52,9 @@ class Enhancer:
         return tuple(self.config.get("modalities", ()))
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
-        from atomlens.enhance.network import predict_normalised
+        from atomlens.nn.tiling import predict_padded
 
-        return predict_normalised(self.model, tiles)
+        return predict_padded(self.model, tiles)  # a CyclePair runs its to_clean generator
 
 
 @functools.lru_cache(maxsize=4)
@@ -70,9 +70,7 @@ def load_enhancer(model: str | Path = DEFAULT_MODEL) -> Enhancer:
     return _load_cached(str(model))
 
 
-def _spacing_px(
-    frames: np.ndarray, pixel_size: float | None, spacing: float | None
-) -> tuple[float, str]:
+def _spacing_px(frames: np.ndarray, pixel_size: float | None, spacing: float | None) -> float:
     """The column spacing [px]: from ``spacing`` [Å] and ``pixel_size``, or the mean frame."""
     from atomlens.locate import estimate_spacing
 
@@ -80,7 +78,7 @@ def _spacing_px(
         spacing = check_parameter("spacing", spacing, kind="pixel_size")
         if pixel_size is None:
             raise ValueError("spacing=... [Å] needs pixel_size=... [Å/px] to become pixels.")
-        return spacing / pixel_size, "given"
+        return spacing / pixel_size
     found = estimate_spacing(frames.mean(axis=0))
     if not np.isfinite(found):
         raise InputError(
@@ -88,7 +86,7 @@ def _spacing_px(
             "scale the network works at) cannot be estimated; give spacing=... [Å] with "
             "pixel_size=... [Å/px]."
         )
-    return float(found), "estimated"
+    return float(found)
 
 
 def enhance(
@@ -159,7 +157,7 @@ def enhance(
     enhancer = load_enhancer(model or DEFAULT_MODEL)
     modality = check_modality(modality, enhancer.modalities, str(model or DEFAULT_MODEL))
     frames = array.reshape(-1, *array.shape[-2:])
-    spacing_px, _ = _spacing_px(frames, pixel_size, spacing)
+    spacing_px = _spacing_px(frames, pixel_size, spacing)
     out = _enhance_frames(frames, enhancer, spacing_px, tile=tile, overlap=overlap,
                           progress=progress)  # fmt: skip
     if check_lattice:

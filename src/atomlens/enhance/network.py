@@ -8,7 +8,6 @@
   a critic), :func:`atom_mask` and :func:`masked_l1` (the cycle loss weighted up on atom
   regions), :func:`lowpass_loss` (the image blurred to below the column spacing alike: columns
   stay where they are).
-- :func:`predict_normalised`: the experiment -> clean generator on (n, h, w) tiles.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ __all__ = [
     "frequency_loss",
     "lowpass_loss",
     "masked_l1",
-    "predict_normalised",
 ]
 
 #: CyclePair arguments by size name.
@@ -117,18 +115,3 @@ def lowpass_loss(output: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
     a = a - a.mean(dim=(2, 3), keepdim=True)
     b = b - b.mean(dim=(2, 3), keepdim=True)
     return (a - b).abs().mean()
-
-
-def predict_normalised(model: torch.nn.Module, tiles: np.ndarray) -> np.ndarray:
-    """The experiment -> clean generator on (n, h, w) normalised tiles (any h, w: reflect-padded
-    to a multiple of 4), without gradients; (n, h, w) float32."""
-    generator = getattr(model, "to_clean", model)
-    _, h, w = tiles.shape
-    pad_h, pad_w = (-h) % 4, (-w) % 4
-    x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None]
-    if pad_h or pad_w:
-        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-    with torch.inference_mode():
-        y = generator(x)
-    return y[:, 0, :h, :w].float().numpy()

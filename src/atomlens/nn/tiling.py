@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["apply_tiled", "blend_window", "tile_starts"]
+__all__ = ["apply_tiled", "blend_window", "predict_padded", "tile_starts"]
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -119,3 +119,30 @@ def apply_tiled(
         if progress is not None:
             progress(len(group))
     return (total / norm).astype(np.float32)
+
+
+def predict_padded(model, tiles: np.ndarray, *, dtype=None) -> np.ndarray:
+    """An image-to-image network on (n, h, w) tiles of any h, w, without gradients.
+
+    The tiles are reflect-padded at the bottom and right to a multiple of the model's
+    ``downscale`` (1 when it has none), run in float32 or, with ``dtype=torch.bfloat16``,
+    through CPU autocast, and cropped back. The model's ``forward`` maps (n, 1, H, W) to the
+    same shape (a ``CyclePair`` runs its experiment-to-clean generator).
+
+    Returns
+    -------
+    ndarray (n, h, w), float32
+    """
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
+    factor = int(getattr(model, "downscale", 1))
+    _, h, w = tiles.shape
+    pad_h, pad_w = (-h) % factor, (-w) % factor
+    x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None]
+    if pad_h or pad_w:
+        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+        x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+        y = model(x)
+    return y[:, 0, :h, :w].float().numpy()

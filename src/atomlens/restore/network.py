@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from atomlens.nn import CGRDN
+from atomlens.nn.tiling import predict_padded
 
 __all__ = [
     "ADAPTIVE_WEIGHT",
@@ -90,13 +91,4 @@ def predict_normalised(
     -------
     ndarray (n, h, w), float32
     """
-    factor = int(getattr(model, "downscale", 1))
-    _, h, w = tiles.shape
-    pad_h, pad_w = (-h) % factor, (-w) % factor
-    x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))[:, None]
-    if pad_h or pad_w:
-        mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-        x = torch.nn.functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
-        y = model(x)
-    return y[:, 0, :h, :w].float().numpy()
+    return predict_padded(model, tiles, dtype=dtype)
