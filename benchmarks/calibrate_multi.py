@@ -39,8 +39,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from atomlens.calibrate import estimate, measure
+from atomlens.calibrate import estimate, estimate_vae_em, measure
 from atomlens.calibrate.symmetry import COEFFICIENTS
+from atomlens.calibrate.vae_em import EMOptions
 from atomlens.core.energy import wavelength
 from atomlens.physics.optics.aberrations import Aberrations, random_aberrations
 from calibration_abtem_set import EXTENT, GPTS, amorphous_carbon
@@ -56,6 +57,9 @@ METHODS = {
     "physics: triple + 2 two-fold offsets": ("physics", (0, 1, 2, 5, 6)),
     "physics: all 7": ("physics", (0, 1, 2, 3, 4, 5, 6)),
     "physics: triple + 2 probe shifts, all 8 terms fitted": ("physics-all", (0, 1, 2, 3, 4)),
+    "VAE-EM: triple": ("vae-em", (0, 1, 2)),
+    "VAE-EM: triple + 2 two-fold offsets": ("vae-em", (0, 1, 2, 5, 6)),
+    "VAE-EM: all 7 (probe shifts as repeats)": ("vae-em", (0, 1, 2, 3, 4, 5, 6)),
 }
 #: Derived row: the triple + probe shifts result with C10 at the specimen's mid-plane (what the
 #: shadow image shows) instead of the entrance surface: the same fit, C10 + thickness / 2.
@@ -117,15 +121,24 @@ def simulate_case(
     return images, plan, thickness
 
 
-def evaluate(images: list, plan: list, sampling: float, thickness: float) -> dict[str, dict]:
+def evaluate(
+    images: list,
+    plan: list,
+    sampling: float,
+    thickness: float,
+    methods: dict | None = None,
+    vae: str = "ronchigram-vae",
+    correction: float = 1.0,
+) -> dict[str, dict]:
     """Every method on one case: values [Å] and sigmas, or the error it raised.
 
     The physics measurement is given the specimen thickness [Å] (its C10 referred to the
     entrance surface, as abTEM defines it), except for "mid-plane" (C10 of the mid-plane).
+    VAE-EM uses the VAE ``vae`` with the correction's prior width ``correction``.
     """
     calibration = {"energy": ENERGY, "semiangle": SEMIANGLE, "angular_sampling": sampling}
     out = {}
-    for name, (method, chosen) in METHODS.items():
+    for name, (method, chosen) in (methods or METHODS).items():
         start = time.perf_counter()
         try:
             physics = method.startswith("physics")
@@ -138,23 +151,28 @@ def evaluate(images: list, plan: list, sampling: float, thickness: float) -> dic
             chosen_images = [images[i] for i in chosen]
             if method == "physics-all":
                 result = measure(chosen_images, fit=COEFFICIENTS, **arguments)
+            elif method == "vae-em":
+                result = estimate_vae_em(chosen_images, offsets=arguments["offsets"], model=vae,
+                                         options=EMOptions(correction=correction),
+                                         **calibration)  # fmt: skip
             else:
                 result = estimate(chosen_images, method=method, **arguments)
             out[name] = {"values": result.values.tolist(), "sigma": result.sigma.tolist()}
         except ValueError as error:  # refusals (InputError is a ValueError)
             out[name] = {"error": str(error)[:300]}
         out[name]["seconds"] = time.perf_counter() - start
-    shifted = dict(out["physics: triple + 2 probe shifts"])
-    if "values" in shifted:
-        shifted["values"] = [shifted["values"][0] + thickness / 2, *shifted["values"][1:]]
-    out[MID_PLANE] = shifted
+    if "physics: triple + 2 probe shifts" in out:
+        shifted = dict(out["physics: triple + 2 probe shifts"])
+        if "values" in shifted:
+            shifted["values"] = [shifted["values"][0] + thickness / 2, *shifted["values"][1:]]
+        out[MID_PLANE] = shifted
     return out
 
 
 def summarise(cases: list[dict]) -> dict[str, dict]:
     """Per method: signed MAE(C10), vector MAE(C12) [nm], sign right, bias, sigma, failures."""
     table = {}
-    for name in [*METHODS, MID_PLANE]:
+    for name in cases[0]["results"]:
         rows = [(c["truth"], c["results"][name]) for c in cases]
         done = [(np.array(t), np.array(r["values"]), np.array(r["sigma"]))
                 for t, r in rows if "values" in r]  # fmt: skip
@@ -213,7 +231,15 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/calibrate_multi.json"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/atomlens_calibrate_multi.npz"))
+    parser.add_argument("--methods", default="",
+                        help="only the methods whose name has one of these comma-separated "
+                        "words (e.g. 'network,VAE-EM')")  # fmt: skip
+    parser.add_argument("--vae", default="ronchigram-vae", help="VAE for VAE-EM (name or folder)")
+    parser.add_argument("--correction", type=float, default=1.0,
+                        help="VAE-EM: prior width of the code map's correction")  # fmt: skip
     args = parser.parse_args()
+    words = [w for w in args.methods.split(",") if w] or [""]
+    methods = {k: v for k, v in METHODS.items() if any(w in k for w in words)}
     import abtem
 
     abtem.config.set({"diagnostics.progress_bar": False})
@@ -223,7 +249,7 @@ def main() -> None:
     cached = dict(np.load(args.cache, allow_pickle=True)) if args.cache.exists() else {}
     cases = []
     for k, truth in enumerate(truths):
-        key = f"{args.step_from}-case{k}"
+        key = f"{args.seed}-{args.cases}-{args.step_from}-case{k}"
         start = time.perf_counter()
         if key in cached:
             images, plan, thickness = cached[key].tolist()
@@ -233,7 +259,7 @@ def main() -> None:
             cached[key] = np.array((images, plan, thickness), dtype=object)
             np.savez(args.cache, **cached)
         simulated = time.perf_counter() - start
-        results = evaluate(images, plan, sampling, thickness)
+        results = evaluate(images, plan, sampling, thickness, methods, args.vae, args.correction)
         cases.append({"truth": _cartesian(truth).tolist(), "thickness_A": thickness,
                       "results": results})  # fmt: skip
         summary = {n: round(r["values"][0] / 10, 2) if "values" in r else "refused"
@@ -242,8 +268,11 @@ def main() -> None:
               f"simulated in {simulated:.0f} s: C10 {summary}", flush=True)  # fmt: skip
     table = summarise(cases)
     command = (
-        f".venv/bin/python benchmarks/calibrate_multi.py --cases {args.cases} "
+        f".venv/bin/python benchmarks/calibrate_multi.py --cases {args.cases} --seed {args.seed} "
         f"--step-from {args.step_from} --out {args.out}"
+        + (f" --methods '{args.methods}'" if args.methods else "")
+        + (f" --vae {args.vae}" if args.vae != "ronchigram-vae" else "")
+        + (f" --correction {args.correction:g}" if args.correction != 1.0 else "")
     )
     report = {"command": command, "setting": {"energy_eV": ENERGY, "semiangle_mrad": SEMIANGLE,
               "angular_sampling_mrad_per_px": sampling, "dose": DOSE, "ranges_A": RANGES},

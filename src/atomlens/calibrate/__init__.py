@@ -6,6 +6,9 @@
   ``atomlens train calibrate`` (the recipe is in :mod:`atomlens.calibrate.training`).
 - ``measure``: the physics-based measurement from several Ronchigrams of one specimen at known
   offsets and probe shifts (patch shifts between the images, fitted by least squares).
+- ``estimate_vae_em`` (also ``estimate(..., method="vae-em")``): VAE-EM of paper 004, C10 and
+  C12 from Ronchigrams at known offsets with a code map fitted to this microscope
+  (:mod:`atomlens.calibrate.vae_em`; the VAE and its map are the zoo's ``ronchigram-vae``).
 - ``tune``, ``SimulatedMicroscope``: the closed loop of measure, correct, measure again on a
   simulated microscope that differs from what the estimators assume (issue 13, item 3).
 - ``AberrationEstimate``: the result, convertible to abTEM keywords, CEOS names and a table.
@@ -30,6 +33,7 @@ from atomlens.calibrate.preprocess import (
 )
 from atomlens.calibrate.result import AberrationEstimate
 from atomlens.calibrate.tune import SimulatedMicroscope, tune
+from atomlens.calibrate.vae_estimate import estimate_vae_em
 
 __all__ = [
     "CANONICAL_EXTENT",
@@ -42,6 +46,7 @@ __all__ = [
     "combine",
     "estimate",
     "estimate_batch",
+    "estimate_vae_em",
     "find_bright_field_disc",
     "load_estimator",
     "measure",

@@ -41,6 +41,8 @@ from atomlens.physics.optics.aberrations import Aberrations
 DEFAULT_MODEL = "ronchigram-aberrations"
 #: Most Ronchigrams combined at once (2^N sign choices are tried).
 MAX_COMBINED = 12
+#: The ways several Ronchigrams are combined (``method=``).
+METHODS = ("auto", "network", "physics", "vae-em")
 
 RonchigramLike = str | Path | np.ndarray | ImageData | RonchigramInput
 OffsetLike = float | Mapping[str, float] | Aberrations
@@ -330,10 +332,13 @@ def estimate(
     probe_shifts : sequence of (dy, dx), optional
         Probe position of each Ronchigram in the specimen plane [Å], for the physics-based
         measurement (:func:`atomlens.calibrate.measure`).
-    method : {"auto", "network", "physics"}
+    method : {"auto", "network", "physics", "vae-em"}
         "network" combines the network's single-image estimates; "physics" measures C10 and C12
         from the patch shifts between the images (:func:`atomlens.calibrate.measure`, starting
-        from the network); "auto" is "physics" when ``probe_shifts`` are given, else "network".
+        from the network); "vae-em" estimates C10 and C12 with this microscope's code map by
+        VAE-EM (:func:`atomlens.calibrate.estimate_vae_em`; probe shifts are not needed and
+        ignored, ``model`` stays the network that gives the higher orders); "auto" is
+        "physics" when ``probe_shifts`` are given, else "network".
     thickness : float
         Specimen thickness [Å], for the physics-based measurement: its C10 is that of the
         specimen's mid-plane, referred to the entrance surface with the thickness.
@@ -368,9 +373,16 @@ def estimate(
     True
     """
     _check_options(c30_sign, sign_threshold)
-    if method not in ("auto", "network", "physics"):
-        raise ValueError(f"method must be 'auto', 'network' or 'physics', got {method!r}.")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     items = _as_list(ronchigrams)
+    if method == "vae-em":
+        from atomlens.calibrate.vae_estimate import estimate_vae_em
+
+        if offsets is None:
+            raise ValueError("VAE-EM needs the offset of each Ronchigram (offsets=...).")
+        return estimate_vae_em(items, offsets=offsets, energy=energy, semiangle=semiangle,
+                               angular_sampling=angular_sampling, network=model)  # fmt: skip
     if method == "physics" or (method == "auto" and probe_shifts is not None):
         from atomlens.calibrate.multi import measure
 

@@ -50,10 +50,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--method",
-        choices=("auto", "network", "physics"),
+        choices=("auto", "network", "physics", "vae-em"),
         default="auto",
-        help="how several files at known offsets are combined: the network's estimates, or the "
-        "physics-based measurement from patch shifts (auto: physics with --probe-shifts)",
+        help="how several files at known offsets are combined: the network's estimates, the "
+        "physics-based measurement from patch shifts, or VAE-EM (C10 and C12 with a code map "
+        "fitted to this microscope; --probe-shifts ignored) (auto: physics with --probe-shifts)",
     )
     parser.add_argument(
         "--thickness",

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # importing atomlens.train loads torch; the parser is built w
 
 #: The aberration priors of ``--prior``: the names of ``atomlens.data.RONCHIGRAM_PRIORS``, listed
 #: here so that building the parser imports no torch (a test keeps the two the same).
-PRIORS = ("broad", "corrected")
+PRIORS = ("broad", "corrected", "focus-astigmatism")
 #: Most CPU threads per process: 4 per core of this machine (more only slows a run down, and
 #: a huge number makes the OpenMP runtime abort the process).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
@@ -142,6 +142,27 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
     recalibrate.add_argument("--bank", type=Path, required=True, help="validation bank")
     _common(recalibrate)
     recalibrate.set_defaults(run=_calibrate_recalibrate)
+
+    vae_generate = steps.add_parser(
+        "vae-generate",
+        help="simulate bank chunks for the VAE of VAE-EM (focus-astigmatism prior, amorphous)",
+    )
+    vae_generate.add_argument("--bank", type=Path, required=True, help="bank folder")
+    vae_generate.add_argument("--seed", type=int, default=0, help="seed of the first chunk")
+    vae_generate.add_argument("--chunks", type=int, default=60, help="number of chunks")
+    vae_generate.add_argument("--chunk-size", type=int, default=512, help="Ronchigrams per chunk")
+    _common(vae_generate)
+    vae_generate.set_defaults(run=_vae_generate)
+
+    vae_fit = steps.add_parser(
+        "vae-fit",
+        help="train the VAE of VAE-EM on a bank and fit its map from aberrations to codes",
+    )
+    add_fit_arguments(vae_fit, batch=128, lr=1e-3, ema=0.995, every=(500, 200, 500))
+    vae_fit.add_argument("--latent", type=int, default=8, help="code dimensions")
+    vae_fit.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    _common(vae_fit)
+    vae_fit.set_defaults(run=_vae_fit)
 
 
 def _set_threads(args: argparse.Namespace) -> None:
@@ -299,6 +320,40 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
         check_examples,
         lambda run, **parts: save_estimator(
             run, args.output, width=args.width, overwrite=args.overwrite, **parts
+        ),
+    )
+
+
+def _vae_generate(args: argparse.Namespace) -> int:
+    from atomlens.calibrate.vae_training import make_chunk
+
+    _check_chunk_settings(args, range(args.seed, args.seed + max(args.chunks, 0)))
+    return run_generate(
+        args,
+        lambda seed: make_chunk(seed, chunk_size=args.chunk_size, device=args.device),
+        args.chunk_size,
+        "Ronchigrams",
+    )
+
+
+def _vae_fit(args: argparse.Namespace) -> int:
+    from atomlens.calibrate.training import check_examples
+    from atomlens.calibrate.vae_training import VAETraining, build_vae, save_vae
+
+    network = build_vae(args.latent)  # checks --latent and --beta before any other work
+    task = VAETraining(args.beta)
+    return run_fit(
+        args,
+        lambda: network,
+        task,
+        check_examples,
+        lambda run, **parts: save_vae(
+            run,
+            args.output,
+            latent=args.latent,
+            beta=args.beta,
+            overwrite=args.overwrite,
+            **parts,
         ),
     )
 

@@ -36,6 +36,8 @@ CRYSTALS: tuple[tuple[str, tuple[int, ...], tuple[int, int]], ...] = (
 #: Aberration priors [Å]: uniform ranges of C10 and C30 (signed) and of the magnitudes of C12,
 #: C21, C23 (angles uniform). "broad" is a loosely tuned corrector, "corrected" has the higher
 #: orders tuned small, as after a corrector tune-up; the shipped estimator trains on both.
+#: "focus-astigmatism" is where VAE-EM works (C10 +-90 nm, |C12| <= 35 nm: the states and
+#: offsets of a focus and stigmator tune-up, the higher orders nearly corrected).
 RONCHIGRAM_PRIORS: dict[str, dict[str, tuple[float, float]]] = {
     "broad": {
         "C10": (-600.0, 600.0),
@@ -50,6 +52,13 @@ RONCHIGRAM_PRIORS: dict[str, dict[str, tuple[float, float]]] = {
         "C21": (0.0, 500.0),
         "C23": (0.0, 500.0),
         "C30": (-2e4, 2e4),
+    },
+    "focus-astigmatism": {
+        "C10": (-900.0, 900.0),
+        "C12": (0.0, 350.0),
+        "C21": (0.0, 100.0),
+        "C23": (0.0, 100.0),
+        "C30": (-5e3, 5e3),
     },
 }
 

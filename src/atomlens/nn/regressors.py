@@ -109,7 +109,8 @@ class VAERegressor(nn.Module):
     latent : int
         Latent dimension.
     outputs : int
-        Regressed values.
+        Regressed values; 0 makes it a plain VAE (the prediction is then empty, (N, 0)), as the
+        encoder of VAE-EM (paper 004) is.
     """
 
     def __init__(self, size: int = 64, latent: int = 16, outputs: int = 1):
@@ -125,7 +126,7 @@ class VAERegressor(nn.Module):
         flat = 256 * (size // 16) ** 2
         self.mean = nn.Linear(flat, latent)
         self.log_var = nn.Linear(flat, latent)
-        self.regressor = nn.Linear(latent, outputs)
+        self.regressor = nn.Linear(latent, outputs) if outputs else None
         self.expand = nn.Linear(latent, flat)
         decoder = []
         for a, b in zip(channels[:0:-1], channels[-2::-1], strict=True):
@@ -142,15 +143,19 @@ class VAERegressor(nn.Module):
         mean, log_var = self.mean(hidden), self.log_var(hidden).clamp(-10, 10)
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_var) if self.training else mean
         grid = self.expand(z).view(-1, 256, self.size // 16, self.size // 16)
-        return self.regressor(mean), self.decoder(grid), mean, log_var
+        prediction = self.regressor(mean) if self.regressor is not None else mean[:, :0]
+        return prediction, self.decoder(grid), mean, log_var
 
 
 def vae_loss(
     output: tuple[torch.Tensor, ...], image: torch.Tensor, target: torch.Tensor, beta: float = 1.0
 ) -> torch.Tensor:
-    """MAE of the regression + reconstruction error + beta * KL, each averaged per sample."""
+    """MAE of the regression + reconstruction error + beta * KL, each averaged per sample.
+
+    A VAE without a regression head (``outputs=0``) has no MAE term; ``target`` is then unused.
+    """
     prediction, reconstruction, mean, log_var = output
-    mae = F.l1_loss(prediction, target)
+    mae = F.l1_loss(prediction, target) if prediction.numel() else prediction.new_zeros(())
     reconstruction_error = F.mse_loss(reconstruction, image, reduction="sum") / len(image)
     kl = -0.5 * torch.sum(1 + log_var - mean**2 - log_var.exp()) / len(image)
     return mae + reconstruction_error / image[0].numel() + beta * kl / image[0].numel()
