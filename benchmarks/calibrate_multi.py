@@ -13,7 +13,10 @@ mrad/px after 2 x 2 binning (192 px), Poisson noise at 1e6 e- per image; C10 in 
   defocus along one axis, the shadow is stretched there and a larger step leaves no overlap;
 * two two-fold offsets: C12a + 10 nm and C12b + 10 nm.
 
-Methods, on the same images: the single-image network combined over the triple
+Methods, on the same images: VAE-EM (paper 004: ``estimate_vae_em``, the shipped
+``ronchigram-vae`` or ``--vae``) on the triple, the triple plus the two-fold offsets, and all
+seven (the probe-shifted images count as repeats of offset 0); the single-image network combined
+over the triple
 (``estimate(..., method="network")``) and the physics measurement on the triple, the triple plus
 the probe shifts (fitting C10 and C12, the default, or all eight terms), the triple plus the
 two-fold offsets, and all seven, each given the specimen
@@ -26,6 +29,11 @@ sigma, the mean C10 error (bias), the cases refused or failed, and the seconds p
 
     .venv/bin/python benchmarks/calibrate_multi.py --cases 10 \
         --out benchmarks/results/calibrate_multi.json
+    .venv/bin/python benchmarks/calibrate_multi.py --cases 10 --methods network,VAE-EM \
+        --out benchmarks/results/calibrate_multi_vae_em.json
+
+``--methods`` runs only the named rows; the cache (``--cache``) keeps each case's images under
+its seed, count and step rule, so a second run of the same cases simulates nothing.
 """
 
 from __future__ import annotations

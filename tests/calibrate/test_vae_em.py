@@ -138,3 +138,81 @@ def test_a_vae_without_a_regression_head():
     assert prediction.shape == (3, 0) and reconstruction.shape == x.shape and mean.shape == (3, 4)
     loss = vae_loss(model(x), x, x.new_zeros((3, 0)))
     assert np.isfinite(loss.item()) and loss.item() > 0
+
+
+def test_train_vae_generate_fit_and_use(tmp_path, capsys):
+    """`atomlens train calibrate vae-generate|vae-fit` end to end on a tiny bank; the folder is a
+    VAE with its code map, and VAE-EM runs on it."""
+    from atomlens.calibrate.training import simulate_examples
+    from atomlens.calibrate.vae_estimate import load_vae
+    from atomlens.calibrate.vae_training import sampler
+    from atomlens.cli import main
+
+    bank = tmp_path / "bank"
+
+    def train(*args):
+        assert main(["train", "calibrate", *map(str, args), "--threads", "1"]) == 0
+
+    train("vae-generate", "--bank", bank, "--chunks", 1, "--chunk-size", 16)
+    train("vae-generate", "--bank", bank / "validation", "--seed", 900, "--chunks", 1,
+          "--chunk-size", 8)  # fmt: skip
+    with np.load(bank / "chunk_000000.npz") as chunk:
+        assert str(chunk["prior"]) == "focus-astigmatism"
+        _, truth = simulate_examples(16, 0, sampler())
+        np.testing.assert_array_equal(chunk["coefficients"], truth)
+        assert np.abs(truth[:, 0]).max() <= 900 and np.hypot(*truth[:, 1:3].T).max() <= 350
+    model = tmp_path / "vae"
+    train("vae-fit", "--bank", bank, "-o", model, "--steps", 2, "--batch", 4, "--latent", 4,
+          "--validate-every", 2)  # fmt: skip
+    assert "map_r2" in capsys.readouterr().out
+    vae, latent_map, config = load_vae(str(model))
+    assert config["task"] == "ronchigram-vae" and config["prior"] == "focus-astigmatism"
+    assert latent_map.weights.shape[1] == 4 and latent_map.noise.shape == (4,)
+    refused = ["train", "calibrate", "vae-fit", "--bank", str(bank), "-o", str(tmp_path / "x"),
+               "--latent", "1"]  # fmt: skip
+    assert main(refused) == 2
+    assert "latent must be an integer in [2, 64]" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.fixture(scope="module")
+def known_case():
+    """The atomlens simulator (not what the VAE's map was fitted on: a fixed 30 Å carbon
+    specimen, 1e7 e-): C10 = -30 nm, C12 = 8 nm at 22.9°, the triple and two two-fold offsets."""
+    from atomlens.calibrate import SimulatedMicroscope
+    from atomlens.physics import Aberrations, AmorphousSpecimen, RonchigramSetup
+
+    truth = Aberrations(C10=-300.0, C12=80.0, phi12=0.4)
+    scope = SimulatedMicroscope(truth, setup=RonchigramSetup(size=192, angular_sampling=0.63),
+                                specimen=AmorphousSpecimen(thickness=30.0), seed=2)  # fmt: skip
+    plan = [0.0, -200.0, 200.0, {"C12a": 100.0}, {"C12b": 100.0}]
+    return scope.ronchigrams(plan), plan, scope.aberrations.copy(), scope.calibration
+
+
+def test_vae_em_recovers_a_simulated_known_case(known_case):
+    from atomlens.calibrate import estimate
+
+    images, plan, truth, calibration = known_case
+    result = estimate(images, offsets=plan, method="vae-em", **calibration)
+    error = result.values[:3] - truth[:3]
+    assert np.all(np.abs(error) <= 3 * result.sigma[:3]), (error, result.sigma[:3])
+    assert result.sign_resolved and result.values[0] < 0
+    assert np.all(result.sigma[:3] < 60)  # [Å]
+    assert result.model.startswith("VAE-EM") and "VAE-EM" in result.notes[-1]
+
+
+def test_vae_em_refuses_a_series_it_cannot_use(known_case):
+    from atomlens.calibrate import estimate
+
+    images, plan, _, calibration = known_case
+    with pytest.raises(ValueError, match="2 Ronchigrams but 3 offsets"):
+        estimate(images[:2], offsets=plan[:3], method="vae-em", **calibration)
+    with pytest.raises(ValueError, match="VAE-EM needs the offset"):
+        estimate(images[:2], method="vae-em", **calibration)
+    with pytest.raises(ValueError, match="two or more different offsets"):
+        estimate(images[:2], offsets=[0.0, 0.0], method="vae-em", **calibration)
+    with pytest.raises(ValueError, match="trained at 200 kV"):
+        estimate(images[:3], offsets=plan[:3], method="vae-em", energy=300e3, semiangle=30,
+                 angular_sampling=calibration["angular_sampling"])  # fmt: skip
+    with pytest.raises(ValueError, match="identical pixel data"):
+        estimate([images[0], images[0]], offsets=[0.0, 200.0], method="vae-em", **calibration)

@@ -9,7 +9,8 @@ the corrector's axes are turned by a small unknown angle against the camera's, a
 corrections and probe shifts are applied with a gain error.
 
 :func:`tune` runs the loop with the network (``method="network"``: a through-focus triple,
-combined) or the physics-based measurement (``method="physics"``: the triple plus two probe
+combined), VAE-EM (``method="vae-em"``: the triple and two two-fold offsets) or the
+physics-based measurement (``method="physics"``: the triple plus two probe
 shifts, :func:`~atomlens.calibrate.measure`) and stops when the estimate says every corrected
 term is within its tolerance, or after ``max_iterations``.
 
@@ -45,7 +46,9 @@ TERMS: dict[str, tuple[int, int, int]] = {
 }  # fmt: skip
 #: The through-focus triple [Å of C10] (docs/calibrate.md): 0, -20 and +20 nm.
 FOCUS_TRIPLE: tuple[float, ...] = (0.0, -200.0, 200.0)
-METHODS = ("network", "physics")
+#: The two-fold offsets VAE-EM adds to the triple [Å]: C12a and C12b + 10 nm.
+TWOFOLD_OFFSETS: tuple[dict[str, float], ...] = ({"C12a": 100.0}, {"C12b": 100.0})
+METHODS = ("network", "physics", "vae-em")
 
 
 def tolerances(energy: float = 200e3, semiangle: float = 30.0) -> dict[str, float]:
@@ -276,7 +279,7 @@ class TuningResult:
 
 def _check_tune(method: str, max_iterations: int, terms: Sequence[str]) -> None:
     if method not in METHODS:
-        raise ValueError(f"method must be 'network' or 'physics', got {method!r}.")
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     if isinstance(max_iterations, bool) or not isinstance(max_iterations, int | np.integer):
         raise ValueError(f"max_iterations must be an integer >= 1, got {max_iterations!r}.")
     if max_iterations < 1:
@@ -341,6 +344,17 @@ def _measure_physics(microscope, focus, model, thickness, near):
         return start, images, offsets, shifts, f"physics refused ({error}); network used"
 
 
+def _measure_vae_em(microscope, focus, model):
+    """The through-focus series and two two-fold offsets, estimated by VAE-EM."""
+    from atomlens.calibrate.vae_estimate import estimate_vae_em
+
+    offsets = (*focus, *TWOFOLD_OFFSETS)
+    images = microscope.ronchigrams(list(offsets))
+    result = estimate_vae_em(images, offsets=list(offsets), network=model,
+                             **microscope.calibration)  # fmt: skip
+    return result, images, offsets, ((0.0, 0.0),) * len(offsets), ""
+
+
 def _correction(estimate: AberrationEstimate, terms: Sequence[str]) -> np.ndarray:
     """Minus the estimate of the corrected terms (8,) [Å]; the others are left alone."""
     keep = np.zeros(8, dtype=bool)
@@ -368,9 +382,11 @@ def tune(
     ----------
     microscope : SimulatedMicroscope
         Changed in place (its state ends corrected).
-    method : {"network", "physics"}
+    method : {"network", "physics", "vae-em"}
         "network": the shipped network on the through-focus series ``focus``, combined
         (:func:`~atomlens.calibrate.estimate` with offsets; 3 Ronchigrams per iteration).
+        "vae-em": the series plus C12a and C12b offsets of 10 nm, by VAE-EM
+        (:func:`~atomlens.calibrate.estimate_vae_em`, 5 Ronchigrams per iteration).
         "physics": the same series plus two probe shifts (y and x, 4 mrad x the network's
         smaller principal defocus, within 0.1-2 Å) at offset 0, or near focus (see
         ``near_focus``) at both ends of the series, measured by
@@ -419,6 +435,8 @@ def tune(
         before = microscope.aberrations.copy()
         if method == "network":
             measured = _measure_network(microscope, focus, model)
+        elif method == "vae-em":
+            measured = _measure_vae_em(microscope, focus, model)
         else:
             measured = _measure_physics(microscope, focus, model, thickness, near_focus)
         result, images, offsets, shifts, note = measured

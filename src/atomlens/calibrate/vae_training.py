@@ -8,13 +8,15 @@
   square per batch, and its validation, as :func:`atomlens.train.fit_streaming` asks.
 - :func:`save_vae`: encode the bank, fit the simulator's map from aberrations to latent codes
   (:class:`~atomlens.calibrate.latent.LatentMap`, the prior mean of VAE-EM) and write the model
-  folder.
+  folder; :func:`refit_map` fits the map of a trained VAE again on another bank.
 
-The command is ``atomlens train calibrate vae-generate|vae-fit`` (:mod:`atomlens.cli.train`).
+The command is ``atomlens train calibrate vae-generate|vae-fit|vae-refit``
+(:mod:`atomlens.cli.train`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,21 +30,33 @@ from atomlens.calibrate.symmetry import COEFFICIENTS, ELEMENTS, transform_grids
 from atomlens.calibrate.training import check_examples_size, simulate_examples
 from atomlens.core.validation import check_parameter
 from atomlens.data.ronchigrams import RONCHIGRAM_PRIORS, RonchigramSampler
+from atomlens.io import atomic_write
 from atomlens.nn import VAERegressor, vae_loss
 from atomlens.train._ranges import check_setting
 from atomlens.train.bank import ExampleBank
 from atomlens.train.distributed import resolve_device
 from atomlens.train.streaming import StreamingRun
 from atomlens.zoo import save_model
+from atomlens.zoo.registry import CONFIG
 
-__all__ = ["PRIOR", "TASK", "VAETraining", "build_vae", "make_chunk", "sampler", "save_vae"]
+__all__ = [
+    "PRIOR",
+    "TASK",
+    "VAETraining",
+    "build_vae",
+    "fit_latent_map",
+    "make_chunk",
+    "refit_map",
+    "sampler",
+    "save_vae",
+]
 
 #: The ``task`` a model folder of the VAE declares in its config.
 TASK = "ronchigram-vae"
 #: The aberration prior of its training Ronchigrams (:data:`~atomlens.data.RONCHIGRAM_PRIORS`).
 PRIOR = "focus-astigmatism"
 #: Examples of the bank the latent map is fitted on (the first of the bank).
-MAP_EXAMPLES = 20_000
+MAP_EXAMPLES = 50_000
 
 
 def sampler() -> RonchigramSampler:
@@ -131,6 +145,52 @@ class VAETraining:
         }
 
 
+def _codes(model: torch.nn.Module, grids: np.ndarray) -> np.ndarray:
+    return encode_spectra(model, ronchigram_spectra(np.asarray(grids, dtype=np.float32)))
+
+
+def fit_latent_map(
+    model: torch.nn.Module, bank: ExampleBank, validation: Mapping[str, np.ndarray]
+) -> tuple[LatentMap, int, dict[str, float]]:
+    """The simulator's code map fitted on (up to :data:`MAP_EXAMPLES` of) the bank, its noise
+    and scores from the validation examples; also the number of examples it was fitted on."""
+    count = min(len(bank), MAP_EXAMPLES)
+    codes, coefficients = [], []
+    for start in range(0, count, 4096):  # in parts: the spectra's windows take memory
+        arrays = bank.take(np.arange(start, min(start + 4096, count)))
+        codes.append(_codes(model, arrays["grids"]))
+        coefficients.append(arrays["coefficients"])
+    check_codes = _codes(model, validation["grids"])
+    latent_map = LatentMap.fit(np.concatenate(coefficients), np.concatenate(codes))
+    latent_map = latent_map.with_noise(validation["coefficients"], check_codes)
+    return latent_map, count, latent_map.score(validation["coefficients"], check_codes)
+
+
+def refit_map(model_folder: str | Path, bank: str | Path) -> dict[str, float]:
+    """Refit the code map of a trained VAE on a bank (its validation set in BANK/validation);
+    rewrite its config. The weights (and their SHA-256) are untouched."""
+    from atomlens.calibrate.training import check_examples
+    from atomlens.calibrate.vae_estimate import load_vae
+
+    model_folder, bank = Path(model_folder), Path(bank)
+    if not model_folder.is_dir():
+        raise NotADirectoryError(f"{model_folder} is not a model folder (config.json, weights).")
+    model, _, config = load_vae(str(model_folder))
+    load_vae.cache_clear()
+    examples = ExampleBank(bank)
+    check_examples(examples.take(np.arange(1)), str(bank))
+    validation = ExampleBank(bank / "validation").arrays()
+    check_examples(validation, str(bank / "validation"))
+    latent_map, count, metrics = fit_latent_map(model, examples, validation)
+    config["latent_map"] = latent_map.to_dict()
+    config["map_examples"] = count
+    rounded = {k: round(v, 4) for k, v in metrics.items()}
+    config["validation"] = config.get("validation", {}) | rounded
+    text = json.dumps(config, indent=2) + "\n"
+    atomic_write(model_folder / CONFIG, lambda tmp: tmp.write_text(text), overwrite=True)
+    return metrics
+
+
 def save_vae(
     run: StreamingRun,
     output: str | Path,
@@ -149,13 +209,7 @@ def save_vae(
     ``training_log.json``. Returns the validation numbers.
     """
     model = run.model.eval()
-    count = min(len(bank), MAP_EXAMPLES)
-    arrays = bank.take(np.arange(count))
-    codes = encode_spectra(model, ronchigram_spectra(arrays["grids"].astype(np.float32)))
-    check_codes = encode_spectra(model, ronchigram_spectra(validation["grids"].astype(np.float32)))
-    latent_map = LatentMap.fit(arrays["coefficients"], codes)
-    latent_map = latent_map.with_noise(validation["coefficients"], check_codes)
-    metrics = latent_map.score(validation["coefficients"], check_codes)
+    latent_map, count, metrics = fit_latent_map(model, bank, validation)
     metrics |= VAETraining(beta).validate(model, validation)
     extra: dict[str, Any] = {
         "task": TASK,

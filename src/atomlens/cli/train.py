@@ -164,6 +164,14 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
     _common(vae_fit)
     vae_fit.set_defaults(run=_vae_fit)
 
+    vae_refit = steps.add_parser(
+        "vae-refit", help="refit a trained VAE's map from aberrations to codes on a bank"
+    )
+    vae_refit.add_argument("--model", type=Path, required=True, help="model folder")
+    vae_refit.add_argument("--bank", type=Path, required=True, help="bank (with BANK/validation)")
+    _common(vae_refit)
+    vae_refit.set_defaults(run=_vae_refit)
+
 
 def _set_threads(args: argparse.Namespace) -> None:
     if args.threads is not None:
@@ -356,6 +364,14 @@ def _vae_fit(args: argparse.Namespace) -> int:
             **parts,
         ),
     )
+
+
+def _vae_refit(args: argparse.Namespace) -> int:
+    from atomlens.calibrate.vae_training import refit_map
+
+    _set_threads(args)
+    print(json.dumps(refit_map(args.model, args.bank), indent=1))
+    return 0
 
 
 def _check_fit_outputs(args: argparse.Namespace) -> None:
