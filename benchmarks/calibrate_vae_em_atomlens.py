@@ -6,7 +6,9 @@ Ten random states (C10 uniform in +-50 nm, |C12| up to 20 nm at a random angle, 
 thick (one specimen area per case), 1e7 e- per image; the through-focus triple and C12a, C12b
 offsets of 10 nm (five Ronchigrams). Methods on the same images: the network combining all five,
 and VAE-EM with the correction's prior width 0 (the simulator's map as it is) and 1 (the
-default). Reported: signed MAE C10 and vector MAE C12 [nm].
+default). Reported: signed MAE C10 and vector MAE C12 [nm]; and, from the VAE's code map, how
+far the codes move per nm of C10 along C12 = 0, in units of the code noise (the information
+one Ronchigram carries about C10 there).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibrate_vae_em_atomlens.py
 """
@@ -25,6 +27,22 @@ from atomlens.physics import AmorphousSpecimen, RonchigramSetup
 from atomlens.physics.optics.aberrations import random_aberrations
 
 PLAN = [0.0, -200.0, 200.0, {"C12a": 100.0}, {"C12b": 100.0}]  # offsets [Å]
+
+
+def sensitivity(vae: str) -> str:
+    """|d codes / d C10| per nm [code noise units] at C12 = 0, C10 from -80 to 80 nm."""
+    from atomlens.calibrate.vae_estimate import load_vae
+
+    _, latent_map, _ = load_vae(vae)
+    c10 = np.arange(-800.0, 801.0, 100.0)
+    states = np.stack([c10, 0 * c10, 0 * c10], axis=1)
+    step = np.array([10.0, 0.0, 0.0])
+    slope = (latent_map.predict(states + step) - latent_map.predict(states - step)) / 20
+    per_nm = np.linalg.norm(slope / latent_map.noise, axis=1) * 10
+    header = " | ".join(f"{c / 10:.0f}" for c in c10)
+    values = " | ".join(f"{g:.3f}" for g in per_nm)
+    rule = "| --- " * (len(c10) + 1) + "|"
+    return f"| C10 [nm] | {header} |\n{rule}\n| codes per nm [noise] | {values} |"
 
 
 def main() -> None:
@@ -59,6 +77,7 @@ def main() -> None:
         print(
             f"| {name} | {np.abs(e[:, 0]).mean():.2f} | {np.hypot(e[:, 1], e[:, 2]).mean():.2f} |"
         )
+    print(sensitivity(args.vae))
     if args.out:
         args.out.write_text(json.dumps({"truths": [t.to_abtem() for t in truths],
                                         "errors_A": errors}, indent=1))  # fmt: skip

@@ -168,6 +168,13 @@ def test_train_vae_generate_fit_and_use(tmp_path, capsys):
     vae, latent_map, config = load_vae(str(model))
     assert config["task"] == "ronchigram-vae" and config["prior"] == "focus-astigmatism"
     assert latent_map.weights.shape[1] == 4 and latent_map.noise.shape == (4,)
+    assert vae(torch.zeros(2, 1, 32, 32))[2].shape == (2, 4)
+    # vae-refit fits the map again on the bank; the weights and their SHA-256 stay
+    train("vae-refit", "--model", model, "--bank", bank)
+    load_vae.cache_clear()
+    _, refitted, again = load_vae(str(model))
+    assert again["sha256"] == config["sha256"] and again["map_examples"] == 16
+    np.testing.assert_allclose(refitted.weights, latent_map.weights, atol=1e-8)
     refused = ["train", "calibrate", "vae-fit", "--bank", str(bank), "-o", str(tmp_path / "x"),
                "--latent", "1"]  # fmt: skip
     assert main(refused) == 2
