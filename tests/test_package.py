@@ -90,6 +90,7 @@ def test_calibrate_exports_its_verb_result_and_loader_only():
     face = {"estimate", "estimate_batch", "combine", "AberrationEstimate", "load_estimator"}
     face |= {"measure", "MeasureOptions"}  # the physics-based measurement from several images
     face |= {"tune", "SimulatedMicroscope"}  # the closed tuning loop in simulation
+    face |= {"estimate_vae_em"}  # VAE-EM from several images
     preprocessing = {"ronchigram_input", "RonchigramInput", "find_bright_field_disc"}
     preprocessing |= {"canonical_grid", "CANONICAL_EXTENT", "CANONICAL_SIZE"}
     exported = set(atomlens.calibrate.__all__)
