@@ -120,6 +120,17 @@ def test_em_absorbs_a_gap_between_simulation_and_microscope(latent_map):
     assert np.mean(errors[1.0]) < 0.85 * np.mean(errors[0.0]), errors
 
 
+def test_codes_that_tell_nothing_give_a_wide_sigma():
+    """A map whose codes do not depend on the state: the sigma is that of the prior box, not
+    the grid step."""
+    rng = np.random.default_rng(6)
+    states = rng.uniform([-900, -350, -350], [900, 350, 350], (3000, 3))
+    flat = LatentMap.fit(states, 0.02 * rng.standard_normal((3000, 2)))
+    codes = 0.02 * rng.standard_normal((3, 2))
+    result = vae_em(codes, TRIPLE, flat, _coarse(correction=0.0))
+    assert np.all(result.sigma >= 100), result.sigma  # [Å]
+
+
 def test_offsets_are_checked():
     assert _state_offsets([0.0, -200.0, {"C12a": 100.0}]).tolist() == [
         [0, 0, 0], [-200, 0, 0], [0, 100, 0]]  # fmt: skip

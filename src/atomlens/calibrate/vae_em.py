@@ -23,8 +23,9 @@ Expectation-maximisation alternates:
 Once the grid has reached its finest step, the likelihood of the state with the correction
 integrated out over its prior (Gaussian, so in closed form) is maximised continuously from the
 best candidate; the stated sigma is the inverse Hessian there (the Laplace approximation, which
-so includes what the correction leaves open), and the sign probability compares the best state
-with the best one about its mirror.
+so includes what the correction leaves open) or, where wider, the spread of the candidates'
+posterior on the best state's side of the origin (a flat or many-peaked likelihood), and the
+sign probability compares the best state with the best one about its mirror.
 """
 
 from __future__ import annotations
@@ -267,10 +268,15 @@ def vae_em(
                                          options.prior_widths())  # fmt: skip
 
     best = _maximise(objective, states[np.argmax(scores)], step)
-    sigma = _laplace_sigma(objective, best, step)
     # the mirror mode: the best of the leading candidates on the far side of the plane through
     # 0 normal to the state (the grid was refined about the mirrors of the best candidates too)
-    far = np.flatnonzero((states / options.step) @ (best / options.step) < 0)
+    side = (states / options.step) @ (best / options.step) < 0
+    # sigma: the Laplace approximation, or the spread of the candidates' posterior on the best
+    # state's side where that is wider (a flat or many-peaked likelihood)
+    weights = _posterior(scores[~side], candidates.volume[~side])
+    spread = np.sqrt(weights @ (states[~side] - weights @ states[~side]) ** 2)
+    sigma = np.maximum(_laplace_sigma(objective, best, step, options.bounds), spread)
+    far = np.flatnonzero(side)
     leading = far[np.argsort(scores[far])[::-1][:_MIRROR_CANDIDATES]]
     mirror = max((-objective(x) for x in states[leading]), default=-np.inf)
     difference = -objective(best) - mirror  # >= 0 when best is the better mode
@@ -305,8 +311,9 @@ def _maximise(objective, start: np.ndarray, step: np.ndarray) -> np.ndarray:
     return np.asarray(result.x, dtype=float)
 
 
-def _laplace_sigma(objective, best: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Standard deviations from the inverse of the numerical Hessian of -log-likelihood."""
+def _laplace_sigma(objective, best: np.ndarray, step: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Standard deviations from the inverse of the numerical Hessian of -log-likelihood; where
+    it is not positive definite (a flat direction), those of the uniform prior box."""
     h = np.diag(np.maximum(step, 1.0))
 
     def f(i: int, j: int, a: int, b: int) -> float:
@@ -324,4 +331,4 @@ def _laplace_sigma(objective, best: np.ndarray, step: np.ndarray) -> np.ndarray:
             return np.sqrt(diagonal)
     except np.linalg.LinAlgError:
         pass
-    return np.diag(h) * 10  # a flat direction: no better than the grid's coarse scale
+    return np.diff(np.asarray(bounds, dtype=float), axis=1)[:, 0] / np.sqrt(12)
