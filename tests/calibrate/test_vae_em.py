@@ -234,3 +234,22 @@ def test_vae_em_refuses_a_series_it_cannot_use(known_case):
                  angular_sampling=calibration["angular_sampling"])  # fmt: skip
     with pytest.raises(ValueError, match="identical pixel data"):
         estimate([images[0], images[0]], offsets=[0.0, 200.0], method="vae-em", **calibration)
+
+
+def test_the_command_passes_vae_em_on(known_case, monkeypatch, tmp_path, capsys):
+    import tifffile
+
+    from atomlens.cli import main
+
+    images, _, _, calibration = known_case
+    files = []
+    for k, image in enumerate(images[:3]):
+        files.append(str(tmp_path / f"r{k}.tif"))
+        tifffile.imwrite(files[-1], image)
+    flags = ["--energy", "200e3", "--semiangle", "30", "--angular-sampling",
+             str(calibration["angular_sampling"])]  # fmt: skip
+    assert main(["calibrate", *files, "--offsets", "0,-20,20", "--method", "vae-em", "--json",
+                 *flags]) == 0  # fmt: skip
+    assert '"model": "VAE-EM (ronchigram-vae)"' in capsys.readouterr().out
+    assert main(["calibrate", *files[:2], "--offsets", "0,0", "--method", "vae-em", *flags]) == 2
+    assert "two or more different offsets" in capsys.readouterr().err
