@@ -138,8 +138,12 @@ def test_offsets_are_checked():
         _state_offsets([0.0, {"C21a": 50.0}])
     with pytest.raises(ValueError, match="offsets up to"):
         _state_offsets([0.0, 500.0])
-    with pytest.raises(ValueError, match="two or more different offsets"):
+    with pytest.raises(ValueError, match="at different offsets"):
         _state_offsets([0.0, 0.0])
+    with pytest.raises(ValueError, match="look like metres"):
+        _state_offsets([0.0, -2e-8, 2e-8])  # metres, not Å
+    with pytest.raises(ValueError, match="finite"):
+        _state_offsets([0.0, float("nan")])
 
 
 def test_a_vae_without_a_regression_head():
@@ -227,7 +231,7 @@ def test_vae_em_refuses_a_series_it_cannot_use(known_case):
         estimate(images[:2], offsets=plan[:3], method="vae-em", **calibration)
     with pytest.raises(ValueError, match="VAE-EM needs the offset"):
         estimate(images[:2], method="vae-em", **calibration)
-    with pytest.raises(ValueError, match="two or more different offsets"):
+    with pytest.raises(ValueError, match="at different offsets"):
         estimate(images[:2], offsets=[0.0, 0.0], method="vae-em", **calibration)
     with pytest.raises(ValueError, match="trained at 200 kV"):
         estimate(images[:3], offsets=plan[:3], method="vae-em", energy=300e3, semiangle=30,
@@ -252,4 +256,4 @@ def test_the_command_passes_vae_em_on(known_case, monkeypatch, tmp_path, capsys)
                  *flags]) == 0  # fmt: skip
     assert '"model": "VAE-EM (ronchigram-vae)"' in capsys.readouterr().out
     assert main(["calibrate", *files[:2], "--offsets", "0,0", "--method", "vae-em", *flags]) == 2
-    assert "two or more different offsets" in capsys.readouterr().err
+    assert "at different offsets" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from atomlens.calibrate.checks import check_distinct
+from atomlens.calibrate.checks import check_distinct, check_series
 from atomlens.calibrate.latent import STATE, LatentMap, encode_spectra
 from atomlens.calibrate.preprocess import canonical_grid
 from atomlens.calibrate.result import AberrationEstimate
@@ -50,6 +50,8 @@ def _state_offsets(offsets: Sequence[OffsetLike]) -> np.ndarray:
     from atomlens.calibrate.estimate import _offset_vector
 
     vectors = np.stack([_offset_vector(o) for o in offsets])
+    # units, NaN, and no change at all (at one setting a state and its mirror look alike)
+    check_series(vectors, np.zeros((len(vectors), 2)), len(vectors))
     if np.abs(vectors[:, 3:]).max(initial=0) > 0:
         raise ValueError("VAE-EM models C10 and C12 only: offsets of C21, C23 or C30 cannot be "
                          "used; give C10 and C12 offsets (or use method='physics').")  # fmt: skip
@@ -60,9 +62,6 @@ def _state_offsets(offsets: Sequence[OffsetLike]) -> np.ndarray:
             f"VAE-EM takes offsets up to {MAX_OFFSET[0]:g} Å of C10 and {MAX_OFFSET[1]:g} Å "
             f"of C12a and C12b, got up to {spread.round(1).tolist()} Å."
         )
-    if len(np.unique(state.round(6), axis=0)) < 2:
-        raise ValueError("VAE-EM needs Ronchigrams at two or more different offsets: at one "
-                         "setting a state and its mirror look alike.")  # fmt: skip
     return state
 
 
