@@ -246,14 +246,21 @@ def test_the_command_passes_vae_em_on(known_case, monkeypatch, tmp_path, capsys)
     from atomlens.cli import main
 
     images, _, _, calibration = known_case
+    from atomlens.cli.calibrate import _offsets
+
     files = []
-    for k, image in enumerate(images[:3]):
+    for k, image in enumerate(images):
         files.append(str(tmp_path / f"r{k}.tif"))
         tifffile.imwrite(files[-1], image)
     flags = ["--energy", "200e3", "--semiangle", "30", "--angular-sampling",
              str(calibration["angular_sampling"])]  # fmt: skip
-    assert main(["calibrate", *files, "--offsets", "0,-20,20", "--method", "vae-em", "--json",
-                 *flags]) == 0  # fmt: skip
+    # two-fold offsets on the command line: NAME=nm items beside the C10 changes
+    assert _offsets("0,-20,20,C12a=10,C12b=10", 5) == [0.0, -200.0, 200.0, {"C12a": 100.0},
+                                                       {"C12b": 100.0}]  # fmt: skip
+    assert main(["calibrate", *files, "--offsets", "0,-20,20,C12a=10,C12b=10", "--method",
+                 "vae-em", "--json", *flags]) == 0  # fmt: skip
     assert '"model": "VAE-EM (ronchigram-vae)"' in capsys.readouterr().out
+    assert main(["calibrate", *files[:2], "--offsets", "0,C99=1", *flags]) == 2
+    assert "unknown coefficient 'C99'" in capsys.readouterr().err
     assert main(["calibrate", *files[:2], "--offsets", "0,0", "--method", "vae-em", *flags]) == 2
     assert "at different offsets" in capsys.readouterr().err

@@ -39,8 +39,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--angular-sampling", type=float, help="detector pixel [mrad / px]")
     parser.add_argument(
         "--offsets",
-        help="comma-separated C10 offset of each FILE [nm] (abTEM C10 = -defocus), e.g. 0,-20: "
-        "combine the files into one estimate for offset 0",
+        help="comma-separated C10 offset of each FILE [nm] (abTEM C10 = -defocus), e.g. 0,-20, "
+        "or NAME=nm for another Cartesian term (0,-20,20,C12a=10,C12b=10): combine the files "
+        "into one estimate for offset 0",
     )
     parser.add_argument(
         "--probe-shifts",
@@ -177,25 +178,34 @@ def _calibration(args: argparse.Namespace, setup: dict, from_file: bool = False)
     return {"energy": energy, "semiangle": semiangle, "angular_sampling": sampling}
 
 
-def _offsets(text: str, count: int) -> list[float]:
-    """The C10 offsets [Å] from ``--offsets`` [nm], finite and within the aberration range.
+def _offsets(text: str, count: int) -> list[float | dict[str, float]]:
+    """The offsets [Å] from ``--offsets`` [nm], finite and within the aberration range.
 
-    The range is that of ``PARAMETERS["aberration"]`` (+-1e8 Å), given in nm as the flag is.
+    Each comma-separated item is a C10 change in nm, or ``NAME=VALUE`` for another Cartesian
+    coefficient (``C12a=10``: C12a + 10 nm), which becomes a mapping. The range is that of
+    ``PARAMETERS["aberration"]`` (+-1e8 Å), given in nm as the flag is.
     """
+    from atomlens.calibrate.symmetry import COEFFICIENTS
     from atomlens.core.validation import PARAMETERS
 
     valid = PARAMETERS["aberration"]
-    try:
-        values = [float(v) * 10 for v in text.split(",")]  # nm -> Å
-    except ValueError:
-        raise ValueError(
-            f"--offsets must be comma-separated numbers in nm, got {text!r}."
-        ) from None
-    if not all(math.isfinite(v) and valid.low <= v <= valid.high for v in values):
-        raise ValueError(
-            f"--offsets must be finite numbers within [{valid.low / 10:g}, {valid.high / 10:g}] "
-            f"nm, got {text!r}."
-        )
+    values: list[float | dict[str, float]] = []
+    for item in text.split(","):
+        name, _, number = item.strip().rpartition("=")
+        if name and name not in COEFFICIENTS:
+            raise ValueError(f"--offsets: unknown coefficient {name!r} in {text!r}; use one of "
+                             f"{', '.join(COEFFICIENTS)} (e.g. C12a=10).")  # fmt: skip
+        try:
+            value = float(number) * 10  # nm -> Å
+        except ValueError:
+            raise ValueError(
+                f"--offsets must be comma-separated numbers in nm (C10 changes) or NAME=nm "
+                f"items, got {text!r}."
+            ) from None
+        if not (math.isfinite(value) and valid.low <= value <= valid.high):
+            raise ValueError(f"--offsets must be finite numbers within [{valid.low / 10:g}, "
+                             f"{valid.high / 10:g}] nm, got {text!r}.")  # fmt: skip
+        values.append({name: value} if name and name != "C10" else value)
     if len(values) != count:
         raise ValueError(f"--offsets gives {len(values)} values for {count} Ronchigrams.")
     return values
