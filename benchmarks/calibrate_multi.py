@@ -137,12 +137,14 @@ def evaluate(
     methods: dict | None = None,
     vae: str = "ronchigram-vae",
     correction: float = 1.0,
+    prior: str = "network",
 ) -> dict[str, dict]:
     """Every method on one case: values [Å] and sigmas, or the error it raised.
 
     The physics measurement is given the specimen thickness [Å] (its C10 referred to the
     entrance surface, as abTEM defines it), except for "mid-plane" (C10 of the mid-plane).
-    VAE-EM uses the VAE ``vae`` with the correction's prior width ``correction``.
+    VAE-EM uses the VAE ``vae`` with the correction's prior width ``correction`` and the
+    state's ``prior`` ("network" or "flat").
     """
     calibration = {"energy": ENERGY, "semiangle": SEMIANGLE, "angular_sampling": sampling}
     out = {}
@@ -161,7 +163,7 @@ def evaluate(
                 result = measure(chosen_images, fit=COEFFICIENTS, **arguments)
             elif method == "vae-em":
                 result = estimate_vae_em(chosen_images, offsets=arguments["offsets"], model=vae,
-                                         options=EMOptions(correction=correction),
+                                         options=EMOptions(correction=correction), prior=prior,
                                          **calibration)  # fmt: skip
             else:
                 result = estimate(chosen_images, method=method, **arguments)
@@ -245,6 +247,8 @@ def main() -> None:
     parser.add_argument("--vae", default="ronchigram-vae", help="VAE for VAE-EM (name or folder)")
     parser.add_argument("--correction", type=float, default=1.0,
                         help="VAE-EM: prior width of the code map's correction")  # fmt: skip
+    parser.add_argument("--prior", default="network", choices=("network", "flat"),
+                        help="VAE-EM: the state's prior")  # fmt: skip
     args = parser.parse_args()
     words = [w for w in args.methods.split(",") if w] or [""]
     methods = {k: v for k, v in METHODS.items() if any(w in k for w in words)}
@@ -267,7 +271,8 @@ def main() -> None:
             cached[key] = np.array((images, plan, thickness), dtype=object)
             np.savez(args.cache, **cached)
         simulated = time.perf_counter() - start
-        results = evaluate(images, plan, sampling, thickness, methods, args.vae, args.correction)
+        results = evaluate(images, plan, sampling, thickness, methods, args.vae, args.correction,
+                           args.prior)  # fmt: skip
         cases.append({"truth": _cartesian(truth).tolist(), "thickness_A": thickness,
                       "results": results})  # fmt: skip
         summary = {n: round(r["values"][0] / 10, 2) if "values" in r else "refused"
@@ -281,6 +286,7 @@ def main() -> None:
         + (f" --methods '{args.methods}'" if args.methods else "")
         + (f" --vae {args.vae}" if args.vae != "ronchigram-vae" else "")
         + (f" --correction {args.correction:g}" if args.correction != 1.0 else "")
+        + (f" --prior {args.prior}" if args.prior != "network" else "")
     )
     report = {"command": command, "setting": {"energy_eV": ENERGY, "semiangle_mrad": SEMIANGLE,
               "angular_sampling_mrad_per_px": sampling, "dose": DOSE, "ranges_A": RANGES},

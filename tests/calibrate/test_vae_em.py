@@ -211,20 +211,34 @@ def known_case():
     return scope.ronchigrams(plan), plan, scope.aberrations.copy(), scope.calibration
 
 
-def test_vae_em_recovers_a_simulated_known_case(known_case):
-    from atomlens.calibrate import estimate
+@pytest.mark.parametrize("prior", ["network", "flat"])
+def test_vae_em_recovers_a_simulated_known_case(known_case, prior):
+    from atomlens.calibrate import estimate_vae_em
 
     images, plan, truth, calibration = known_case
-    result = estimate(images, offsets=plan, method="vae-em", **calibration)
+    result = estimate_vae_em(images, offsets=plan, prior=prior, **calibration)
     error = result.values[:3] - truth[:3]
     assert np.all(np.abs(error) <= 3 * result.sigma[:3]), (error, result.sigma[:3])
     assert result.sign_resolved and result.values[0] < 0
     assert np.all(result.sigma[:3] < 60)  # [Å]
     assert result.model.startswith("VAE-EM") and "VAE-EM" in result.notes[-1]
+    assert ("network's estimate as the prior" in result.notes[-1]) == (prior == "network")
+
+
+def test_a_prior_of_the_state_pulls_the_estimate_and_is_checked(latent_map):
+    truth = np.array([-329.0, 12.6, -51.6])
+    rng = np.random.default_rng(8)
+    codes = _even_codes(truth + TRIPLE) + 0.05 * rng.standard_normal((3, 5))
+    flat = vae_em(codes, TRIPLE, latent_map, _coarse())
+    informed = vae_em(codes, TRIPLE, latent_map, _coarse(), prior=(truth, np.full(3, 5.0)))
+    assert np.linalg.norm(informed.values - truth) < np.linalg.norm(flat.values - truth)
+    assert np.all(informed.sigma < flat.sigma)
+    with pytest.raises(ValueError, match="positive sigmas"):
+        vae_em(codes, TRIPLE, latent_map, _coarse(), prior=(truth, np.zeros(3)))
 
 
 def test_vae_em_refuses_a_series_it_cannot_use(known_case):
-    from atomlens.calibrate import estimate
+    from atomlens.calibrate import estimate, estimate_vae_em
 
     images, plan, _, calibration = known_case
     with pytest.raises(ValueError, match="2 Ronchigrams but 3 offsets"):
@@ -233,6 +247,8 @@ def test_vae_em_refuses_a_series_it_cannot_use(known_case):
         estimate(images[:2], method="vae-em", **calibration)
     with pytest.raises(ValueError, match="at different offsets"):
         estimate(images[:2], offsets=[0.0, 0.0], method="vae-em", **calibration)
+    with pytest.raises(ValueError, match="prior must be 'network' or 'flat'"):
+        estimate_vae_em(images[:3], offsets=plan[:3], prior="uniform", **calibration)
     with pytest.raises(ValueError, match="trained at 200 kV"):
         estimate(images[:3], offsets=plan[:3], method="vae-em", energy=300e3, semiangle=30,
                  angular_sampling=calibration["angular_sampling"])  # fmt: skip

@@ -218,6 +218,7 @@ def vae_em(
     offsets: np.ndarray,
     latent_map: LatentMap,
     options: EMOptions | None = None,
+    prior: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> EMResult:
     """Estimate the state x0 = (C10, C12a, C12b) [Å] and the microscope's correction of the map.
 
@@ -230,6 +231,9 @@ def vae_em(
     latent_map : LatentMap
         The simulator's map (the model's prior mean).
     options : EMOptions, optional
+    prior : (mean, sigma), optional
+        A Gaussian prior of the state (3,) and its standard deviations (3,) [Å], e.g. another
+        estimator's answer; flat over the box of ``options.bounds`` when None.
 
     Returns
     -------
@@ -242,16 +246,19 @@ def vae_em(
     correction = np.zeros((correction_basis(np.zeros((1, 3))).shape[1], codes.shape[1]))
     step = np.asarray(options.step, dtype=float)
     candidates = _Candidates.at(_initial_grid(options), step, offsets, latent_map)
+    log_prior = _log_prior(prior)
     scale, evaluated, rounds = 1.0, len(candidates.states), 0
     while rounds < options.iterations:
         rounds += 1
         for _ in range(options.inner):  # E and M steps on this round's candidates
             scores = candidates.log_likelihood(codes, correction, noise * scale)
+            scores = scores + log_prior(candidates.states)
             weights = _posterior(scores, candidates.volume)
             correction = _m_step(weights, candidates, codes, noise, options.prior_widths())
             chi2 = -2 * candidates.log_likelihood(codes, correction, noise)
             scale = float(np.sqrt(max(1.0, weights @ chi2 / codes.size)))  # s >= 1
         scores = candidates.log_likelihood(codes, correction, noise * scale)
+        scores = scores + log_prior(candidates.states)
         if step[0] < options.finest:
             break
         new = _refine(candidates.states, scores, step, options.keep)
@@ -263,9 +270,10 @@ def vae_em(
         evaluated += len(new)
     states = candidates.states
 
-    def objective(x: np.ndarray) -> float:
-        return -_marginal_log_likelihood(x, codes, offsets, latent_map, noise * scale,
-                                         options.prior_widths())  # fmt: skip
+    def objective(x: np.ndarray) -> float:  # minus the log posterior, correction integrated out
+        likelihood = _marginal_log_likelihood(x, codes, offsets, latent_map, noise * scale,
+                                              options.prior_widths())  # fmt: skip
+        return -likelihood - float(log_prior(x[None])[0])
 
     best = _maximise(objective, states[np.argmax(scores)], step)
     # the mirror mode: the best of the leading candidates on the far side of the plane through
@@ -290,6 +298,18 @@ def vae_em(
         rounds=rounds,
         candidates=evaluated,
     )
+
+
+def _log_prior(prior: tuple[np.ndarray, np.ndarray] | None):
+    """log p(state) up to a constant, as a function of states (M, 3) [Å]: Gaussian or flat."""
+    if prior is None:
+        return lambda states: np.zeros(len(states))
+    mean, sigma = (np.asarray(v, dtype=np.float64) for v in prior)
+    if mean.shape != (3,) or sigma.shape != (3,) or not (np.isfinite(mean).all()
+                                                          and (sigma > 0).all()):  # fmt: skip
+        raise ValueError(f"prior must be a mean and positive sigmas of the state (3,) [Å], got "
+                         f"{mean!r}, {sigma!r}.")  # fmt: skip
+    return lambda states: -0.5 * (((states - mean) / sigma) ** 2).sum(axis=1)
 
 
 def _near(points: np.ndarray, others: np.ndarray, tolerance: np.ndarray) -> np.ndarray:

@@ -75,6 +75,7 @@ def estimate_vae_em(
     model: str = DEFAULT_VAE,
     network: str = "ronchigram-aberrations",
     options: EMOptions | None = None,
+    prior: str = "network",
 ) -> AberrationEstimate:
     """C10 and C12 [Å] by VAE-EM from Ronchigrams of one specimen at known offsets.
 
@@ -94,6 +95,10 @@ def estimate_vae_em(
         The single-image network that gives C21, C23 and C30.
     options : EMOptions, optional
         The prior box, grids and the correction's prior width.
+    prior : {"network", "flat"}
+        The state's prior: the network's combined estimate of the same Ronchigrams (a Gaussian
+        of its stated sigmas: two estimators of the same images, each error partly its own),
+        or flat over the box (VAE-EM alone).
 
     Returns
     -------
@@ -110,6 +115,8 @@ def estimate_vae_em(
     """
     from atomlens.calibrate.estimate import _check_setting, _inputs, estimate
 
+    if prior not in ("network", "flat"):
+        raise ValueError(f"prior must be 'network' or 'flat', got {prior!r}.")
     items = _inputs(list(ronchigrams), energy, semiangle, angular_sampling)
     if len(offsets) != len(items):
         raise ValueError(f"{len(items)} Ronchigrams but {len(offsets)} offsets.")
@@ -121,13 +128,16 @@ def estimate_vae_em(
     check_distinct(items)
     grids = np.stack([canonical_grid(item) for item in items])
     codes = encode_spectra(vae, ronchigram_spectra(grids))
-    result = vae_em(codes, state_offsets, latent_map, options)
     start = estimate(items, offsets=list(offsets), model=network, method="network")
+    state = slice(0, len(STATE))
+    gaussian = (start.values[state], start.sigma[state]) if prior == "network" else None
+    result = vae_em(codes, state_offsets, latent_map, options, prior=gaussian)
     values, sigma = start.values.copy(), start.sigma.copy()
     values[: len(STATE)], sigma[: len(STATE)] = result.values, result.sigma
     notes.append(f"C10, C12 by VAE-EM ({result.rounds} rounds, {result.candidates} candidate "
-                 f"states, code scatter {result.noise_scale:.2f} x the simulator's); C21, C23, "
-                 f"C30 from the network {network}")  # fmt: skip
+                 f"states, code scatter {result.noise_scale:.2f} x the simulator's"
+                 + (", the network's estimate as the prior" if gaussian else "")
+                 + f"); C21, C23, C30 from the network {network}")  # fmt: skip
     return AberrationEstimate(
         values=values, sigma=sigma, sign_probability=result.sign_probability,
         sign_resolved=result.sign_probability >= 0.9,
