@@ -336,8 +336,8 @@ def estimate(
         "network" combines the network's single-image estimates; "physics" measures C10 and C12
         from the patch shifts between the images (:func:`atomlens.calibrate.measure`, starting
         from the network); "vae-em" estimates C10 and C12 with this microscope's code map by
-        VAE-EM (:func:`atomlens.calibrate.estimate_vae_em`; probe shifts are not needed and
-        ignored, ``model`` stays the network that gives the higher orders); "auto" is
+        VAE-EM, the network's estimate as the prior (:func:`atomlens.calibrate.estimate_vae_em`;
+        probe shifts are not needed and ignored, ``model`` stays the network); "auto" is
         "physics" when ``probe_shifts`` are given, else "network".
     thickness : float
         Specimen thickness [Å], for the physics-based measurement: its C10 is that of the

@@ -2,9 +2,9 @@
 
 The shipped VAE (``ronchigram-vae``, 200 kV, 30 mrad) encodes each Ronchigram's power spectrum
 (:mod:`atomlens.calibrate.spectra`); :func:`~atomlens.calibrate.vae_em.vae_em` finds the state
-and this microscope's correction of the code map together. C21, C23 and C30 are the network's
-(the combined single-image estimate of the same Ronchigrams), as the VAE models only the
-state of a focus and stigmator tune-up.
+and this microscope's correction of the code map together, by default with the network's
+combined single-image estimate of the same Ronchigrams as the state's prior. C21, C23 and C30
+are the network's, as the VAE models only the state of a focus and stigmator tune-up.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def estimate_vae_em(
     Returns
     -------
     AberrationEstimate
-        C10, C12a, C12b and their Laplace sigmas from VAE-EM; the rest from the network.
+        C10, C12a, C12b and their sigmas from VAE-EM; the rest from the network.
 
     Raises
     ------
@@ -133,7 +133,7 @@ def estimate_vae_em(
     gaussian = (start.values[state], start.sigma[state]) if prior == "network" else None
     result = vae_em(codes, state_offsets, latent_map, options, prior=gaussian)
     values, sigma = start.values.copy(), start.sigma.copy()
-    values[: len(STATE)], sigma[: len(STATE)] = result.values, result.sigma
+    values[state], sigma[state] = result.values, result.sigma
     notes.append(f"C10, C12 by VAE-EM ({result.rounds} rounds, {result.candidates} candidate "
                  f"states, code scatter {result.noise_scale:.2f} x the simulator's"
                  + (", the network's estimate as the prior" if gaussian else "")
