@@ -25,7 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["STATE", "LatentMap", "correction_basis", "encode_spectra", "rbf_centres"]
+__all__ = [
+    "STATE",
+    "LatentMap",
+    "correction_basis",
+    "encode_grids",
+    "encode_spectra",
+    "rbf_centres",
+]
 
 #: The state VAE-EM estimates: Cartesian coefficients [Å], in this order.
 STATE = ("C10", "C12a", "C12b")
@@ -69,6 +76,13 @@ def encode_spectra(model: torch.nn.Module, spectra: np.ndarray, batch: int = 512
             chunk = torch.as_tensor(np.asarray(spectra[start : start + batch], np.float32)[:, None])
             out.append(model(chunk)[2].numpy())
     return np.concatenate(out).astype(np.float64)
+
+
+def encode_grids(model: torch.nn.Module, grids: np.ndarray) -> np.ndarray:
+    """Latent means (N, d) of canonical grids (N, 96, 96): their spectra, then the encoder."""
+    from atomlens.calibrate.spectra import ronchigram_spectra
+
+    return encode_spectra(model, ronchigram_spectra(np.asarray(grids, dtype=np.float32)))
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,8 @@ class EMResult:
     sign_probability : float
         Probability of the state against its mirror -x0.
     log_likelihood : float
-        At the state, with the fitted correction.
+        The log posterior at the state, up to a constant: the likelihood with the correction
+        integrated out over its prior, plus the log prior of the state (0 when flat).
     noise_scale : float
         s: how much the codes scatter about the corrected map, in units of the simulation's.
     correction : ndarray of shape (7, d)
@@ -292,7 +293,7 @@ def vae_em(
         values=best,
         sigma=sigma,
         sign_probability=float(1 / (1 + np.exp(-np.clip(difference, -50, 50)))),
-        log_likelihood=-objective(best),  # the correction integrated out
+        log_likelihood=-objective(best),
         noise_scale=scale,
         correction=correction,
         rounds=rounds,

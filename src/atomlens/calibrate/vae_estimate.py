@@ -17,10 +17,9 @@ import numpy as np
 import torch
 
 from atomlens.calibrate.checks import check_distinct, check_series
-from atomlens.calibrate.latent import STATE, LatentMap, encode_spectra
+from atomlens.calibrate.latent import STATE, LatentMap, encode_grids
 from atomlens.calibrate.preprocess import canonical_grid
 from atomlens.calibrate.result import AberrationEstimate
-from atomlens.calibrate.spectra import ronchigram_spectra
 from atomlens.calibrate.vae_em import EMOptions, vae_em
 
 if TYPE_CHECKING:
@@ -127,7 +126,7 @@ def estimate_vae_em(
         notes += _check_setting(item, config)[0]
     check_distinct(items)
     grids = np.stack([canonical_grid(item) for item in items])
-    codes = encode_spectra(vae, ronchigram_spectra(grids))
+    codes = encode_grids(vae, grids)
     start = estimate(items, offsets=list(offsets), model=network, method="network")
     state = slice(0, len(STATE))
     gaussian = (start.values[state], start.sigma[state]) if prior == "network" else None

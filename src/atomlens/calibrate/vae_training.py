@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from atomlens.calibrate.latent import LatentMap, encode_spectra
+from atomlens.calibrate.latent import LatentMap, encode_grids
 from atomlens.calibrate.spectra import SPECTRUM_SIZE, ronchigram_spectra
 from atomlens.calibrate.symmetry import COEFFICIENTS, ELEMENTS, transform_grids
 from atomlens.calibrate.training import check_examples_size, simulate_examples
@@ -145,10 +145,6 @@ class VAETraining:
         }
 
 
-def _codes(model: torch.nn.Module, grids: np.ndarray) -> np.ndarray:
-    return encode_spectra(model, ronchigram_spectra(np.asarray(grids, dtype=np.float32)))
-
-
 def fit_latent_map(
     model: torch.nn.Module, bank: ExampleBank, validation: Mapping[str, np.ndarray]
 ) -> tuple[LatentMap, int, dict[str, float]]:
@@ -158,9 +154,9 @@ def fit_latent_map(
     codes, coefficients = [], []
     for start in range(0, count, 4096):  # in parts: the spectra's windows take memory
         arrays = bank.take(np.arange(start, min(start + 4096, count)))
-        codes.append(_codes(model, arrays["grids"]))
+        codes.append(encode_grids(model, arrays["grids"]))
         coefficients.append(arrays["coefficients"])
-    check_codes = _codes(model, validation["grids"])
+    check_codes = encode_grids(model, validation["grids"])
     latent_map = LatentMap.fit(np.concatenate(coefficients), np.concatenate(codes))
     latent_map = latent_map.with_noise(validation["coefficients"], check_codes)
     return latent_map, count, latent_map.score(validation["coefficients"], check_codes)
