@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from atomlens.metrics import cramer_rao_bound_pm, detection_scores, match_positions, psnr, ssim
+from atomlens.metrics import (
+    cramer_rao_bound_columns,
+    cramer_rao_bound_pm,
+    detection_scores,
+    match_positions,
+    psnr,
+    ssim,
+)
 
 
 def test_psnr_of_identical_images_is_infinite():
@@ -104,3 +111,46 @@ def test_detection_scores_refuse_bad_input(found, radius, words):
 def test_psnr_refuses_bad_images(image):
     with pytest.raises(ValueError, match=r"NaN|2-D"):
         psnr(image, np.ones((16, 16)))
+
+
+def _gaussian_image(amplitude: float, width: float, size: int = 61) -> np.ndarray:
+    yy, xx = np.indices((size, size))
+    centre = size // 2
+    return amplitude * np.exp(-((yy - centre) ** 2 + (xx - centre) ** 2) / (2 * width**2))
+
+
+def test_column_bound_without_background_is_the_closed_form():
+    # an isolated Gaussian, fine pixels: w / sqrt(N) per axis, the same on y and x
+    width, amplitude = 4.0, 20.0
+    image = _gaussian_image(amplitude, width) + 1e-12
+    bound = cramer_rao_bound_columns(image, [[30.0, 30.0]], [amplitude], [width])
+    counts = 2 * np.pi * amplitude * width**2
+    assert bound[0, 0] == pytest.approx(width / np.sqrt(counts), rel=5e-3)
+    assert bound[0, 0] == pytest.approx(bound[0, 1], rel=1e-9)
+
+
+def test_column_bound_under_a_strong_background_is_the_closed_form():
+    # background b >> peak A: F = pi A^2 / (2 b) per axis, bound sqrt(2 b / pi) / A
+    width, amplitude, background = 3.0, 1.0, 400.0
+    image = _gaussian_image(amplitude, width) + background
+    bound = cramer_rao_bound_columns(image, [[30.0, 30.0]], [amplitude], [width])
+    assert bound[0, 0] == pytest.approx(np.sqrt(2 * background / np.pi) / amplitude, rel=0.02)
+    # and a background always costs precision
+    clean = cramer_rao_bound_columns(_gaussian_image(amplitude, width) + 1e-12, [[30.0, 30.0]],
+                                     [amplitude], [width])  # fmt: skip
+    assert bound[0, 0] > 10 * clean[0, 0]
+
+
+def test_column_bound_scales_with_the_dose_and_refuses_bad_input():
+    image = _gaussian_image(10.0, 2.0) + 1.0
+    low = cramer_rao_bound_columns(image, [[30.0, 30.0]], [10.0], [2.0])
+    high = cramer_rao_bound_columns(4 * image, [[30.0, 30.0]], [40.0], [2.0])
+    assert low[0, 1] == pytest.approx(2 * high[0, 1], rel=1e-9)  # 1 / sqrt(dose)
+    # a column whose window lies off the image has no bound
+    assert np.isnan(cramer_rao_bound_columns(image, [[500.0, 500.0]], [10.0], [2.0])).all()
+    with pytest.raises(ValueError, match="width"):
+        cramer_rao_bound_columns(image, [[30.0, 30.0]], [10.0], [0.0])
+    with pytest.raises(ValueError, match="expected"):
+        cramer_rao_bound_columns(image - 5.0, [[30.0, 30.0]], [10.0], [2.0])
+    with pytest.raises(ValueError, match="positions"):
+        cramer_rao_bound_columns(image, [[np.nan, 30.0]], [10.0], [2.0])

@@ -4,7 +4,9 @@
 - Detection: :func:`match_positions` (one-to-one Hungarian matching within a radius) and
   :func:`detection_scores` (precision, recall, F1 = 2TP / (2TP + FP + FN), Jaccard =
   TP / (TP + FP + FN), chamfer distance, RMSE of the matched pairs).
-- The physical limit: :func:`cramer_rao_bound_pm`, the best possible column-position precision.
+- The physical limit: :func:`cramer_rao_bound_pm`, the best possible position precision of an
+  isolated column with no background, and :func:`cramer_rao_bound_columns`, the bound of every
+  column of an image of expected counts (background and neighbours included).
 - Tracking: :func:`tracking_scores` (MOTA and IDF1 on one-to-one matched identities).
 
 Coordinates are (row, column) = (y, x) in pixels unless a name says otherwise.
@@ -21,6 +23,7 @@ from scipy.optimize import linear_sum_assignment
 from atomlens.core.validation import check_image, check_parameter
 
 __all__ = [
+    "cramer_rao_bound_columns",
     "cramer_rao_bound_pm",
     "detection_scores",
     "match_positions",
@@ -102,6 +105,94 @@ def cramer_rao_bound_pm(
         raise ValueError(f"width=... must be a positive column width [Å], got {width}.")
     bound = 100.0 * np.sqrt(width_array**2 + pixel_size**2 / 12.0) / np.sqrt(dose_array)
     return float(bound) if bound.ndim == 0 else bound
+
+
+def cramer_rao_bound_columns(
+    expected: np.ndarray,
+    positions: np.ndarray,
+    amplitude: np.ndarray,
+    width: np.ndarray,
+) -> np.ndarray:
+    """The Cramer-Rao lower bound of every column's (y, x) in an image of expected counts [px].
+
+    Each column is modelled as the Gaussian ``A exp(-((y - y0)**2 + (x - x0)**2) / (2 w**2))``
+    (``A`` = ``amplitude``, ``w`` = ``width``) on a local constant background, its unknowns
+    being y0, x0, A, w and the background; the counts are Poisson with mean ``expected``, which
+    holds everything that reaches the pixel: the column, its neighbours' tails, the background.
+    The Fisher information ``F = sum_pixels J J^T / expected`` (J: the model's derivatives)
+    over the pixels within 4 widths is inverted, and the bound is the square root of the
+    position terms of ``F^-1``. With no background and fine pixels this is
+    :func:`cramer_rao_bound_pm`'s ``w / sqrt(N)``; a background raises it, which is why a fit to
+    a real image cannot reach that simpler bound.
+
+    Parameters
+    ----------
+    expected : ndarray (rows, cols)
+        Expected counts per pixel [e-] (the noise-free image times the dose scale), >= 0.
+    positions : ndarray (n, 2)
+        Column (y, x) [px].
+    amplitude : ndarray (n,)
+        Peak height of each column's Gaussian above its background [e- per pixel], > 0.
+    width : ndarray (n,)
+        Gaussian standard deviation of each column [px], > 0.
+
+    Returns
+    -------
+    ndarray (n, 2)
+        The bound of y and of x [px] (per axis; a radial RMSE is bounded by the root of the
+        sum of squares); NaN for a column with fewer than 5 pixels of positive expected counts
+        around it or off the image.
+
+    Examples
+    --------
+    >>> yy, xx = np.indices((41, 41))
+    >>> gauss = 50.0 * np.exp(-((yy - 20) ** 2 + (xx - 20) ** 2) / (2 * 3.0**2))
+    >>> bound = cramer_rao_bound_columns(gauss + 1e-9, [[20.0, 20.0]], [50.0], [3.0])
+    >>> n = 2 * np.pi * 50.0 * 3.0**2  # the counts in the column
+    >>> round(float(bound[0, 0] * np.sqrt(n)), 2)  # w / sqrt(N)
+    3.0
+    """
+    counts = check_image("expected", expected).astype(np.float64)
+    if np.any(counts < 0):
+        raise ValueError("expected=... must be expected counts per pixel, >= 0.")
+    centres = np.asarray(positions, dtype=np.float64).reshape(-1, 2)
+    heights = np.broadcast_to(np.asarray(amplitude, dtype=np.float64), len(centres))
+    widths = np.broadcast_to(np.asarray(width, dtype=np.float64), len(centres))
+    for name, values in (("amplitude", heights), ("width", widths)):
+        if not (np.all(np.isfinite(values)) and np.all(values > 0)):
+            raise ValueError(f"{name}=... must be positive and finite for every column.")
+    if not np.all(np.isfinite(centres)):
+        raise ValueError("positions=... must be finite (y, x) [px].")
+    bounds = np.full((len(centres), 2), np.nan)
+    for index, ((y0, x0), a, w) in enumerate(zip(centres, heights, widths, strict=True)):
+        reach = 4.0 * w
+        top, bottom = (
+            max(0, math.floor(y0 - reach)),
+            min(counts.shape[0], math.ceil(y0 + reach) + 1),
+        )
+        left, right = (
+            max(0, math.floor(x0 - reach)),
+            min(counts.shape[1], math.ceil(x0 + reach) + 1),
+        )
+        if bottom <= top or right <= left:
+            continue
+        window = counts[top:bottom, left:right].ravel()
+        rows, cols = np.meshgrid(np.arange(top, bottom), np.arange(left, right), indexing="ij")
+        dy, dx = rows.ravel() - y0, cols.ravel() - x0
+        keep = window > 0
+        if keep.sum() < 5:
+            continue
+        r2 = dy**2 + dx**2
+        g = np.exp(-r2 / (2.0 * w**2))
+        jacobian = np.stack([a * g * dy / w**2, a * g * dx / w**2, g, a * g * r2 / w**3,
+                             np.ones_like(g)])[:, keep]  # fmt: skip
+        fisher = (jacobian / window[keep]) @ jacobian.T
+        try:
+            covariance = np.linalg.inv(fisher)
+        except np.linalg.LinAlgError:
+            continue
+        bounds[index] = np.sqrt(np.clip(np.diag(covariance)[:2], 0, None))
+    return bounds
 
 
 def match_positions(
