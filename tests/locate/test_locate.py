@@ -172,6 +172,20 @@ def test_neighbours_fitted_together_remove_the_pull_of_overlapping_tails():
     np.testing.assert_allclose(together.intensity, 2 * np.pi * heights * 1.4**2, rtol=0.01)
 
 
+def test_threads_change_nothing_but_the_time():
+    # 400 noisy columns (above the threaded minimum): the fit split over threads is the fit
+    centres = square_lattice(size=160, period=8.0, jitter=0.3)
+    clean = gaussian_columns((160, 160), centres, np.full(len(centres), 80.0), 1.3) + 10.0
+    image = np.random.default_rng(21).poisson(clean).astype(float)
+    peaks = np.rint(centres).astype(int)
+    assert len(peaks) >= 256
+    one = refine_columns(image, peaks, half=4, width=1.5, threads=1)
+    two = refine_columns(image, peaks, half=4, width=1.5, threads=2)
+    for name in ("y", "x", "intensity", "sigma_y"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
+    assert np.median(np.hypot(one.y - centres[:, 0], one.x - centres[:, 1])) < 0.1
+
+
 @pytest.mark.parametrize(
     ("image", "words"),
     [

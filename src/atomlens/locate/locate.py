@@ -314,9 +314,13 @@ def _frame_columns(
     modality: str,
     network: tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None] | None = None,
     guide: np.ndarray | None = None,
+    flat: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """The columns of one frame (``flat``: its columns-bright background-free image when the
+    spacing estimate already made it)."""
     signed = -frame if dark else frame
-    flat = subtract_background(signed, spacing)
+    if flat is None:
+        flat = subtract_background(signed, spacing)
     # candidates come from the guide (an enhanced or restored image) when there is one; the
     # fit always runs on the frame's own counts
     found = flat if guide is None else subtract_background(-guide if dark else guide, spacing)
@@ -357,18 +361,26 @@ def _network_classes(heavy: np.ndarray, modality: str) -> np.ndarray:
 
 
 def _nearest_columns(
-    image: np.ndarray, estimate: float, modality: str, threshold: float
+    image: np.ndarray,
+    estimate: float,
+    modality: str,
+    threshold: float,
+    backgrounds: dict | None = None,
 ) -> tuple[float, str]:
     """The autocorrelation's spacing, or the median nearest-neighbour distance of the columns
     found with half that spacing when that is clearly shorter [px], and where it came from.
 
     Weaker columns between strong ones (S beside Mo) and close pairs (Si dumbbells) make weak
     autocorrelation peaks; a trial detection allowed to find columns half a spacing apart sees
-    them.
+    them. ``backgrounds`` (when given) keeps the background-free image under
+    ``(estimate, dark)``, for the fit to reuse when the spacing stays the estimate.
     """
     dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(image, estimate))
     signed = -image if dark else image
-    peaks = _find_peaks(subtract_background(signed, estimate), estimate / 2, threshold)
+    flat = subtract_background(signed, estimate)
+    if backgrounds is not None:
+        backgrounds[(estimate, dark)] = flat
+    peaks = _find_peaks(flat, estimate / 2, threshold)
     if len(peaks) >= 3:
         nearest = float(np.median(spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]))
         # honeycombs give 0.58, Si [110] dumbbells 0.42; much shorter means the trial found noise
@@ -383,8 +395,10 @@ def _spacing_px(
     spacing: float | None,
     modality: str,
     threshold: float,
+    backgrounds: dict | None = None,
 ) -> tuple[float, str]:
-    """The column spacing [px] and where it came from."""
+    """The column spacing [px] and where it came from (``backgrounds``: see
+    :func:`_nearest_columns`)."""
     if spacing is not None:
         spacing = check_parameter("spacing", spacing, kind="pixel_size")
         if pixel_size is None:
@@ -396,7 +410,7 @@ def _spacing_px(
     reference = array.mean(axis=0) if array.ndim == 3 else array
     estimate = estimate_spacing(reference)
     if math.isfinite(estimate):
-        return _nearest_columns(reference, estimate, modality, threshold)
+        return _nearest_columns(reference, estimate, modality, threshold, backgrounds)
     if pixel_size is None:
         raise InputError(
             "The image shows no periodic column arrangement to estimate the column spacing "
@@ -528,7 +542,9 @@ def locate(
             )
     # a lazy stack is checked and averaged block by block: its mean frame stands in for it
     array = stream_mean(image, _checked_frame) if lazy else check_locate_input(image)
-    spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold)
+    # one image: the spacing estimate's background-free image is reused by the fit
+    backgrounds: dict | None = {} if array.ndim == 2 else None
+    spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold, backgrounds)
     if network is not None and spacing is None:
         from_structure = None
         if structure is not None and pixel_size is not None:
@@ -567,6 +583,7 @@ def locate(
             table = _frame_columns(
                 frame, spacing_px, dark, threshold, rounds, modality, network,
                 None if guides is None else guides[i],
+                None if backgrounds is None else backgrounds.get((spacing_px, dark)),
             )  # fmt: skip
             if array.ndim == 3:
                 table.insert(0, "frame", i)

@@ -19,8 +19,10 @@ Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coord
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from scipy import spatial
 
 __all__ = ["ColumnFit", "refine_columns"]
 
@@ -44,6 +46,19 @@ STEP_TOLERANCE = 1e-4
 COST_TOLERANCE = 1e-9
 
 
+def _normal_equations(model: _WindowModel, params: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Cost (n,), normal matrix J J^T (n, 5, 5) and gradient J r (n, 5) at ``params``.
+
+    Only these small arrays are kept between steps: copying the (n, 5, k) Jacobians of the
+    active windows at every step cost more than computing them.
+    """
+    residual, jacobian = model(params)
+    normal = jacobian @ jacobian.transpose(0, 2, 1)  # batched BLAS, faster than einsum
+    gradient = (jacobian @ residual[..., None])[..., 0]
+    cost = np.sum(np.square(residual, dtype=np.float64), axis=1)
+    return cost, normal.astype(np.float64), gradient.astype(np.float64)
+
+
 def _levenberg_marquardt(
     model: _WindowModel,
     params: np.ndarray,
@@ -58,36 +73,31 @@ def _levenberg_marquardt(
     """
     params = params.copy()
     damping = np.full(len(params), 1e-3)
-    residual, jac = model(params)
-    cost = np.sum(residual**2, axis=1)
+    cost, normal, gradient = _normal_equations(model, params)
     eye = np.eye(5)
     active = np.arange(len(params))
     for _ in range(iterations):
         if not len(active):
             break
         part = model.rows(active) if len(active) < len(params) else model
-        res, jacobian = residual[active], jac[active]
-        normal = jacobian @ jacobian.transpose(0, 2, 1)  # batched BLAS, faster than einsum
-        gradient = (jacobian @ res[..., None])[..., 0]
-        scale = np.einsum("nii->ni", normal)[:, :, None] * eye
+        scale = np.einsum("nii->ni", normal[active])[:, :, None] * eye
         try:
             # the damping and a 1e-12 ridge are relative to the diagonal: the same steps at any
             # image scale (an absolute ridge would regularise a scaled-down system more)
-            system = normal + (damping[active, None, None] + 1e-12) * scale + 1e-300 * eye
-            step = np.linalg.solve(system, gradient[..., None])[..., 0]
+            system = normal[active] + (damping[active, None, None] + 1e-12) * scale + 1e-300 * eye
+            step = np.linalg.solve(system, gradient[active][..., None])[..., 0]
         except np.linalg.LinAlgError:
             break
         trial = params[active] + step
         trial[:, 3] = np.clip(trial[:, 3], 0.3, widest)
-        trial_residual, trial_jac = part(trial)
-        trial_cost = np.sum(trial_residual**2, axis=1)
+        trial_cost, trial_normal, trial_gradient = _normal_equations(part, trial)
         better = np.isfinite(trial_cost) & (trial_cost <= cost[active])
         kept = active[better]
         gain = cost[kept] - trial_cost[better]
-        params[kept], residual[kept], jac[kept] = (
+        params[kept], normal[kept], gradient[kept] = (
             trial[better],
-            trial_residual[better],
-            trial_jac[better],
+            trial_normal[better],
+            trial_gradient[better],
         )
         cost[kept] = trial_cost[better]
         damping[active] = np.where(better, damping[active] * 0.3, damping[active] * 10.0)
@@ -97,6 +107,34 @@ def _levenberg_marquardt(
         )
         active = active[~settled]
     return params
+
+
+#: Fewer windows than this are fitted in one thread (threads would cost more than they save).
+THREADED_WINDOWS = 256
+
+
+def _fit_windows(
+    model: _WindowModel, params: np.ndarray, iterations: int, widest: float, threads: int | None
+) -> np.ndarray:
+    """:func:`_levenberg_marquardt` on the windows split over ``threads`` threads.
+
+    Every window's fit is independent, so the split changes nothing but the time: on 2 cores
+    2000 columns fit in about 0.6 of the time of one thread.
+    """
+    if threads is None:
+        threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                      else os.cpu_count() or 1)  # fmt: skip
+    if threads < 2 or len(params) < THREADED_WINDOWS:
+        return _levenberg_marquardt(model, params, iterations, widest)
+    chunks = np.array_split(np.arange(len(params)), threads)
+    with ThreadPoolExecutor(threads) as pool:
+        parts = pool.map(
+            lambda index: _levenberg_marquardt(
+                model.rows(index), params[index], iterations, widest
+            ),
+            chunks,
+        )
+        return np.concatenate(list(parts))
 
 
 def _start(
@@ -114,12 +152,18 @@ def _start(
 
 
 class _WindowModel:
-    """Residuals and Jacobians of Gaussian-plus-background models on (n, k*k) windows."""
+    """Residuals and Jacobians of Gaussian-plus-background models on (n, k*k) windows.
+
+    float64: in float32 (twice as fast) the rounding made fits of the same image at another
+    scale end up to 0.006 px apart and keep a different set of columns.
+    """
+
+    dtype = np.float64
 
     def __init__(self, data: np.ndarray, mask: np.ndarray, half: int):
-        self.data, self.mask = data, mask
-        self.weights = mask  # square roots of the pixel weights; 0 off the image
-        offsets = np.arange(-half, half + 1, dtype=np.float64)
+        self.data, self.mask = data.astype(self.dtype), mask.astype(self.dtype)
+        self.weights = self.mask  # square roots of the pixel weights; 0 off the image
+        offsets = np.arange(-half, half + 1, dtype=self.dtype)
         self.gy, self.gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
 
     def rows(self, index: np.ndarray) -> _WindowModel:
@@ -136,19 +180,20 @@ class _WindowModel:
         return b + a * np.exp(-r2 / (2.0 * s**2))
 
     def __call__(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
+        a, y0, x0, s, b = (p[:, i, None].astype(self.dtype) for i in range(5))
         dy, dx = self.gy[None, :] - y0, self.gx[None, :] - x0
         r2 = dy**2 + dx**2
         g = np.exp(-r2 / (2.0 * s**2))
-        model = b + a * g
         w = self.weights
-        weighted = a * g * w
-        jac = np.stack(
-            [g * w, weighted * dy / s**2, weighted * dx / s**2, weighted * r2 / s**3,
-             np.broadcast_to(w, g.shape)],
-            axis=1,
-        )  # fmt: skip
-        return (self.data - model) * w, jac
+        # the Jacobian is written in place: stacking five (n, k) arrays cost a third of a fit
+        jac = np.empty((len(p), 5, g.shape[1]), dtype=self.dtype)
+        np.multiply(g, w, out=jac[:, 0])
+        weighted = a * jac[:, 0]
+        np.multiply(weighted, dy / s**2, out=jac[:, 1])
+        np.multiply(weighted, dx / s**2, out=jac[:, 2])
+        np.multiply(weighted, r2 / s**3, out=jac[:, 3])
+        jac[:, 4] = w
+        return (self.data - (b + a * g)) * w, jac
 
 
 def _variance_line(levels: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
@@ -157,6 +202,10 @@ def _variance_line(levels: np.ndarray, squares: np.ndarray) -> tuple[float, floa
     Poisson counts make the slope the gain; a slope not clearly above 0 (Gaussian noise, or
     too few pixels) gives a constant variance.
     """
+    # the bins are quantiles of the levels: a sort of every pixel (2000 windows hold half a
+    # million) is not needed for 20 bins, every 7th pixel fixes them as well
+    stride = max(1, len(levels) // 50_000)
+    levels, squares = levels[::stride], squares[::stride]
     order = np.argsort(levels)
     bins = np.array_split(order, 20)
     x = np.array([levels[b].mean() for b in bins if len(b)])
@@ -182,8 +231,9 @@ def _set_weights(model: _WindowModel, params: np.ndarray) -> None:
         model.weights = model.mask
         return
     # no pixel may weigh more than 10 x a typical one (a line can dip to 0 or below)
-    model.weights = model.mask / np.sqrt(np.maximum(variance, 0.1 * typical))
-    model.weights *= np.sqrt(typical)  # weights near 1: the same damping scale as round one
+    weights = model.mask / np.sqrt(np.maximum(variance, 0.1 * typical))
+    # weights near 1: the same damping scale as round one
+    model.weights = (weights * np.sqrt(typical)).astype(model.dtype)
 
 
 class ColumnFit:
@@ -217,38 +267,32 @@ class ColumnFit:
         return len(self.columns["y"])
 
 
-def _neighbour_lists(centres: np.ndarray, reach: float) -> np.ndarray:
-    """(n, k) indices of every column's neighbours within ``reach`` [px], padded with -1."""
-    if len(centres) < 2:
-        return np.full((len(centres), 0), -1, dtype=int)
-    tree = spatial.cKDTree(centres)
-    lists = tree.query_ball_point(centres, reach)
-    lists = [[j for j in items if j != i] for i, items in enumerate(lists)]
-    width = max((len(items) for items in lists), default=0)
-    table = np.full((len(centres), width), -1, dtype=int)
-    for i, items in enumerate(lists):
-        table[i, : len(items)] = items
-    return table
+def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, reach: int) -> np.ndarray:
+    """(n, k*k): the Gaussians (no background) of all other columns at each window's pixels.
 
-
-def _neighbour_signal(
-    peaks: np.ndarray, params: np.ndarray, neighbours: np.ndarray, half: int
-) -> np.ndarray:
-    """(n, k*k): the Gaussians (no background) of each window's neighbours at its pixels."""
-    offsets = np.arange(-half, half + 1, dtype=np.float64)
-    gy, gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
-    total = np.zeros((len(peaks), gy.size))
-    if neighbours.shape[1] == 0:
-        return total
-    valid = neighbours >= 0
-    index = np.where(valid, neighbours, 0)
-    # neighbour centre relative to this window's centre [px]
-    cy = peaks[index, 0] + params[index, 1] - peaks[:, None, 0]
-    cx = peaks[index, 1] + params[index, 2] - peaks[:, None, 1]
-    amplitude = np.where(valid, params[index, 0], 0.0)
-    width = params[index, 3]
-    r2 = (gy[None, None, :] - cy[..., None]) ** 2 + (gx[None, None, :] - cx[..., None]) ** 2
-    return np.sum(amplitude[..., None] * np.exp(-r2 / (2.0 * width[..., None] ** 2)), axis=1)
+    Every column's Gaussian is drawn once, within ``reach`` px (a square) of its integer peak,
+    onto one canvas, and each window reads the canvas less its own Gaussian: n (2 reach + 1)^2
+    evaluations instead of one per window, neighbour and pixel (about 15 x fewer at 2000
+    columns). Columns with a zero amplitude draw nothing.
+    """
+    offsets = np.arange(-half, half + 1)
+    drawn = np.arange(-reach, reach + 1)
+    origin = peaks.min(axis=0) - max(half, reach)
+    extent = peaks.max(axis=0) - origin + max(half, reach) + 1
+    amplitude, y0, x0, width = (params[:, i, None] for i in range(4))
+    dy, dx = (g.ravel() for g in np.meshgrid(drawn, drawn, indexing="ij"))
+    values = amplitude * np.exp(-((dy - y0) ** 2 + (dx - x0) ** 2) / (2.0 * width**2))
+    rows = peaks[:, 0, None] - origin[0] + dy
+    cols = peaks[:, 1, None] - origin[1] + dx
+    canvas = np.bincount((rows * extent[1] + cols).ravel(), weights=values.ravel(),
+                         minlength=int(extent[0] * extent[1]))  # fmt: skip
+    wy, wx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+    window = canvas[(peaks[:, 0, None] - origin[0] + wy) * extent[1]
+                    + peaks[:, 1, None] - origin[1] + wx]  # fmt: skip
+    # the window's own Gaussian, where it was drawn
+    own = amplitude * np.exp(-((wy - y0) ** 2 + (wx - x0) ** 2) / (2.0 * width**2))
+    own *= (np.abs(wy) <= reach) & (np.abs(wx) <= reach)
+    return window - own
 
 
 def refine_columns(
@@ -259,6 +303,7 @@ def refine_columns(
     width: float,
     rounds: int = 3,
     iterations: int = 20,
+    threads: int | None = None,
 ) -> ColumnFit:
     """Fit a Gaussian to every column, neighbours together, with position uncertainties.
 
@@ -277,6 +322,9 @@ def refine_columns(
         Gaussians subtracted (1 fits each column alone).
     iterations : int
         Levenberg-Marquardt steps per round.
+    threads : int, optional
+        Threads the windows are split over (numpy releases the GIL in the fit's array work);
+        default: the usable CPU cores, at most 4. The result does not depend on it.
 
     Returns
     -------
@@ -292,25 +340,27 @@ def refine_columns(
     raw, mask, start = _start(image, peaks, half, width)
     params = start
     widest = 2.0 * half + 1
-    # a neighbour reaches a window when its centre lies within the window's half-diagonal plus
-    # four widths (the starting width; the fit keeps widths near it)
-    reach = np.sqrt(2.0) * half + 4.0 * float(width)
-    neighbours = _neighbour_lists(peaks.astype(float), reach)
     model = _WindowModel(raw, mask, half)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for round_ in range(max(1, rounds)):
             if round_:
                 inside = _inside(params, half)
                 current = np.where(inside[:, None], params, 0.0)
-                model.data = raw - _neighbour_signal(peaks, current, neighbours, half) * mask
+                current[:, 3] = np.where(inside, params[:, 3], 1.0)  # no zero width
+                # a Gaussian is drawn to four widths (the typical fitted width, at least the
+                # starting one)
+                typical = np.median(params[inside, 3]) if inside.any() else width
+                reach = int(np.ceil(4.0 * max(float(width), float(typical))))
+                signal = _neighbour_signal(peaks, current, half, reach)
+                model.data = raw - signal * mask
                 params = np.where(inside[:, None], params, start)  # a lost fit starts again
                 _set_weights(model, np.where(inside[:, None], params, start))
             steps = iterations if round_ == 0 else max(1, iterations // 2)  # warm starts
-            params = _levenberg_marquardt(model, params, steps, widest)
-        residual, jac = model(params)  # weighted: the covariance below is the WLS one
+            params = _fit_windows(model, params, steps, widest, threads)
+        # weighted: the covariance below is the WLS one
+        cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
-        variance = np.sum(residual**2, axis=1) / dof
-        normal = jac @ jac.transpose(0, 2, 1)
+        variance = cost / dof
         normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
         # pinv never raises: one degenerate window (a zero amplitude leaves its position
         # unconstrained) must not cost the others their errors; its own fail the checks below
