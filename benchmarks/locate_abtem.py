@@ -10,8 +10,9 @@ scaled to a mean dose per pixel so that the visible columns get ``--doses`` elec
 Poisson noise added (seeds 2100000 on), and every method scored as in ``evaluate_locate.py``
 (visible columns: summed Z at least a quarter of the heaviest; matching within 0.35 spacings;
 columns within a spacing of the edge left out, since abTEM treats the box as periodic and the
-field is not; radial RMSE against the radial bound of a
-Gaussian of the width fitted on the clean image).
+field is not; radial RMSE against the radial Cramer-Rao bound of the matched columns, each
+column's Gaussian fitted on the clean image in the expected counts, background and neighbours
+included: ``atomlens.metrics.cramer_rao_bound_columns``).
 
     .venv/bin/python benchmarks/locate_abtem.py --cache /tmp/abtem_haadf \\
         -o benchmarks/results/locate_abtem.json
@@ -32,7 +33,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from atomlens.locate import locate
-from atomlens.metrics import cramer_rao_bound_pm, detection_scores
+from atomlens.metrics import cramer_rao_bound_columns, detection_scores, match_positions
 from atomlens.physics import field
 from atomlens.physics.detectors import ShotNoise
 from atomlens.physics.structures.lattice import columns
@@ -69,6 +70,31 @@ def truth(material: str, size: int, step: float) -> np.ndarray:
     return table[["y", "x"]].to_numpy(float)
 
 
+def column_shapes(fitted: pd.DataFrame, true: np.ndarray, radius: float) -> np.ndarray:
+    """(n, 2) Gaussian amplitude [image units] and width [px] of each true column: the fit on
+    the clean image nearest to it (NaN where none lies within ``radius`` px)."""
+    widths = fitted["width"].to_numpy(float)
+    amplitudes = np.abs(fitted["intensity"].to_numpy(float)) / (2 * np.pi * widths**2)
+    distance, nearest = cKDTree(fitted[["y", "x"]].to_numpy(float)).query(true)
+    shape = np.stack([amplitudes[nearest], widths[nearest]], axis=1)
+    shape[distance > radius] = np.nan
+    return shape
+
+
+def column_bounds(
+    expected: np.ndarray, true: np.ndarray, shape: np.ndarray, scale: float
+) -> np.ndarray:
+    """(n, 2) Cramer-Rao bound [px] of each true column in the expected counts (the clean
+    image times the dose ``scale``), background and neighbours included."""
+    bounds = np.full((len(true), 2), np.nan)
+    known = np.isfinite(shape).all(axis=1)
+    if known.any():
+        bounds[known] = cramer_rao_bound_columns(np.clip(expected, 0, None), true[known],
+                                                 shape[known, 0] * scale,
+                                                 shape[known, 1])  # fmt: skip
+    return bounds
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cache", type=Path, required=True, help="folder of noise-free images")
@@ -102,12 +128,14 @@ def main(argv: list[str] | None = None) -> None:
         true = true[keep]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            width = float(locate(clean, pixel_size=args.step)["width"].median()) * args.step
+            fitted = locate(clean, pixel_size=args.step)
+        shape = column_shapes(fitted, true, 0.35 * spacing)
         for d, dose in enumerate(float(v) for v in args.doses.split(",")):
             dose_pixel = dose * len(true) / (args.size - 2 * margin) ** 2
             for s in range(args.noise_seeds):
                 rng = np.random.default_rng([SEED, m, d, s])
-                image, _ = ShotNoise(dose_per_pixel=dose_pixel).apply(clean, rng)
+                image, record = ShotNoise(dose_per_pixel=dose_pixel).apply(clean, rng)
+                bounds = column_bounds(clean * record["scale"], true, shape, record["scale"])
                 for method in args.methods.split(","):
                     options = {"method": method}
                     if method == "structure":
@@ -120,7 +148,10 @@ def main(argv: list[str] | None = None) -> None:
                     found = table[["y", "x"]].to_numpy(float)
                     found = found[((found >= margin) & (found <= args.size - 1 - margin)).all(1)]
                     scores = detection_scores(found, true, 0.35 * spacing)
-                    crb = math.sqrt(2) * cramer_rao_bound_pm(dose, width, args.step)
+                    _, matched = match_positions(found, true, 0.35 * spacing)
+                    radial = np.sum(bounds[matched] ** 2, axis=1)
+                    radial = radial[np.isfinite(radial)]
+                    crb = math.sqrt(np.mean(radial)) * args.step * 100 if len(radial) else math.nan
                     records.append({"material": material, "dose_column": dose, "seed": s,
                                     "method": method, "f1": scores["f1"],
                                     "rmse_pm": scores["rmse"] * args.step * 100, "crb_pm": crb,
