@@ -232,3 +232,32 @@ def test_vacuum_without_a_pixel_size_asks_for_one():
 def test_refining_no_columns_gives_an_empty_fit():
     fit = refine_columns(np.ones((16, 16)), np.zeros((0, 2)), half=2, width=1.0)
     assert len(fit) == 0 and fit.converged.dtype == bool
+
+
+def test_neighbour_signal_of_the_canvas_is_the_pairwise_sum():
+    from atomlens.locate.refine import _neighbour_signal
+
+    rng = np.random.default_rng(22)
+    peaks = np.array([[10, 10], [10, 16], [15, 12], [30, 30], [33, 27], [12, 40]])
+    half, width = 4, 1.5
+    params = np.column_stack([
+        rng.uniform(1, 5, len(peaks)), rng.uniform(-0.5, 0.5, (len(peaks), 2)),
+        np.full(len(peaks), width), np.zeros(len(peaks)),
+    ])  # fmt: skip
+    params[4, 3] = 4.0  # one wide fit: added pairwise, within reach only
+    offsets = np.arange(-half, half + 1)
+    wy, wx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+    expected = np.zeros((len(peaks), wy.size))
+    within = np.sqrt(2.0) * half + 4.0 * width
+    for i in range(len(peaks)):
+        for j in range(len(peaks)):
+            if i == j or (params[j, 3] > 1.5 * width and np.hypot(*(peaks[j] - peaks[i])) > within):
+                continue
+            cy, cx = peaks[j] + params[j, 1:3] - peaks[i]
+            expected[i] += params[j, 0] * np.exp(
+                -((wy - cy) ** 2 + (wx - cx) ** 2) / (2 * params[j, 3] ** 2)
+            )
+    # the canvas draws narrow columns to 6 widths: exp(-18) of their height is left out
+    np.testing.assert_allclose(_neighbour_signal(peaks, params, half, width), expected,
+                               atol=1e-7)  # fmt: skip
+    assert expected[3].max() > 0.1  # the wide column reaches its neighbour's window
