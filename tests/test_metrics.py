@@ -154,3 +154,23 @@ def test_column_bound_scales_with_the_dose_and_refuses_bad_input():
         cramer_rao_bound_columns(image - 5.0, [[30.0, 30.0]], [10.0], [2.0])
     with pytest.raises(ValueError, match="positions"):
         cramer_rao_bound_columns(image, [[np.nan, 30.0]], [10.0], [2.0])
+
+
+def test_overlapping_columns_share_their_information():
+    # two equal columns: 10 widths apart each has its own bound; 1.5 widths apart, fitted
+    # together, each is less certain than alone
+    width, amplitude = 2.0, 30.0
+    yy, xx = np.indices((64, 80))
+
+    def bounds(centres: np.ndarray) -> np.ndarray:
+        image = 2.0 + sum(amplitude * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * width**2))
+                          for y, x in centres)  # fmt: skip
+        return cramer_rao_bound_columns(image, centres, [amplitude] * len(centres),
+                                        [width] * len(centres))  # fmt: skip
+
+    alone = bounds(np.array([[32.0, 30.0]]))
+    np.testing.assert_allclose(bounds(np.array([[32.0, 30.0], [32.0, 50.0]]))[0], alone[0],
+                               rtol=1e-6)  # fmt: skip
+    close = bounds(np.array([[32.0, 30.0], [32.0, 33.0]]))
+    assert close[0, 1] > 1.2 * alone[0, 1]  # along the pair: the two trade places
+    np.testing.assert_allclose(close[0], close[1], rtol=1e-9)  # a symmetric pair

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import ndimage, spatial
+from scipy import fft, ndimage, spatial
 from tqdm.auto import tqdm
 
 from atomlens.core.parallel import check_scheduler, is_lazy, map_blocks, stream_mean
@@ -160,7 +160,7 @@ def noise_sigma(image: np.ndarray) -> float:
     # a Gaussian's 1 % largest squares hold 5.7 % of its variance
     trimmed = math.sqrt(float(kept.mean()) / 0.943)
     spatial_sigma = max(mad, trimmed) / 6.0
-    power = np.abs(np.fft.rfft2(values - values.mean())) ** 2
+    power = np.abs(fft.rfft2(values - values.mean(), workers=-1)) ** 2
     fy = np.abs(np.fft.fftfreq(values.shape[0]))[:, None]
     fx = np.fft.rfftfreq(values.shape[1])[None, :]
     high = power[(fy > 0.4) & (fx > 0.4)]

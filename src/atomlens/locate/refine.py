@@ -45,6 +45,10 @@ def _windows(image: np.ndarray, peaks: np.ndarray, half: int) -> np.ndarray:
 #: windows converge in a few steps, and the steps of the slow ones then cost only them.
 STEP_TOLERANCE = 1e-4
 COST_TOLERANCE = 1e-9
+#: The same for every round but the last: the next round changes each window's data (the
+#: neighbours' Gaussians subtracted anew), so converging further there was wasted; at 200
+#: e-/column it took half the fitting time.
+EARLY_TOLERANCES = (1e-2, 1e-5)
 
 
 def _normal_equations(model: _WindowModel, params: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -65,12 +69,14 @@ def _levenberg_marquardt(
     params: np.ndarray,
     iterations: int,
     widest: float,
+    tolerances: tuple[float, float] = (STEP_TOLERANCE, COST_TOLERANCE),
 ) -> np.ndarray:
     """Damped Gauss-Newton steps on (n, 5) parameters; a step is kept where it lowers the cost.
 
     ``model(params)`` returns (n, k) residuals and the (n, 5, k) Jacobian, and
     ``model.rows(index)`` the same model for some windows only. The width (parameter 3) is
-    kept in [0.3, ``widest``] px. A window stops once converged (:data:`STEP_TOLERANCE`).
+    kept in [0.3, ``widest``] px. A window stops once converged (``tolerances``: step [px] and
+    relative cost gain, :data:`STEP_TOLERANCE`).
     """
     params = params.copy()
     damping = np.full(len(params), 1e-3)
@@ -103,8 +109,8 @@ def _levenberg_marquardt(
         cost[kept] = trial_cost[better]
         damping[active] = np.where(better, damping[active] * 0.3, damping[active] * 10.0)
         settled = np.zeros(len(active), dtype=bool)
-        settled[better] = (np.abs(step[better, 1:3]).max(axis=1) < STEP_TOLERANCE) & (
-            gain <= COST_TOLERANCE * cost[kept]
+        settled[better] = (np.abs(step[better, 1:3]).max(axis=1) < tolerances[0]) & (
+            gain <= tolerances[1] * cost[kept]
         )
         active = active[~settled]
     return params
@@ -115,7 +121,12 @@ THREADED_WINDOWS = 256
 
 
 def _fit_windows(
-    model: _WindowModel, params: np.ndarray, iterations: int, widest: float, threads: int | None
+    model: _WindowModel,
+    params: np.ndarray,
+    iterations: int,
+    widest: float,
+    threads: int | None,
+    tolerances: tuple[float, float],
 ) -> np.ndarray:
     """:func:`_levenberg_marquardt` on the windows split over ``threads`` threads.
 
@@ -126,12 +137,12 @@ def _fit_windows(
         threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1)  # fmt: skip
     if threads < 2 or len(params) < THREADED_WINDOWS:
-        return _levenberg_marquardt(model, params, iterations, widest)
+        return _levenberg_marquardt(model, params, iterations, widest, tolerances)
     chunks = np.array_split(np.arange(len(params)), threads)
     with ThreadPoolExecutor(threads) as pool:
         parts = pool.map(
             lambda index: _levenberg_marquardt(
-                model.rows(index), params[index], iterations, widest
+                model.rows(index), params[index], iterations, widest, tolerances
             ),
             chunks,
         )
@@ -273,44 +284,54 @@ def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, width: f
 
     A neighbour counts in a window when its centre lies within the window's half-diagonal plus
     four starting ``width`` s [px]. Columns no wider than 1.5 starting widths (almost all) are
-    drawn once onto one canvas within 6 starting widths of their integer peak, and each window
-    reads the canvas less its own Gaussian: n (12 w + 1)^2 evaluations instead of one per
-    window, neighbour and pixel (about 10 x fewer at 2000 columns). Wider fits (background
+    drawn once onto one canvas within 6 of their own widths s of their integer peak, and each
+    window reads the canvas less its own Gaussian: n (12 s + 1)^2 evaluations instead of one
+    per window, neighbour and pixel (about 10 x fewer at 2000 columns). Wider fits (background
     blobs in ABF or HRTEM images) are added to the windows within reach, whole: drawn on the
     canvas they would reach windows far away and hurt those fits. Columns with a zero
     amplitude draw nothing.
     """
     offsets = np.arange(-half, half + 1)
     wy, wx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
-    narrow = params[:, 3] <= 1.5 * width
-    reach = int(np.ceil(6.0 * width))
-    drawn = np.arange(-reach, reach + 1)
-    dy, dx = (g.ravel() for g in np.meshgrid(drawn, drawn, indexing="ij"))
-    margin = max(half, reach)
+    narrow = (params[:, 3] <= 1.5 * width) & (params[:, 0] != 0)
+    # each narrow column is drawn to 6 of its own widths; columns of one reach together
+    reaches = np.ceil(6.0 * params[:, 3]).astype(int)
+    margin = max(half, int(reaches[narrow].max(initial=0)))
     origin = peaks.min(axis=0) - margin
     extent = peaks.max(axis=0) - origin + margin + 1
-    amplitude, y0, x0, sigma = (params[:, i, None] for i in range(4))
-    amplitude = np.where(narrow[:, None], amplitude, 0.0)
-    values = amplitude * np.exp(-((dy - y0) ** 2 + (dx - x0) ** 2) / (2.0 * sigma**2))
-    rows, cols = peaks[:, 0, None] - origin[0] + dy, peaks[:, 1, None] - origin[1] + dx
-    canvas = np.bincount((rows * extent[1] + cols).ravel(), weights=values.ravel(),
-                         minlength=int(extent[0] * extent[1]))  # fmt: skip
+    canvas = np.zeros(int(extent[0] * extent[1]))
+    own = np.zeros((len(peaks), wy.size))
+    for reach in np.unique(reaches[narrow]):
+        group = np.flatnonzero(narrow & (reaches == reach))
+        amplitude, y0, x0, sigma = (params[group, i, None] for i in range(4))
+        drawn = np.arange(-reach, reach + 1)
+        dy, dx = (g.ravel() for g in np.meshgrid(drawn, drawn, indexing="ij"))
+        values = amplitude * np.exp(-((dy - y0) ** 2 + (dx - x0) ** 2) / (2.0 * sigma**2))
+        rows = peaks[group, 0, None] - origin[0] + dy
+        cols = peaks[group, 1, None] - origin[1] + dx
+        canvas += np.bincount((rows * extent[1] + cols).ravel(), weights=values.ravel(),
+                              minlength=canvas.size)  # fmt: skip
+        # the window's own Gaussian, where it was drawn
+        drawn_here = (np.abs(wy) <= reach) & (np.abs(wx) <= reach)
+        own[group] = amplitude * np.exp(-((wy - y0) ** 2 + (wx - x0) ** 2) / (2.0 * sigma**2))
+        own[group] *= drawn_here
     total = canvas[(peaks[:, 0, None] - origin[0] + wy) * extent[1]
                    + peaks[:, 1, None] - origin[1] + wx]  # fmt: skip
-    # less the window's own Gaussian, where it was drawn
-    own = amplitude * np.exp(-((wy - y0) ** 2 + (wx - x0) ** 2) / (2.0 * sigma**2))
-    total -= own * ((np.abs(wy) <= reach) & (np.abs(wx) <= reach))
+    total -= own
     wide = np.flatnonzero(~narrow & (params[:, 0] != 0))
     if len(wide):
         within = np.sqrt(2.0) * half + 4.0 * width
-        tree = spatial.cKDTree(peaks[wide].astype(float))
-        for i, near in enumerate(tree.query_ball_point(peaks.astype(float), within)):
-            for j in wide[near]:
-                if j == i:
-                    continue
-                cy, cx = peaks[j] + params[j, 1:3] - peaks[i]
-                r2 = (wy - cy) ** 2 + (wx - cx) ** 2
-                total[i] += params[j, 0] * np.exp(-r2 / (2.0 * params[j, 3] ** 2))
+        lists = spatial.cKDTree(peaks[wide].astype(float)).query_ball_point(
+            peaks.astype(float), within
+        )
+        windows = np.repeat(np.arange(len(peaks)), [len(items) for items in lists])
+        others = wide[np.concatenate([np.asarray(items, dtype=int) for items in lists])]
+        windows, others = windows[windows != others], others[windows != others]
+        cy = (peaks[others, 0] + params[others, 1] - peaks[windows, 0])[:, None]
+        cx = (peaks[others, 1] + params[others, 2] - peaks[windows, 1])[:, None]
+        r2 = (wy - cy) ** 2 + (wx - cx) ** 2
+        values = params[others, 0, None] * np.exp(-r2 / (2.0 * params[others, 3, None] ** 2))
+        np.add.at(total, windows, values)
     return total
 
 
@@ -371,7 +392,9 @@ def refine_columns(
                 params = np.where(inside[:, None], params, start)  # a lost fit starts again
                 _set_weights(model, np.where(inside[:, None], params, start))
             steps = iterations if round_ == 0 else max(1, iterations // 2)  # warm starts
-            params = _fit_windows(model, params, steps, widest, threads)
+            last = round_ == max(1, rounds) - 1
+            tolerances = (STEP_TOLERANCE, COST_TOLERANCE) if last else EARLY_TOLERANCES
+            params = _fit_windows(model, params, steps, widest, threads, tolerances)
         # weighted: the covariance below is the WLS one
         cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)

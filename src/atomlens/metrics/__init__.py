@@ -116,14 +116,15 @@ def cramer_rao_bound_columns(
     """The Cramer-Rao lower bound of every column's (y, x) in an image of expected counts [px].
 
     Each column is modelled as the Gaussian ``A exp(-((y - y0)**2 + (x - x0)**2) / (2 w**2))``
-    (``A`` = ``amplitude``, ``w`` = ``width``) on a local constant background, its unknowns
-    being y0, x0, A, w and the background; the counts are Poisson with mean ``expected``, which
-    holds everything that reaches the pixel: the column, its neighbours' tails, the background.
-    The Fisher information ``F = sum_pixels J J^T / expected`` (J: the model's derivatives)
-    over the pixels within 4 widths is inverted, and the bound is the square root of the
-    position terms of ``F^-1``. With no background and fine pixels this is
-    :func:`cramer_rao_bound_pm`'s ``w / sqrt(N)``; a background raises it, which is why a fit to
-    a real image cannot reach that simpler bound.
+    (``A`` = ``amplitude``, ``w`` = ``width``); the counts are Poisson with mean ``expected``,
+    which holds everything that reaches the pixel: the columns, the background. A column's
+    bound comes from the Fisher information ``F = sum_pixels J J^T / expected`` (J: the model's
+    derivatives) of it and of the columns that overlap it (centres closer than three times the
+    sum of the two widths), all unknown together: each one's y0, x0, A and w, and one local
+    constant background, over the pixels within 4 widths of any of them. The bound is the
+    square root of the column's position terms of ``F^-1``. Close columns (a Si dumbbell)
+    share their information and each gets a larger bound than alone; with no background and
+    fine pixels an isolated column's bound is :func:`cramer_rao_bound_pm`'s ``w / sqrt(N)``.
 
     Parameters
     ----------
@@ -132,7 +133,7 @@ def cramer_rao_bound_columns(
     positions : ndarray (n, 2)
         Column (y, x) [px].
     amplitude : ndarray (n,)
-        Peak height of each column's Gaussian above its background [e- per pixel], > 0.
+        Peak height of each column's Gaussian above the background [e- per pixel], > 0.
     width : ndarray (n,)
         Gaussian standard deviation of each column [px], > 0.
 
@@ -140,8 +141,8 @@ def cramer_rao_bound_columns(
     -------
     ndarray (n, 2)
         The bound of y and of x [px] (per axis; a radial RMSE is bounded by the root of the
-        sum of squares); NaN for a column with fewer than 5 pixels of positive expected counts
-        around it or off the image.
+        sum of squares); NaN for a column off the image or with too few pixels of positive
+        expected counts around it.
 
     Examples
     --------
@@ -164,35 +165,50 @@ def cramer_rao_bound_columns(
     if not np.all(np.isfinite(centres)):
         raise ValueError("positions=... must be finite (y, x) [px].")
     bounds = np.full((len(centres), 2), np.nan)
-    for index, ((y0, x0), a, w) in enumerate(zip(centres, heights, widths, strict=True)):
-        reach = 4.0 * w
-        top, bottom = (
-            max(0, math.floor(y0 - reach)),
-            min(counts.shape[0], math.ceil(y0 + reach) + 1),
-        )
-        left, right = (
-            max(0, math.floor(x0 - reach)),
-            min(counts.shape[1], math.ceil(x0 + reach) + 1),
-        )
-        if bottom <= top or right <= left:
-            continue
-        window = counts[top:bottom, left:right].ravel()
-        rows, cols = np.meshgrid(np.arange(top, bottom), np.arange(left, right), indexing="ij")
-        dy, dx = rows.ravel() - y0, cols.ravel() - x0
-        keep = window > 0
-        if keep.sum() < 5:
-            continue
+    if not len(centres):
+        return bounds
+    tree = spatial.cKDTree(centres)
+    widest = float(widths.max())
+    for index in range(len(centres)):
+        near = tree.query_ball_point(centres[index], 3.0 * (widths[index] + widest))
+        members = [index] + [
+            j for j in near
+            if j != index and np.hypot(*(centres[j] - centres[index]))
+            < 3.0 * (widths[index] + widths[j])
+        ]  # fmt: skip
+        bounds[index] = _column_bound(counts, centres[members], heights[members], widths[members])
+    return bounds
+
+
+def _column_bound(
+    counts: np.ndarray, centres: np.ndarray, heights: np.ndarray, widths: np.ndarray
+) -> np.ndarray:
+    """(y, x) bound [px] of the first of a group of columns fitted together (see above)."""
+    reach = 4.0 * widths
+    top = max(0, math.floor(np.min(centres[:, 0] - reach)))
+    bottom = min(counts.shape[0], math.ceil(np.max(centres[:, 0] + reach)) + 1)
+    left = max(0, math.floor(np.min(centres[:, 1] - reach)))
+    right = min(counts.shape[1], math.ceil(np.max(centres[:, 1] + reach)) + 1)
+    if bottom <= top or right <= left:
+        return np.full(2, np.nan)
+    window = counts[top:bottom, left:right].ravel()
+    rows, cols = np.meshgrid(np.arange(top, bottom), np.arange(left, right), indexing="ij")
+    keep = window > 0
+    if keep.sum() <= 4 * len(centres) + 1:
+        return np.full(2, np.nan)
+    derivatives = []
+    for (y0, x0), a, w in zip(centres, heights, widths, strict=True):
+        dy, dx = rows.ravel()[keep] - y0, cols.ravel()[keep] - x0
         r2 = dy**2 + dx**2
         g = np.exp(-r2 / (2.0 * w**2))
-        jacobian = np.stack([a * g * dy / w**2, a * g * dx / w**2, g, a * g * r2 / w**3,
-                             np.ones_like(g)])[:, keep]  # fmt: skip
-        fisher = (jacobian / window[keep]) @ jacobian.T
-        try:
-            covariance = np.linalg.inv(fisher)
-        except np.linalg.LinAlgError:
-            continue
-        bounds[index] = np.sqrt(np.clip(np.diag(covariance)[:2], 0, None))
-    return bounds
+        derivatives += [a * g * dy / w**2, a * g * dx / w**2, g, a * g * r2 / w**3]
+    jacobian = np.stack([*derivatives, np.ones(int(keep.sum()))])
+    fisher = (jacobian / window[keep]) @ jacobian.T
+    try:
+        covariance = np.linalg.inv(fisher)
+    except np.linalg.LinAlgError:
+        return np.full(2, np.nan)
+    return np.sqrt(np.clip(np.diag(covariance)[:2], 0, None))
 
 
 def match_positions(
