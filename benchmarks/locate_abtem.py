@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 import warnings
@@ -33,10 +32,14 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from atomlens.locate import locate
-from atomlens.metrics import cramer_rao_bound_columns, detection_scores, match_positions
+from atomlens.metrics import detection_scores
 from atomlens.physics import field
 from atomlens.physics.detectors import ShotNoise
 from atomlens.physics.structures.lattice import columns
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from evaluate_locate import column_shapes, matched_bound, truth_bounds
 
 SEED = 2_100_000
 SCENES = {"SrTiO3": (0, 0, 1), "MoS2": (0, 0, 1), "Au": (0, 0, 1)}
@@ -68,31 +71,6 @@ def truth(material: str, size: int, step: float) -> np.ndarray:
     table = columns(atoms, pixel_size=step)
     table = table[table["Z_sum"] >= 0.25 * table["Z_sum"].max()]
     return table[["y", "x"]].to_numpy(float)
-
-
-def column_shapes(fitted: pd.DataFrame, true: np.ndarray, radius: float) -> np.ndarray:
-    """(n, 2) Gaussian amplitude [image units] and width [px] of each true column: the fit on
-    the clean image nearest to it (NaN where none lies within ``radius`` px)."""
-    widths = fitted["width"].to_numpy(float)
-    amplitudes = np.abs(fitted["intensity"].to_numpy(float)) / (2 * np.pi * widths**2)
-    distance, nearest = cKDTree(fitted[["y", "x"]].to_numpy(float)).query(true)
-    shape = np.stack([amplitudes[nearest], widths[nearest]], axis=1)
-    shape[distance > radius] = np.nan
-    return shape
-
-
-def column_bounds(
-    expected: np.ndarray, true: np.ndarray, shape: np.ndarray, scale: float
-) -> np.ndarray:
-    """(n, 2) Cramer-Rao bound [px] of each true column in the expected counts (the clean
-    image times the dose ``scale``), background and neighbours included."""
-    bounds = np.full((len(true), 2), np.nan)
-    known = np.isfinite(shape).all(axis=1)
-    if known.any():
-        bounds[known] = cramer_rao_bound_columns(np.clip(expected, 0, None), true[known],
-                                                 shape[known, 0] * scale,
-                                                 shape[known, 1])  # fmt: skip
-    return bounds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             for s in range(args.noise_seeds):
                 rng = np.random.default_rng([SEED, m, d, s])
                 image, record = ShotNoise(dose_per_pixel=dose_pixel).apply(clean, rng)
-                bounds = column_bounds(clean * record["scale"], true, shape, record["scale"])
+                bounds = truth_bounds(clean, true, shape, record["scale"])
                 for method in args.methods.split(","):
                     options = {"method": method}
                     if method == "structure":
@@ -148,10 +126,7 @@ def main(argv: list[str] | None = None) -> None:
                     found = table[["y", "x"]].to_numpy(float)
                     found = found[((found >= margin) & (found <= args.size - 1 - margin)).all(1)]
                     scores = detection_scores(found, true, 0.35 * spacing)
-                    _, matched = match_positions(found, true, 0.35 * spacing)
-                    radial = np.sum(bounds[matched] ** 2, axis=1)
-                    radial = radial[np.isfinite(radial)]
-                    crb = math.sqrt(np.mean(radial)) * args.step * 100 if len(radial) else math.nan
+                    crb = matched_bound(found, true, bounds, 0.35 * spacing) * args.step * 100
                     records.append({"material": material, "dose_column": dose, "seed": s,
                                     "method": method, "f1": scores["f1"],
                                     "rmse_pm": scores["rmse"] * args.step * 100, "crb_pm": crb,
