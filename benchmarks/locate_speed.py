@@ -8,7 +8,8 @@ Images: the scenes of ``evaluate_locate.py`` (atomlens's HAADF simulator, 3 % co
 a random in-plane rotation, Poisson noise) at 1024 x 1024 px, with the pixel size of each
 material chosen so that about 2000 columns are scored, at 200 electrons per column. atomlens
 runs ``locate(image, pixel_size=...)`` (everything else, the spacing included, estimated from
-the image), timed as the median of ``--repeats`` runs in this process after one warm-up run;
+the image), timed as the median of ``--repeats`` runs in this process after one warm-up run,
+alternated with as many runs with ``site_search=False`` (the lattice-site search's cost);
 Atomap (benchmark-only, its own environment: ``benchmarks/peers/atomap/setup.sh``) runs once,
 with the separation 0.45 x the true spacing, timed inside its process (start-up excluded).
 Both are scored against the truth like ``evaluate_locate.py`` (F1, radial RMSE, and the RMSE
@@ -58,27 +59,32 @@ def main(argv: list[str] | None = None) -> None:
         scene = make_scene("haadf", material, index, args.size, pixel_size)
         image, _, scale = noisy(scene, DOSE, 0)
         bounds = column_bounds(scene, scale)
-        times = []
+        times, plain_times = [], []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             locate(image, pixel_size=pixel_size)  # warm-up: imports, allocations
-            for _ in range(args.repeats):
+            for _ in range(args.repeats):  # alternated: a slower spell hits both alike
                 start = time.perf_counter()
                 table = locate(image, pixel_size=pixel_size)
                 times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                plain = locate(image, pixel_size=pixel_size, site_search=False)
+                plain_times.append(time.perf_counter() - start)
         found = table[["y", "x"]].to_numpy(float)
         row = {"material": material, "pixel_size": pixel_size, "columns": len(scene.truth),
                "found": len(table), "spacing_px": scene.spacing,
                "atomlens_s": float(np.median(times)), "atomlens_s_all": times,
-               "atomlens": score(scene, found, bounds)}  # fmt: skip
+               "atomlens": score(scene, found, bounds),
+               "no_sites_s": float(np.median(plain_times)), "no_sites_s_all": plain_times,
+               "no_sites": score(scene, plain[["y", "x"]].to_numpy(float), bounds)}  # fmt: skip
         if atomap is not None:
             separation = max(2, int(0.45 * scene.spacing))
             positions, seconds = atomap(image[None], separation, dark=False)
             row["atomap_s"] = float(seconds[0])
             row["atomap"] = score(scene, positions[0], bounds)
         rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "atomlens_s_all"}, default=float),
-              flush=True)  # fmt: skip
+        print(json.dumps({k: v for k, v in row.items() if not k.endswith("_all")},
+                         default=float), flush=True)  # fmt: skip
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     settings = {"command": "python benchmarks/locate_speed.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "size": args.size, "dose_column": DOSE,
@@ -98,14 +104,17 @@ def markdown(rows: list[dict], settings: dict) -> str:
         f"{settings['dose_column']:g} e-/column; Atomap {settings['atomap']}.",
         "",
         "| material | Å/px | columns | atomlens s | atomlens F1 | RMSE [pm] | RMSE / CRB "
+        "| no site search: s | F1 | RMSE / CRB "
         "| Atomap s | Atomap F1 | RMSE [pm] | RMSE / CRB | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        ours = row["atomlens"]
+        ours, plain = row["atomlens"], row.get("no_sites")
         cells = [row["material"], f"{row['pixel_size']:g}", str(row["columns"]),
                  f"{row['atomlens_s']:.2f}", f"{ours['f1']:.3f}", f"{ours['rmse_pm']:.1f}",
                  f"{ours['rmse_over_crb']:.2f}"]  # fmt: skip
+        cells += ([f"{row['no_sites_s']:.2f}", f"{plain['f1']:.3f}",
+                   f"{plain['rmse_over_crb']:.2f}"] if plain else ["-"] * 3)  # fmt: skip
         if "atomap" in row:
             peer = row["atomap"]
             cells += [f"{row['atomap_s']:.1f}", f"{peer['f1']:.3f}", f"{peer['rmse_pm']:.1f}",

@@ -67,3 +67,22 @@ def test_bad_inputs_and_outputs_get_one_line_errors(tmp_path, image_file, capsys
     existing.write_text("keep me")
     assert main(["locate", str(image_file), "-o", str(existing)]) == 2
     assert existing.read_text() == "keep me" and image_file.read_bytes() == before
+
+
+def test_site_search_can_be_turned_off_and_on(tmp_path, image_file, monkeypatch):
+    import atomlens.locate
+
+    seen = []
+    original = atomlens.locate.locate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("site_search"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(atomlens.locate, "locate", spy)
+    for choice in ("auto", "on", "off"):
+        out = tmp_path / f"{choice}.csv"
+        assert main(["locate", str(image_file), "--site-search", choice, "-o", str(out),
+                     "--no-progress"]) == 0  # fmt: skip
+        assert len(pd.read_csv(out)) == 100
+    assert seen == [None, True, False]

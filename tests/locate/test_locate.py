@@ -261,3 +261,22 @@ def test_neighbour_signal_of_the_canvas_is_the_pairwise_sum():
     np.testing.assert_allclose(_neighbour_signal(peaks, params, half, width), expected,
                                atol=1e-7)  # fmt: skip
     assert expected[3].max() > 0.1  # the wide column reaches its neighbour's window
+
+
+def test_noise_between_close_columns_does_not_shrink_the_spacing():
+    # a triangular lattice 9.2 px apart, 2 px wide columns: the trial detection at half the
+    # spacing finds noise maxima between the columns, whose distances scatter (a sublattice's
+    # would agree); before the check, the spacing became 7.3 px
+    a = 9.2
+    ij = np.stack(np.meshgrid(np.arange(-40, 40), np.arange(-40, 40), indexing="ij"), -1)
+    centres = ij.reshape(-1, 2) @ np.array([[0.0, a], [a * math.sqrt(3) / 2, a / 2]])
+    centres = centres[(centres >= 0).all(axis=1) & (centres < 256).all(axis=1)]
+    height = 200.0 / (2 * np.pi * 2.0**2)
+    expected = 0.3 * height + gaussian_columns((256, 256), centres,
+                                               np.full(len(centres), height), 2.0)  # fmt: skip
+    image = np.random.default_rng(0).poisson(expected).astype(float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = locate(image)
+    assert table.attrs["spacing_px"] == pytest.approx(a, rel=0.03)
+    assert found_against(table, centres, 3.0)["f1"] > 0.97

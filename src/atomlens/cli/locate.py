@@ -62,6 +62,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="find the candidate columns on the image enhanced by the unpaired generator "
         "('atomlens enhance'); positions and uncertainties still come from the raw counts",
     )
+    parser.add_argument(
+        "--site-search",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="look again, at 3 standard errors, at the empty lattice sites the columns found "
+        "vote for, and drop noise beside them (auto: on for haadf only)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV table")
     parser.add_argument("--plot", type=Path, help="also save the first image with its columns")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -114,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         "model": args.model,
         "structure": args.structure,
         "zone_axis": _zone_axis(args.zone_axis),
+        "site_search": {"auto": None, "on": True, "off": False}[args.site_search],
     }
     progress = not args.no_progress
     if parallel is not None and len(inputs) > 1:  # one file per task, its frames in turn

@@ -15,10 +15,18 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
 4. Every column is refined on the (background-free) image by a batched Gaussian fit with its
    neighbours (:func:`~atomlens.locate.refine.refine_columns`), with position uncertainties.
 5. Columns whose fit fails (noise maxima) or whose centre lies off the image are dropped, as
-   is the weaker of two that converge within a third of a spacing; when the integrated
-   intensities fall into two well-separated groups (a two-Gaussian mixture of the log
-   intensities, by BIC and Ashman's D > 2), each column is classed ``heavy`` or ``light``
-   (HAADF) or ``strong`` or ``weak`` (ABF, HRTEM), else ``column``.
+   is the weaker of two that converge within a third of a spacing. HAADF: a fit more than 2.5
+   times wider or narrower than the typical column (at a few tens of counts a weak column's
+   fit shrinks onto a noise spike or spreads over a neighbour) is fitted again with its width
+   held within 1.6 times the typical one (ABF and HRTEM columns differ in shape too much).
+6. HAADF (``site_search``): the columns found vote for their lattice neighbours' sites
+   (:mod:`~atomlens.locate.sites`). A column off the lattice right beside one on it (noise on
+   the flank of a dumbbell) is dropped unless 5 standard errors strong; an empty site is
+   tested at its fixed position at 3 standard errors, and the columns that pass are fitted
+   with their neighbours and kept when significant. A vacancy gets votes and no column.
+7. When the integrated intensities fall into two well-separated groups (a two-Gaussian
+   mixture of the log intensities, by BIC and Ashman's D > 2), each column is classed
+   ``heavy`` or ``light`` (HAADF) or ``strong`` or ``weak`` (ABF, HRTEM), else ``column``.
 
 The network paths (``method="unet"``, the AtomAI-Segmentor-like baseline of paper 002, and
 ``method="structure"``, paper 002's structure-conditioned model, given ``structure=`` and
@@ -26,7 +34,7 @@ The network paths (``method="unet"``, the AtomAI-Segmentor-like baseline of pape
 8 px apart (:mod:`atomlens.locate.network`), the network gives a probability map of columns
 and one of heavy columns, and every local maximum of the column map at or above the model's
 ``level`` (0.5) is a candidate. An estimated spacing is checked by the network (the scale at
-which it is most confident); ``structure=`` with a pixel size gives the spacing. Steps 4 and 5
+which it is most confident); ``structure=`` with a pixel size gives the spacing. Steps 4 to 7
 are the same, except that the class comes from the heavy map.
 """
 
@@ -53,7 +61,7 @@ from atomlens.locate.preprocess import (
     estimate_spacing,
     subtract_background,
 )
-from atomlens.locate.refine import refine_columns
+from atomlens.locate.revise import drop_duplicates, fitted, mended, pruned, thinned, with_sites
 
 __all__ = ["COLUMNS", "METHODS", "MODALITIES", "Segmentor", "load_segmentor", "locate"]
 
@@ -198,7 +206,7 @@ def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarra
     keep = (excess > threshold * smoothed_noise) & (prominence > 0.1 * strongest)
     peaks, height = peaks[keep], smooth[peaks[keep, 0], peaks[keep, 1]]
     ordered = peaks[np.argsort(-height, kind="stable")]
-    return ordered[_thinned(ordered, 0.45 * spacing)]
+    return ordered[thinned(ordered, 0.45 * spacing)]
 
 
 #: Share of ``threshold`` a guide's candidate must reach in the counts themselves.
@@ -231,23 +239,6 @@ def _local_median(image: np.ndarray, box: int) -> np.ndarray:
     coarse = ndimage.median_filter(image[::step, ::step], size=max(3, box // step), mode="reflect")
     fine = np.repeat(np.repeat(coarse, step, axis=0), step, axis=1)
     return fine[: image.shape[0], : image.shape[1]]
-
-
-def _thinned(ordered: np.ndarray, distance: float) -> np.ndarray:
-    """Mask of the points (strongest first) not closer than ``distance`` to a stronger kept one."""
-    keep = np.ones(len(ordered), dtype=bool)
-    if len(ordered) < 2:
-        return keep
-    for i, j in sorted(spatial.cKDTree(ordered).query_pairs(distance)):
-        if keep[i]:
-            keep[j] = False
-    return keep
-
-
-def _drop_duplicates(table: pd.DataFrame, radius: float) -> pd.DataFrame:
-    """The weaker of two columns closer than ``radius`` [px] removed."""
-    order = table.sort_values("intensity", ascending=False, kind="stable")
-    return order[_thinned(order[["y", "x"]].to_numpy(), radius)].sort_index()
 
 
 def _two_gaussians(values: np.ndarray, iterations: int = 100) -> tuple[np.ndarray, ...]:
@@ -315,6 +306,7 @@ def _frame_columns(
     network: tuple[Segmentor, tuple[np.ndarray, np.ndarray] | None] | None = None,
     guide: np.ndarray | None = None,
     flat: np.ndarray | None = None,
+    sites: bool = True,
 ) -> pd.DataFrame:
     """The columns of one frame (``flat``: its columns-bright background-free image when the
     spacing estimate already made it)."""
@@ -332,14 +324,14 @@ def _frame_columns(
     if guide is not None:
         keep = _confirmed(peaks, flat, spacing, GUIDE_CONFIRMATION * threshold)
         peaks, heavy = peaks[keep], None if heavy is None else heavy[keep]
-    half = int(np.clip(round(0.5 * spacing), 2, 20))
-    fit = refine_columns(flat, peaks, half=half, width=max(spacing / 6.0, 0.7), rounds=rounds)
-    table = pd.DataFrame(fit.columns)
-    inside = (table["y"].between(-0.5, frame.shape[0] - 0.5)) & (
-        table["x"].between(-0.5, frame.shape[1] - 0.5)
-    )
-    table = table[table["converged"] & inside].drop(columns="converged")
-    table = _drop_duplicates(table, spacing / 3.0)
+    table = drop_duplicates(fitted(flat, peaks, spacing, rounds), spacing / 3.0)
+    if modality == "haadf":  # ABF and HRTEM columns vary in shape (lost F1 there)
+        table = mended(flat, table, spacing, rounds)
+    if sites:
+        table = with_sites(flat, pruned(flat, table, spacing, rounds), spacing, rounds, len(peaks))
+        if heavy is not None:
+            heavy = _heavy_like(table, heavy, len(peaks))
+    table = table.drop(columns="sigma_amplitude")
     rows = np.clip(np.rint(table["y"].to_numpy()).astype(int), 0, frame.shape[0] - 1)
     cols = np.clip(np.rint(table["x"].to_numpy()).astype(int), 0, frame.shape[1] - 1)
     background = (signed - flat)[rows, cols] + table["background"].to_numpy()
@@ -351,6 +343,24 @@ def _frame_columns(
     return table.reset_index(drop=True)
 
 
+def _heavy_like(table: pd.DataFrame, heavy: np.ndarray, first: int) -> np.ndarray:
+    """The network's heavy flags of candidates 0 .. ``first`` - 1, extended to the columns
+    found at lattice sites (indices ``first`` on): heavy when the intensity is nearer (in log)
+    to the median of the heavy columns than to that of the light ones."""
+    size = max(first, int(table.index.max()) + 1) if len(table) else first
+    flags = np.zeros(size, dtype=bool)
+    flags[:first] = heavy
+    found, added = table[table.index < first], table[table.index >= first]
+    classes = heavy[found.index.to_numpy()]
+    if classes.any() and not classes.all():
+        log_intensity = np.log(np.maximum(found["intensity"].to_numpy(), 1e-300))
+        middle = 0.5 * (np.median(log_intensity[classes]) + np.median(log_intensity[~classes]))
+        flags[added.index.to_numpy()] = np.log(added["intensity"].to_numpy()) > middle
+    else:
+        flags[added.index.to_numpy()] = bool(len(classes)) and bool(classes.all())
+    return flags
+
+
 def _network_classes(heavy: np.ndarray, modality: str) -> np.ndarray:
     """``heavy``/``light`` (``strong``/``weak``) from the network's heavy map when both occur,
     else ``column``."""
@@ -358,6 +368,10 @@ def _network_classes(heavy: np.ndarray, modality: str) -> np.ndarray:
         return np.full(len(heavy), "column", dtype=object)
     names = ("heavy", "light") if modality == "haadf" else ("strong", "weak")
     return np.where(heavy, names[0], names[1]).astype(object)
+
+
+#: Largest interquartile range of a trial detection's nearest-neighbour distances, in medians.
+SPREAD = 0.3
 
 
 def _nearest_columns(
@@ -382,9 +396,12 @@ def _nearest_columns(
         backgrounds[(estimate, dark)] = flat
     peaks = _find_peaks(flat, estimate / 2, threshold)
     if len(peaks) >= 3:
-        nearest = float(np.median(spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]))
-        # honeycombs give 0.58, Si [110] dumbbells 0.42; much shorter means the trial found noise
-        if 0.38 * estimate <= nearest < 0.85 * estimate:
+        distances = spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]
+        low, nearest, high = (float(v) for v in np.percentile(distances, [25, 50, 75]))
+        # honeycombs give 0.58, Si [110] dumbbells 0.42; much shorter means the trial found
+        # noise, and so do scattered distances (a sublattice's are within about +-10 %; noise
+        # maxima between GaN columns 9 px apart at 0.2 Å/px spread over 1.5 x their median)
+        if 0.38 * estimate <= nearest < 0.85 * estimate and high - low < SPREAD * nearest:
             return nearest, "nearest-neighbour distance of the columns found"
     return estimate, "estimated from the autocorrelation"
 
@@ -436,6 +453,7 @@ def locate(
     scheduler: str | Any = None,
     workers: int | None = None,
     guide: np.ndarray | None = None,
+    site_search: bool | None = None,
 ) -> pd.DataFrame:
     """Every atomic column of an image (or of each frame of a stack).
 
@@ -490,6 +508,15 @@ def locate(
         typical candidate's excess: :func:`_confirmed`), and the Gaussian
         fit, its positions, uncertainties and intensities come from those counts. Not with
         ``scheduler`` or ``workers``.
+    site_search : bool, optional
+        Use the lattice of the columns found (:mod:`atomlens.locate.sites`): look again at
+        the empty sites they vote for, at a lower significance than the search of every pixel
+        (3 standard errors at the site's fixed position), which finds weak columns and weak
+        sublattices at a few tens of counts per column; and drop a column off the lattice
+        right beside one on it unless it is 5 standard errors strong. Default: on for HAADF,
+        where every bright spot is a column; off for ABF and HRTEM, whose contrast has maxima
+        between the columns too (there it added false columns in
+        ``benchmarks/evaluate_locate.py``).
 
     Returns
     -------
@@ -527,6 +554,11 @@ def locate(
         raise ValueError(f"threshold=... must be a number of noise sigmas >= 0, got {threshold!r}.")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or not 1 <= rounds <= 10:
         raise ValueError(f"rounds=... must be an integer in [1, 10], got {rounds!r}.")
+    if site_search is None:
+        site_search = modality == "haadf"
+    elif not isinstance(site_search, bool | np.bool_):
+        raise ValueError(f"site_search=... must be True, False or None, got {site_search!r}.")
+    site_search = bool(site_search)
     network = _network(method, model, structure, zone_axis)
     parallel = scheduler is not None or workers is not None
     if parallel:
@@ -565,7 +597,8 @@ def locate(
         modality == "hrtem" and columns_are_dark(frames.mean(axis=0), spacing_px)
     )
     if lazy or (parallel and array.ndim == 3):
-        settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size)
+        settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size,
+                    site_search)  # fmt: skip
         blocks = map_blocks(
             _located_block,
             image if lazy else array,
@@ -584,6 +617,7 @@ def locate(
                 frame, spacing_px, dark, threshold, rounds, modality, network,
                 None if guides is None else guides[i],
                 None if backgrounds is None else backgrounds.get((spacing_px, dark)),
+                site_search,
             )  # fmt: skip
             if array.ndim == 3:
                 table.insert(0, "frame", i)
@@ -598,6 +632,7 @@ def locate(
         method=method,
         model=None if network is None else str(model or MODELS[method]),
         guided=guide is not None,
+        site_search=site_search,
     )
     return result
 
@@ -612,14 +647,15 @@ def _finished(table: pd.DataFrame, pixel_size: float | None) -> pd.DataFrame:
 def _located_block(block: np.ndarray, start: int, settings: tuple) -> pd.DataFrame:
     """The finished table of frames ``start``, ``start + 1``, ... of a stack (one Dask task).
 
-    ``settings``: spacing [px], dark, threshold, rounds, modality, network and pixel size
-    [Å/px], decided once from the whole stack.
+    ``settings``: spacing [px], dark, threshold, rounds, modality, network, pixel size
+    [Å/px] and whether to search lattice sites, decided once from the whole stack.
     """
-    spacing, dark, threshold, rounds, modality, network, pixel_size = settings
+    spacing, dark, threshold, rounds, modality, network, pixel_size, site_search = settings
     tables = []
     # float64 as check_locate_input makes it (the frames were checked before the map)
     for i, frame in enumerate(np.asarray(block, dtype=np.float64)):
-        table = _frame_columns(frame, spacing, dark, threshold, rounds, modality, network)
+        table = _frame_columns(frame, spacing, dark, threshold, rounds, modality, network,
+                               sites=site_search)  # fmt: skip
         table.insert(0, "frame", start + i)
         tables.append(table)
     return _finished(pd.concat(tables, ignore_index=True), pixel_size)

@@ -67,17 +67,20 @@ def _levenberg_marquardt(
     model: _WindowModel,
     params: np.ndarray,
     iterations: int,
-    widest: float,
+    widest: np.ndarray | float,
     tolerances: tuple[float, float] = (STEP_TOLERANCE, COST_TOLERANCE),
+    narrowest: np.ndarray | float = 0.3,
 ) -> np.ndarray:
     """Damped Gauss-Newton steps on (n, 5) parameters; a step is kept where it lowers the cost.
 
     ``model(params)`` returns (n, k) residuals and the (n, 5, k) Jacobian, and
     ``model.rows(index)`` the same model for some windows only. The width (parameter 3) is
-    kept in [0.3, ``widest``] px. A window stops once converged (``tolerances``: step [px] and
-    relative cost gain, :data:`STEP_TOLERANCE`).
+    kept in [``narrowest``, ``widest``] px (each one value or one per window). A window stops
+    once converged (``tolerances``: step [px] and relative cost gain, :data:`STEP_TOLERANCE`).
     """
     params = params.copy()
+    narrowest = np.broadcast_to(np.asarray(narrowest, dtype=np.float64), len(params))
+    widest = np.broadcast_to(np.asarray(widest, dtype=np.float64), len(params))
     damping = np.full(len(params), 1e-3)
     cost, normal, gradient = _normal_equations(model, params)
     eye = np.eye(5)
@@ -95,7 +98,7 @@ def _levenberg_marquardt(
         except np.linalg.LinAlgError:
             break
         trial = params[active] + step
-        trial[:, 3] = np.clip(trial[:, 3], 0.3, widest)
+        trial[:, 3] = np.clip(trial[:, 3], narrowest[active], widest[active])
         trial_cost, trial_normal, trial_gradient = _normal_equations(part, trial)
         better = np.isfinite(trial_cost) & (trial_cost <= cost[active])
         kept = active[better]
@@ -123,9 +126,10 @@ def _fit_windows(
     model: _WindowModel,
     params: np.ndarray,
     iterations: int,
-    widest: float,
+    widest: np.ndarray,
     threads: int | None,
     tolerances: tuple[float, float],
+    narrowest: np.ndarray,
 ) -> np.ndarray:
     """:func:`_levenberg_marquardt` on the windows split over ``threads`` threads.
 
@@ -136,12 +140,17 @@ def _fit_windows(
         threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1)  # fmt: skip
     if threads < 2 or len(params) < THREADED_WINDOWS:
-        return _levenberg_marquardt(model, params, iterations, widest, tolerances)
+        return _levenberg_marquardt(model, params, iterations, widest, tolerances, narrowest)
     chunks = np.array_split(np.arange(len(params)), threads)
     with ThreadPoolExecutor(threads) as pool:
         parts = pool.map(
             lambda index: _levenberg_marquardt(
-                model.rows(index), params[index], iterations, widest, tolerances
+                model.rows(index),
+                params[index],
+                iterations,
+                widest[index],
+                tolerances,
+                narrowest[index],
             ),
             chunks,
         )
@@ -259,12 +268,15 @@ class ColumnFit:
         the column scattered onto the detector (its scattering cross-section times the dose).
     sigma_y, sigma_x : ndarray
         Standard errors of y and x from the least-squares covariance [px].
+    sigma_amplitude : ndarray
+        Standard error of the amplitude (image units): ``amplitude / sigma_amplitude`` is the
+        column's significance.
     converged : ndarray of bool
         The fit stayed inside its window with a positive amplitude and finite uncertainties.
     """
 
     NAMES = ("y", "x", "amplitude", "width", "background", "intensity", "sigma_y", "sigma_x",
-             "converged")  # fmt: skip
+             "sigma_amplitude", "converged")  # fmt: skip
 
     def __init__(self, columns: dict[str, np.ndarray]):
         self.columns = columns
@@ -340,6 +352,8 @@ def refine_columns(
     rounds: int = 3,
     iterations: int = 20,
     threads: int | None = None,
+    narrowest: np.ndarray | float = 0.3,
+    widest: np.ndarray | float | None = None,
 ) -> ColumnFit:
     """Fit a Gaussian to every column, neighbours together, with position uncertainties.
 
@@ -361,6 +375,10 @@ def refine_columns(
     threads : int, optional
         Threads the windows are split over (numpy releases the GIL in the fit's array work);
         default: the usable CPU cores, at most 4. The result does not depend on it.
+    narrowest, widest : float or ndarray (n,)
+        Least and largest Gaussian width [px], for all columns or each (default 0.3 and the
+        window's width): a weak column's fit may otherwise shrink onto a noise spike or
+        spread over its neighbours.
 
     Returns
     -------
@@ -373,9 +391,11 @@ def refine_columns(
     if n == 0:
         empty = {name: np.zeros(0) for name in ColumnFit.NAMES}
         return ColumnFit(empty | {"converged": np.zeros(0, dtype=bool)})
+    narrowest = np.broadcast_to(np.asarray(narrowest, dtype=np.float64), n).copy()
+    widest = np.broadcast_to(np.asarray(2.0 * half + 1 if widest is None else widest,
+                                        dtype=np.float64), n).copy()  # fmt: skip
     raw, mask, start = _start(image, peaks, half, width)
     params = start
-    widest = 2.0 * half + 1
     model = _WindowModel(raw, mask, half)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for round_ in range(max(1, rounds)):
@@ -390,7 +410,7 @@ def refine_columns(
             steps = iterations if round_ == 0 else max(1, iterations // 2)  # warm starts
             last = round_ == max(1, rounds) - 1
             tolerances = (STEP_TOLERANCE, COST_TOLERANCE) if last else EARLY_TOLERANCES
-            params = _fit_windows(model, params, steps, widest, threads, tolerances)
+            params = _fit_windows(model, params, steps, widest, threads, tolerances, narrowest)
         # weighted: the covariance below is the WLS one
         cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
@@ -416,6 +436,7 @@ def refine_columns(
             "intensity": np.where(ok, 2 * np.pi * params[:, 0] * params[:, 3] ** 2, np.nan),
             "sigma_y": np.where(ok, sigma_y, np.nan),
             "sigma_x": np.where(ok, sigma_x, np.nan),
+            "sigma_amplitude": np.where(ok, np.sqrt(np.abs(covariance[:, 0, 0])), np.nan),
             "converged": ok,
         }
     )

@@ -1,0 +1,224 @@
+"""Second looks at the fitted columns of one image: each fit done, what the fits say is
+still wrong is fitted again.
+
+- :func:`fitted`: the batched Gaussian refinement of candidate positions, as a table.
+- :func:`drop_duplicates`: the weaker of two fits that converged onto one column dropped.
+- :func:`mended`: fits far wider or narrower than the typical column (at a few tens of counts
+  a weak column's fit shrinks onto a noise spike or spreads over a neighbour) fitted again
+  with the width held near the typical one.
+- :func:`pruned`: columns off the lattice right beside one on it (noise on the flank of a
+  dumbbell) dropped unless strong (:func:`~atomlens.locate.sites.off_site_rivals`).
+- :func:`with_sites`: empty lattice sites the columns vote for tested, and the columns found
+  there added (:func:`~atomlens.locate.sites.lattice_sites`).
+
+Each refit touches only the columns within reach of what changed (:func:`refit_near`): the
+others are drawn and subtracted, as the refinement's block iteration does.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import spatial
+
+from atomlens.locate.refine import refine_columns
+from atomlens.locate.sites import (
+    SITE_DRIFT,
+    SITE_PASSES,
+    SITE_REFIT_SIGNIFICANCE,
+    SITE_SIGNIFICANCE,
+    SITE_WIDTH,
+    column_image,
+    lattice_sites,
+    off_site_rivals,
+    site_significance,
+)
+
+__all__ = [
+    "RIVAL_SIGNIFICANCE",
+    "WIDTH_OUTLIER",
+    "drop_duplicates",
+    "fitted",
+    "mended",
+    "pruned",
+    "refit_near",
+    "thinned",
+    "typical_width",
+    "with_sites",
+]
+
+#: A fit this many times wider or narrower than the typical column is fitted again.
+WIDTH_OUTLIER = 2.5
+#: Least amplitude / its standard error of a column off the lattice beside one on it.
+RIVAL_SIGNIFICANCE = 5.0
+#: Rounds of a refit (the columns around it start converged).
+REFIT_ROUNDS = 3
+
+
+def thinned(ordered: np.ndarray, distance: float) -> np.ndarray:
+    """Mask of the points (strongest first) not closer than ``distance`` to a stronger kept one."""
+    keep = np.ones(len(ordered), dtype=bool)
+    if len(ordered) < 2:
+        return keep
+    for i, j in sorted(spatial.cKDTree(ordered).query_pairs(distance)):
+        if keep[i]:
+            keep[j] = False
+    return keep
+
+
+def drop_duplicates(table: pd.DataFrame, radius: float) -> pd.DataFrame:
+    """The weaker of two columns closer than ``radius`` [px] removed."""
+    order = table.sort_values("intensity", ascending=False, kind="stable")
+    return order[thinned(order[["y", "x"]].to_numpy(), radius)].sort_index()
+
+
+def _near(table: pd.DataFrame, points: np.ndarray, distance: float) -> pd.DataFrame:
+    """The rows of ``table`` whose column lies within ``distance`` [px] of any of ``points``."""
+    if not len(table) or not len(points):
+        return table.iloc[:0]
+    gap, _ = spatial.cKDTree(np.asarray(points, dtype=float).reshape(-1, 2)).query(
+        table[["y", "x"]].to_numpy(), distance_upper_bound=distance
+    )
+    return table[np.isfinite(gap)]
+
+
+def fitted(
+    image: np.ndarray,
+    starts: np.ndarray,
+    spacing: float,
+    rounds: int,
+    narrowest: np.ndarray | float = 0.3,
+    widest: np.ndarray | float | None = None,
+) -> pd.DataFrame:
+    """The refined columns of integer starts ``starts`` that converged with their centre on
+    the image (the index is the start's; ``sigma_amplitude`` kept for the caller)."""
+    half = int(np.clip(round(0.5 * spacing), 2, 20))
+    fit = refine_columns(image, starts, half=half, width=max(spacing / 6.0, 0.7), rounds=rounds,
+                         narrowest=narrowest, widest=widest)  # fmt: skip
+    table = pd.DataFrame(fit.columns)
+    keep = table["converged"] & table["y"].between(-0.5, image.shape[0] - 0.5)
+    keep &= table["x"].between(-0.5, image.shape[1] - 0.5)
+    return table[keep].drop(columns="converged")
+
+
+def typical_width(table: pd.DataFrame) -> float:
+    """The median Gaussian width [px] of the more significant half of the columns (at a few
+    tens of counts many weak fits shrink onto a noise spike and would drag a plain median)."""
+    significance = table["amplitude"] / table["sigma_amplitude"]
+    strong = table["width"][significance >= significance.median()]
+    return float(strong.median()) if len(strong) else float(table["width"].median())
+
+
+def refit_near(
+    flat: np.ndarray,
+    table: pd.DataFrame,
+    spacing: float,
+    rounds: int,
+    bounded: pd.Index,
+    sites: np.ndarray,
+    width: float,
+    first: int,
+    around: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """``table`` with the columns ``bounded`` (index labels) and new columns at ``sites``
+    [px] fitted again, their width held within :data:`~atomlens.locate.sites.SITE_WIDTH` of
+    ``width``, together with every column within reach of them (or of the points ``around``
+    [px], where columns were dropped); the others are held fixed
+    (subtracted from the image: the refinement's block iteration). A column is kept when its
+    fit converges (a new one also needs an amplitude
+    :data:`~atomlens.locate.sites.SITE_REFIT_SIGNIFICANCE` standard errors above 0 and to stay
+    within :data:`~atomlens.locate.sites.SITE_DRIFT` spacings of its site); one of the others
+    whose refit fails keeps its first fit. New columns get indices from ``first`` or
+    after the largest of ``table``'s, whichever is larger."""
+    half = int(np.clip(round(0.5 * spacing), 2, 20))
+    reach = math.sqrt(2.0) * half + 4.0 * max(spacing / 6.0, 0.7)
+    centres = np.vstack([table.loc[bounded, ["y", "x"]].to_numpy(), sites.reshape(-1, 2),
+                         np.zeros((0, 2)) if around is None else around])  # fmt: skip
+    distance, _ = spatial.cKDTree(centres).query(table[["y", "x"]].to_numpy(),
+                                                 distance_upper_bound=reach)  # fmt: skip
+    near = np.isfinite(distance)
+    held, again = table[~near], table[near]
+    starts = np.vstack([np.rint(again[["y", "x"]].to_numpy()), np.rint(sites)]).astype(int)
+    hold = np.concatenate([again.index.isin(bounded), np.ones(len(sites), dtype=bool)])
+    narrowest = np.where(hold, max(0.3, width / SITE_WIDTH), 0.3)
+    widest = np.where(hold, min(2.0 * half + 1, max(0.3, width * SITE_WIDTH)), 2.0 * half + 1)
+    # only the held columns that reach the windows are drawn (all of them cost 0.1 s)
+    touching = _near(held, starts, reach + 4.0 * float(held["width"].to_numpy().max(initial=0.0)))
+    fit = fitted(flat - column_image(flat.shape, touching), starts, spacing,
+                 min(rounds, REFIT_ROUNDS),
+                  narrowest, widest)  # fmt: skip
+    significant = fit["amplitude"] >= SITE_REFIT_SIGNIFICANCE * fit["sigma_amplitude"]
+    drift = np.hypot(*(fit[["y", "x"]].to_numpy() - starts[fit.index]).T)
+    significant &= drift <= SITE_DRIFT * spacing
+    fit = fit[significant | (fit.index < len(again))]
+    new = fit.index >= len(again)
+    refitted = fit[~new].set_axis(again.index[fit.index[~new]])
+    start = max(first, int(table.index.max()) + 1)
+    added = fit[new].set_axis(start + np.arange(int(new.sum())))
+    kept = again[~again.index.isin(refitted.index) & ~again.index.isin(bounded)]
+    parts = [part[table.columns] for part in (held, kept, refitted, added) if len(part)]
+    return drop_duplicates(pd.concat(parts).sort_index(), spacing / 3.0)
+
+
+def mended(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -> pd.DataFrame:
+    """``table`` with the fits whose width is off by more than :data:`WIDTH_OUTLIER` from the
+    typical one (shrunk onto a noise spike, or spread over a neighbour) fitted again with
+    the width held near the typical one (:func:`refit_near`)."""
+    if len(table) < 6:
+        return table
+    width = typical_width(table)
+    odd = (table["width"] > WIDTH_OUTLIER * width) | (table["width"] < width / WIDTH_OUTLIER)
+    if not odd.any():
+        return table
+    return refit_near(flat, table, spacing, rounds, table.index[odd], np.zeros((0, 2)), width, 0)
+
+
+def pruned(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -> pd.DataFrame:
+    """``table`` without the columns off the lattice beside a column on it
+    (:func:`~atomlens.locate.sites.off_site_rivals`) whose amplitude is less than
+    :data:`RIVAL_SIGNIFICANCE` standard errors; their neighbours are
+    fitted again without them (:func:`refit_near`)."""
+    if len(table) < 6:
+        return table
+    rivals = off_site_rivals(table[["y", "x"]].to_numpy(), spacing)
+    weak = table["amplitude"] < RIVAL_SIGNIFICANCE * table["sigma_amplitude"]
+    drop = rivals & weak.to_numpy()
+    if not drop.any():
+        return table
+    around = table.loc[drop, ["y", "x"]].to_numpy()
+    kept = table[~drop]
+    return refit_near(flat, kept, spacing, rounds, kept.index[:0], np.zeros((0, 2)),
+                       typical_width(kept), 0, around)  # fmt: skip
+
+
+def with_sites(
+    flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int, first: int
+) -> pd.DataFrame:
+    """``table`` with the columns found at empty lattice sites (:mod:`atomlens.locate.sites`).
+
+    A site the found columns vote for is tested at its fixed position (the residual image's
+    Gaussian amplitude at least :data:`~atomlens.locate.sites.SITE_SIGNIFICANCE` standard
+    errors); the columns that pass are fitted with their neighbours (:func:`refit_near`).
+    A second pass lets the new columns vote too (a weak sublattice is filled from both
+    sides).
+    """
+    for _ in range(SITE_PASSES):
+        if len(table) < 6:
+            break
+        voted = lattice_sites(table[["y", "x"]].to_numpy(), spacing)
+        voted = voted[((voted >= -0.5) & (voted < np.array(flat.shape) - 0.5)).all(axis=1)]
+        if not len(voted):
+            break
+        width = typical_width(table)
+        touching = _near(table, voted, 3.0 * width + 4.0 * float(table["width"].max()))
+        z = site_significance(flat - column_image(flat.shape, touching), voted, width)
+        voted = voted[z >= SITE_SIGNIFICANCE]
+        if not len(voted):
+            break
+        before = len(table)
+        table = refit_near(flat, table, spacing, rounds, table.index[:0], voted, width, first)
+        if len(table) <= before:
+            break
+    return table
