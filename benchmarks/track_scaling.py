@@ -107,8 +107,8 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "load_after": round(os.getloadavg()[0], 2),
-            "note": "shared with other agents' jobs during the run: times are "
-            "upper bounds and speed-ups lower bounds",
+            "note": "a load above about 1 before a run means other jobs shared the cores: "
+            "its times are then upper bounds and its speed-up a lower bound",
         },
         "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/track_scaling.py "
         f"--frames {args.frames} --size {args.size} --seed {args.seed}",

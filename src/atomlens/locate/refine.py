@@ -142,19 +142,15 @@ def _fit_windows(
     if threads < 2 or len(params) < THREADED_WINDOWS:
         return _levenberg_marquardt(model, params, iterations, widest, tolerances, narrowest)
     chunks = np.array_split(np.arange(len(params)), threads)
+    errors = np.geterr()  # numpy's error state is per thread: the workers take the caller's
+
+    def fit(index: np.ndarray) -> np.ndarray:
+        with np.errstate(**errors):
+            return _levenberg_marquardt(model.rows(index), params[index], iterations,
+                                        widest[index], tolerances, narrowest[index])  # fmt: skip
+
     with ThreadPoolExecutor(threads) as pool:
-        parts = pool.map(
-            lambda index: _levenberg_marquardt(
-                model.rows(index),
-                params[index],
-                iterations,
-                widest[index],
-                tolerances,
-                narrowest[index],
-            ),
-            chunks,
-        )
-        return np.concatenate(list(parts))
+        return np.concatenate(list(pool.map(fit, chunks)))
 
 
 def _start(

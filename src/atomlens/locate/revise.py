@@ -53,8 +53,6 @@ __all__ = [
 WIDTH_OUTLIER = 2.5
 #: Least amplitude / its standard error of a column off the lattice beside one on it.
 RIVAL_SIGNIFICANCE = 5.0
-#: Rounds of a refit (the columns around it start converged).
-REFIT_ROUNDS = 3
 
 
 def thinned(ordered: np.ndarray, distance: float) -> np.ndarray:
@@ -146,9 +144,8 @@ def refit_near(
     widest = np.where(hold, min(2.0 * half + 1, max(0.3, width * SITE_WIDTH)), 2.0 * half + 1)
     # only the held columns that reach the windows are drawn (all of them cost 0.1 s)
     touching = _near(held, starts, reach + 4.0 * float(held["width"].to_numpy().max(initial=0.0)))
-    fit = fitted(flat - column_image(flat.shape, touching), starts, spacing,
-                 min(rounds, REFIT_ROUNDS),
-                  narrowest, widest)  # fmt: skip
+    image = flat - column_image(flat.shape, touching)
+    fit = fitted(image, starts, spacing, rounds, narrowest, widest)
     significant = fit["amplitude"] >= SITE_REFIT_SIGNIFICANCE * fit["sigma_amplitude"]
     drift = np.hypot(*(fit[["y", "x"]].to_numpy() - starts[fit.index]).T)
     significant &= drift <= SITE_DRIFT * spacing

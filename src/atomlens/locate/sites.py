@@ -10,6 +10,10 @@ tested at a lower significance than a search of every pixel needs; the caller fi
 its neighbours and keeps it only when its amplitude is significant
 (:data:`SITE_SIGNIFICANCE`): a vacancy gets votes and no column.
 
+The same votes show which columns sit on a lattice site: a column with few votes right beside
+one with many is a rival (:func:`off_site_rivals`), at low dose a noise maximum on the flank of
+a dumbbell; the caller drops it unless it is strong.
+
 The lattice is :func:`atomlens.analyze.fit_lattice`'s, the one ``atomlens analyze`` reports
 (the only use of another task package's function in locate).
 """
@@ -49,7 +53,7 @@ SITE_SIGNIFICANCE = 3.0
 #: ... and of the column fitted there with its neighbours (position and width free, so noise
 #: alone reaches higher: the fixed-position test above is the one that decides).
 SITE_REFIT_SIGNIFICANCE = 2.0
-#: That fit's width stays within this factor of the median width of the columns found.
+#: That fit's width stays within this factor of the typical width of the columns found.
 SITE_WIDTH = 1.6
 #: ... and its centre within this many spacings of the site.
 SITE_DRIFT = 0.25
