@@ -141,3 +141,22 @@ def test_site_search_is_on_for_haadf_only_unless_asked():
     assert on.attrs["site_search"] is True
     with pytest.raises(ValueError, match="site_search"):
         locate(image, pixel_size=0.2, site_search="yes")
+
+
+def test_column_significance_does_not_depend_on_the_image_scale():
+    # the amplitude's error once came out of a truncated pseudo-inverse at large scales (here
+    # 6e8 x off at 1e4 x the counts), and with it which fits count as significant
+    from scipy import ndimage
+    from skimage.feature import peak_local_max
+
+    y, x = np.indices((64, 64))
+    lattice = 60 + 50 * np.cos(y / 1.5) ** 2 * np.cos(x / 1.5) ** 2
+    image = np.random.default_rng(10).poisson(lattice).astype(float)
+    image -= image.mean()
+    peaks = peak_local_max(ndimage.gaussian_filter(image, 1), min_distance=2)
+    z = []
+    for scale in (1e-3, 1.0, 1e4):
+        fit = refine_columns(image * scale, peaks, half=4, width=0.7)
+        z.append(fit.amplitude / fit.sigma_amplitude)
+    np.testing.assert_allclose(z[0], z[1], rtol=1e-6)
+    np.testing.assert_allclose(z[2], z[1], rtol=1e-6)

@@ -417,7 +417,13 @@ def refine_columns(
         degenerate = ~np.isfinite(normal).all(axis=(1, 2)) | ~np.isfinite(variance)
         degenerate |= np.einsum("nii->ni", np.nan_to_num(normal)).min(axis=1) <= 0
         normal[degenerate] = np.eye(5)
-        covariance = np.linalg.pinv(normal) * variance[:, None, None]
+        # the parameters' units differ (the position rows scale with the amplitude, the
+        # amplitude row does not), so the matrix is scaled to a unit diagonal first: pinv's
+        # cut-off then sees the same matrix at any image scale (unscaled, the amplitude's
+        # error was cut off at 1e4 x the counts, and a fit's significance changed with it)
+        unit = 1.0 / np.sqrt(np.einsum("nii->ni", normal))
+        outer = unit[:, :, None] * unit[:, None, :]
+        covariance = np.linalg.pinv(normal * outer) * outer * variance[:, None, None]
         covariance[degenerate] = np.nan
     sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
     sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
