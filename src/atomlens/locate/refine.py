@@ -19,13 +19,14 @@ Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coord
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import spatial
 
-__all__ = ["ColumnFit", "refine_columns"]
+__all__ = ["ColumnFit", "neighbour_reach", "refine_columns"]
 
 #: Parameter order of a window fit: amplitude, dy, dx (from the window centre), width, background.
 PARAMETERS = ("amplitude", "dy", "dx", "width", "background")
@@ -283,6 +284,12 @@ class ColumnFit:
         return len(self.columns["y"])
 
 
+def neighbour_reach(half: int, width: float) -> float:
+    """How far [px] a column's centre may lie from a window's centre and still be fitted as
+    its neighbour: the window's half-diagonal plus four starting ``width`` s."""
+    return math.sqrt(2.0) * half + 4.0 * width
+
+
 def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, width: float) -> np.ndarray:
     """(n, k*k): the Gaussians (no background) of the other columns at each window's pixels.
 
@@ -324,7 +331,7 @@ def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, width: f
     total -= own
     wide = np.flatnonzero(~narrow & (params[:, 0] != 0))
     if len(wide):
-        within = np.sqrt(2.0) * half + 4.0 * width
+        within = neighbour_reach(half, width)
         lists = spatial.cKDTree(peaks[wide].astype(float)).query_ball_point(
             peaks.astype(float), within
         )

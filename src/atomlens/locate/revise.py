@@ -17,13 +17,11 @@ others are drawn and subtracted, as the refinement's block iteration does.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from scipy import spatial
 
-from atomlens.locate.refine import refine_columns
+from atomlens.locate.refine import neighbour_reach, refine_columns
 from atomlens.locate.sites import (
     SITE_DRIFT,
     SITE_PASSES,
@@ -46,6 +44,7 @@ __all__ = [
     "refit_near",
     "thinned",
     "typical_width",
+    "window",
     "with_sites",
 ]
 
@@ -82,6 +81,12 @@ def _near(table: pd.DataFrame, points: np.ndarray, distance: float) -> pd.DataFr
     return table[np.isfinite(gap)]
 
 
+def window(spacing: float) -> tuple[int, float]:
+    """The refinement's window half-side [px] and starting Gaussian width [px] for columns
+    ``spacing`` [px] apart: a window of a spacing, a width of a sixth of it."""
+    return int(np.clip(round(0.5 * spacing), 2, 20)), max(spacing / 6.0, 0.7)
+
+
 def fitted(
     image: np.ndarray,
     starts: np.ndarray,
@@ -92,8 +97,8 @@ def fitted(
 ) -> pd.DataFrame:
     """The refined columns of integer starts ``starts`` that converged with their centre on
     the image (the index is the start's; ``sigma_amplitude`` kept for the caller)."""
-    half = int(np.clip(round(0.5 * spacing), 2, 20))
-    fit = refine_columns(image, starts, half=half, width=max(spacing / 6.0, 0.7), rounds=rounds,
+    half, width = window(spacing)
+    fit = refine_columns(image, starts, half=half, width=width, rounds=rounds,
                          narrowest=narrowest, widest=widest)  # fmt: skip
     table = pd.DataFrame(fit.columns)
     keep = table["converged"] & table["y"].between(-0.5, image.shape[0] - 0.5)
@@ -130,8 +135,8 @@ def refit_near(
     within :data:`~atomlens.locate.sites.SITE_DRIFT` spacings of its site); one of the others
     whose refit fails keeps its first fit. New columns get indices from ``first`` or
     after the largest of ``table``'s, whichever is larger."""
-    half = int(np.clip(round(0.5 * spacing), 2, 20))
-    reach = math.sqrt(2.0) * half + 4.0 * max(spacing / 6.0, 0.7)
+    half, start_width = window(spacing)
+    reach = neighbour_reach(half, start_width)
     centres = np.vstack([table.loc[bounded, ["y", "x"]].to_numpy(), sites.reshape(-1, 2),
                          np.zeros((0, 2)) if around is None else around])  # fmt: skip
     distance, _ = spatial.cKDTree(centres).query(table[["y", "x"]].to_numpy(),
