@@ -6,7 +6,9 @@
 - ``load_segmentor`` / ``Segmentor``: the U-Net and structure-conditioned segmentation
   networks (``method="unet"`` / ``"structure"``), from the model zoo.
 - ``refine_columns``: the batched Gaussian fit of every column with its neighbours.
-- ``estimate_spacing``, ``subtract_background``, ``columns_are_dark``: the preprocessing.
+- ``estimate_spacing``, ``subtract_background``, ``columns_are_dark``: the preprocessing;
+  :mod:`atomlens.locate.motif`: the image averaged over its unit cells, whose columns correct
+  the spacing and give the lattice-site search (:mod:`atomlens.locate.sites`) its sites.
 
 What the verb refuses is :mod:`atomlens.locate.checks`; the simple finder every restoration
 method is scored with is :mod:`atomlens.locate.classical`, the scoring

@@ -4,8 +4,11 @@ integrated intensity and class, as a trackpy-compatible table.
 The classical path (``method="classical"``, the Atomap-like baseline with no network):
 
 1. The column spacing is estimated from the image's autocorrelation
-   (:func:`~atomlens.locate.preprocess.estimate_spacing`) unless given; it sets every length
-   below, so the same settings work from 0.05 to 0.6 Å per pixel and without a pixel size.
+   (:func:`~atomlens.locate.preprocess.estimate_spacing`) unless given, and shortened to the
+   shortest column distance of the image averaged over its unit cells
+   (:mod:`~atomlens.locate.motif`) when that cell shows more columns than one; it sets every
+   length below, so the same settings work from 0.05 to 0.6 Å per pixel and without a pixel
+   size.
 2. Dark columns (ABF; HRTEM where the image says so) are negated; a smooth background is removed
    (:func:`~atomlens.locate.preprocess.subtract_background`).
 3. Local maxima of the image smoothed at the column scale, at least 0.45 spacings apart, that
@@ -13,7 +16,8 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
    noise standard deviations of the smoothed image (the noise estimated from the image), and
    above the lowest point there by at least 10 % of what the strongest columns do.
 4. Every column is refined on the (background-free) image by a batched Gaussian fit with its
-   neighbours (:func:`~atomlens.locate.refine.refine_columns`), with position uncertainties.
+   neighbours (:func:`~atomlens.locate.refine.refine_columns`), with position uncertainties;
+   its width stays under 0.35 spacings (:data:`~atomlens.locate.revise.WIDEST`).
 5. Columns whose fit fails (noise maxima) or whose centre lies off the image are dropped, as
    is the weaker of two that converge within a third of a spacing. HAADF: a fit more than 2.5
    times wider or narrower than the typical column (at a few tens of counts a weak column's
@@ -23,7 +27,8 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
    (:mod:`~atomlens.locate.sites`). A column off the lattice right beside one on it (noise on
    the flank of a dumbbell) is dropped unless 5 standard errors strong; an empty site is
    tested at its fixed position at 3 standard errors, and the columns that pass are fitted
-   with their neighbours and kept when significant. A vacancy gets votes and no column.
+   with their neighbours and kept when significant. A vacancy gets votes and no column. When
+   the columns found make one sublattice, the averaged unit cell's other columns are sites too.
 7. When the integrated intensities fall into two well-separated groups (a two-Gaussian
    mixture of the log intensities, by BIC and Ashman's D > 2), each column is classed
    ``heavy`` or ``light`` (HAADF) or ``strong`` or ``weak`` (ABF, HRTEM), else ``column``.
@@ -55,10 +60,11 @@ from tqdm.auto import tqdm
 from atomlens.core.parallel import check_scheduler, is_lazy, map_blocks, stream_mean
 from atomlens.core.validation import InputError, check_parameter
 from atomlens.locate.checks import check_locate_input
+from atomlens.locate.motif import Cell, column_spacing, motif, motif_columns, stacked_motif
 from atomlens.locate.preprocess import (
     MIN_SPACING_PX,
     columns_are_dark,
-    estimate_spacing,
+    estimate_cell,
     subtract_background,
 )
 from atomlens.locate.revise import drop_duplicates, fitted, mended, pruned, thinned, with_sites
@@ -307,9 +313,11 @@ def _frame_columns(
     guide: np.ndarray | None = None,
     flat: np.ndarray | None = None,
     sites: bool = True,
+    cell: Cell | None = None,
 ) -> pd.DataFrame:
     """The columns of one frame (``flat``: its columns-bright background-free image when the
-    spacing estimate already made it)."""
+    spacing estimate already made it; ``cell``: the image's averaged unit cell, for the site
+    search)."""
     signed = -frame if dark else frame
     if flat is None:
         flat = subtract_background(signed, spacing)
@@ -328,7 +336,9 @@ def _frame_columns(
     if modality == "haadf":  # ABF and HRTEM columns vary in shape (lost F1 there)
         table = mended(flat, table, spacing, rounds)
     if sites:
-        table = with_sites(flat, pruned(flat, table, spacing, rounds), spacing, rounds, len(peaks))
+        table = with_sites(
+            flat, pruned(flat, table, spacing, rounds), spacing, rounds, len(peaks), cell
+        )
         if heavy is not None:
             heavy = _heavy_like(table, heavy, len(peaks))
     table = table.drop(columns="sigma_amplitude")
@@ -375,26 +385,69 @@ def _network_classes(heavy: np.ndarray, modality: str) -> np.ndarray:
 SPREAD = 0.3
 
 
+#: Frames of a stack whose averaged unit cells are registered and averaged (evenly spaced).
+CELL_FRAMES = 5
+
+
+def _cell_frame_indices(frames: int) -> np.ndarray:
+    """The :data:`CELL_FRAMES` frames (evenly spaced) whose cells are averaged."""
+    return np.unique(np.linspace(0, frames - 1, CELL_FRAMES).astype(int))
+
+
+def _image_cell(
+    flat: np.ndarray,
+    stack: np.ndarray | None,
+    vectors: np.ndarray,
+    estimate: float,
+    dark: bool,
+) -> Cell | None:
+    """The averaged unit cell (:mod:`atomlens.locate.motif`) of a background-free image, or of
+    :data:`CELL_FRAMES` frames of ``stack`` (their own cells registered: the specimen drifts
+    through a series and blurs its mean frame); None without two cell vectors."""
+    if len(vectors) != 2:
+        return None
+    if stack is None:
+        average, cells = motif(flat, vectors)
+        noise = noise_sigma(flat)
+    else:
+        chosen = stack[_cell_frame_indices(len(stack))]
+        flats = [subtract_background(-frame if dark else frame, estimate) for frame in chosen]
+        average, cells = stacked_motif(flats, vectors)
+        noise = noise_sigma(chosen[0])
+    columns = motif_columns(average, cells, vectors, noise)
+    return Cell(vectors, columns) if len(columns) else None
+
+
 def _nearest_columns(
     image: np.ndarray,
     estimate: float,
+    vectors: np.ndarray,
     modality: str,
     threshold: float,
     backgrounds: dict | None = None,
-) -> tuple[float, str]:
-    """The autocorrelation's spacing, or the median nearest-neighbour distance of the columns
-    found with half that spacing when that is clearly shorter [px], and where it came from.
+    stack: np.ndarray | None = None,
+) -> tuple[float, str, Cell | None]:
+    """The column spacing [px], where it came from, and the image's averaged unit cell.
 
-    Weaker columns between strong ones (S beside Mo) and close pairs (Si dumbbells) make weak
-    autocorrelation peaks; a trial detection allowed to find columns half a spacing apart sees
-    them. ``backgrounds`` (when given) keeps the background-free image under
-    ``(estimate, dark)``, for the fit to reuse when the spacing stays the estimate.
+    The autocorrelation's spacing ``estimate`` is the lattice constant of a honeycomb whose
+    shorter column-to-column vectors the probe blurs into its central peak, and of a cell with
+    weak columns between strong ones (S beside Mo) or close pairs (Si dumbbells). Two checks
+    see the shorter distance: the averaged unit cell (``vectors``, :func:`_image_cell`)
+    showing more than one column, whose shortest distance is then the spacing; else a trial
+    detection allowed to find columns half a spacing apart. ``backgrounds`` (when given)
+    keeps the background-free image under ``(estimate, dark)``, for the fit to reuse when the
+    spacing stays the estimate.
     """
     dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(image, estimate))
     signed = -image if dark else image
     flat = subtract_background(signed, estimate)
     if backgrounds is not None:
         backgrounds[(estimate, dark)] = flat
+    cell = _image_cell(flat, stack, vectors, estimate, dark)
+    if cell is not None and len(cell.columns) > 1:
+        nearest = column_spacing(cell.columns, cell.vectors)
+        if 0.38 * estimate <= nearest < 0.85 * estimate:
+            return nearest, "shortest column distance of the averaged unit cell", cell
     peaks = _find_peaks(flat, estimate / 2, threshold)
     if len(peaks) >= 3:
         distances = spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]
@@ -406,8 +459,8 @@ def _nearest_columns(
         # ones (the real SrTiO3 ABF image: 0.54, and its spacing is the trial's)
         agree = modality == "abf" or high - low < SPREAD * nearest
         if 0.38 * estimate <= nearest < 0.85 * estimate and agree:
-            return nearest, "nearest-neighbour distance of the columns found"
-    return estimate, "estimated from the autocorrelation"
+            return nearest, "nearest-neighbour distance of the columns found", cell
+    return estimate, "estimated from the autocorrelation", cell
 
 
 def _spacing_px(
@@ -417,9 +470,15 @@ def _spacing_px(
     modality: str,
     threshold: float,
     backgrounds: dict | None = None,
-) -> tuple[float, str]:
-    """The column spacing [px] and where it came from (``backgrounds``: see
-    :func:`_nearest_columns`)."""
+    with_cell: bool = False,
+    stack: np.ndarray | None = None,
+) -> tuple[float, str, Cell | None]:
+    """The column spacing [px], where it came from, and (when estimated, or ``with_cell``)
+    the image's averaged unit cell (``backgrounds``: see :func:`_nearest_columns`; ``stack``:
+    frames for the cell, by default ``array``'s when it is a stack)."""
+    reference = array.mean(axis=0) if array.ndim == 3 else array
+    if stack is None and array.ndim == 3:
+        stack = array
     if spacing is not None:
         spacing = check_parameter("spacing", spacing, kind="pixel_size")
         if pixel_size is None:
@@ -427,18 +486,32 @@ def _spacing_px(
                 "spacing=... is in Å and needs pixel_size=... [Å/px]; without a pixel size the "
                 "spacing is estimated from the image."
             )
-        return spacing / pixel_size, "given"
-    reference = array.mean(axis=0) if array.ndim == 3 else array
-    estimate = estimate_spacing(reference)
+        cell = None
+        if with_cell:
+            estimate, vectors = estimate_cell(reference)
+            if math.isfinite(estimate):
+                dark = modality == "abf" or (
+                    modality == "hrtem" and columns_are_dark(reference, estimate)
+                )
+                flat = subtract_background(-reference if dark else reference, estimate)
+                cell = _image_cell(flat, stack, vectors, estimate, dark)
+        return spacing / pixel_size, "given", cell
+    estimate, vectors = estimate_cell(reference)
     if math.isfinite(estimate):
-        return _nearest_columns(reference, estimate, modality, threshold, backgrounds)
+        return _nearest_columns(
+            reference, estimate, vectors, modality, threshold, backgrounds, stack
+        )
     if pixel_size is None:
         raise InputError(
             "The image shows no periodic column arrangement to estimate the column spacing "
             "from (vacuum, amorphous film or isolated atoms): give pixel_size=... [Å/px] and "
             "spacing=... [Å]."
         )
-    return FALLBACK_SPACING / pixel_size, f"assumed {FALLBACK_SPACING} Å (no periodicity found)"
+    return (
+        FALLBACK_SPACING / pixel_size,
+        f"assumed {FALLBACK_SPACING} Å (no periodicity found)",
+        None,
+    )
 
 
 def locate(
@@ -580,7 +653,14 @@ def locate(
     array = stream_mean(image, _checked_frame) if lazy else check_locate_input(image)
     # one image: the spacing estimate's background-free image is reused by the fit
     backgrounds: dict | None = {} if array.ndim == 2 else None
-    spacing_px, source = _spacing_px(array, pixel_size, spacing, modality, threshold, backgrounds)
+    # a lazy stack's cell comes from the same few frames as an array's, read one at a time
+    chosen = None
+    if lazy:
+        chosen = np.stack([_checked_frame(np.asarray(image[int(i)]), int(i))
+                           for i in _cell_frame_indices(len(image))])  # fmt: skip
+    spacing_px, source, cell = _spacing_px(
+        array, pixel_size, spacing, modality, threshold, backgrounds, site_search, chosen
+    )
     if network is not None and spacing is None:
         from_structure = None
         if structure is not None and pixel_size is not None:
@@ -602,7 +682,7 @@ def locate(
     )
     if lazy or (parallel and array.ndim == 3):
         settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size,
-                    site_search)  # fmt: skip
+                    site_search, cell)  # fmt: skip
         blocks = map_blocks(
             _located_block,
             image if lazy else array,
@@ -621,7 +701,7 @@ def locate(
                 frame, spacing_px, dark, threshold, rounds, modality, network,
                 None if guides is None else guides[i],
                 None if backgrounds is None else backgrounds.get((spacing_px, dark)),
-                site_search,
+                site_search, cell,
             )  # fmt: skip
             if array.ndim == 3:
                 table.insert(0, "frame", i)
@@ -652,14 +732,15 @@ def _located_block(block: np.ndarray, start: int, settings: tuple) -> pd.DataFra
     """The finished table of frames ``start``, ``start + 1``, ... of a stack (one Dask task).
 
     ``settings``: spacing [px], dark, threshold, rounds, modality, network, pixel size
-    [Å/px] and whether to search lattice sites, decided once from the whole stack.
+    [Å/px], whether to search lattice sites and the averaged unit cell, decided once from the
+    whole stack.
     """
-    spacing, dark, threshold, rounds, modality, network, pixel_size, site_search = settings
+    spacing, dark, threshold, rounds, modality, network, pixel_size, site_search, cell = settings
     tables = []
     # float64 as check_locate_input makes it (the frames were checked before the map)
     for i, frame in enumerate(np.asarray(block, dtype=np.float64)):
         table = _frame_columns(frame, spacing, dark, threshold, rounds, modality, network,
-                               sites=site_search)  # fmt: skip
+                               sites=site_search, cell=cell)  # fmt: skip
         table.insert(0, "frame", start + i)
         tables.append(table)
     return _finished(pd.concat(tables, ignore_index=True), pixel_size)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 from scipy import fft, ndimage
 
-__all__ = ["columns_are_dark", "estimate_spacing", "subtract_background"]
+__all__ = ["columns_are_dark", "estimate_cell", "estimate_spacing", "subtract_background"]
 
 #: The smallest column spacing :func:`estimate_spacing` reports [px]: closer columns cannot be
 #: resolved as separate maxima.
@@ -102,8 +102,20 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
     >>> round(estimate_spacing(lattice), 1)  # columns every 8 px
     8.0
     """
+    return estimate_cell(image, min_spacing=min_spacing)[0]
+
+
+def estimate_cell(
+    image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX
+) -> tuple[float, np.ndarray]:
+    """:func:`estimate_spacing`'s spacing [px] and two cell vectors (2, 2) (dy, dx) [px] from
+    the same autocorrelation (:func:`atomlens.locate.motif.cell_vectors`; an empty array when
+    it shows no two independent strong peaks)."""
     from skimage.feature import peak_local_max
 
+    from atomlens.locate.motif import cell_vectors
+
+    none = np.zeros((0, 2))
     values = np.asarray(image, dtype=np.float64)
     rows, cols = values.shape
     values = values - _broad_gaussian(values, max(rows, cols) / 8.0)
@@ -111,7 +123,7 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
     centre = np.array([rows // 2, cols // 2])
     peaks = peak_local_max(correlation, min_distance=1, exclude_border=1)
     if not len(peaks):
-        return math.nan
+        return math.nan, none
     distance = np.hypot(*(peaks - centre).T)
     reach = min(rows, cols) / 4.0
     keep = (distance >= max(min_spacing, _central_peak_radius(correlation, centre))) & (
@@ -119,13 +131,14 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
     )
     peaks, distance = peaks[keep], distance[keep]
     if not len(peaks):
-        return math.nan
+        return math.nan, none
     prominence = _prominence(correlation, centre, peaks)
     if prominence.max() <= _noise_floor(window_shape=(rows, cols)):
-        return math.nan
+        return math.nan, none
     strong = prominence >= prominence.max() / 6.0
     nearest = peaks[strong][np.argmin(distance[strong])]
-    return float(np.hypot(*(nearest + _parabola_offset(correlation, nearest) - centre)))
+    spacing = float(np.hypot(*(nearest + _parabola_offset(correlation, nearest) - centre)))
+    return spacing, cell_vectors(correlation, peaks, prominence)
 
 
 def _central_peak_radius(surface: np.ndarray, centre: np.ndarray) -> float:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import spatial
 
+from atomlens.locate.motif import Cell
+
 __all__ = [
     "SITE_DRIFT",
     "SITE_PASSES",
@@ -72,7 +74,7 @@ def _neighbour_offsets(basis: np.ndarray, motif: np.ndarray, reach: float) -> li
     return offsets
 
 
-def _ballots(points: np.ndarray, spacing: float) -> np.ndarray:
+def _ballots(points: np.ndarray, spacing: float, cell: Cell | None = None) -> np.ndarray:
     """(m, 2) (y, x) [px]: every ordered column's votes for its lattice neighbours' sites.
 
     The lattice is fitted to all the points; a column votes when :data:`ORDERED` (and half)
@@ -80,6 +82,12 @@ def _ballots(points: np.ndarray, spacing: float) -> np.ndarray:
     film or a grain of another orientation fit some lattice too, but not around each column).
     Each vote is the column's own position plus the ideal offset, so it carries the voter's
     displacement (local strain, scan distortion). Empty without a lattice.
+
+    When the columns found make one sublattice and the image's averaged unit cell (``cell``,
+    :mod:`atomlens.locate.motif`, of the same lattice) holds more columns, the found columns
+    are taken as its strongest and vote for the others too: the peak finder misses a weak
+    sublattice whose columns stand no higher than the median around them (B beside N in
+    hBN, S2 beside Mo), and a lattice fitted to the found columns alone has no site for it.
     """
     from atomlens.analyze.lattice import fit_lattice
 
@@ -90,12 +98,17 @@ def _ballots(points: np.ndarray, spacing: float) -> np.ndarray:
     if np.hypot(*lattice.basis.T).min() < 0.8 * spacing:  # no translation is that short
         return np.zeros((0, 2))
     labels = table["sublattice"].to_numpy()
+    motif = lattice.motif
+    if cell is not None and len(motif) == 1 and len(cell.columns) > 1:
+        area = abs(np.linalg.det(lattice.basis))
+        if abs(abs(np.linalg.det(cell.vectors)) / area - 1.0) < 0.15:
+            motif = motif[0] + cell.columns
     # every site of the nearest shell of the lattice translations, and the motif sites between
     reach = 1.05 * float(np.hypot(*lattice.basis.T).max())
-    offsets = _neighbour_offsets(lattice.basis, lattice.motif, reach)
+    offsets = _neighbour_offsets(lattice.basis, motif, reach)
     tree = spatial.cKDTree(points)
     votes = [np.zeros((0, 2))]
-    for k, vectors in enumerate(offsets):
+    for k, vectors in enumerate(offsets[: len(lattice.motif)]):
         ballots = points[labels == k][:, None, :] + vectors[None]
         taken = tree.query(ballots.reshape(-1, 2))[0].reshape(ballots.shape[:2])
         need = max(ORDERED, 0.5 * len(vectors))
@@ -104,7 +117,7 @@ def _ballots(points: np.ndarray, spacing: float) -> np.ndarray:
     return np.vstack(votes)
 
 
-def lattice_sites(points: np.ndarray, spacing: float) -> np.ndarray:
+def lattice_sites(points: np.ndarray, spacing: float, cell: Cell | None = None) -> np.ndarray:
     """(m, 2) float (y, x) of the empty lattice sites that enough found columns vote for.
 
     Parameters
@@ -113,6 +126,9 @@ def lattice_sites(points: np.ndarray, spacing: float) -> np.ndarray:
         (y, x) of the columns found [px].
     spacing : float
         Nearest-neighbour distance of the columns [px].
+    cell : Cell, optional
+        The image's averaged unit cell (:func:`atomlens.locate.motif.motif_columns`): its
+        columns are sites even when none of their sublattice was found.
 
     Returns
     -------
@@ -131,7 +147,7 @@ def lattice_sites(points: np.ndarray, spacing: float) -> np.ndarray:
     [[15.0, 20.0]]
     """
     points = np.asarray(points, dtype=float).reshape(-1, 2)
-    votes = _ballots(points, spacing)
+    votes = _ballots(points, spacing, cell)
     if len(votes):
         votes = votes[spatial.cKDTree(points).query(votes)[0] > OCCUPIED * spacing]
     if len(votes) < SITE_VOTES:

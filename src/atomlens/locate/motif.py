@@ -1,0 +1,316 @@
+"""The crystal's averaged unit cell, and the column spacing it shows.
+
+The autocorrelation's nearest strong peak is the lattice constant of a honeycomb (graphene,
+hBN, MoS2 and WSe2 seen down [001]) whenever the probe blurs the shorter column-to-column
+vectors into the autocorrelation's central peak: at low dose, light columns 1.4 Å apart
+leave no peak of their own there. Every unit cell holds the same columns, though, so the
+image averaged over all cells (the motif) shows them with the noise divided by the square
+root of the number of cells (about 50 on a 128 x 128 image): two maxima per cell where a
+trial detection on the noisy image finds noise, or nothing, in between.
+
+:func:`cell_vectors` takes the lattice from the autocorrelation's peaks, refined on the
+farthest multiples the autocorrelation still shows; :func:`motif` averages the image over
+its cells; :func:`motif_spacing` counts the motif's significant maxima and returns the
+shortest distance between them (periodic images included).
+
+Lengths are in pixels; vectors are (dy, dx).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "Cell",
+    "cell_vectors",
+    "column_spacing",
+    "motif",
+    "motif_columns",
+    "motif_maxima",
+    "motif_spacing",
+    "stacked_motif",
+]
+
+
+class Cell(NamedTuple):
+    """A crystal's unit cell as the image shows it."""
+
+    #: (2, 2) two cell vectors (dy, dx) [px].
+    vectors: np.ndarray
+    #: (m, 2) the columns of the cell, (dy, dx) [px] from the strongest (the first, at 0).
+    columns: np.ndarray
+
+
+#: A lattice translation's autocorrelation peak is at least this fraction of the highest one.
+TRANSLATION_HEIGHT = 0.75
+#: Sampling of the motif along each cell vector [px].
+STEP_PX = 0.5
+#: Most cells averaged: the central ones (enough to average the noise down by 20; a wider
+#: region only blurs the motif with the scan distortions across it).
+MOST_CELLS = 400
+#: A motif maximum counts as a column when it is this fraction of the strongest one's
+#: prominence (B beside N in hBN: 0.06, the probe's blur keeps the saddle between them high)...
+RELATIVE_PROMINENCE = 0.02
+#: ... and this many standard errors of the motif above the lowest point on its way to the
+#: strongest maximum.
+SIGNIFICANCE = 6.0
+
+
+def cell_vectors(correlation: np.ndarray, peaks: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Two cell vectors (2, 2) [px] from an autocorrelation's peaks, or an empty array.
+
+    Of the strong peaks (``strength`` at least a third of the largest) that are also high
+    (at least :data:`TRANSLATION_HEIGHT` of the highest: every column pairs with another at a
+    lattice translation, only some at a vector between two sublattices, which a resolved
+    honeycomb shows at half the height), the shortest is the first vector; the shortest at 30°
+    to 150° from it is the second. Each is refined on the farthest integer multiple of it at
+    which the autocorrelation still has a peak at least half as high (up to 4 px from its
+    edge), which divides its error by that multiple.
+
+    Parameters
+    ----------
+    correlation : ndarray (rows, cols)
+        Autocorrelation with zero lag at ``shape // 2``.
+    peaks : ndarray (n, 2)
+        Its maxima (row, col), off the centre [px].
+    strength : ndarray (n,)
+        Their prominences.
+    """
+    centre = np.array(correlation.shape) // 2
+    strong = strength >= strength.max() / 3.0 if len(strength) else np.zeros(0, bool)
+    vectors = (peaks[strong] - centre).astype(float)
+    if len(vectors) < 2:
+        return np.zeros((0, 2))
+    heights = correlation[tuple(peaks[strong].T)]
+    vectors = vectors[heights >= TRANSLATION_HEIGHT * heights.max()]
+    vectors = vectors[np.argsort(np.hypot(*vectors.T), kind="stable")]
+    if len(vectors) < 2:
+        return np.zeros((0, 2))
+    first = vectors[0]
+    second = next((v for v in vectors[1:] if _sine(first, v) >= 0.5), None)
+    if second is None:
+        return np.zeros((0, 2))
+    raw = np.array([first, second])
+    refined = np.array([_refined(correlation, centre, v) for v in raw])
+    # a refinement that wandered to another peak (more than 1.5 px) keeps the raw vector
+    moved = np.hypot(*(refined - raw).T) > 1.5
+    refined[moved] = raw[moved]
+    return refined
+
+
+def _sine(a: np.ndarray, b: np.ndarray) -> float:
+    return abs(a[0] * b[1] - a[1] * b[0]) / (np.hypot(*a) * np.hypot(*b))
+
+
+def _refined(correlation: np.ndarray, centre: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    reach = min(correlation.shape) / 2.0 - 4.0
+    best, height = _peak_at(correlation, centre + vector)
+    best = best - centre
+    if np.hypot(*best) < 1.0:  # the box reached the central peak
+        return vector
+    for multiple in range(2, int(reach / np.hypot(*best)) + 1):
+        position, value = _peak_at(correlation, centre + multiple * best)
+        if value < 0.5 * height:
+            break
+        best = (position - centre) / multiple
+    return best
+
+
+def _peak_at(correlation: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, float]:
+    """The sub-pixel maximum of ``correlation`` in the 5 x 5 box around ``where``, and its
+    value (``-inf`` off the array)."""
+    y, x = np.round(where).astype(int)
+    rows, cols = correlation.shape
+    if not (3 <= y < rows - 3 and 3 <= x < cols - 3):
+        return where, -math.inf
+    box = correlation[y - 2 : y + 3, x - 2 : x + 3]
+    dy, dx = np.unravel_index(int(np.argmax(box)), box.shape)
+    top = np.array([y + dy - 2, x + dx - 2])
+    offsets = []
+    for axis in (0, 1):
+        step = np.eye(2, dtype=int)[axis]
+        before, at, after = (correlation[tuple(top + k * step)] for k in (-1, 0, 1))
+        curvature = before - 2 * at + after
+        offsets.append(float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
+                       if curvature < 0 else 0.0)  # fmt: skip
+    return top + np.array(offsets), float(correlation[tuple(top)])
+
+
+def motif(image: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, int]:
+    """The image averaged over its unit cells, sampled every :data:`STEP_PX` along each cell
+    vector, and the number of cells averaged.
+
+    ``motif[i, j]`` is the mean of the image at ``origin + (i / n0 + k) a0 + (j / n1 + l) a1``
+    over the cells (k, l) that lie wholly inside the image (at most :data:`MOST_CELLS`,
+    the nearest to its centre), bilinearly interpolated. The result is periodic in both
+    indices.
+    """
+    rows, cols = image.shape
+    lengths = np.hypot(*vectors.T)
+    area = abs(float(np.linalg.det(vectors)))
+    if area < 0.25 * lengths.prod() or lengths.min() < 1.0:  # collinear, or shorter than a pixel
+        return np.zeros((4, 4)), 0
+    samples = np.maximum(4, np.ceil(lengths / STEP_PX).astype(int))
+    inverse = np.linalg.inv(vectors.T)  # pixel offset -> cell coordinates
+    centre = np.array([rows, cols]) / 2.0
+    corners = np.array([[0, 0], [0, cols - 1], [rows - 1, 0], [rows - 1, cols - 1]]) - centre
+    extent = np.abs(corners @ inverse.T).max(axis=0)
+    steps = np.meshgrid(
+        *(np.arange(-math.ceil(e), math.ceil(e) + 1) for e in extent), indexing="ij"
+    )
+    starts = centre + np.stack([k.ravel() for k in steps], -1) @ vectors
+    # a cell is inside when all four of its corners are (with a pixel to spare)
+    cell_corners = starts[:, None, :] + np.array([[0, 0], [1, 0], [0, 1], [1, 1]]) @ vectors
+    inside = np.all((cell_corners >= 1) & (cell_corners <= [rows - 2, cols - 2]), axis=(1, 2))
+    starts = starts[inside]
+    if not len(starts):
+        return np.zeros(samples), 0
+    starts = starts[np.argsort(np.hypot(*(starts - centre).T))[:MOST_CELLS]]
+    u, v = np.meshgrid(*(np.arange(n) / n for n in samples), indexing="ij")
+    offsets = np.stack([u.ravel(), v.ravel()], -1) @ vectors
+    where = (starts[:, None, :] + offsets[None, :, :]).reshape(-1, 2).T
+    values = ndimage.map_coordinates(np.asarray(image, np.float64), where, order=1)
+    return values.reshape(len(starts), *samples).mean(axis=0), len(starts)
+
+
+def stacked_motif(frames: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, int]:
+    """:func:`motif` of several frames of one crystal, each shifted (by whole samples, periodic
+    cross-correlation) onto the first's before they are averaged, and the cells averaged in
+    all. A drifting specimen blurs the mean frame; the motifs drift only as a whole."""
+    first, cells = motif(frames[0], vectors)
+    total = first.copy()
+    reference = np.conj(np.fft.fft2(first - first.mean()))
+    for frame in frames[1:]:
+        average, count = motif(frame, vectors)
+        if not count:
+            continue
+        match = np.fft.ifft2(np.fft.fft2(average - average.mean()) * reference).real
+        shift = np.unravel_index(int(np.argmax(match)), match.shape)
+        total += np.roll(average, [-int(k) for k in shift], axis=(0, 1))
+        cells += count
+    return total / len(frames), cells
+
+
+def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: float) -> np.ndarray:
+    """The columns of an averaged unit cell: (m, 2) (dy, dx) [px] from its strongest column,
+    the shortest way round (the strongest first, at (0, 0)).
+
+    The maxima of the motif (:func:`motif_maxima`) whose prominence is at least
+    :data:`RELATIVE_PROMINENCE` of the strongest's and :data:`SIGNIFICANCE` standard errors
+    (``noise`` [image units per pixel] over the square root of ``cells``); of two closer than a
+    quarter of the shortest cell vector (a flat top), the stronger. Empty when ``cells`` is 0.
+    """
+    if not cells:
+        return np.zeros((0, 2))
+    tops, prominence = motif_maxima(average)
+    if not len(tops):
+        return np.zeros((1, 2))
+    error = noise / math.sqrt(cells)
+    keep = (prominence >= RELATIVE_PROMINENCE * prominence[0]) & (
+        prominence >= SIGNIFICANCE * error
+    )
+    keep[0] = True
+    samples = np.array(average.shape)
+    refined = np.array([top + _wrapped_parabola(average, top) for top in tops[keep]])
+    positions = np.array([_shortest((top - refined[0]) / samples @ vectors, vectors)
+                          for top in refined])  # fmt: skip
+    shortest = float(np.hypot(*vectors.T).min())
+    kept: list[int] = []
+    for i, position in enumerate(positions):
+        if all(np.hypot(*_shortest(position - positions[j], vectors)) >= shortest / 4
+               for j in kept):  # fmt: skip
+            kept.append(i)
+    return positions[kept]
+
+
+def motif_spacing(image: np.ndarray, vectors: np.ndarray, noise: float) -> tuple[float, int]:
+    """The shortest distance between the columns of the averaged unit cell [px], and how many
+    columns the cell holds (:func:`motif`, :func:`motif_columns`).
+
+    One column per cell gives the shortest lattice vector.
+
+    Parameters
+    ----------
+    image : ndarray (rows, cols)
+        Columns bright, background removed.
+    vectors : ndarray (2, 2)
+        The cell vectors [px] (:func:`cell_vectors`).
+    noise : float
+        The standard deviation of the image's pixel noise [image units].
+
+    Returns
+    -------
+    (float, int)
+        The spacing [px] and the number of columns per cell; (NaN, 0) when no cell fits in
+        the image.
+
+    Examples
+    --------
+    >>> y, x = np.mgrid[:96, :96].astype(float)
+    >>> # columns every 12 px along x, and every 12 px along y between them: 6 px apart
+    >>> columns = [(r, c) for r in range(0, 96, 6) for c in range(6 * (r // 6 % 2), 96, 12)]
+    >>> image = sum(np.exp(-((y - r) ** 2 + (x - c) ** 2) / 4) for r, c in columns)
+    >>> spacing, count = motif_spacing(image, np.array([[0.0, 12.0], [12.0, 0.0]]), 0.01)
+    >>> count, round(spacing, 1)
+    (2, 8.5)
+    """
+    offsets = motif_columns(*motif(image, vectors), vectors, noise)
+    if not len(offsets):
+        return math.nan, 0
+    return column_spacing(offsets, vectors), len(offsets)
+
+
+def column_spacing(offsets: np.ndarray, vectors: np.ndarray) -> float:
+    """The shortest distance [px] between columns at ``offsets`` (m, 2) [px] in a cell of
+    ``vectors`` (2, 2) [px], periodic images included."""
+    shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)]) @ vectors
+    differences = offsets[:, None, None, :] - offsets[None, :, None, :] + shifts
+    distances = np.hypot(differences[..., 0], differences[..., 1])
+    distances[distances < 1e-6] = np.inf  # a column and itself
+    return float(distances.min())
+
+
+def motif_maxima(average: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The maxima (n, 2) of a periodic motif, strongest first [samples], and their prominences:
+    the height above the lowest point on the straight (periodic) way to the strongest, or above
+    the motif's minimum for the strongest."""
+    samples = np.array(average.shape)
+    tops = average == ndimage.maximum_filter(average, size=3, mode="wrap")
+    found = np.argwhere(tops & (average > average.min()))
+    found = found[np.argsort(-average[tuple(found.T)], kind="stable")]
+    if not len(found):
+        return found, np.zeros(0)
+    strongest = found[0]
+    prominence = np.empty(len(found))
+    prominence[0] = average[tuple(strongest)] - average.min()
+    fractions = np.linspace(0.05, 0.95, 19)
+    for i, top in enumerate(found[1:], start=1):
+        step = (strongest - top + samples / 2) % samples - samples / 2  # the short way round
+        way = (top[None, :] + fractions[:, None] * step[None, :]).T
+        lowest = ndimage.map_coordinates(average, way, order=1, mode="grid-wrap").min()
+        prominence[i] = average[tuple(top)] - min(lowest, average[tuple(top)])
+    return found, prominence
+
+
+def _wrapped_parabola(average: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Sub-sample (di, dj) of a periodic array's maximum from parabolas through it and its
+    neighbours along each index."""
+    offsets = []
+    for axis in (0, 1):
+        step = np.eye(2, dtype=int)[axis]
+        before, at, after = (average[tuple((top + k * step) % average.shape)] for k in (-1, 0, 1))
+        curvature = before - 2 * at + after
+        offsets.append(float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
+                       if curvature < 0 else 0.0)  # fmt: skip
+    return np.array(offsets)
+
+
+def _shortest(offset: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``offset`` (dy, dx) [px] moved by whole cell vectors to its shortest form."""
+    shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)]) @ vectors
+    candidates = offset + shifts
+    return candidates[int(np.argmin(np.hypot(*candidates.T)))]
