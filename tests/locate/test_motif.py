@@ -163,3 +163,42 @@ def test_the_cell_lets_one_found_sublattice_vote_for_the_other():
     # a cell of another lattice (four times the area) adds nothing
     other = Cell(2 * vectors, cell.columns)
     assert not voted(lattice_sites(found, spacing=7.0, cell=other)).any()
+
+
+def test_the_cells_sites_are_taken_only_where_most_of_them_hold_a_column():
+    from atomlens.locate.revise import fitted, with_sites
+    from atomlens.locate.sites import column_image, site_significance
+
+    first, second, vectors = honeycomb(7.0)
+    inside = [p[(p > 3).all(axis=1) & (p < SIZE - 4).all(axis=1)] for p in (first, second)]
+    cell = Cell(vectors, np.array([[0.0, 0.0], (vectors[0] + vectors[1]) / 3]))
+    rng = np.random.default_rng(0)
+    for weak in (0.6, 0.1):
+        expected = gaussian_columns((SIZE, SIZE), np.vstack(inside),
+                                    np.r_[np.full(len(inside[0]), 30.0),
+                                          np.full(len(inside[1]), 30.0 * weak)], 1.5)  # fmt: skip
+        flat = rng.poisson(expected + 5.0).astype(float) - 5.0
+        table = fitted(flat, np.rint(inside[0]).astype(int), 7.0, 2)  # only sublattice A found
+        result = with_sites(flat, table, 7.0, 2, len(table), cell)
+        if weak == 0.6:  # every B site away from the edge (where A voters are fewer) is filled
+            inner = inside[1][(inside[1] > 12).all(axis=1) & (inside[1] < SIZE - 13).all(axis=1)]
+            assert found_against(result, inner, 2.0)["recall"] > 0.95
+        else:
+            # B at a tenth of A: a fifth of its sites pass the test alone, which would scatter
+            # columns over the image; most fail, so none is taken
+            sites = lattice_sites(table[["y", "x"]].to_numpy(), 7.0, cell)
+            sites = sites[((sites >= 0) & (sites < SIZE - 1)).all(axis=1)]
+            z = site_significance(flat - column_image(flat.shape, table), sites, 1.5)
+            assert 10 <= (z >= 3.0).sum() < 0.5 * len(z)
+            assert len(result) == len(table)
+
+
+def test_a_column_under_a_seventh_of_the_strongest_is_not_a_cell_column():
+    # O beside Sr in a real ADF image stands at 0.09 of Sr: significant after averaging, too
+    # faint to find cell by cell; at 0.3 (S2 beside Mo) it counts
+    first, second, vectors = honeycomb(7.0)
+    for weak, count in ((0.08, 1), (0.3, 2)):
+        heights = np.r_[np.ones(len(first)), np.full(len(second), weak)]
+        image = gaussian_columns((SIZE, SIZE), np.vstack([first, second]), heights, 1.3)
+        image += np.random.default_rng(1).normal(0.0, 0.002, image.shape)
+        assert motif_spacing(image, vectors, 0.002)[1] == count

@@ -210,6 +210,10 @@ def pruned(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -
                        typical_width(kept), 0, around)  # fmt: skip
 
 
+def _inside_image(sites: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return sites[((sites >= -0.5) & (sites < np.array(shape) - 0.5)).all(axis=1)]
+
+
 def with_sites(
     flat: np.ndarray,
     table: pd.DataFrame,
@@ -225,19 +229,31 @@ def with_sites(
     errors); the columns that pass are fitted with their neighbours (:func:`refit_near`).
     A second pass lets the new columns vote too (a weak sublattice is filled from both
     sides). ``cell``: the image's averaged unit cell, whose columns are sites even where the
-    peak finder found none of their sublattice.
+    peak finder found none of their sublattice; those sites are taken only when most of them
+    pass the test (a sublattice the single image shows). A column the average over many cells
+    reveals but each cell hides (O beside Sr in a real ADF image of SrTiO3) would pass at a few
+    sites by chance and scatter columns over the dark between the rows.
     """
     for _ in range(SITE_PASSES):
         if len(table) < 6:
             break
-        voted = lattice_sites(table[["y", "x"]].to_numpy(), spacing, cell)
-        voted = voted[((voted >= -0.5) & (voted < np.array(flat.shape) - 0.5)).all(axis=1)]
-        if not len(voted):
+        points = table[["y", "x"]].to_numpy()
+        voted = _inside_image(lattice_sites(points, spacing), flat.shape)
+        extra = np.zeros((0, 2))
+        if cell is not None:
+            extra = _inside_image(lattice_sites(points, spacing, cell), flat.shape)
+            if len(voted) and len(extra):
+                gap, _ = spatial.cKDTree(voted).query(extra)
+                extra = extra[gap > 1e-6]
+        if not len(voted) and not len(extra):
             break
         width = typical_width(table)
-        touching = _near(table, voted, 3.0 * width + 4.0 * float(table["width"].max()))
-        z = site_significance(flat - column_image(flat.shape, touching), voted, width)
-        voted = voted[z >= SITE_SIGNIFICANCE]
+        sites = np.vstack([voted, extra])
+        touching = _near(table, sites, 3.0 * width + 4.0 * float(table["width"].max()))
+        z = site_significance(flat - column_image(flat.shape, touching), sites, width)
+        if len(extra) and np.median(z[len(voted) :]) < SITE_SIGNIFICANCE:
+            sites, z = sites[: len(voted)], z[: len(voted)]
+        voted = sites[z >= SITE_SIGNIFICANCE]
         if not len(voted):
             break
         before = len(table)
