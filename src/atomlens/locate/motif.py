@@ -10,8 +10,10 @@ trial detection on the noisy image finds noise, or nothing, in between.
 
 :func:`cell_vectors` takes the lattice from the autocorrelation's peaks, refined on the
 farthest multiples the autocorrelation still shows; :func:`motif` averages the image over
-its cells; :func:`motif_spacing` counts the motif's significant maxima and returns the
-shortest distance between them (periodic images included).
+its cells (:func:`stacked_motif`: over several frames of a drifting specimen);
+:func:`motif_columns` keeps the motif's significant maxima as the cell's columns (a
+:class:`Cell`), and :func:`column_spacing` gives the shortest distance between them (periodic
+images included); :func:`motif_spacing` does all of it for one image.
 
 Lengths are in pixels; vectors are (dy, dx).
 """
@@ -23,6 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
+
+from atomlens.locate.preprocess import _parabola_offset
 
 __all__ = [
     "Cell",
@@ -136,14 +140,7 @@ def _peak_at(correlation: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, fl
     box = correlation[y - 2 : y + 3, x - 2 : x + 3]
     dy, dx = np.unravel_index(int(np.argmax(box)), box.shape)
     top = np.array([y + dy - 2, x + dx - 2])
-    offsets = []
-    for axis in (0, 1):
-        step = np.eye(2, dtype=int)[axis]
-        before, at, after = (correlation[tuple(top + k * step)] for k in (-1, 0, 1))
-        curvature = before - 2 * at + after
-        offsets.append(float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
-                       if curvature < 0 else 0.0)  # fmt: skip
-    return top + np.array(offsets), float(correlation[tuple(top)])
+    return top + _parabola_offset(correlation, top), float(correlation[tuple(top)])
 
 
 def motif(image: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, int]:
@@ -224,7 +221,8 @@ def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: f
     keep &= height >= RELATIVE_HEIGHT * height[0]
     keep[0] = True
     samples = np.array(average.shape)
-    refined = np.array([top + _wrapped_parabola(average, top) for top in tops[keep]])
+    wrapped = np.pad(average, 1, mode="wrap")  # sub-sample maxima across the cell's edges
+    refined = np.array([top + _parabola_offset(wrapped, top + 1) for top in tops[keep]])
     positions = np.array([_shortest((top - refined[0]) / samples @ vectors, vectors)
                           for top in refined])  # fmt: skip
     shortest = float(np.hypot(*vectors.T).min())
@@ -303,19 +301,6 @@ def motif_maxima(average: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lowest = ndimage.map_coordinates(average, way, order=1, mode="grid-wrap").min()
         prominence[i] = average[tuple(top)] - min(lowest, average[tuple(top)])
     return found, prominence
-
-
-def _wrapped_parabola(average: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Sub-sample (di, dj) of a periodic array's maximum from parabolas through it and its
-    neighbours along each index."""
-    offsets = []
-    for axis in (0, 1):
-        step = np.eye(2, dtype=int)[axis]
-        before, at, after = (average[tuple((top + k * step) % average.shape)] for k in (-1, 0, 1))
-        curvature = before - 2 * at + after
-        offsets.append(float(np.clip(0.5 * (before - after) / curvature, -0.5, 0.5))
-                       if curvature < 0 else 0.0)  # fmt: skip
-    return np.array(offsets)
 
 
 def _shortest(offset: np.ndarray, vectors: np.ndarray) -> np.ndarray:
