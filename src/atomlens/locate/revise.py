@@ -30,9 +30,9 @@ from atomlens.locate.sites import (
     SITE_SIGNIFICANCE,
     SITE_WIDTH,
     column_image,
-    lattice_sites,
     off_site_rivals,
     site_significance,
+    voted_sites,
 )
 
 __all__ = [
@@ -237,14 +237,11 @@ def with_sites(
     for _ in range(SITE_PASSES):
         if len(table) < 6:
             break
-        points = table[["y", "x"]].to_numpy()
-        voted = _inside_image(lattice_sites(points, spacing), flat.shape)
-        extra = np.zeros((0, 2))
-        if cell is not None:
-            extra = _inside_image(lattice_sites(points, spacing, cell), flat.shape)
-            if len(voted) and len(extra):
-                gap, _ = spatial.cKDTree(voted).query(extra)
-                extra = extra[gap > 1e-6]
+        found = voted_sites(table[["y", "x"]].to_numpy(), spacing, cell)  # one lattice fit
+        voted, extra = (_inside_image(sites, flat.shape) for sites in found)
+        if len(voted) and len(extra):
+            gap, _ = spatial.cKDTree(voted).query(extra)
+            extra = extra[gap > 1e-6]
         if not len(voted) and not len(extra):
             break
         width = typical_width(table)

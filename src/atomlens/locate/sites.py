@@ -36,6 +36,7 @@ __all__ = [
     "lattice_sites",
     "off_site_rivals",
     "site_significance",
+    "voted_sites",
 ]
 
 #: Passes of voting, testing and fitting (the columns found in one vote in the next).
@@ -74,14 +75,18 @@ def _neighbour_offsets(basis: np.ndarray, motif: np.ndarray, reach: float) -> li
     return offsets
 
 
-def _ballots(points: np.ndarray, spacing: float, cell: Cell | None = None) -> np.ndarray:
-    """(m, 2) (y, x) [px]: every ordered column's votes for its lattice neighbours' sites.
+def _ballots(
+    points: np.ndarray, spacing: float, cell: Cell | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(m, 2) (y, x) [px]: every ordered column's votes for its lattice neighbours' sites, and
+    the same with the columns of ``cell`` as sites too (empty when the cell adds none).
 
-    The lattice is fitted to all the points; a column votes when :data:`ORDERED` (and half)
-    of its lattice neighbours are where the lattice puts them (random points, an amorphous
-    film or a grain of another orientation fit some lattice too, but not around each column).
-    Each vote is the column's own position plus the ideal offset, so it carries the voter's
-    displacement (local strain, scan distortion). Empty without a lattice.
+    The lattice is fitted to all the points (once for both); a column votes when
+    :data:`ORDERED` (and half) of its lattice neighbours are where the lattice puts them
+    (random points, an amorphous film or a grain of another orientation fit some lattice too,
+    but not around each column). Each vote is the column's own position plus the ideal offset,
+    so it carries the voter's displacement (local strain, scan distortion). Empty without a
+    lattice.
 
     When the columns found make one sublattice and the image's averaged unit cell (``cell``,
     :mod:`atomlens.locate.motif`, of the same lattice) holds more columns, the found columns
@@ -91,30 +96,70 @@ def _ballots(points: np.ndarray, spacing: float, cell: Cell | None = None) -> np
     """
     from atomlens.analyze.lattice import fit_lattice
 
+    none = np.zeros((0, 2))
     try:
         lattice, table = fit_lattice(points)
     except (ValueError, np.linalg.LinAlgError):
-        return np.zeros((0, 2))
+        return none, none
     if np.hypot(*lattice.basis.T).min() < 0.8 * spacing:  # no translation is that short
-        return np.zeros((0, 2))
+        return none, none
     labels = table["sublattice"].to_numpy()
-    motif = lattice.motif
-    if cell is not None and len(motif) == 1 and len(cell.columns) > 1:
+    motifs = [lattice.motif]
+    if cell is not None and len(lattice.motif) == 1 and len(cell.columns) > 1:
         area = abs(np.linalg.det(lattice.basis))
         if abs(abs(np.linalg.det(cell.vectors)) / area - 1.0) < 0.15:
-            motif = motif[0] + cell.columns
+            motifs.append(lattice.motif[0] + cell.columns)
     # every site of the nearest shell of the lattice translations, and the motif sites between
     reach = 1.05 * float(np.hypot(*lattice.basis.T).max())
-    offsets = _neighbour_offsets(lattice.basis, motif, reach)
     tree = spatial.cKDTree(points)
-    votes = [np.zeros((0, 2))]
-    for k, vectors in enumerate(offsets[: len(lattice.motif)]):
-        ballots = points[labels == k][:, None, :] + vectors[None]
-        taken = tree.query(ballots.reshape(-1, 2))[0].reshape(ballots.shape[:2])
-        need = max(ORDERED, 0.5 * len(vectors))
-        ordered = (taken <= VOTE_RADIUS * spacing).sum(axis=1) >= need
-        votes.append(ballots[ordered].reshape(-1, 2))
-    return np.vstack(votes)
+    results = []
+    for motif in motifs:
+        offsets = _neighbour_offsets(lattice.basis, motif, reach)
+        votes = [none]
+        for k, vectors in enumerate(offsets[: len(lattice.motif)]):
+            ballots = points[labels == k][:, None, :] + vectors[None]
+            taken = tree.query(ballots.reshape(-1, 2))[0].reshape(ballots.shape[:2])
+            need = max(ORDERED, 0.5 * len(vectors))
+            ordered = (taken <= VOTE_RADIUS * spacing).sum(axis=1) >= need
+            votes.append(ballots[ordered].reshape(-1, 2))
+        results.append(np.vstack(votes))
+    return results[0], results[1] if len(results) > 1 else none
+
+
+def _counted(points: np.ndarray, votes: np.ndarray, spacing: float) -> np.ndarray:
+    """The sites (m, 2) that :data:`SITE_VOTES` or more of ``votes`` agree on, away from
+    ``points`` (:func:`lattice_sites`)."""
+    if len(votes):
+        votes = votes[spatial.cKDTree(points).query(votes)[0] > OCCUPIED * spacing]
+    if len(votes) < SITE_VOTES:
+        return np.zeros((0, 2))
+    tree = spatial.cKDTree(votes)
+    neighbourhoods = tree.query_ball_point(votes, VOTE_RADIUS * spacing)
+    counts = np.array([len(items) for items in neighbourhoods])
+    used = np.zeros(len(votes), dtype=bool)
+    sites = []
+    for i in np.argsort(-counts, kind="stable"):
+        if used[i] or counts[i] < SITE_VOTES:
+            continue
+        members = [j for j in neighbourhoods[i] if not used[j]]
+        if len(members) < SITE_VOTES:
+            continue
+        used[members] = True
+        sites.append(votes[members].mean(axis=0))
+    return np.array(sites).reshape(-1, 2)
+
+
+def voted_sites(
+    points: np.ndarray, spacing: float, cell: Cell | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lattice_sites` without and with ``cell``'s columns as sites, from one lattice
+    fit; the second is empty when the cell adds no site."""
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    plain, with_cell = _ballots(points, spacing, cell)
+    empty = np.zeros((0, 2))
+    return _counted(points, plain, spacing), (
+        _counted(points, with_cell, spacing) if len(with_cell) else empty
+    )
 
 
 def lattice_sites(points: np.ndarray, spacing: float, cell: Cell | None = None) -> np.ndarray:
@@ -146,26 +191,8 @@ def lattice_sites(points: np.ndarray, spacing: float, cell: Cell | None = None) 
     >>> lattice_sites(points[~missing], spacing=5.0).round(6).tolist()
     [[15.0, 20.0]]
     """
-    points = np.asarray(points, dtype=float).reshape(-1, 2)
-    votes = _ballots(points, spacing, cell)
-    if len(votes):
-        votes = votes[spatial.cKDTree(points).query(votes)[0] > OCCUPIED * spacing]
-    if len(votes) < SITE_VOTES:
-        return np.zeros((0, 2))
-    tree = spatial.cKDTree(votes)
-    neighbourhoods = tree.query_ball_point(votes, VOTE_RADIUS * spacing)
-    counts = np.array([len(items) for items in neighbourhoods])
-    used = np.zeros(len(votes), dtype=bool)
-    sites = []
-    for i in np.argsort(-counts, kind="stable"):
-        if used[i] or counts[i] < SITE_VOTES:
-            continue
-        members = [j for j in neighbourhoods[i] if not used[j]]
-        if len(members) < SITE_VOTES:
-            continue
-        used[members] = True
-        sites.append(votes[members].mean(axis=0))
-    return np.array(sites).reshape(-1, 2)
+    plain, with_cell = voted_sites(points, spacing, cell)
+    return with_cell if cell is not None and len(with_cell) else plain
 
 
 def off_site_rivals(points: np.ndarray, spacing: float) -> np.ndarray:
@@ -187,7 +214,7 @@ def off_site_rivals(points: np.ndarray, spacing: float) -> np.ndarray:
     """
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     rivals = np.zeros(len(points), dtype=bool)
-    votes = _ballots(points, spacing)
+    votes = _ballots(points, spacing)[0]
     if len(votes) < SITE_VOTES:
         return rivals
     support = spatial.cKDTree(votes).query_ball_point(points, VOTE_RADIUS * spacing,
