@@ -385,6 +385,12 @@ def _network_classes(heavy: np.ndarray, modality: str) -> np.ndarray:
 SPREAD = 0.3
 
 
+def _columns_dark(image: np.ndarray, modality: str, spacing: float) -> bool:
+    """Whether the columns are darker than their surroundings: always in ABF, never in HAADF,
+    in HRTEM as the image says (``spacing`` [px])."""
+    return modality == "abf" or (modality == "hrtem" and columns_are_dark(image, spacing))
+
+
 #: Frames of a stack whose averaged unit cells are registered and averaged (evenly spaced).
 CELL_FRAMES = 5
 
@@ -438,7 +444,7 @@ def _nearest_columns(
     keeps the background-free image under ``(estimate, dark)``, for the fit to reuse when the
     spacing stays the estimate.
     """
-    dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(image, estimate))
+    dark = _columns_dark(image, modality, estimate)
     signed = -image if dark else image
     flat = subtract_background(signed, estimate)
     if backgrounds is not None:
@@ -490,9 +496,7 @@ def _spacing_px(
         if with_cell:
             estimate, vectors = estimate_cell(reference)
             if math.isfinite(estimate):
-                dark = modality == "abf" or (
-                    modality == "hrtem" and columns_are_dark(reference, estimate)
-                )
+                dark = _columns_dark(reference, modality, estimate)
                 flat = subtract_background(-reference if dark else reference, estimate)
                 cell = _image_cell(flat, stack, vectors, estimate, dark)
         return spacing / pixel_size, "given", cell
@@ -677,9 +681,7 @@ def locate(
             stacklevel=2,
         )
     frames = array.reshape(-1, *array.shape[-2:])
-    dark = modality == "abf" or (
-        modality == "hrtem" and columns_are_dark(frames.mean(axis=0), spacing_px)
-    )
+    dark = _columns_dark(frames.mean(axis=0), modality, spacing_px)
     if lazy or (parallel and array.ndim == 3):
         settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size,
                     site_search, cell)  # fmt: skip
@@ -782,7 +784,7 @@ def _network_spacing(
     def look(value: float) -> tuple[np.ndarray, float]:
         key = round(value, 6)
         if key not in seen:
-            dark = modality == "abf" or (modality == "hrtem" and columns_are_dark(reference, value))
+            dark = _columns_dark(reference, modality, value)
             flat = subtract_background(-reference if dark else reference, value)
             peaks, _, confidence = network[0].candidates(flat, value, network[1])
             seen[key] = (peaks, confidence if len(peaks) >= 8 else 0.0)
