@@ -35,11 +35,25 @@ def _broad_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     padded = np.pad(image, ((0, -rows % step), (0, -cols % step)), mode="reflect")
     blocks = padded.reshape(padded.shape[0] // step, step, padded.shape[1] // step, step)
     coarse = ndimage.gaussian_filter(blocks.mean(axis=(1, 3)), sigma / step, mode="reflect")
-    centre = (step - 1) / 2.0  # a block mean sits at its block's centre
-    grid = np.meshgrid(
-        (np.arange(rows) - centre) / step, (np.arange(cols) - centre) / step, indexing="ij"
+    # bilinear interpolation is separable: one (rows, coarse rows) and one (coarse cols, cols)
+    # matrix of linear weights, two small matrix products (a tenth of map_coordinates' time)
+    return (
+        _linear_weights(rows, step, coarse.shape[0])
+        @ coarse
+        @ _linear_weights(cols, step, coarse.shape[1]).T
     )
-    return ndimage.map_coordinates(coarse, grid, order=1, mode="nearest")
+
+
+def _linear_weights(size: int, step: int, coarse: int) -> np.ndarray:
+    """(size, coarse) weights of linear interpolation from block means ``step`` px wide (each
+    at its block's centre) back to every pixel; beyond the outer centres the edge value."""
+    where = np.clip((np.arange(size) - (step - 1) / 2.0) / step, 0.0, coarse - 1.0)
+    low = np.minimum(np.floor(where).astype(int), coarse - 1)
+    high = np.minimum(low + 1, coarse - 1)
+    weights = np.zeros((size, coarse))
+    weights[np.arange(size), low] += 1.0 - (where - low)
+    weights[np.arange(size), high] += where - low
+    return weights
 
 
 def _autocorrelation(image: np.ndarray) -> np.ndarray:

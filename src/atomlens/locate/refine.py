@@ -178,37 +178,45 @@ class _WindowModel:
     def __init__(self, data: np.ndarray, mask: np.ndarray, half: int):
         self.data, self.mask = data, mask
         self.weights = mask  # square roots of the pixel weights; 0 off the image
-        offsets = np.arange(-half, half + 1, dtype=np.float64)
-        self.gy, self.gx = (g.ravel() for g in np.meshgrid(offsets, offsets, indexing="ij"))
+        self.offsets = np.arange(-half, half + 1, dtype=np.float64)
+        self.gy, self.gx = (g.ravel() for g in np.meshgrid(self.offsets, self.offsets,
+                                                            indexing="ij"))  # fmt: skip
 
     def rows(self, index: np.ndarray) -> _WindowModel:
         """The same model for the windows ``index`` only."""
         part = object.__new__(_WindowModel)
         part.data, part.mask, part.weights = self.data[index], self.mask[index], self.weights[index]
-        part.gy, part.gx = self.gy, self.gx
+        part.offsets, part.gy, part.gx = self.offsets, self.gy, self.gx
         return part
 
     def values(self, p: np.ndarray) -> np.ndarray:
         """(n, k*k) model values of parameters ``p``."""
+        n, k = len(p), len(self.offsets)
         a, y0, x0, s, b = (p[:, i, None] for i in range(5))
-        r2 = (self.gy[None, :] - y0) ** 2 + (self.gx[None, :] - x0) ** 2
-        return b + a * np.exp(-r2 / (2.0 * s**2))
+        ey = np.exp(-((self.offsets - y0) ** 2) / (2.0 * s**2))
+        ex = np.exp(-((self.offsets - x0) ** 2) / (2.0 * s**2))
+        return b + (a[:, :, None] * ey[:, :, None] * ex[:, None, :]).reshape(n, k * k)
 
     def __call__(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, k = len(p), len(self.offsets)
         a, y0, x0, s, b = (p[:, i, None] for i in range(5))
-        dy, dx = self.gy[None, :] - y0, self.gx[None, :] - x0
-        r2 = dy**2 + dx**2
-        g = np.exp(-r2 / (2.0 * s**2))
-        w = self.weights
-        # the Jacobian is written in place: stacking five (n, k) arrays cost a third of a fit
-        jac = np.empty((len(p), 5, g.shape[1]))
-        np.multiply(g, w, out=jac[:, 0])
-        weighted = a * jac[:, 0]
-        np.multiply(weighted, dy / s**2, out=jac[:, 1])
-        np.multiply(weighted, dx / s**2, out=jac[:, 2])
-        np.multiply(weighted, r2 / s**3, out=jac[:, 3])
+        # the Gaussian is separable: 2 k exponentials per window instead of k^2, and every
+        # factor of the Jacobian below is a row or a column broadcast over the window (this
+        # call was most of the fitting time; now about half as long, the same to rounding)
+        dy, dx = self.offsets - y0, self.offsets - x0  # (n, k)
+        ey, ex = np.exp(-(dy**2) / (2.0 * s**2)), np.exp(-(dx**2) / (2.0 * s**2))
+        w = self.weights.reshape(n, k, k)
+        # the Jacobian is written in place: stacking five (n, k*k) arrays cost a third of a fit
+        jac = np.empty((n, 5, k, k))
+        np.multiply(ey[:, :, None] * ex[:, None, :], w, out=jac[:, 0])  # g w
+        weighted = a[:, :, None] * jac[:, 0]  # a g w
+        np.multiply(weighted, (dy / s**2)[:, :, None], out=jac[:, 1])
+        np.multiply(weighted, (dx / s**2)[:, None, :], out=jac[:, 2])
+        np.multiply(weighted, (dy**2 / s**3)[:, :, None] + (dx**2 / s**3)[:, None, :],
+                    out=jac[:, 3])  # fmt: skip
         jac[:, 4] = w
-        return (self.data - (b + a * g)) * w, jac
+        residual = (self.data - b) * self.weights - weighted.reshape(n, k * k)
+        return residual, jac.reshape(n, 5, k * k)
 
 
 def _variance_line(levels: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
@@ -316,16 +324,25 @@ def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, width: f
         group = np.flatnonzero(narrow & (reaches == reach))
         amplitude, y0, x0, sigma = (params[group, i, None] for i in range(4))
         drawn = np.arange(-reach, reach + 1)
-        dy, dx = (g.ravel() for g in np.meshgrid(drawn, drawn, indexing="ij"))
-        values = amplitude * np.exp(-((dy - y0) ** 2 + (dx - x0) ** 2) / (2.0 * sigma**2))
-        rows = peaks[group, 0, None] - origin[0] + dy
-        cols = peaks[group, 1, None] - origin[1] + dx
+        # separable: a row and a column profile per column, one outer product
+        gy = np.exp(-((drawn - y0) ** 2) / (2.0 * sigma**2))
+        gx = np.exp(-((drawn - x0) ** 2) / (2.0 * sigma**2))
+        values = (amplitude[:, :, None] * gy[:, :, None]) * gx[:, None, :]
+        rows = peaks[group, 0, None, None] - origin[0] + drawn[None, :, None]
+        cols = peaks[group, 1, None, None] - origin[1] + drawn[None, None, :]
         canvas += np.bincount((rows * extent[1] + cols).ravel(), weights=values.ravel(),
                               minlength=canvas.size)  # fmt: skip
-        # the window's own Gaussian, where it was drawn
-        drawn_here = (np.abs(wy) <= reach) & (np.abs(wx) <= reach)
-        own[group] = amplitude * np.exp(-((wy - y0) ** 2 + (wx - x0) ** 2) / (2.0 * sigma**2))
-        own[group] *= drawn_here
+        # the window's own Gaussian where it was drawn: the same profiles, cut to the window
+        within = np.abs(offsets) <= reach
+        own_y = np.zeros((len(group), len(offsets)))
+        own_x = np.zeros((len(group), len(offsets)))
+        own_y[:, within], own_x[:, within] = (
+            gy[:, offsets[within] + reach],
+            gx[:, offsets[within] + reach],
+        )
+        own[group] = ((amplitude[:, :, None] * own_y[:, :, None]) * own_x[:, None, :]).reshape(
+            len(group), -1
+        )
     total = canvas[(peaks[:, 0, None] - origin[0] + wy) * extent[1]
                    + peaks[:, 1, None] - origin[1] + wx]  # fmt: skip
     total -= own
