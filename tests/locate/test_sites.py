@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 from atomlens.locate import locate, refine_columns
-from atomlens.locate.sites import column_image, lattice_sites, site_significance
+from atomlens.locate.sites import (
+    column_image,
+    lattice_sites,
+    site_discoveries,
+    site_significance,
+)
 from atomlens.metrics import detection_scores
 
 from .test_locate import gaussian_columns, square_lattice
@@ -160,3 +165,18 @@ def test_column_significance_does_not_depend_on_the_image_scale():
         z.append(fit.amplitude / fit.sigma_amplitude)
     np.testing.assert_allclose(z[0], z[1], rtol=1e-6)
     np.testing.assert_allclose(z[2], z[1], rtol=1e-6)
+
+
+def test_site_discoveries_keep_the_false_ones_near_the_rate_and_take_weak_columns():
+    rng = np.random.default_rng(5)
+    # mostly columns (z about 2.5) and a few vacancies: the weak columns are taken, far more
+    # than a fixed 3 sigma would, and hardly any vacancy
+    columns, vacancies = rng.normal(2.5, 1.0, 2000), rng.normal(0.0, 1.0, 60)
+    taken = site_discoveries(np.r_[columns, vacancies])
+    assert taken[:2000].sum() > 1.4 * (columns >= 3).sum()
+    assert taken[2000:].sum() <= 0.01 * taken.sum() + 3
+    # only empty sites (a lattice voting into vacuum): the bar rises above the floor, and only
+    # what a fixed 3 sigma would take anyway passes
+    empty = rng.normal(0.0, 1.0, 5000)
+    assert site_discoveries(empty).sum() == (empty >= 3).sum()
+    assert site_discoveries(np.zeros(0)).shape == (0,)

@@ -66,7 +66,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--site-search",
         choices=("auto", "on", "off"),
         default="auto",
-        help="look again, at 3 standard errors, at the empty lattice sites the columns found "
+        help="look again (1 %% false discoveries) at the empty lattice sites the columns found "
         "vote for, and drop noise beside them (auto: on for haadf only)",
     )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the CSV table")

@@ -25,10 +25,12 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
    held within 1.6 times the typical one (ABF and HRTEM columns differ in shape too much).
 6. HAADF (``site_search``): the columns found vote for their lattice neighbours' sites
    (:mod:`~atomlens.locate.sites`). A column off the lattice right beside one on it (noise on
-   the flank of a dumbbell) is dropped unless 5 standard errors strong; an empty site is
-   tested at its fixed position at 3 standard errors, and the columns that pass are fitted
-   with their neighbours and kept when significant. A vacancy gets votes and no column. When
-   the columns found make one sublattice, the averaged unit cell's other columns are sites too.
+   the flank of a dumbbell) is dropped unless 5 standard errors strong; the empty sites are
+   tested at their fixed positions at a 1 % false discovery rate (at least 1.5 standard
+   errors, always from 3: :func:`~atomlens.locate.sites.site_discoveries`), and those that
+   pass are fitted with their neighbours and kept when significant. A vacancy gets votes and
+   no column. When the columns found make one sublattice, the averaged unit cell's other
+   columns are sites too.
 7. When the integrated intensities fall into two well-separated groups (a two-Gaussian
    mixture of the log intensities, by BIC and Ashman's D > 2), each column is classed
    ``heavy`` or ``light`` (HAADF) or ``strong`` or ``weak`` (ABF, HRTEM), else ``column``.
@@ -593,7 +595,8 @@ def locate(
     site_search : bool, optional
         Use the lattice of the columns found (:mod:`atomlens.locate.sites`): look again at
         the empty sites they vote for, at a lower significance than the search of every pixel
-        (3 standard errors at the site's fixed position), which finds weak columns and weak
+        (a 1 % false discovery rate over the sites at their fixed positions, at least 1.5
+        standard errors, always from 3), which finds weak columns and weak
         sublattices at a few tens of counts per column; and drop a column off the lattice
         right beside one on it unless it is 5 standard errors strong. Default: on for HAADF,
         where every bright spot is a column; off for ABF and HRTEM, whose contrast has maxima

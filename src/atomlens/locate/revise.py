@@ -31,6 +31,7 @@ from atomlens.locate.sites import (
     SITE_WIDTH,
     column_image,
     off_site_rivals,
+    site_discoveries,
     site_significance,
     voted_sites,
 )
@@ -224,15 +225,16 @@ def with_sites(
 ) -> pd.DataFrame:
     """``table`` with the columns found at empty lattice sites (:mod:`atomlens.locate.sites`).
 
-    A site the found columns vote for is tested at its fixed position (the residual image's
-    Gaussian amplitude at least :data:`~atomlens.locate.sites.SITE_SIGNIFICANCE` standard
-    errors); the columns that pass are fitted with their neighbours (:func:`refit_near`).
-    A second pass lets the new columns vote too (a weak sublattice is filled from both
-    sides). ``cell``: the image's averaged unit cell, whose columns are sites even where the
-    peak finder found none of their sublattice; those sites are taken only when most of them
-    pass the test (a sublattice the single image shows). A column the average over many cells
-    reveals but each cell hides (O beside Sr in a real ADF image of SrTiO3) would pass at a few
-    sites by chance and scatter columns over the dark between the rows.
+    The sites the found columns vote for are tested at their fixed positions (the residual
+    image's Gaussian amplitude over its standard error, taken at a false discovery rate:
+    :func:`~atomlens.locate.sites.site_discoveries`); the columns that pass are fitted with
+    their neighbours (:func:`refit_near`). A second pass lets the new columns vote too (a
+    weak sublattice is filled from both sides). ``cell``: the image's averaged unit cell,
+    whose columns are sites even where the peak finder found none of their sublattice; those
+    sites are taken only when most of them pass the fixed 3 standard errors (a sublattice the
+    single image shows). A column the average over many cells reveals but each cell hides (O
+    beside Sr in a real ADF image of SrTiO3) would pass at a few sites by chance and scatter
+    columns over the dark between the rows.
     """
     for _ in range(SITE_PASSES):
         if len(table) < 6:
@@ -250,7 +252,7 @@ def with_sites(
         z = site_significance(flat - column_image(flat.shape, touching), sites, width)
         if len(extra) and np.median(z[len(voted) :]) < SITE_SIGNIFICANCE:
             sites, z = sites[: len(voted)], z[: len(voted)]
-        voted = sites[z >= SITE_SIGNIFICANCE]
+        voted = sites[site_discoveries(z)]
         if not len(voted):
             break
         before = len(table)
