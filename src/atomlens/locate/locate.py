@@ -92,6 +92,10 @@ COLUMNS = (
 )
 #: The spacing assumed when the image shows no periodicity and a pixel size is known [Å].
 FALLBACK_SPACING = 2.0
+#: The shortest column spacing estimated from an image with a pixel size [Å]: no crystal's
+#: columns are closer in projection (diamond's [110] dumbbells: 0.89 Å), and closer ones
+#: would not be resolved by any probe.
+MIN_SPACING_A = 0.75
 
 
 class Segmentor:
@@ -435,8 +439,10 @@ def _nearest_columns(
     threshold: float,
     backgrounds: dict | None = None,
     stack: np.ndarray | None = None,
+    least: float = MIN_SPACING_PX,
 ) -> tuple[float, str, Cell | None]:
-    """The column spacing [px], where it came from, and the image's averaged unit cell.
+    """The column spacing [px], where it came from, and the image's averaged unit cell
+    (``least``: the shortest spacing that counts [px]).
 
     The autocorrelation's spacing ``estimate`` is the lattice constant of a honeycomb whose
     shorter column-to-column vectors the probe blurs into its central peak, and of a cell with
@@ -455,7 +461,7 @@ def _nearest_columns(
     cell = _image_cell(flat, stack, vectors, estimate, dark)
     if cell is not None and len(cell.columns) > 1:
         nearest = column_spacing(cell.columns, cell.vectors)
-        if 0.38 * estimate <= nearest < 0.85 * estimate:
+        if max(0.38 * estimate, least) <= nearest < 0.85 * estimate:
             return nearest, "shortest column distance of the averaged unit cell", cell
     peaks = _find_peaks(flat, estimate / 2, threshold)
     if len(peaks) >= 3:
@@ -467,7 +473,7 @@ def _nearest_columns(
         # Not in ABF: there the trial sees light columns at several distances from the heavy
         # ones (the real SrTiO3 ABF image: 0.54, and its spacing is the trial's)
         agree = modality == "abf" or high - low < SPREAD * nearest
-        if 0.38 * estimate <= nearest < 0.85 * estimate and agree:
+        if max(0.38 * estimate, least) <= nearest < 0.85 * estimate and agree:
             return nearest, "nearest-neighbour distance of the columns found", cell
     return estimate, "estimated from the autocorrelation", cell
 
@@ -503,10 +509,16 @@ def _spacing_px(
                 flat = subtract_background(-reference if dark else reference, estimate)
                 cell = _image_cell(flat, stack, vectors, estimate, dark)
         return spacing / pixel_size, "given", cell
-    estimate, vectors = estimate_cell(reference)
+    # no two columns of a crystal are closer in projection than MIN_SPACING_A: at a few tens
+    # of counts per column the autocorrelation's noise maxima near its centre would pass for
+    # columns 3-7 px apart (0.3-0.7 Å at 0.1 Å/px), and locate found 3-12 x too many columns
+    least = (
+        MIN_SPACING_PX if pixel_size is None else max(MIN_SPACING_PX, MIN_SPACING_A / pixel_size)
+    )
+    estimate, vectors = estimate_cell(reference, min_spacing=least)
     if math.isfinite(estimate):
         return _nearest_columns(
-            reference, estimate, vectors, modality, threshold, backgrounds, stack
+            reference, estimate, vectors, modality, threshold, backgrounds, stack, least
         )
     if pixel_size is None:
         raise InputError(
