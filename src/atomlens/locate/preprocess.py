@@ -94,8 +94,9 @@ def estimate_spacing(image: np.ndarray, *, min_spacing: float = MIN_SPACING_PX) 
     its height above the lowest autocorrelation on the way to it from the centre (wide columns
     lower the whole autocorrelation between its peaks, so heights alone would hide the shorter
     vectors of a honeycomb). The nearest maximum whose prominence is at least a sixth of the
-    largest and above what white noise reaches is taken, refined to sub-pixel precision by a parabola through its neighbours. No
-    maximum more prominent than white noise makes (:func:`_noise_floor`) gives NaN.
+    largest and above what white noise reaches (:func:`_noise_floor`) is taken, refined to
+    sub-pixel precision by a parabola through its neighbours. No maximum more prominent than
+    white noise makes gives NaN.
 
     Parameters
     ----------

@@ -93,7 +93,7 @@ def window(spacing: float) -> tuple[int, float]:
 #: Largest Gaussian width of a column [spacings]. Where the probe is about as wide as the
 #: columns are apart (B and N 1.45 Å apart at 60 kV and 19 mrad), a free width grows over
 #: the neighbours, the block iteration then subtracts too much from them, and their fits
-#: diverge: on such an hBN frame, 141 of 234 candidates converged with free widths and all
+#: diverge: on such an hBN frame, 140 of 234 candidates converged with free widths and all
 #: with this bound, 222 of them within 1 px of the truth (benchmarks/locate_cell_check.py).
 #: Well-resolved columns are 0.15-0.25 spacings wide.
 WIDEST = 0.35
