@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import atomlens.locate.sites as sites
 from atomlens.locate import locate
 from evaluate_locate import MATERIALS, column_bounds, make_scene, noisy, score
+from results_io import write_results
 
 #: The first scene index: evaluate_locate.py uses 0 .. count - 1.
 FIRST_INDEX = 10
@@ -68,11 +69,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(json.dumps(row, default=float), flush=True)
     settings = {"command": "python benchmarks/locate_site_rate.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "size": args.size}  # fmt: skip
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1,
-                                      default=float))  # fmt: skip
-    args.output.with_suffix(".md").write_text(markdown(rows, settings))
-    print(markdown(rows, settings))
+    write_results(args.output, settings, rows, markdown(rows, settings))
 
 
 def markdown(rows: list[dict], settings: dict) -> str:

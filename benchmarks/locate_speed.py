@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from atomlens.locate import locate
 from evaluate_locate import atomap_runner, column_bounds, make_scene, noisy, score
+from results_io import write_results
 
 #: Materials and pixel sizes [Å] that give about 2000 scored columns in 1024 x 1024 px.
 CASES = (("SrTiO3", 0.125), ("GaN", 0.095), ("MoS2", 0.094))
@@ -89,11 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = {"command": "python benchmarks/locate_speed.py " + " ".join(
         sys.argv[1:] if argv is None else argv), "size": args.size, "dose_column": DOSE,
         "cores": cores, "atomap": "ran" if atomap is not None else f"skipped: {why}"}  # fmt: skip
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"settings": settings, "rows": rows}, indent=1,
-                                      default=float))  # fmt: skip
-    args.output.with_suffix(".md").write_text(markdown(rows, settings))
-    print(markdown(rows, settings))
+    write_results(args.output, settings, rows, markdown(rows, settings))
 
 
 def markdown(rows: list[dict], settings: dict) -> str:
