@@ -434,21 +434,7 @@ def refine_columns(
         # weighted: the covariance below is the WLS one
         cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
-        variance = cost / dof
-        normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
-        # pinv never raises: one degenerate window (a zero amplitude leaves its position
-        # unconstrained) must not cost the others their errors; its own fail the checks below
-        degenerate = ~np.isfinite(normal).all(axis=(1, 2)) | ~np.isfinite(variance)
-        degenerate |= np.einsum("nii->ni", np.nan_to_num(normal)).min(axis=1) <= 0
-        normal[degenerate] = np.eye(5)
-        # the parameters' units differ (the position rows scale with the amplitude, the
-        # amplitude row does not), so the matrix is scaled to a unit diagonal first: pinv's
-        # cut-off then sees the same matrix at any image scale (unscaled, the amplitude's
-        # error was cut off at 1e4 x the counts, and a fit's significance changed with it)
-        unit = 1.0 / np.sqrt(np.einsum("nii->ni", normal))
-        outer = unit[:, :, None] * unit[:, None, :]
-        covariance = np.linalg.pinv(normal * outer) * outer * variance[:, None, None]
-        covariance[degenerate] = np.nan
+        covariance = _covariance(normal, cost / dof)
     sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
     sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
     ok = _inside(params, half) & np.isfinite(sigma_y) & np.isfinite(sigma_x)
@@ -466,6 +452,48 @@ def refine_columns(
             "converged": ok,
         }
     )
+
+
+def _covariance(normal: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """(n, 5, 5) ``variance (J^T W J)^-1`` of the normal matrices (n, 5, 5) and residual
+    variances (n,); NaN for a degenerate window.
+
+    One degenerate window (a zero amplitude leaves its position unconstrained; non-finite
+    entries; a diagonal so small that its scale overflows, which had made the whole batch's
+    SVD fail on a 100-frame hBN series) must not cost the others their errors; its own then
+    fail the caller's checks. The parameters' units differ (the position rows scale with the
+    amplitude, the amplitude row does not), so each matrix is scaled to a unit diagonal first:
+    the pseudo-inverse's cut-off then sees the same matrix at any image scale (unscaled, the
+    amplitude's error was cut off at 1e4 x the counts, and a fit's significance changed).
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
+        degenerate = ~np.isfinite(normal).all(axis=(1, 2)) | ~np.isfinite(variance)
+        degenerate |= np.einsum("nii->ni", np.nan_to_num(normal)).min(axis=1) <= 0
+        normal[degenerate] = np.eye(5)
+        unit = 1.0 / np.sqrt(np.einsum("nii->ni", normal))
+        outer = unit[:, :, None] * unit[:, None, :]
+        scaled = normal * outer
+        degenerate |= ~np.isfinite(scaled).all(axis=(1, 2))
+        scaled[degenerate], outer[degenerate] = np.eye(5), 1.0
+        covariance = _pseudo_inverse(scaled) * outer * variance[:, None, None]
+    covariance[degenerate] = np.nan
+    return covariance
+
+
+def _pseudo_inverse(matrices: np.ndarray) -> np.ndarray:
+    """``np.linalg.pinv`` of (n, 5, 5) finite matrices; where the batched SVD does not
+    converge, each matrix on its own, NaN for those whose own SVD fails."""
+    try:
+        return np.linalg.pinv(matrices)
+    except np.linalg.LinAlgError:
+        result = np.full_like(matrices, np.nan)
+        for i, matrix in enumerate(matrices):
+            try:
+                result[i] = np.linalg.pinv(matrix)
+            except np.linalg.LinAlgError:
+                pass
+        return result
 
 
 def _inside(params: np.ndarray, half: int) -> np.ndarray:
