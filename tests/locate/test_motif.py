@@ -94,7 +94,7 @@ def test_the_motif_of_a_wide_probe_honeycomb_shows_both_columns():
 
 
 def test_the_cells_spacing_does_not_depend_on_which_cell_vectors_describe_the_lattice():
-    # a MoS2-like cell: a strong and a weak column a bond apart, 3 px wide at 1.5 Å/px; every
+    # a MoS2-like cell: a strong and a weak column a bond (7 px) apart, 1.6 px wide; every
     # basis of the same lattice (60 or 120 degrees, either sign) gives one spacing (the axis
     # parabolas of the sheared sample grid gave 18.2 to 19.2 px on a 1024 px MoS2 image)
     image, _, _, vectors = blurred_honeycomb(dose=2000.0, seed=3, weak=0.5, width=1.6)
@@ -257,7 +257,7 @@ def test_cell_vectors_are_refined_on_the_reflections_of_a_faint_lattice(seed):
 
 def test_with_a_pixel_size_no_spacing_is_shorter_than_any_crystal_has():
     # at 50 counts per column the autocorrelation's noise maxima near its centre once gave
-    # spacings of 10-12 px (1.0-1.2 Å here, half the true 1.84 Å) and 5-30 % false columns
+    # spacings of 10-12 px (1.0-1.2 Å here, the true one is 1.84 Å) and 5-30 % false columns
     for seed in range(3):
         image, first, _ = _faint_honeycomb(seed)
         table = locate(image, pixel_size=0.1)

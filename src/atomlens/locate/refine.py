@@ -178,15 +178,13 @@ class _WindowModel:
     def __init__(self, data: np.ndarray, mask: np.ndarray, half: int):
         self.data, self.mask = data, mask
         self.weights = mask  # square roots of the pixel weights; 0 off the image
-        self.offsets = np.arange(-half, half + 1, dtype=np.float64)
-        self.gy, self.gx = (g.ravel() for g in np.meshgrid(self.offsets, self.offsets,
-                                                            indexing="ij"))  # fmt: skip
+        self.offsets = np.arange(-half, half + 1, dtype=np.float64)  # window rows and cols
 
     def rows(self, index: np.ndarray) -> _WindowModel:
         """The same model for the windows ``index`` only."""
         part = object.__new__(_WindowModel)
         part.data, part.mask, part.weights = self.data[index], self.mask[index], self.weights[index]
-        part.offsets, part.gy, part.gx = self.offsets, self.gy, self.gx
+        part.offsets = self.offsets
         return part
 
     def values(self, p: np.ndarray) -> np.ndarray:
