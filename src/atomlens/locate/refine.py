@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import spatial
 
+from atomlens.locate.coupled import GroupModel, coupled_neighbours, others_signal
+
 __all__ = ["ColumnFit", "neighbour_reach", "refine_columns"]
 
 #: Parameter order of a window fit: amplitude, dy, dx (from the window centre), width, background.
@@ -72,9 +74,9 @@ def _levenberg_marquardt(
     tolerances: tuple[float, float] = (STEP_TOLERANCE, COST_TOLERANCE),
     narrowest: np.ndarray | float = 0.3,
 ) -> np.ndarray:
-    """Damped Gauss-Newton steps on (n, 5) parameters; a step is kept where it lowers the cost.
+    """Damped Gauss-Newton steps on (n, p) parameters; a step is kept where it lowers the cost.
 
-    ``model(params)`` returns (n, k) residuals and the (n, 5, k) Jacobian, and
+    ``model(params)`` returns (n, k) residuals and the (n, p, k) Jacobian, and
     ``model.rows(index)`` the same model for some windows only. The width (parameter 3) is
     kept in [``narrowest``, ``widest``] px (each one value or one per window). A window stops
     once converged (``tolerances``: step [px] and relative cost gain, :data:`STEP_TOLERANCE`).
@@ -84,7 +86,7 @@ def _levenberg_marquardt(
     widest = np.broadcast_to(np.asarray(widest, dtype=np.float64), len(params))
     damping = np.full(len(params), 1e-3)
     cost, normal, gradient = _normal_equations(model, params)
-    eye = np.eye(5)
+    eye = np.eye(params.shape[1])
     active = np.arange(len(params))
     for _ in range(iterations):
         if not len(active):
@@ -240,14 +242,25 @@ def _variance_line(levels: np.ndarray, squares: np.ndarray) -> tuple[float, floa
     return float(intercept), float(slope)
 
 
-def _set_weights(model: _WindowModel, params: np.ndarray) -> None:
-    """Weights 1 / variance from the variance line of the current fit's residuals."""
+def _noise_line(model: _WindowModel, params: np.ndarray) -> tuple[float, float, float]:
+    """Intercept and slope of the variance line of the fit's residuals, and their mean
+    square (:func:`_variance_line`)."""
     values = model.values(params)
     inside = model.mask > 0
     squares = ((model.data - values) ** 2)[inside]
     intercept, slope = _variance_line(values[inside], squares)
-    variance = intercept + slope * values
-    typical = float(np.mean(squares))
+    return intercept, slope, float(np.mean(squares)) if squares.size else 0.0
+
+
+def _set_weights(
+    model: _WindowModel | GroupModel,
+    params: np.ndarray,
+    line: tuple[float, float, float] | None = None,
+) -> None:
+    """Weights 1 / variance from the variance ``line`` (default: that of the current fit's
+    residuals, :func:`_noise_line`)."""
+    intercept, slope, typical = _noise_line(model, params) if line is None else line
+    variance = intercept + slope * model.values(params)
     if not (typical > 0 and np.isfinite(variance).all()):  # a perfect fit: nothing to weigh
         model.weights = model.mask
         return
@@ -433,6 +446,12 @@ def refine_columns(
         cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         covariance = _covariance(normal, cost / dof)
+        if rounds > 1:  # overlapping neighbours fitted together: strongly coupled ones jointly
+            line = _noise_line(model, params)
+            bounds = (narrowest, widest)
+            params, covariance = _refit_coupled(
+                image, peaks, params, covariance, half, line, bounds, iterations, threads
+            )
     sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
     sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
     ok = _inside(params, half) & np.isfinite(sigma_y) & np.isfinite(sigma_x)
@@ -452,8 +471,75 @@ def refine_columns(
     )
 
 
+#: Rounds of the joint fits of coupled columns (:mod:`atomlens.locate.coupled`) after the block
+#: iteration; the second sees the first's positions of the columns around each group.
+COUPLED_ROUNDS = 2
+
+
+def _refit_coupled(
+    image: np.ndarray,
+    peaks: np.ndarray,
+    params: np.ndarray,
+    covariance: np.ndarray,
+    half: int,
+    line: tuple[float, float, float],
+    bounds: tuple[np.ndarray, np.ndarray],
+    iterations: int,
+    threads: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``params`` and ``covariance`` with every column that has coupled neighbours
+    (:func:`~atomlens.locate.coupled.coupled_neighbours`) fitted again jointly with them, in a
+    window of three of its widths with all other columns subtracted, weighted by the noise
+    ``line`` of the block iteration; its covariance is then the joint fit's (its position
+    unknown together with the neighbours'). A joint fit that fails keeps the block iteration's
+    result. ``bounds``: least and largest width [px] per column."""
+    index = np.flatnonzero(_inside(params, half))
+    if len(index) < 2:
+        return params, covariance
+    # coupling is a matter of the probe and the lattice: judged by the typical width, since
+    # a weak column's own width is noisy (at a few tens of counts the S2 columns of MoS2 got
+    # coupled to Mo by their spread widths and lost to the significance tests)
+    typical = float(np.median(params[index, 3]))
+    groups = coupled_neighbours(peaks[index] + params[index, 1:3], np.full(len(index), typical))
+    chosen = np.array([i for i, group in enumerate(groups) if len(group)], dtype=int)
+    if not len(chosen):
+        return params, covariance
+    big = int(min(max(half, math.ceil(3.0 * typical)), 3 * half))
+    params, covariance = params.copy(), covariance.copy()
+    for round_ in range(COUPLED_ROUNDS):
+        current = params[index]
+        centres = peaks[index] + current[:, 1:3]
+        last = round_ == COUPLED_ROUNDS - 1
+        for size in np.unique([len(groups[i]) for i in chosen]):
+            rows = np.array([i for i in chosen if len(groups[i]) == size], dtype=int)
+            near = np.array([groups[i] for i in rows], dtype=int)  # (r, m), local indices
+            targets = index[rows]
+            data, mask, _ = _start(image, peaks[targets], big, 1.0)
+            excluded = np.column_stack([rows, near])
+            data -= mask * others_signal(centres, current[:, 0], current[:, 3], peaks[targets],
+                                         big, excluded)  # fmt: skip
+            start = np.empty((len(rows), 5 + 3 * size))
+            start[:, :5] = current[rows]
+            start[:, 5::3] = current[near, 0]
+            start[:, 6::3] = centres[near, 0] - peaks[targets, 0, None]
+            start[:, 7::3] = centres[near, 1] - peaks[targets, 1, None]
+            model = GroupModel(data, mask, big, current[near, 3])
+            _set_weights(model, start, line)
+            tolerances = (STEP_TOLERANCE, COST_TOLERANCE) if last else EARLY_TOLERANCES
+            fit = _fit_windows(model, start, iterations, bounds[1][targets], threads,
+                               tolerances, bounds[0][targets])  # fmt: skip
+            good = _inside(fit[:, :5], half)
+            params[targets[good], :5] = fit[good, :5]
+            if last:
+                cost, normal, _ = _normal_equations(model, fit)
+                dof = np.maximum(mask.sum(axis=1) - fit.shape[1], 1)
+                joint = _covariance(normal, cost / dof)[:, :5, :5]
+                covariance[targets[good]] = joint[good]
+    return params, covariance
+
+
 def _covariance(normal: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """(n, 5, 5) ``variance (J^T W J)^-1`` of the normal matrices (n, 5, 5) and residual
+    """(n, p, p) ``variance (J^T W J)^-1`` of the normal matrices (n, p, p) and residual
     variances (n,); NaN for a degenerate window.
 
     One degenerate window (a zero amplitude leaves its position unconstrained; non-finite
@@ -464,23 +550,24 @@ def _covariance(normal: np.ndarray, variance: np.ndarray) -> np.ndarray:
     the pseudo-inverse's cut-off then sees the same matrix at any image scale (unscaled, the
     amplitude's error was cut off at 1e4 x the counts, and a fit's significance changed).
     """
+    eye = np.eye(normal.shape[-1])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * np.eye(5)
+        normal = normal + 1e-12 * np.einsum("nii->ni", normal)[:, :, None] * eye
         degenerate = ~np.isfinite(normal).all(axis=(1, 2)) | ~np.isfinite(variance)
         degenerate |= np.einsum("nii->ni", np.nan_to_num(normal)).min(axis=1) <= 0
-        normal[degenerate] = np.eye(5)
+        normal[degenerate] = eye
         unit = 1.0 / np.sqrt(np.einsum("nii->ni", normal))
         outer = unit[:, :, None] * unit[:, None, :]
         scaled = normal * outer
         degenerate |= ~np.isfinite(scaled).all(axis=(1, 2))
-        scaled[degenerate], outer[degenerate] = np.eye(5), 1.0
+        scaled[degenerate], outer[degenerate] = eye, 1.0
         covariance = _pseudo_inverse(scaled) * outer * variance[:, None, None]
     covariance[degenerate] = np.nan
     return covariance
 
 
 def _pseudo_inverse(matrices: np.ndarray) -> np.ndarray:
-    """``np.linalg.pinv`` of (n, 5, 5) finite matrices; where the batched SVD does not
+    """``np.linalg.pinv`` of (n, p, p) finite matrices; where the batched SVD does not
     converge, each matrix on its own, NaN for those whose own SVD fails."""
     try:
         return np.linalg.pinv(matrices)

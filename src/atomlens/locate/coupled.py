@@ -1,0 +1,174 @@
+"""Strongly overlapping columns, fitted jointly with their close neighbours.
+
+The refinement (:mod:`atomlens.locate.refine`) fits each column in a window of about a spacing
+with its neighbours' current Gaussians subtracted, round after round (block iteration). Where
+two columns overlap strongly (a Si [110] dumbbell: 1.36 Å apart, each about 0.4 Å wide) that
+loses precision in two ways: the window (half a spacing each side) holds only about 1.7 of the
+column's widths, and the rounds converge slowly, each column's error being handed to its
+partner and back. On exact Gaussian dumbbells 3.4 widths apart at 1000 counts per column the
+position error was 1.38 x the Cramer-Rao bound after 3 rounds, against 1.04 x for the same
+columns far apart; wider windows needed about 10 rounds to come within 1.1 x.
+
+Here such a column is fitted in a window of three of its widths, with the amplitudes and
+positions of its coupled neighbours free in the same fit (their widths held) and every other
+column subtracted. The joint fit reaches the information of the pair in one round.
+
+Coordinates are (row, column) = (y, x) in pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import spatial
+
+__all__ = ["COUPLED", "GroupModel", "coupled_neighbours", "others_signal"]
+
+#: Two columns are coupled (fitted jointly) when their centres are closer than this many
+#: times the sum of their Gaussian widths. Beyond it a window of half a spacing holds about 2
+#: widths of the column and the block iteration is within about 1.1 x the bound (ad hoc check
+#: on exact Gaussians: 1.12 x at 4 widths apart, 1.06 x at 4.5).
+COUPLED = 1.75
+#: At most this many coupled neighbours (the nearest) are free in a column's fit; others are
+#: subtracted as in the block iteration.
+MOST_COUPLED = 3
+
+
+def coupled_neighbours(centres: np.ndarray, widths: np.ndarray) -> list[np.ndarray]:
+    """For each column, the indices of its coupled neighbours, nearest first (at most
+    :data:`MOST_COUPLED`).
+
+    Parameters
+    ----------
+    centres : ndarray (n, 2)
+        Column (y, x) [px].
+    widths : ndarray (n,)
+        Gaussian standard deviations [px].
+    """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    widths = np.asarray(widths, dtype=np.float64)
+    if not len(centres):
+        return []
+    tree = spatial.cKDTree(centres)
+    reach = COUPLED * 2.0 * float(widths.max())
+    found = []
+    for index, near in enumerate(tree.query_ball_point(centres, reach)):
+        near = np.asarray([j for j in near if j != index], dtype=int)
+        distance = np.hypot(*(centres[near] - centres[index]).T) if len(near) else np.zeros(0)
+        close = distance < COUPLED * (widths[index] + widths[near])
+        near, distance = near[close], distance[close]
+        found.append(near[np.argsort(distance, kind="stable")][:MOST_COUPLED])
+    return found
+
+
+def others_signal(
+    centres: np.ndarray,
+    amplitudes: np.ndarray,
+    widths: np.ndarray,
+    windows: np.ndarray,
+    half: int,
+    excluded: np.ndarray,
+) -> np.ndarray:
+    """(n, k*k): the Gaussians of all columns but the ``excluded`` ones at each window's pixels.
+
+    Parameters
+    ----------
+    centres, amplitudes, widths : ndarray (c, 2), (c,), (c,)
+        Every column's (y, x) [px], peak height and width [px]; a zero amplitude draws nothing.
+    windows : ndarray (n, 2)
+        Integer (y, x) centres of the windows [px]; a window is ``2 half + 1`` px wide.
+    excluded : ndarray (n, e)
+        Per window, the columns left out (-1 pads).
+    """
+    offsets = np.arange(-half, half + 1, dtype=np.float64)
+    k = len(offsets)
+    total = np.zeros((len(windows), k, k))
+    if not len(windows) or not len(centres):
+        return total.reshape(len(windows), k * k)
+    reach = np.sqrt(2.0) * half + 5.0 * float(widths.max())
+    lists = spatial.cKDTree(centres).query_ball_point(windows.astype(np.float64), reach)
+    counts = np.array([len(items) for items in lists])
+    members = np.zeros((len(windows), max(1, counts.max())), dtype=int)
+    heights = np.zeros(members.shape)
+    for row, items in enumerate(lists):
+        items = np.asarray(items, dtype=int)
+        keep = ~np.isin(items, excluded[row])
+        members[row, : keep.sum()] = items[keep]
+        heights[row, : keep.sum()] = amplitudes[items[keep]]
+    # separable: a row and a column profile per (window, column), summed by one batched product
+    sigma = widths[members][:, :, None]
+    cy = (centres[members, 0] - windows[:, 0, None])[:, :, None]
+    cx = (centres[members, 1] - windows[:, 1, None])[:, :, None]
+    gy = heights[:, :, None] * np.exp(-((offsets - cy) ** 2) / (2.0 * sigma**2))
+    gx = np.exp(-((offsets - cx) ** 2) / (2.0 * sigma**2))
+    total = gy.transpose(0, 2, 1) @ gx
+    return total.reshape(len(windows), k * k)
+
+
+class GroupModel:
+    """Residuals and Jacobians of a column's Gaussian, a background and ``m`` neighbours'
+    Gaussians on (n, k*k) windows, for the refinement's Levenberg-Marquardt iteration.
+
+    Parameters per window: amplitude, dy, dx, width, background of the centre column (as in
+    the single-column model), then amplitude, y, x of each neighbour, all relative to the
+    window centre [px]; the neighbours' widths (n, m) are held.
+    """
+
+    def __init__(self, data: np.ndarray, mask: np.ndarray, half: int, widths: np.ndarray):
+        self.data, self.mask = data, mask
+        self.weights = mask  # square roots of the pixel weights; 0 off the image
+        self.widths = widths
+        self.offsets = np.arange(-half, half + 1, dtype=np.float64)
+
+    def rows(self, index: np.ndarray) -> GroupModel:
+        """The same model for the windows ``index`` only."""
+        part = object.__new__(GroupModel)
+        part.data, part.mask, part.weights = self.data[index], self.mask[index], self.weights[index]
+        part.widths, part.offsets = self.widths[index], self.offsets
+        return part
+
+    def _profiles(self, p: np.ndarray, j: int) -> tuple[np.ndarray, ...]:
+        """Row and column profiles (n, k) of neighbour ``j``, their offsets and its width."""
+        y0, x0 = p[:, 6 + 3 * j, None], p[:, 7 + 3 * j, None]
+        sigma = self.widths[:, j, None]
+        dy, dx = self.offsets - y0, self.offsets - x0
+        gy = np.exp(-(dy**2) / (2.0 * sigma**2))
+        gx = np.exp(-(dx**2) / (2.0 * sigma**2))
+        return gy, gx, dy, dx, sigma
+
+    def values(self, p: np.ndarray) -> np.ndarray:
+        """(n, k*k) model values of parameters ``p``."""
+        n, k = len(p), len(self.offsets)
+        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
+        ey = np.exp(-((self.offsets - y0) ** 2) / (2.0 * s**2))
+        ex = np.exp(-((self.offsets - x0) ** 2) / (2.0 * s**2))
+        total = a[:, :, None] * ey[:, :, None] * ex[:, None, :]
+        for j in range(self.widths.shape[1]):
+            gy, gx, *_ = self._profiles(p, j)
+            total += p[:, 5 + 3 * j, None, None] * gy[:, :, None] * gx[:, None, :]
+        return b + total.reshape(n, k * k)
+
+    def __call__(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, k = len(p), len(self.offsets)
+        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
+        dy, dx = self.offsets - y0, self.offsets - x0  # (n, k)
+        ey, ex = np.exp(-(dy**2) / (2.0 * s**2)), np.exp(-(dx**2) / (2.0 * s**2))
+        w = self.weights.reshape(n, k, k)
+        jac = np.empty((n, p.shape[1], k, k))
+        np.multiply(ey[:, :, None] * ex[:, None, :], w, out=jac[:, 0])  # g w
+        weighted = a[:, :, None] * jac[:, 0]  # a g w
+        np.multiply(weighted, (dy / s**2)[:, :, None], out=jac[:, 1])
+        np.multiply(weighted, (dx / s**2)[:, None, :], out=jac[:, 2])
+        np.multiply(weighted, (dy**2 / s**3)[:, :, None] + (dx**2 / s**3)[:, None, :],
+                    out=jac[:, 3])  # fmt: skip
+        jac[:, 4] = w
+        model = weighted.copy()
+        for j in range(self.widths.shape[1]):
+            gy, gx, ny, nx, sigma = self._profiles(p, j)
+            first = 5 + 3 * j
+            np.multiply(gy[:, :, None] * gx[:, None, :], w, out=jac[:, first])
+            neighbour = p[:, first, None, None] * jac[:, first]
+            np.multiply(neighbour, (ny / sigma**2)[:, :, None], out=jac[:, first + 1])
+            np.multiply(neighbour, (nx / sigma**2)[:, None, :], out=jac[:, first + 2])
+            model += neighbour
+        residual = (self.data - b) * self.weights - model.reshape(n, k * k)
+        return residual, jac.reshape(n, p.shape[1], k * k)
