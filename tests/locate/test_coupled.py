@@ -27,15 +27,18 @@ def test_columns_are_coupled_when_closer_than_the_sum_of_their_widths_allows():
     width = 2.0
     centres = np.array([[0.0, 0.0], [0.0, COUPLED * 2 * width - 0.1],  # a coupled pair
                         [40.0, 0.0], [40.0, COUPLED * 2 * width + 0.1]])  # fmt: skip
-    found = coupled_neighbours(centres, np.full(4, width))
+    found = coupled_neighbours(centres, width)
     assert [list(group) for group in found] == [[1], [0], [], []]
-    # a column in a ring of six close ones: the nearest MOST_COUPLED, nearest first
-    angles = np.arange(6) * np.pi / 3
-    radii = 3.0 + 0.1 * np.arange(6)
-    ring = np.column_stack([radii * np.sin(angles), radii * np.cos(angles)])
-    found = coupled_neighbours(np.vstack([[0.0, 0.0], ring]), np.full(7, width))
-    assert list(found[0]) == list(range(1, MOST_COUPLED + 1))
-    assert coupled_neighbours(np.zeros((0, 2)), np.zeros(0)) == []
+    # a column with close neighbours on a ring: nearest first, none when more than
+    # MOST_COUPLED (a lattice its widths barely resolve, not a local group)
+    for count in (MOST_COUPLED, MOST_COUPLED + 1):
+        angles = np.arange(count) * 2 * np.pi / count
+        radii = 3.0 + 0.1 * np.arange(count)[::-1]
+        ring = np.column_stack([radii * np.sin(angles), radii * np.cos(angles)])
+        found = coupled_neighbours(np.vstack([[0.0, 0.0], ring]), width)
+        expected = list(range(count, 0, -1)) if count <= MOST_COUPLED else []
+        assert list(found[0]) == expected
+    assert coupled_neighbours(np.zeros((0, 2)), width) == []
 
 
 def test_others_signal_is_the_sum_of_the_columns_not_excluded():

@@ -339,13 +339,15 @@ def _frame_columns(
     if guide is not None:
         keep = _confirmed(peaks, flat, spacing, GUIDE_CONFIRMATION * threshold)
         peaks, heavy = peaks[keep], None if heavy is None else heavy[keep]
-    table = drop_duplicates(fitted(flat, peaks, spacing, rounds), spacing / 3.0)
+    # joint fits of strongly overlapping columns need blob-like columns: in HRTEM (fringes)
+    # and ABF they made positions worse on the tuning scenes
+    joint = modality == "haadf"
+    table = drop_duplicates(fitted(flat, peaks, spacing, rounds, joint=joint), spacing / 3.0)
     if modality == "haadf":  # ABF and HRTEM columns vary in shape (lost F1 there)
         table = mended(flat, table, spacing, rounds)
     if sites:
-        table = with_sites(
-            flat, pruned(flat, table, spacing, rounds), spacing, rounds, len(peaks), cell
-        )
+        table = pruned(flat, table, spacing, rounds, joint=joint)
+        table = with_sites(flat, table, spacing, rounds, len(peaks), cell, joint=joint)
         if heavy is not None:
             heavy = _heavy_like(table, heavy, len(peaks))
     table = table.drop(columns="sigma_amplitude")

@@ -14,6 +14,11 @@ round's squared residuals (shot noise: the variance grows with the counts), whic
 Poisson maximum-likelihood fit. The position uncertainty is the weighted least-squares
 covariance ``s2 (J^T W J)^-1`` with ``s2`` the window's weighted residual variance.
 
+Columns that overlap strongly (closer than :data:`~atomlens.locate.coupled.COUPLED` times the
+sum of their widths, a Si [110] dumbbell) are then fitted again jointly with those neighbours
+in windows of three widths (:mod:`atomlens.locate.coupled`), which the block iteration
+approaches only slowly.
+
 Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coordinates.
 """
 
@@ -385,6 +390,7 @@ def refine_columns(
     threads: int | None = None,
     narrowest: np.ndarray | float = 0.3,
     widest: np.ndarray | float | None = None,
+    joint: bool = True,
 ) -> ColumnFit:
     """Fit a Gaussian to every column, neighbours together, with position uncertainties.
 
@@ -410,6 +416,11 @@ def refine_columns(
         Least and largest Gaussian width [px], for all columns or each (default 0.3 and the
         window's width): a weak column's fit may otherwise shrink onto a noise spike or
         spread over its neighbours.
+    joint : bool
+        After the rounds (with ``rounds`` > 1), fit columns that overlap strongly jointly
+        with those neighbours (:mod:`atomlens.locate.coupled`): near the Cramer-Rao bound for
+        blob-like (Gaussian) columns such as HAADF's; ``locate`` turns it off for ABF and
+        HRTEM, whose column contrast is not a blob.
 
     Returns
     -------
@@ -446,7 +457,7 @@ def refine_columns(
         cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         covariance = _covariance(normal, cost / dof)
-        if rounds > 1:  # overlapping neighbours fitted together: strongly coupled ones jointly
+        if joint and rounds > 1:  # strongly overlapping neighbours fitted jointly
             line = _noise_line(model, params)
             bounds = (narrowest, widest)
             params, covariance = _refit_coupled(
@@ -500,7 +511,7 @@ def _refit_coupled(
     # a weak column's own width is noisy (at a few tens of counts the S2 columns of MoS2 got
     # coupled to Mo by their spread widths and lost to the significance tests)
     typical = float(np.median(params[index, 3]))
-    groups = coupled_neighbours(peaks[index] + params[index, 1:3], np.full(len(index), typical))
+    groups = coupled_neighbours(peaks[index] + params[index, 1:3], typical)
     chosen = np.array([i for i, group in enumerate(groups) if len(group)], dtype=int)
     if not len(chosen):
         return params, covariance

@@ -106,16 +106,19 @@ def fitted(
     rounds: int,
     narrowest: np.ndarray | float = 0.3,
     widest: np.ndarray | float | None = None,
+    *,
+    joint: bool = True,
 ) -> pd.DataFrame:
     """The refined columns of integer starts ``starts`` that converged with their centre on
     the image (the index is the start's; ``sigma_amplitude`` kept for the caller). Widths stay
-    within [``narrowest``, ``widest``] px and never exceed :data:`WIDEST` spacings."""
+    within [``narrowest``, ``widest``] px and never exceed :data:`WIDEST` spacings; ``joint``:
+    strongly overlapping columns fitted jointly (``refine_columns``)."""
     half, width = window(spacing)
     cap = max(WIDEST * spacing, 0.7)
     widest = cap if widest is None else np.minimum(widest, cap)
     narrowest = np.minimum(narrowest, widest)
     fit = refine_columns(image, starts, half=half, width=width, rounds=rounds,
-                         narrowest=narrowest, widest=widest)  # fmt: skip
+                         narrowest=narrowest, widest=widest, joint=joint)  # fmt: skip
     table = pd.DataFrame(fit.columns)
     keep = table["converged"] & table["y"].between(-0.5, image.shape[0] - 0.5)
     keep &= table["x"].between(-0.5, image.shape[1] - 0.5)
@@ -140,6 +143,8 @@ def refit_near(
     width: float,
     first: int,
     around: np.ndarray | None = None,
+    *,
+    joint: bool = True,
 ) -> pd.DataFrame:
     """``table`` with the columns ``bounded`` (index labels) and new columns at ``sites``
     [px] fitted again, their width held within :data:`~atomlens.locate.sites.SITE_WIDTH` of
@@ -166,7 +171,7 @@ def refit_near(
     # only the held columns that reach the windows are drawn (all of them cost 0.1 s)
     touching = _near(held, starts, reach + 4.0 * float(held["width"].to_numpy().max(initial=0.0)))
     image = flat - column_image(flat.shape, touching)
-    fit = fitted(image, starts, spacing, rounds, narrowest, widest)
+    fit = fitted(image, starts, spacing, rounds, narrowest, widest, joint=joint)
     significant = fit["amplitude"] >= SITE_REFIT_SIGNIFICANCE * fit["sigma_amplitude"]
     drift = np.hypot(*(fit[["y", "x"]].to_numpy() - starts[fit.index]).T)
     significant &= drift <= SITE_DRIFT * spacing
@@ -193,7 +198,9 @@ def mended(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -
     return refit_near(flat, table, spacing, rounds, table.index[odd], np.zeros((0, 2)), width, 0)
 
 
-def pruned(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -> pd.DataFrame:
+def pruned(
+    flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int, *, joint: bool = True
+) -> pd.DataFrame:
     """``table`` without the columns off the lattice beside a column on it
     (:func:`~atomlens.locate.sites.off_site_rivals`) whose amplitude is less than
     :data:`RIVAL_SIGNIFICANCE` standard errors; their neighbours are
@@ -208,7 +215,7 @@ def pruned(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -
     around = table.loc[drop, ["y", "x"]].to_numpy()
     kept = table[~drop]
     return refit_near(flat, kept, spacing, rounds, kept.index[:0], np.zeros((0, 2)),
-                       typical_width(kept), 0, around)  # fmt: skip
+                       typical_width(kept), 0, around, joint=joint)  # fmt: skip
 
 
 def _inside_image(sites: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -222,6 +229,8 @@ def with_sites(
     rounds: int,
     first: int,
     cell: Cell | None = None,
+    *,
+    joint: bool = True,
 ) -> pd.DataFrame:
     """``table`` with the columns found at empty lattice sites (:mod:`atomlens.locate.sites`).
 
@@ -256,7 +265,8 @@ def with_sites(
         if not len(voted):
             break
         before = len(table)
-        table = refit_near(flat, table, spacing, rounds, table.index[:0], voted, width, first)
+        table = refit_near(flat, table, spacing, rounds, table.index[:0], voted, width, first,
+                           joint=joint)  # fmt: skip
         if len(table) <= before:
             break
     return table
