@@ -7,9 +7,9 @@ import pytest
 from atomlens.locate import refine_columns
 from atomlens.locate.coupled import (
     COUPLED,
-    MOST_COUPLED,
     GroupModel,
     coupled_neighbours,
+    in_pairs,
     others_signal,
 )
 from atomlens.metrics import cramer_rao_bound_columns
@@ -29,16 +29,28 @@ def test_columns_are_coupled_when_closer_than_the_sum_of_their_widths_allows():
                         [40.0, 0.0], [40.0, COUPLED * 2 * width + 0.1]])  # fmt: skip
     found = coupled_neighbours(centres, width)
     assert [list(group) for group in found] == [[1], [0], [], []]
-    # a column with close neighbours on a ring: nearest first, none when more than
-    # MOST_COUPLED (a lattice its widths barely resolve, not a local group)
-    for count in (MOST_COUPLED, MOST_COUPLED + 1):
-        angles = np.arange(count) * 2 * np.pi / count
-        radii = 3.0 + 0.1 * np.arange(count)[::-1]
-        ring = np.column_stack([radii * np.sin(angles), radii * np.cos(angles)])
-        found = coupled_neighbours(np.vstack([[0.0, 0.0], ring]), width)
-        expected = list(range(count, 0, -1)) if count <= MOST_COUPLED else []
-        assert list(found[0]) == expected
+    # a column with close neighbours on a ring: all of them, nearest first
+    angles = np.arange(5) * 2 * np.pi / 5
+    radii = 3.0 + 0.1 * np.arange(5)[::-1]
+    ring = np.column_stack([radii * np.sin(angles), radii * np.cos(angles)])
+    found = coupled_neighbours(np.vstack([[0.0, 0.0], ring]), width)
+    assert list(found[0]) == [5, 4, 3, 2, 1]
     assert coupled_neighbours(np.zeros((0, 2)), width) == []
+
+
+def test_only_a_structure_of_close_pairs_is_fitted_jointly():
+    width, gap = 4.0, 13.6  # Si [110]-like: every column has its partner 3.4 widths away
+    cells = np.array([(y, x) for y in np.arange(0, 200, 54.3) for x in np.arange(0, 200, 38.4)])
+    half_gap = np.array([gap / 2, 0.0])
+    dumbbells = np.vstack([cells + half_gap, cells - half_gap])
+    assert in_pairs(dumbbells, width)
+    assert not in_pairs(cells, width)  # well-resolved columns: no pairs
+    # a lattice the widths barely resolve (four coupled neighbours each) is not a local group
+    square = np.array([(y, x) for y in np.arange(0, 100, 12.0) for x in np.arange(0, 100, 12.0)])
+    assert not in_pairs(square, width)
+    # nor a few close pairs (a noise maximum beside a column) among well-resolved columns
+    assert not in_pairs(np.vstack([cells, cells[:3] + np.array([5.0, 0.0])]), width)
+    assert not in_pairs(np.zeros((0, 2)), width)
 
 
 def test_others_signal_is_the_sum_of_the_columns_not_excluded():

@@ -62,6 +62,7 @@ from tqdm.auto import tqdm
 from atomlens.core.parallel import check_scheduler, is_lazy, map_blocks, stream_mean
 from atomlens.core.validation import InputError, check_parameter
 from atomlens.locate.checks import check_locate_input
+from atomlens.locate.coupled import in_pairs
 from atomlens.locate.motif import Cell, column_spacing, motif, motif_columns, stacked_motif
 from atomlens.locate.preprocess import (
     MIN_SPACING_PX,
@@ -69,7 +70,15 @@ from atomlens.locate.preprocess import (
     estimate_cell,
     subtract_background,
 )
-from atomlens.locate.revise import drop_duplicates, fitted, mended, pruned, thinned, with_sites
+from atomlens.locate.revise import (
+    drop_duplicates,
+    fitted,
+    mended,
+    pruned,
+    thinned,
+    typical_width,
+    with_sites,
+)
 
 __all__ = ["COLUMNS", "METHODS", "MODALITIES", "Segmentor", "load_segmentor", "locate"]
 
@@ -339,12 +348,16 @@ def _frame_columns(
     if guide is not None:
         keep = _confirmed(peaks, flat, spacing, GUIDE_CONFIRMATION * threshold)
         peaks, heavy = peaks[keep], None if heavy is None else heavy[keep]
-    # joint fits of strongly overlapping columns need blob-like columns: in HRTEM (fringes)
-    # and ABF they made positions worse on the tuning scenes
+    # joint fits of strongly overlapping columns need blob-like columns: on the tuning scenes
+    # they made HRTEM positions worse (fringes), ABF ones better and worse by turns
     joint = modality == "haadf"
     table = drop_duplicates(fitted(flat, peaks, spacing, rounds, joint=joint), spacing / 3.0)
+    # the later refits fit a few columns each: whether the columns come in close pairs is
+    # judged once, on all of them (a subset near new sites is biased towards close pairs)
+    joint = joint and len(table) > 1 and in_pairs(table[["y", "x"]].to_numpy(),
+                                                  typical_width(table))  # fmt: skip
     if modality == "haadf":  # ABF and HRTEM columns vary in shape (lost F1 there)
-        table = mended(flat, table, spacing, rounds)
+        table = mended(flat, table, spacing, rounds, joint=joint)
     if sites:
         table = pruned(flat, table, spacing, rounds, joint=joint)
         table = with_sites(flat, table, spacing, rounds, len(peaks), cell, joint=joint)

@@ -31,7 +31,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import spatial
 
-from atomlens.locate.coupled import GroupModel, coupled_neighbours, others_signal
+from atomlens.locate.coupled import (
+    MOST_COUPLED,
+    GroupModel,
+    coupled_neighbours,
+    in_pairs,
+    others_signal,
+)
 
 __all__ = ["ColumnFit", "neighbour_reach", "refine_columns"]
 
@@ -458,10 +464,9 @@ def refine_columns(
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         covariance = _covariance(normal, cost / dof)
         if joint and rounds > 1:  # strongly overlapping neighbours fitted jointly
-            line = _noise_line(model, params)
             bounds = (narrowest, widest)
             params, covariance = _refit_coupled(
-                image, peaks, params, covariance, half, line, bounds, iterations, threads
+                image, peaks, params, covariance, half, model, bounds, iterations, threads
             )
     sigma_y = np.sqrt(np.abs(covariance[:, 1, 1]))
     sigma_x = np.sqrt(np.abs(covariance[:, 2, 2]))
@@ -493,7 +498,7 @@ def _refit_coupled(
     params: np.ndarray,
     covariance: np.ndarray,
     half: int,
-    line: tuple[float, float, float],
+    blocks: _WindowModel,
     bounds: tuple[np.ndarray, np.ndarray],
     iterations: int,
     threads: int | None,
@@ -501,9 +506,12 @@ def _refit_coupled(
     """``params`` and ``covariance`` with every column that has coupled neighbours
     (:func:`~atomlens.locate.coupled.coupled_neighbours`) fitted again jointly with them, in a
     window of three of its widths with all other columns subtracted, weighted by the noise
-    ``line`` of the block iteration; its covariance is then the joint fit's (its position
-    unknown together with the neighbours'). A joint fit that fails keeps the block iteration's
-    result. ``bounds``: least and largest width [px] per column."""
+    line of the block iteration's fit (``blocks``: its model); its covariance is then the
+    joint fit's (its position unknown together with the neighbours'). A joint fit that fails
+    keeps the block iteration's result. ``bounds``: least and largest width [px] per column.
+    Only where the columns come in close groups
+    (:func:`~atomlens.locate.coupled.in_pairs`), and for a column with at most
+    :data:`~atomlens.locate.coupled.MOST_COUPLED` coupled neighbours."""
     index = np.flatnonzero(_inside(params, half))
     if len(index) < 2:
         return params, covariance
@@ -511,11 +519,13 @@ def _refit_coupled(
     # a weak column's own width is noisy (at a few tens of counts the S2 columns of MoS2 got
     # coupled to Mo by their spread widths and lost to the significance tests)
     typical = float(np.median(params[index, 3]))
-    groups = coupled_neighbours(peaks[index] + params[index, 1:3], typical)
-    chosen = np.array([i for i, group in enumerate(groups) if len(group)], dtype=int)
-    if not len(chosen):
+    if not in_pairs(peaks[index] + params[index, 1:3], typical):
         return params, covariance
+    groups = coupled_neighbours(peaks[index] + params[index, 1:3], typical)
+    counts = np.array([len(group) for group in groups])
+    chosen = np.flatnonzero((counts > 0) & (counts <= MOST_COUPLED))
     big = int(min(max(half, math.ceil(3.0 * typical)), 3 * half))
+    line = _noise_line(blocks, params)
     params, covariance = params.copy(), covariance.copy()
     for round_ in range(COUPLED_ROUNDS):
         current = params[index]

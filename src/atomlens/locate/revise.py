@@ -185,7 +185,9 @@ def refit_near(
     return drop_duplicates(pd.concat(parts).sort_index(), spacing / 3.0)
 
 
-def mended(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -> pd.DataFrame:
+def mended(
+    flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int, *, joint: bool = True
+) -> pd.DataFrame:
     """``table`` with the fits whose width is off by more than :data:`WIDTH_OUTLIER` from the
     typical one (shrunk onto a noise spike, or spread over a neighbour) fitted again with
     the width held near the typical one (:func:`refit_near`)."""
@@ -195,7 +197,8 @@ def mended(flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int) -
     odd = (table["width"] > WIDTH_OUTLIER * width) | (table["width"] < width / WIDTH_OUTLIER)
     if not odd.any():
         return table
-    return refit_near(flat, table, spacing, rounds, table.index[odd], np.zeros((0, 2)), width, 0)
+    return refit_near(flat, table, spacing, rounds, table.index[odd], np.zeros((0, 2)), width, 0,
+                      joint=joint)  # fmt: skip
 
 
 def pruned(
