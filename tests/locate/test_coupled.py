@@ -48,6 +48,15 @@ def test_only_a_structure_of_close_pairs_is_fitted_jointly():
     # a lattice the widths barely resolve (four coupled neighbours each) is not a local group
     square = np.array([(y, x) for y in np.arange(0, 100, 12.0) for x in np.arange(0, 100, 12.0)])
     assert not in_pairs(square, width)
+    # nor a honeycomb whose three nearest neighbours lie about at the coupling distance, where
+    # noise decides which of them count
+    rng = np.random.default_rng(1)
+    a = COUPLED * 2 * width
+    honeycomb = np.array([(y * 1.5 * a, (x + 0.5 * (y % 2)) * np.sqrt(3) * a)
+                          for y in range(8) for x in range(8)])  # fmt: skip
+    bond = np.array([a, 0.0])
+    honeycomb = np.vstack([honeycomb, honeycomb + bond]) + rng.normal(0, 0.05 * a, (128, 2))
+    assert not in_pairs(honeycomb, width)
     # nor a few close pairs (a noise maximum beside a column) among well-resolved columns
     assert not in_pairs(np.vstack([cells, cells[:3] + np.array([5.0, 0.0])]), width)
     assert not in_pairs(np.zeros((0, 2)), width)
