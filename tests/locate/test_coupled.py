@@ -117,7 +117,7 @@ def dumbbells():
 
 def test_joint_fits_bring_dumbbell_positions_near_the_cramer_rao_bound(dumbbells):
     # fitted column by column in windows of half their distance, the dumbbells' positions
-    # scattered 1.38 x the bound (1.04 x for the same columns far apart); jointly 1.13 x
+    # scattered 1.38 x the bound (1.04 x for the same columns far apart); jointly about 1.1 x
     centres, expected, bound = dumbbells
     errors, stated = [], []
     for seed in range(40):

@@ -76,13 +76,13 @@ def coupled_neighbours(centres: np.ndarray, width: float) -> list[np.ndarray]:
 
 def in_pairs(centres: np.ndarray, width: float) -> bool:
     """Whether the structure's columns come in close groups fitted jointly: the typical column
-    (the median) has one to :data:`MOST_COUPLED` coupled neighbours (every column of Si [110]
-    is in a dumbbell), and no more within :data:`PAIR_MARGIN` times the coupling distance.
-    Not for the odd close pair of a column and a noise maximum or a defect, not for a lattice
-    its widths barely resolve (three or more coupled neighbours each), and not where the
-    nearest neighbours lie about at the coupling distance, where noise would pick the pairs
-    (the real 60 kV MoS2 image: 18-46 % of its columns coupled; honeycombs of the tracking
-    benchmark)."""
+    (the median) has its nearest neighbour within :data:`PAIR_INSIDE` of the coupling
+    distance (every column of Si [110] is in a dumbbell) and at most :data:`MOST_COUPLED`
+    neighbours within :data:`PAIR_MARGIN` times it. Not for the odd close pair of a column and
+    a noise maximum or a defect, not for a lattice its widths barely resolve (three or more
+    coupled neighbours each), and not where the nearest neighbours lie about at the coupling
+    distance, where noise would pick the pairs (the real 60 kV MoS2 image, the honeycombs of
+    the tracking benchmark)."""
     centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
     if len(centres) < 2:
         return False
