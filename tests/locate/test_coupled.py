@@ -5,13 +5,8 @@ import numpy as np
 import pytest
 
 from atomlens.locate import refine_columns
-from atomlens.locate.coupled import (
-    COUPLED,
-    GroupModel,
-    coupled_neighbours,
-    in_pairs,
-    others_signal,
-)
+from atomlens.locate.coupled import COUPLED, coupled_neighbours, in_pairs, others_signal
+from atomlens.locate.refine import _GroupModel
 from atomlens.metrics import cramer_rao_bound_columns
 
 
@@ -82,7 +77,7 @@ def test_group_model_jacobian_matches_finite_differences():
     half, k = 5, 11
     rng = np.random.default_rng(0)
     data = rng.normal(size=(2, k * k))
-    model = GroupModel(data, np.ones((2, k * k)), half, np.array([[1.5, 2.0], [1.2, 1.8]]))
+    model = _GroupModel(data, np.ones((2, k * k)), half, np.array([[1.5, 2.0], [1.2, 1.8]]))
     params = np.array([[3.0, 0.2, -0.3, 1.6, 0.5, 2.0, 3.1, 1.0, 1.0, -2.5, 2.0],
                        [1.0, -0.4, 0.1, 2.1, 0.2, 0.7, -1.0, 3.3, 2.2, 0.5, -3.0]])  # fmt: skip
     residual, jacobian = model(params)

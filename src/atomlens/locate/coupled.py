@@ -11,7 +11,9 @@ columns far apart; wider windows needed about 10 rounds to come within 1.1 x.
 
 Here such a column is fitted in a window of three of its widths, with the amplitudes and
 positions of its coupled neighbours free in the same fit (their widths held) and every other
-column subtracted. The joint fit reaches the information of the pair in one round.
+column subtracted (the model: ``atomlens.locate.refine._GroupModel``). The joint fit reaches
+the information of the pair in one round. This module chooses the groups and draws the
+columns around them.
 
 Coordinates are (row, column) = (y, x) in pixels.
 """
@@ -21,8 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import spatial
 
-__all__ = ["COUPLED", "MOST_COUPLED", "GroupModel", "coupled_neighbours", "in_pairs",
-           "others_signal"]  # fmt: skip
+__all__ = ["COUPLED", "MOST_COUPLED", "coupled_neighbours", "in_pairs", "others_signal"]
 
 #: Two columns are coupled (fitted jointly) when their centres are closer than this many
 #: times the sum of their Gaussian widths. Beyond it a window of half a spacing holds over 2
@@ -137,73 +138,3 @@ def others_signal(
     gx = np.exp(-((offsets - cx) ** 2) / (2.0 * sigma**2))
     total = gy.transpose(0, 2, 1) @ gx
     return total.reshape(len(windows), k * k)
-
-
-class GroupModel:
-    """Residuals and Jacobians of a column's Gaussian, a background and ``m`` neighbours'
-    Gaussians on (n, k*k) windows, for the refinement's Levenberg-Marquardt iteration.
-
-    Parameters per window: amplitude, dy, dx, width, background of the centre column (as in
-    the single-column model), then amplitude, y, x of each neighbour, all relative to the
-    window centre [px]; the neighbours' widths (n, m) are held.
-    """
-
-    def __init__(self, data: np.ndarray, mask: np.ndarray, half: int, widths: np.ndarray):
-        self.data, self.mask = data, mask
-        self.weights = mask  # square roots of the pixel weights; 0 off the image
-        self.widths = widths
-        self.offsets = np.arange(-half, half + 1, dtype=np.float64)
-
-    def rows(self, index: np.ndarray) -> GroupModel:
-        """The same model for the windows ``index`` only."""
-        part = object.__new__(GroupModel)
-        part.data, part.mask, part.weights = self.data[index], self.mask[index], self.weights[index]
-        part.widths, part.offsets = self.widths[index], self.offsets
-        return part
-
-    def _profiles(self, p: np.ndarray, j: int) -> tuple[np.ndarray, ...]:
-        """Row and column profiles (n, k) of neighbour ``j``, their offsets and its width."""
-        y0, x0 = p[:, 6 + 3 * j, None], p[:, 7 + 3 * j, None]
-        sigma = self.widths[:, j, None]
-        dy, dx = self.offsets - y0, self.offsets - x0
-        gy = np.exp(-(dy**2) / (2.0 * sigma**2))
-        gx = np.exp(-(dx**2) / (2.0 * sigma**2))
-        return gy, gx, dy, dx, sigma
-
-    def values(self, p: np.ndarray) -> np.ndarray:
-        """(n, k*k) model values of parameters ``p``."""
-        n, k = len(p), len(self.offsets)
-        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
-        ey = np.exp(-((self.offsets - y0) ** 2) / (2.0 * s**2))
-        ex = np.exp(-((self.offsets - x0) ** 2) / (2.0 * s**2))
-        total = a[:, :, None] * ey[:, :, None] * ex[:, None, :]
-        for j in range(self.widths.shape[1]):
-            gy, gx, *_ = self._profiles(p, j)
-            total += p[:, 5 + 3 * j, None, None] * gy[:, :, None] * gx[:, None, :]
-        return b + total.reshape(n, k * k)
-
-    def __call__(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n, k = len(p), len(self.offsets)
-        a, y0, x0, s, b = (p[:, i, None] for i in range(5))
-        dy, dx = self.offsets - y0, self.offsets - x0  # (n, k)
-        ey, ex = np.exp(-(dy**2) / (2.0 * s**2)), np.exp(-(dx**2) / (2.0 * s**2))
-        w = self.weights.reshape(n, k, k)
-        jac = np.empty((n, p.shape[1], k, k))
-        np.multiply(ey[:, :, None] * ex[:, None, :], w, out=jac[:, 0])  # g w
-        weighted = a[:, :, None] * jac[:, 0]  # a g w
-        np.multiply(weighted, (dy / s**2)[:, :, None], out=jac[:, 1])
-        np.multiply(weighted, (dx / s**2)[:, None, :], out=jac[:, 2])
-        np.multiply(weighted, (dy**2 / s**3)[:, :, None] + (dx**2 / s**3)[:, None, :],
-                    out=jac[:, 3])  # fmt: skip
-        jac[:, 4] = w
-        model = weighted.copy()
-        for j in range(self.widths.shape[1]):
-            gy, gx, ny, nx, sigma = self._profiles(p, j)
-            first = 5 + 3 * j
-            np.multiply(gy[:, :, None] * gx[:, None, :], w, out=jac[:, first])
-            neighbour = p[:, first, None, None] * jac[:, first]
-            np.multiply(neighbour, (ny / sigma**2)[:, :, None], out=jac[:, first + 1])
-            np.multiply(neighbour, (nx / sigma**2)[:, None, :], out=jac[:, first + 2])
-            model += neighbour
-        residual = (self.data - b) * self.weights - model.reshape(n, k * k)
-        return residual, jac.reshape(n, p.shape[1], k * k)

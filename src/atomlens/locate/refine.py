@@ -31,13 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy import spatial
 
-from atomlens.locate.coupled import (
-    MOST_COUPLED,
-    GroupModel,
-    coupled_neighbours,
-    in_pairs,
-    others_signal,
-)
+from atomlens.locate.coupled import MOST_COUPLED, coupled_neighbours, in_pairs, others_signal
 
 __all__ = ["ColumnFit", "neighbour_reach", "refine_columns"]
 
@@ -195,7 +189,7 @@ class _WindowModel:
 
     def rows(self, index: np.ndarray) -> _WindowModel:
         """The same model for the windows ``index`` only."""
-        part = object.__new__(_WindowModel)
+        part = object.__new__(type(self))
         part.data, part.mask, part.weights = self.data[index], self.mask[index], self.weights[index]
         part.offsets = self.offsets
         return part
@@ -218,7 +212,7 @@ class _WindowModel:
         ey, ex = np.exp(-(dy**2) / (2.0 * s**2)), np.exp(-(dx**2) / (2.0 * s**2))
         w = self.weights.reshape(n, k, k)
         # the Jacobian is written in place: stacking five (n, k*k) arrays cost a third of a fit
-        jac = np.empty((n, 5, k, k))
+        jac = np.empty((n, p.shape[1], k, k))
         np.multiply(ey[:, :, None] * ex[:, None, :], w, out=jac[:, 0])  # g w
         weighted = a[:, :, None] * jac[:, 0]  # a g w
         np.multiply(weighted, (dy / s**2)[:, :, None], out=jac[:, 1])
@@ -226,8 +220,67 @@ class _WindowModel:
         np.multiply(weighted, (dy**2 / s**3)[:, :, None] + (dx**2 / s**3)[:, None, :],
                     out=jac[:, 3])  # fmt: skip
         jac[:, 4] = w
-        residual = (self.data - b) * self.weights - weighted.reshape(n, k * k)
-        return residual, jac.reshape(n, 5, k * k)
+        model = self._with_neighbours(p, w, jac, weighted)
+        residual = (self.data - b) * self.weights - model.reshape(n, k * k)
+        return residual, jac.reshape(n, p.shape[1], k * k)
+
+    def _with_neighbours(
+        self, p: np.ndarray, w: np.ndarray, jac: np.ndarray, weighted: np.ndarray
+    ) -> np.ndarray:
+        """The window's weighted model (n, k, k): here its one column's, ``weighted``."""
+        return weighted
+
+
+class _GroupModel(_WindowModel):
+    """The window model of a column with ``m`` coupled neighbours
+    (:mod:`atomlens.locate.coupled`): after the column's five parameters, the amplitude, y and
+    x of each neighbour relative to the window centre [px]; the neighbours' widths (n, m) [px]
+    are held.
+    """
+
+    def __init__(self, data: np.ndarray, mask: np.ndarray, half: int, widths: np.ndarray):
+        super().__init__(data, mask, half)
+        self.widths = widths
+
+    def rows(self, index: np.ndarray) -> _GroupModel:
+        part = super().rows(index)
+        part.widths = self.widths[index]
+        return part
+
+    def _profiles(self, p: np.ndarray, j: int) -> tuple[np.ndarray, ...]:
+        """Row and column profiles (n, k) of neighbour ``j``, their offsets and its width."""
+        y0, x0 = p[:, 6 + 3 * j, None], p[:, 7 + 3 * j, None]
+        sigma = self.widths[:, j, None]
+        dy, dx = self.offsets - y0, self.offsets - x0
+        gy = np.exp(-(dy**2) / (2.0 * sigma**2))
+        gx = np.exp(-(dx**2) / (2.0 * sigma**2))
+        return gy, gx, dy, dx, sigma
+
+    def values(self, p: np.ndarray) -> np.ndarray:
+        total = super().values(p[:, :5])
+        n, k = len(p), len(self.offsets)
+        for j in range(self.widths.shape[1]):
+            gy, gx, *_ = self._profiles(p, j)
+            total += (p[:, 5 + 3 * j, None, None] * gy[:, :, None] * gx[:, None, :]).reshape(
+                n, k * k
+            )
+        return total
+
+    def _with_neighbours(
+        self, p: np.ndarray, w: np.ndarray, jac: np.ndarray, weighted: np.ndarray
+    ) -> np.ndarray:
+        """The window's weighted model with the neighbours' added, their Jacobian rows filled
+        in ``jac``."""
+        model = weighted.copy()
+        for j in range(self.widths.shape[1]):
+            gy, gx, ny, nx, sigma = self._profiles(p, j)
+            first = 5 + 3 * j
+            np.multiply(gy[:, :, None] * gx[:, None, :], w, out=jac[:, first])
+            neighbour = p[:, first, None, None] * jac[:, first]
+            np.multiply(neighbour, (ny / sigma**2)[:, :, None], out=jac[:, first + 1])
+            np.multiply(neighbour, (nx / sigma**2)[:, None, :], out=jac[:, first + 2])
+            model += neighbour
+        return model
 
 
 def _variance_line(levels: np.ndarray, squares: np.ndarray) -> tuple[float, float]:
@@ -264,7 +317,7 @@ def _noise_line(model: _WindowModel, params: np.ndarray) -> tuple[float, float, 
 
 
 def _set_weights(
-    model: _WindowModel | GroupModel,
+    model: _WindowModel,
     params: np.ndarray,
     line: tuple[float, float, float] | None = None,
 ) -> None:
@@ -544,7 +597,7 @@ def _refit_coupled(
             start[:, 5::3] = current[near, 0]
             start[:, 6::3] = centres[near, 0] - peaks[targets, 0, None]
             start[:, 7::3] = centres[near, 1] - peaks[targets, 1, None]
-            model = GroupModel(data, mask, big, current[near, 3])
+            model = _GroupModel(data, mask, big, current[near, 3])
             _set_weights(model, start, line)
             tolerances = (STEP_TOLERANCE, COST_TOLERANCE) if last else EARLY_TOLERANCES
             fit = _fit_windows(model, start, iterations, bounds[1][targets], threads,
