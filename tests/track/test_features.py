@@ -76,3 +76,17 @@ def test_the_drift_in_attrs_is_removed():
     table = pd.DataFrame({"frame": [0, 1, 2], "particle": 0, "y": [0.0, 2.0, 4.0], "x": 1.0})
     table.attrs.update(drift=[[0, 0], [2, 0], [4, 0]], frames_tracked=[0, 1, 2])
     assert trajectory_features(table).iloc[0]["displacement"] == pytest.approx(0.0)
+
+
+def test_msd_sums_do_not_depend_on_the_covariance_sums_being_made():
+    # msd() skips the covariance sums (most of the cost); its sums and counts are the same
+    from atomlens.track.features import _walk
+
+    rng = np.random.default_rng(5)
+    frames = np.sort(rng.choice(40, 25, replace=False))
+    points = np.cumsum(rng.normal(size=(25, 2)), axis=0)
+    lags = np.arange(1, 11)
+    full, bare = _walk(frames, points, lags), _walk(frames, points, lags, covariance=False)
+    np.testing.assert_array_equal(full.sums, bare.sums)
+    np.testing.assert_array_equal(full.counts, bare.counts)
+    assert full.shared.any() and not bare.shared.any()

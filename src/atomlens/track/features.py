@@ -79,8 +79,12 @@ def drift_corrected(tracks: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["particle", "frame"], kind="stable").reset_index(drop=True)
 
 
-def _walk(frames: np.ndarray, points: np.ndarray, lags: np.ndarray) -> _Walk:
-    """The MSD sums of one trajectory (frames increasing, points [length])."""
+def _walk(
+    frames: np.ndarray, points: np.ndarray, lags: np.ndarray, covariance: bool = True
+) -> _Walk:
+    """The MSD sums of one trajectory (frames increasing, points [length]); the sums of its
+    covariance (shared, mixed, ends) only with ``covariance``, else zeros: they are most of
+    the cost (the double loop over lags), and the MSD table needs none of them."""
     k = len(lags)
     sums, counts = np.zeros(k), np.zeros(k)
     starts = []
@@ -92,7 +96,7 @@ def _walk(frames: np.ndarray, points: np.ndarray, lags: np.ndarray) -> _Walk:
         sums[p], counts[p] = float((steps**2).sum()), float(ok.sum())
         starts.append(frames[ok])
     shared, mixed, ends = (np.zeros((k, k)) for _ in range(3))
-    for p in range(k):
+    for p in range(k if covariance else 0):
         for q in range(p, k):
             a, b = starts[p][:, None], starts[q][None, :]
             n, m = lags[p], lags[q]
@@ -131,14 +135,14 @@ def _fit(walks: list[_Walk], lags: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 
 def _walks(
-    table: pd.DataFrame, length: float, lags: np.ndarray
+    table: pd.DataFrame, length: float, lags: np.ndarray, covariance: bool = True
 ) -> dict[int, tuple[_Walk, np.ndarray, np.ndarray]]:
-    """Per particle: its MSD sums, frames and points [length]."""
+    """Per particle: its MSD sums (:func:`_walk`), frames and points [length]."""
     walks = {}
     for particle, rows in table.groupby("particle", sort=True):
         frames = rows["frame"].to_numpy()
         points = rows[["y", "x"]].to_numpy() * length
-        walks[int(particle)] = (_walk(frames, points, lags), frames, points)
+        walks[int(particle)] = (_walk(frames, points, lags, covariance), frames, points)
     return walks
 
 
@@ -169,7 +173,8 @@ def msd(tracks: pd.DataFrame, max_lag: int = 10) -> pd.DataFrame:
     length, length_unit, time, time_unit = _units(tracks.attrs)
     lags = np.arange(1, max_lag + 1)
     rows = []
-    for particle, (walk, _, _) in _walks(drift_corrected(tracks), length, lags).items():
+    walks = _walks(drift_corrected(tracks), length, lags, covariance=False)
+    for particle, (walk, _, _) in walks.items():
         for lag, total, count in zip(lags, walk.sums, walk.counts, strict=True):
             if count:
                 rows.append((particle, int(lag), lag * time, total / count, int(count)))
