@@ -96,7 +96,9 @@ def _walk(
         sums[p], counts[p] = float((steps**2).sum()), float(ok.sum())
         starts.append(frames[ok])
     shared, mixed, ends = (np.zeros((k, k)) for _ in range(3))
-    for p in range(k if covariance else 0):
+    if not covariance:
+        return _Walk(sums, counts, shared, mixed, ends)
+    for p in range(k):
         for q in range(p, k):
             a, b = starts[p][:, None], starts[q][None, :]
             n, m = lags[p], lags[q]
