@@ -78,15 +78,66 @@ def test_the_drift_in_attrs_is_removed():
     assert trajectory_features(table).iloc[0]["displacement"] == pytest.approx(0.0)
 
 
-def test_msd_sums_do_not_depend_on_the_covariance_sums_being_made():
-    # msd() skips the covariance sums (most of the cost); its sums and counts are the same
-    from atomlens.track.features import _walk
+def _pair_sums(frames: np.ndarray, points: np.ndarray, lags: np.ndarray):
+    """One trajectory's MSD and covariance sums by brute force: every displacement at every
+    lag, then every pair of displacements with the frames they share and the signs with which
+    their end points coincide."""
+    k = len(lags)
+    at = {int(f): i for i, f in enumerate(frames)}
+    starts = [[int(f) for f in frames if int(f) + lag in at] for lag in lags]
+    sums = [sum(((points[at[a + lag]] - points[at[a]]) ** 2).sum() for a in s)
+            for lag, s in zip(lags, starts, strict=True)]  # fmt: skip
+    counts = [len(s) for s in starts]
+    shared, mixed, ends = (np.zeros((k, k)) for _ in range(3))
+    for p, n in enumerate(lags.tolist()):
+        for q, m in enumerate(lags.tolist()):
+            for a in starts[p]:
+                for b in starts[q]:
+                    overlap = len(set(range(a, a + n)) & set(range(b, b + m)))
+                    hit = (a + n == b + m) - (a + n == b) - (a == b + m) + (a == b)
+                    shared[p, q] += overlap**2
+                    mixed[p, q] += overlap * hit
+                    ends[p, q] += hit**2
+    return np.array(sums), np.array(counts), shared, mixed, ends
+
+
+def test_the_batched_sums_equal_brute_force_ones_per_trajectory():
+    # the sums of every trajectory at once (one key search, counts per trajectory) against a
+    # loop over each trajectory's pairs; trajectories with gaps, one detection, unsorted rows
+    from atomlens.track.features import _Trajectories, drift_corrected
 
     rng = np.random.default_rng(5)
-    frames = np.sort(rng.choice(40, 25, replace=False))
-    points = np.cumsum(rng.normal(size=(25, 2)), axis=0)
-    lags = np.arange(1, 11)
-    full, bare = _walk(frames, points, lags), _walk(frames, points, lags, covariance=False)
-    np.testing.assert_array_equal(full.sums, bare.sums)
-    np.testing.assert_array_equal(full.counts, bare.counts)
-    assert full.shared.any() and not bare.shared.any()
+    rows = []
+    for particle in (7, 3, 11, 0):
+        n = {7: 25, 3: 1, 11: 12, 0: 30}[particle]
+        frames = np.sort(rng.choice(40, n, replace=False))
+        points = np.cumsum(rng.normal(size=(n, 2)), axis=0)
+        rows += [(f, particle, y, x) for f, (y, x) in zip(frames, points, strict=True)]
+    table = pd.DataFrame(rows, columns=["frame", "particle", "y", "x"]).sample(
+        frac=1, random_state=1
+    )
+    lags = np.arange(1, 6)
+    trajectories = _Trajectories.of(drift_corrected(table), 1.0)
+    walks = trajectories.walks(lags)
+    bare = trajectories.walks(lags, covariance=False)
+    np.testing.assert_array_equal(trajectories.particles, [0, 3, 7, 11])
+    for row, particle in enumerate(trajectories.particles):
+        part = table[table["particle"] == particle].sort_values("frame")
+        expected = _pair_sums(part["frame"].to_numpy(), part[["y", "x"]].to_numpy(), lags)
+        got = (walks.sums, walks.counts, walks.shared, walks.mixed, walks.ends)
+        for value, want in zip(got, expected, strict=True):
+            np.testing.assert_allclose(value[row], want, rtol=1e-12, atol=1e-12)
+    # msd() skips the covariance sums (most of the cost); its sums and counts are the same
+    np.testing.assert_array_equal(walks.sums, bare.sums)
+    np.testing.assert_array_equal(walks.counts, bare.counts)
+    assert walks.shared.any() and not bare.shared.any()
+
+
+def test_a_trajectory_too_short_for_a_line_has_no_diffusion_coefficient():
+    # two detections give pairs at one lag only: D is NaN there, and the others' D is unchanged
+    walks = random_walks(0.5, 0.1, frames=20, walkers=3, seed=8)
+    alone = trajectory_features(walks)
+    short = pd.DataFrame({"frame": [0, 1], "particle": 99, "y": [1.0, 2.0], "x": [0.0, 0.0]})
+    both = trajectory_features(pd.concat([walks, short], ignore_index=True))
+    assert np.isnan(both.iloc[-1]["D"]) and both.iloc[-1]["path_length"] == pytest.approx(1.0)
+    np.testing.assert_allclose(both["D"].to_numpy()[:3], alone["D"].to_numpy(), rtol=1e-12)

@@ -36,15 +36,109 @@ ITERATIONS = 3
 
 
 @dataclass
-class _Walk:
-    """One trajectory's MSD sums: per lag the summed squared displacement, the pair count, and
-    the three sums that give the covariance of the lag estimates for any D and sigma."""
+class _Walks:
+    """The MSD sums of a set of trajectories, one row per trajectory: per lag the summed squared
+    displacement and the pair count, and the three sums that give the covariance of the lag
+    estimates for any D and sigma (zeros where they were not made)."""
 
-    sums: np.ndarray  # (K,) [length^2]
-    counts: np.ndarray  # (K,)
-    shared: np.ndarray  # (K, K): sum over pairs of overlap^2 [frames^2]
-    mixed: np.ndarray  # (K, K): sum of overlap * coincidence
-    ends: np.ndarray  # (K, K): sum of coincidence^2
+    sums: np.ndarray  # (P, K) [length^2]
+    counts: np.ndarray  # (P, K)
+    shared: np.ndarray  # (P, K, K): sum over pairs of overlap^2 [frames^2]
+    mixed: np.ndarray  # (P, K, K): sum of overlap * coincidence
+    ends: np.ndarray  # (P, K, K): sum of coincidence^2
+
+    def pooled(self) -> _Walks:
+        """The sums of all trajectories added (their covariances add) as one row."""
+        arrays = (self.sums, self.counts, self.shared, self.mixed, self.ends)
+        return _Walks(*(a.sum(axis=0, keepdims=True) for a in arrays))
+
+
+@dataclass
+class _Trajectories:
+    """A drift-corrected table as arrays, rows sorted by particle, then frame."""
+
+    particles: np.ndarray  # (P,) the particle numbers
+    first: np.ndarray  # (P,) each trajectory's first row
+    index: np.ndarray  # (N,) each row's trajectory (0 to P - 1)
+    frames: np.ndarray  # (N,) int64
+    points: np.ndarray  # (N, 2) y, x [length]
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, length: float) -> _Trajectories:
+        particle = table["particle"].to_numpy()
+        first = np.flatnonzero(np.r_[True, particle[1:] != particle[:-1]]) if len(table) else []
+        first = np.asarray(first, dtype=np.int64)
+        index = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(table)]))
+        frames = table["frame"].to_numpy().astype(np.int64)
+        points = table[["y", "x"]].to_numpy(dtype=float) * length
+        return cls(particle[first].astype(np.int64), first, index, frames, points)
+
+    @property
+    def last(self) -> np.ndarray:
+        """Each trajectory's last row."""
+        return np.r_[self.first[1:], len(self.frames)] - 1
+
+    def partner(self, keys: np.ndarray, shift: int) -> np.ndarray:
+        """Per row, the row of the same trajectory ``shift`` frames later (earlier when
+        negative), or -1 where the trajectory has no detection then."""
+        target = keys + shift
+        at = np.searchsorted(keys, target)
+        found = at < len(keys)
+        found[found] = keys[at[found]] == target[found]
+        return np.where(found, at, -1)
+
+    def keys(self, reach: int) -> np.ndarray:
+        """Increasing (trajectory, frame) keys with no two trajectories within ``reach`` frames."""
+        if not len(self.frames):
+            return self.frames
+        span = int(self.frames.max() - self.frames.min()) + 2 * reach + 1
+        return self.index * span + (self.frames - self.frames.min())
+
+    def walks(self, lags: np.ndarray, covariance: bool = True) -> _Walks:
+        """Every trajectory's MSD sums; the covariance sums (most of the cost) only with
+        ``covariance``, else zeros (the MSD table needs none of them).
+
+        All trajectories at once: a row's partner at a lag comes from one search of the
+        (trajectory, frame) keys and the sums are counted per trajectory; a Python loop over
+        trajectories took most of the time of a long series' run (a few hundred thousand
+        detections). The covariance sums go over the pairs of a start of a lag-n displacement
+        (frame a) and of a lag-m one (frame b = a + d): they share ``overlap`` frames and their
+        ends coincide with the signs ``hit``, both functions of d alone, zero unless
+        -m <= d <= n.
+        """
+        count, k, reach = len(self.first), len(lags), int(lags.max())
+        keys = self.keys(reach)
+        sums, counts = np.zeros((count, k)), np.zeros((count, k))
+        starts = np.zeros((len(keys), k), dtype=bool)
+        for p, lag in enumerate(lags):
+            later = self.partner(keys, int(lag))
+            ok = later >= 0
+            steps = self.points[later[ok]] - self.points[ok]
+            sums[:, p] = np.bincount(self.index[ok], (steps**2).sum(axis=1), minlength=count)
+            counts[:, p] = np.bincount(self.index[ok], minlength=count)
+            starts[:, p] = ok
+        shared, mixed, ends = (np.zeros((count, k, k)) for _ in range(3))
+        if not covariance:
+            return _Walks(sums, counts, shared, mixed, ends)
+        partners = {d: self.partner(keys, d) for d in range(-reach, reach + 1)}
+        for p in range(k):
+            for q in range(p, k):
+                n, m = int(lags[p]), int(lags[q])
+                for d in range(-m, n + 1):
+                    overlap = max(min(n, d + m) - max(0, d), 0)
+                    hit = int(n == d + m) - int(n == d) - int(d + m == 0) + int(d == 0)
+                    if not overlap and not hit:
+                        continue
+                    later = partners[d]
+                    pair = starts[:, p] & (later >= 0)
+                    pair[pair] = starts[later[pair], q]
+                    found = np.bincount(self.index[pair], minlength=count)
+                    shared[:, p, q] += overlap**2 * found
+                    mixed[:, p, q] += overlap * hit * found
+                    ends[:, p, q] += hit**2 * found
+                for array in (shared, mixed, ends):
+                    array[:, q, p] = array[:, p, q]
+        return _Walks(sums, counts, shared, mixed, ends)
 
 
 def _units(attrs: dict) -> tuple[float, str, float, str]:
@@ -79,73 +173,40 @@ def drift_corrected(tracks: pd.DataFrame) -> pd.DataFrame:
     return table.sort_values(["particle", "frame"], kind="stable").reset_index(drop=True)
 
 
-def _walk(
-    frames: np.ndarray, points: np.ndarray, lags: np.ndarray, covariance: bool = True
-) -> _Walk:
-    """The MSD sums of one trajectory (frames increasing, points [length]); the sums of its
-    covariance (shared, mixed, ends) only with ``covariance``, else zeros: they are most of
-    the cost (the double loop over lags), and the MSD table needs none of them."""
-    k = len(lags)
-    sums, counts = np.zeros(k), np.zeros(k)
-    starts = []
-    for p, lag in enumerate(lags):
-        later = np.searchsorted(frames, frames + lag)
-        ok = later < len(frames)
-        ok[ok] = frames[later[ok]] == frames[ok] + lag
-        steps = points[later[ok]] - points[ok]
-        sums[p], counts[p] = float((steps**2).sum()), float(ok.sum())
-        starts.append(frames[ok])
-    shared, mixed, ends = (np.zeros((k, k)) for _ in range(3))
-    if not covariance:
-        return _Walk(sums, counts, shared, mixed, ends)
-    for p in range(k):
-        for q in range(p, k):
-            a, b = starts[p][:, None], starts[q][None, :]
-            n, m = lags[p], lags[q]
-            overlap = np.clip(np.minimum(a + n, b + m) - np.maximum(a, b), 0, None)
-            hit = (a + n == b + m).astype(float) - (a + n == b) - (a == b + m) + (a == b)
-            for array, value in ((shared, overlap**2), (mixed, overlap * hit), (ends, hit**2)):
-                array[p, q] = array[q, p] = float(value.sum())
-    return _Walk(sums, counts, shared, mixed, ends)
+def _fit(walks: _Walks, lags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``walks``: the generalised least-squares (slope, offset) of its MSD line,
+    their covariance, and its MSD per lag [length^2]; NaN where fewer than two lags have pairs.
 
-
-def _fit(walks: list[_Walk], lags: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Generalised least-squares (slope, offset) of the pooled MSD, their covariance, and the
-    pooled MSD per lag [length^2]; NaN where fewer than two lags have pairs."""
-    counts = sum(w.counts for w in walks)
-    sums = sum(w.sums for w in walks)
-    used = counts > 0
-    nan = np.full(2, np.nan)
-    pooled = np.where(used, sums / np.where(used, counts, 1), np.nan)
-    if used.sum() < 2:
-        return nan, np.full((2, 2), np.nan), pooled
-    x = np.column_stack([lags[used], np.ones(used.sum())]).astype(float)
-    y = pooled[used]
-    theta = np.linalg.lstsq(x, y, rcond=None)[0]
-    covariance = np.full((2, 2), np.nan)
+    Batched over the rows: a lag without pairs gets zero weight (its rows and columns of the
+    MSD covariance are zero, and the pseudo-inverse keeps them zero), which equals a fit to the
+    lags with pairs alone.
+    """
+    counts, used = walks.counts, walks.counts > 0
+    pooled = np.where(used, walks.sums / np.where(used, counts, 1), np.nan)
+    x = np.column_stack([lags, np.ones(len(lags))]).astype(float)
+    x = x[None] * used[..., None]  # (P, K, 2)
+    y = np.where(used, pooled, 0.0)[..., None]  # (P, K, 1)
+    both = used[:, :, None] & used[:, None, :]
+    eye = np.eye(len(lags))[None] * used[:, None, :]
+    theta = (np.linalg.pinv(x) @ y)[..., 0]
+    covariance = np.full((len(counts), 2, 2), np.nan)
+    scale = 1e-12 * np.maximum(np.abs(y[..., 0]).max(axis=1, initial=0.0), 1e-300)
+    pairs = np.where(both, counts[:, :, None] * counts[:, None, :], 1.0)
     for _ in range(ITERATIONS):
-        step = max(theta[0] / 2.0, 1e-12 * max(abs(y).max(), 1e-300))  # per axis per frame
-        noise = max(theta[1] / 4.0, 0.0)  # sigma^2 per axis
-        raw = sum(4.0 * (step**2 * w.shared + 2 * step * noise * w.mixed + noise**2 * w.ends)
-                  for w in walks)  # fmt: skip
-        sigma = raw[np.ix_(used, used)] / np.outer(counts[used], counts[used])
-        sigma += 1e-12 * np.trace(sigma) / len(sigma) * np.eye(len(sigma))
+        step = np.maximum(theta[:, 0] / 2.0, scale)[:, None, None]  # per axis per frame
+        noise = np.maximum(theta[:, 1] / 4.0, 0.0)[:, None, None]  # sigma^2 per axis
+        raw = 4.0 * (step**2 * walks.shared + 2 * step * noise * walks.mixed
+                     + noise**2 * walks.ends)  # fmt: skip
+        sigma = np.where(both, raw / pairs, 0.0)
+        trace = np.trace(sigma, axis1=1, axis2=2) / np.maximum(used.sum(axis=1), 1)
+        sigma += 1e-12 * trace[:, None, None] * eye
         inverse = np.linalg.pinv(sigma)
-        covariance = np.linalg.pinv(x.T @ inverse @ x)
-        theta = covariance @ x.T @ inverse @ y
+        xt = np.swapaxes(x, 1, 2)
+        covariance = np.linalg.pinv(xt @ inverse @ x)
+        theta = (covariance @ xt @ inverse @ y)[..., 0]
+    short = used.sum(axis=1) < 2
+    theta[short], covariance[short] = np.nan, np.nan
     return theta, covariance, pooled
-
-
-def _walks(
-    table: pd.DataFrame, length: float, lags: np.ndarray, covariance: bool = True
-) -> dict[int, tuple[_Walk, np.ndarray, np.ndarray]]:
-    """Per particle: its MSD sums (:func:`_walk`), frames and points [length]."""
-    walks = {}
-    for particle, rows in table.groupby("particle", sort=True):
-        frames = rows["frame"].to_numpy()
-        points = rows[["y", "x"]].to_numpy() * length
-        walks[int(particle)] = (_walk(frames, points, lags, covariance), frames, points)
-    return walks
 
 
 def _check_lags(name: str, value: object) -> int:
@@ -174,13 +235,19 @@ def msd(tracks: pd.DataFrame, max_lag: int = 10) -> pd.DataFrame:
     max_lag = _check_lags("max_lag", max_lag)
     length, length_unit, time, time_unit = _units(tracks.attrs)
     lags = np.arange(1, max_lag + 1)
-    rows = []
-    walks = _walks(drift_corrected(tracks), length, lags, covariance=False)
-    for particle, (walk, _, _) in walks.items():
-        for lag, total, count in zip(lags, walk.sums, walk.counts, strict=True):
-            if count:
-                rows.append((particle, int(lag), lag * time, total / count, int(count)))
-    result = pd.DataFrame(rows, columns=["particle", "lag", "lag_time", "msd", "count"])
+    trajectories = _Trajectories.of(drift_corrected(tracks), length)
+    walks = trajectories.walks(lags, covariance=False)
+    row, lag = np.nonzero(walks.counts)  # per particle, lags increasing
+    counts = walks.counts[row, lag]
+    result = pd.DataFrame(
+        {
+            "particle": trajectories.particles[row],
+            "lag": lags[lag],
+            "lag_time": lags[lag] * time,
+            "msd": walks.sums[row, lag] / np.where(counts > 0, counts, 1),
+            "count": counts.astype(np.int64),
+        }
+    )
     result.attrs["units"] = {"lag_time": time_unit, "msd": f"{length_unit}^2"}
     return result
 
@@ -211,28 +278,32 @@ def trajectory_features(tracks: pd.DataFrame, fit_lags: int = FIT_LAGS) -> pd.Da
     fit_lags = _check_lags("fit_lags", fit_lags)
     length, length_unit, time, time_unit = _units(tracks.attrs)
     lags = np.arange(1, fit_lags + 1)
-    rows = []
-    for particle, (walk, frames, points) in _walks(drift_corrected(tracks), length, lags).items():
-        theta, covariance, _ = _fit([walk], lags)
-        steps = np.hypot(*np.diff(points, axis=0).T) if len(points) > 1 else np.zeros(0)
-        duration = float(frames[-1] - frames[0]) * time
-        path = float(steps.sum())
-        rows.append(
-            {
-                "particle": particle,
-                "first_frame": int(frames[0]),
-                "last_frame": int(frames[-1]),
-                "detections": len(frames),
-                "duration": duration,
-                "displacement": float(np.hypot(*(points[-1] - points[0]))),
-                "path_length": path,
-                "mean_speed": path / duration if duration > 0 else math.nan,
-                "D": theta[0] / 4.0 / time,
-                "D_err": math.sqrt(covariance[0, 0]) / 4.0 / time,
-                "msd_offset": theta[1],
-            }
-        )
-    result = pd.DataFrame(rows)
+    trajectories = _Trajectories.of(drift_corrected(tracks), length)
+    theta, covariance, _ = _fit(trajectories.walks(lags), lags)
+    first, last, points = trajectories.first, trajectories.last, trajectories.points
+    index = trajectories.index
+    step = np.hypot(*np.diff(points, axis=0).T) if len(points) > 1 else np.zeros(0)
+    within = index[1:] == index[:-1]  # successive rows of one trajectory
+    path = np.bincount(index[1:][within], step[within], minlength=len(first))
+    frames = trajectories.frames
+    duration = (frames[last] - frames[first]).astype(float) * time
+    with np.errstate(divide="ignore", invalid="ignore"):
+        speed = np.where(duration > 0, path / duration, math.nan)
+    result = pd.DataFrame(
+        {
+            "particle": trajectories.particles,
+            "first_frame": frames[first],
+            "last_frame": frames[last],
+            "detections": last - first + 1,
+            "duration": duration,
+            "displacement": np.hypot(*(points[last] - points[first]).T),
+            "path_length": path,
+            "mean_speed": speed,
+            "D": theta[:, 0] / 4.0 / time,
+            "D_err": np.sqrt(covariance[:, 0, 0]) / 4.0 / time,
+            "msd_offset": theta[:, 1],
+        }
+    )
     result.attrs["units"] = {
         "duration": time_unit,
         "displacement": length_unit,
@@ -273,17 +344,18 @@ def ensemble_diffusion(
     if particles is not None:
         table = table[table["particle"].isin(np.asarray(particles).ravel())]
     lags = np.arange(1, fit_lags + 1)
-    walks = [walk for walk, _, _ in _walks(table, length, lags).values()]
-    if not walks:
+    trajectories = _Trajectories.of(table, length)
+    if not len(trajectories.first):
         raise InputError("No trajectory to pool: the selection of particles is empty.")
-    theta, covariance, pooled = _fit(walks, lags)
+    walks = trajectories.walks(lags).pooled()
+    theta, covariance, pooled = (a[0] for a in _fit(walks, lags))
     return {
         "D": float(theta[0] / 4.0 / time),
         "D_err": float(math.sqrt(covariance[0, 0]) / 4.0 / time),
         "msd_offset": float(theta[1]),
         "msd_offset_err": float(math.sqrt(covariance[1, 1])),
-        "trajectories": len(walks),
-        "pairs": int(sum(w.counts[0] for w in walks)),
+        "trajectories": len(trajectories.first),
+        "pairs": int(walks.counts[0, 0]),
         "msd": [float(v) for v in pooled],
         "unit": f"{length_unit}^2/{time_unit}",
     }
