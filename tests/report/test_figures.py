@@ -62,3 +62,22 @@ def test_plot_overlay_on_figure():
     ax = fig.subplots()
     plot_overlay(ax, np.ones((10, 10)), None, 0.5, title="t")
     assert ax.get_title() == "t"
+
+
+def test_trajectories_are_drawn_still_thin_and_moving_red():
+    from atomlens.report.series import MOVING, STILL, trajectory_figure
+
+    tracks = pd.DataFrame(
+        {
+            "frame": [0, 1, 2, 0, 1, 2, 0],
+            "particle": [5, 5, 5, 2, 2, 2, 9],  # 9: one detection, not drawn
+            "y": [10.0, 10.2, 10.1, 20.0, 23.0, 26.0, 30.0],
+            "x": [10.0, 10.1, 10.0, 5.0, 5.0, 5.0, 30.0],
+        }
+    )
+    fig = trajectory_figure(np.zeros((40, 40)), tracks.sample(frac=1, random_state=0))
+    still, moving = fig.axes[0].collections[-2:]
+    np.testing.assert_allclose(still.get_segments()[0], [[10.0, 10.0], [10.1, 10.2], [10.0, 10.1]])
+    np.testing.assert_allclose(moving.get_segments()[0], [[5.0, 20.0], [5.0, 23.0], [5.0, 26.0]])
+    assert len(still.get_segments()) == len(moving.get_segments()) == 1
+    assert still.get_linewidth()[0] == STILL["linewidth"] < MOVING["linewidth"]

@@ -158,18 +158,7 @@ def _adatoms(sites: Sites, reach: float, max_gap: int, min_frames: int) -> list[
         if frames[-1] < last_frame:
             after = sites.frames[np.searchsorted(sites.frames, frames[-1]) + 1]
             leave.append((after, particle, raw[rows[-1]], count))
-    paired_a, paired_l = set(), set()
-    for i, (fa, _, pa, _) in enumerate(arrive):
-        best = None
-        for j, (fl, _, pl, _) in enumerate(leave):
-            if j in paired_l or not 0 <= fa - fl < max_gap:
-                continue
-            d = float(np.hypot(*(pa - pl)))
-            if d <= reach and (best is None or d < best[0]):
-                best = (d, j)
-        if best is not None:
-            paired_a.add(i)
-            paired_l.add(best[1])
+    paired_a, paired_l = _broken_tracks(arrive, leave, reach, max_gap)
     rows = []
     for kind, found, paired in (("adatom_arrive", arrive, paired_a),
                                 ("adatom_leave", leave, paired_l)):  # fmt: skip
@@ -181,6 +170,36 @@ def _adatoms(sites: Sites, reach: float, max_gap: int, min_frames: int) -> list[
             ends = (None, place) if kind == "adatom_arrive" else (place, None)
             rows.append(_row(frame, kind, particle, -1, [particle], place, *ends, confidence))
     return rows
+
+
+def _broken_tracks(
+    arrive: list[tuple], leave: list[tuple], reach: float, max_gap: int
+) -> tuple[set[int], set[int]]:
+    """Arrivals and departures that are one adatom whose track broke: in arrival order, each
+    arrival takes the nearest unpaired departure within ``reach`` [px] that happened 0 to
+    ``max_gap`` - 1 frames before it (the first such departure on a tie).
+
+    The departures near an arrival come from a k-d tree: a loop over all pairs took seconds
+    on a long series with a thousand of each.
+    """
+    paired_a: set[int] = set()
+    paired_l: set[int] = set()
+    if not arrive or not leave:
+        return paired_a, paired_l
+    tree = cKDTree(np.array([place for _, _, place, _ in leave]))
+    for i, (fa, _, pa, _) in enumerate(arrive):
+        best = None
+        for j in sorted(tree.query_ball_point(pa, reach * (1 + 1e-9) + 1e-12)):
+            fl, _, pl, _ = leave[j]
+            if j in paired_l or not 0 <= fa - fl < max_gap:
+                continue
+            d = float(np.hypot(*(pa - pl)))
+            if d <= reach and (best is None or d < best[0]):
+                best = (d, j)
+        if best is not None:
+            paired_a.add(i)
+            paired_l.add(best[1])
+    return paired_a, paired_l
 
 
 def _groups(points: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
