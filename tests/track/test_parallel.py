@@ -139,8 +139,8 @@ def _pid_after(block: np.ndarray, start: int, delay: float) -> int:
 
 
 def test_two_process_workers_share_the_frames():
-    # dask's process scheduler hands tasks out in chunks of 6 by default: of a window of 8
-    # frames one worker ran 6 while the other idled after 2 (31 s instead of 21 s for 20 frames)
+    # dask's process scheduler hands tasks out in chunks of 6 by default: of 8
+    # frames one worker ran 6 while the other idled after 2 (31 s instead of 19 s for 20 frames)
     stack = np.zeros((8, 4, 4))
     pids = map_blocks(_pid_after, stack, scheduler="processes", workers=2, delay=0.5)
     assert max(pids.count(pid) for pid in set(pids)) <= 5

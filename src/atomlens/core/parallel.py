@@ -38,8 +38,11 @@ __all__ = [
 
 #: The local schedulers; any other string must be a dask.distributed address.
 SCHEDULERS = ("threads", "processes", "synchronous")
-#: Blocks in flight per worker: enough to keep every worker busy while a window finishes.
-WINDOW_PER_WORKER = 4
+#: Blocks per worker in one window of tasks (results are handed on, and a lazy stack's blocks
+#: read, a window at a time): each window ends with a worker waiting for the other's last
+#: block, so fewer, larger windows waste less (100 frames of 512 x 512 px on 2 processes:
+#: 114 s with 4 per worker, 102 s with 16).
+WINDOW_PER_WORKER = 16
 
 
 def check_scheduler(scheduler: object, workers: object) -> tuple[str | Any, int | None]:
