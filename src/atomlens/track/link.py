@@ -264,8 +264,9 @@ class _Brightness:
 def _lattice_links(tracks, frame, position, here, t, search_range, brightness):
     """Stage 1: the tracks seen in ``t - 1`` that are not mobile, to the detections of ``t``
     within the search range."""
-    active = [k for k, d in enumerate(tracks.last) if frame[d] == t - 1 and not tracks.mobile(k)]
-    active = np.asarray(active, dtype=np.int64)
+    last_frame = frame[np.asarray(tracks.last, dtype=np.int64)]
+    settled = np.asarray(tracks.streak, dtype=np.int64) < MOBILE_STREAK  # not mobile
+    active = np.flatnonzero((last_frame == t - 1) & settled)
     if not len(active) or not len(here):
         return _none()
     last = position[np.asarray(tracks.last)[active]]
@@ -323,9 +324,10 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     """Stage 2: gaps, hops and fast movers to the detections stage 1 left (module docstring)."""
     search_range, fast_range, memory = settings.search_range, settings.fast_range, settings.memory
     targets = np.flatnonzero(free)
-    candidates = [
-        k for k, d in enumerate(tracks.last) if k not in taken and 1 <= t - frame[d] <= memory + 1
-    ]
+    since = t - frame[np.asarray(tracks.last, dtype=np.int64)]
+    open_ = (since >= 1) & (since <= memory + 1)
+    open_[np.fromiter(taken, dtype=np.int64, count=len(taken))] = False
+    candidates = np.flatnonzero(open_).tolist()
     if not len(targets) or not candidates:
         return _none()
     tree = cKDTree(position[here[targets]])
