@@ -29,6 +29,19 @@ def test_import_is_cheap():
     assert not {m for m in loaded if m.startswith("atomlens.")}
 
 
+def test_the_command_line_starts_without_torch():
+    # torch takes about 1.5 s to import; only the commands that simulate or run a network need
+    # it, and they import it when they run
+    assert "torch" not in _modules_after("import atomlens.cli")
+
+
+def test_the_command_lines_carbon_density_is_the_specimens():
+    from atomlens.cli.ronchigram import CARBON_DENSITY
+    from atomlens.physics.potentials import AMORPHOUS_CARBON_DENSITY
+
+    assert CARBON_DENSITY == AMORPHOUS_CARBON_DENSITY
+
+
 def test_subpackage_loads_on_first_use():
     loaded = _modules_after("import atomlens\natomlens.core.wavelength(200e3)")
     assert "atomlens.core" in loaded

@@ -12,6 +12,7 @@ import pytest
 
 import atomlens.cli.images as images_command
 import atomlens.cli.ronchigram as ronchigram_command
+import atomlens.physics.imaging.ronchigram
 from atomlens.cli import main
 from atomlens.io import write_ronchigram_dataset
 from atomlens.io._atomic import atomic_outputs
@@ -208,7 +209,8 @@ def test_ctrl_c_during_a_dataset_leaves_no_file(tmp_path, monkeypatch, overwrite
             raise KeyboardInterrupt
         return np.zeros((len(aberrations), *setup.size), np.float32)
 
-    monkeypatch.setattr(ronchigram_command, "simulate_ronchigrams", simulate)
+    # the command imports the simulator when it runs (it starts without torch)
+    monkeypatch.setattr(atomlens.physics.imaging.ronchigram, "simulate_ronchigrams", simulate)
     monkeypatch.setattr(ronchigram_command, "DATASET_CHUNK_BYTES", 1)  # one image per block
     args = [*RONCHIGRAM, "--count", "3", "--range", "C10=-50:50", "--batch-size", "1"]
     args += ["--no-progress", "-o", str(tmp_path / "x.h5")] + ["--overwrite"] * overwrite

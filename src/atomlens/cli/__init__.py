@@ -34,7 +34,7 @@ from atomlens.cli import (
     track,
     train,
 )
-from atomlens.zoo.registry import ModelNotFoundError
+from atomlens.core.validation import ModelNotFoundError
 
 
 class CommandError(Exception):

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from atomlens.physics.detectors import ronchigram_camera
-from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import Aberrations
-from atomlens.physics.potentials.specimens import AmorphousSpecimen
+
+if TYPE_CHECKING:  # the simulator imports torch: only the Ronchigram example needs it
+    from atomlens.physics.imaging.ronchigram import RonchigramSetup
 
 #: Gallery axes [nm for C10 and C12, um for C30]; C12 < 0 means phi12 = pi / 2 (A1 along y).
 GALLERY_C10_NM = (-40.0, -20.0, 0.0, 20.0, 40.0)
@@ -182,6 +183,9 @@ def ronchigram_examples(args: argparse.Namespace, paths: list[Path]) -> None:
     """The gallery (PNG + HDF5), one noisy Ronchigram (TIFF + sidecar) and its calibration."""
     from atomlens.cli.ronchigram import image_units, setup_record
     from atomlens.io import write_ronchigram_dataset, write_ronchigram_sidecar, write_tiff
+    from atomlens.physics.detectors import ronchigram_camera
+    from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
+    from atomlens.physics.potentials.specimens import AmorphousSpecimen
 
     gallery_png, gallery_h5, tiff, sidecar, calibration = paths
     setup = RonchigramSetup(energy=200e3, semiangle=30.0, angular_sampling=0.6, size=args.size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -11,15 +12,16 @@ from tqdm.auto import tqdm
 from atomlens.cli._common import aberrations_from, add_aberration_arguments, check_outputs
 from atomlens.core.validation import check_free_space, check_parameter
 from atomlens.physics.detectors import Compose, ronchigram_camera
-from atomlens.physics.imaging.ronchigram import RonchigramSetup, simulate_ronchigrams
 from atomlens.physics.optics.aberrations import NAMES, Aberrations, random_aberrations
-from atomlens.physics.potentials.specimens import (
-    AMORPHOUS_CARBON_DENSITY,
-    AmorphousSpecimen,
-    CrystalSpecimen,
-    PhaseGrating,
-    Specimen,
-)
+
+if TYPE_CHECKING:  # the simulator and specimens import torch: imported where they run, so
+    # that every other command starts without it (about 1.5 s)
+    from atomlens.physics.imaging.ronchigram import RonchigramSetup
+    from atomlens.physics.potentials.specimens import Specimen
+
+#: Amorphous carbon, atoms / Å^3 (``physics.potentials.specimens.AMORPHOUS_CARBON_DENSITY``,
+#: which a test checks this equals).
+CARBON_DENSITY = 2.0 / 12.011 * 0.6022
 
 CRYSTALS = {
     # name: (ase.build.bulk arguments) for a [001]-oriented cubic cell
@@ -86,7 +88,7 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
     )
     specimen.add_argument("--element", default="C", help="amorphous element (C)")
     specimen.add_argument(
-        "--density", type=float, default=AMORPHOUS_CARBON_DENSITY, help="[atoms / Å^3] (0.100)"
+        "--density", type=float, default=CARBON_DENSITY, help="[atoms / Å^3] (0.100)"
     )
     specimen.add_argument(
         "--slice-thickness", type=float, default=20.0, help="multislice step [Å] (20)"
@@ -149,6 +151,8 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
 
 
 def _setup(args: argparse.Namespace) -> RonchigramSetup:
+    from atomlens.physics.imaging.ronchigram import RonchigramSetup
+
     return RonchigramSetup(
         energy=args.energy,
         semiangle=args.semiangle,
@@ -161,6 +165,12 @@ def _setup(args: argparse.Namespace) -> RonchigramSetup:
 
 def build_specimen(args: argparse.Namespace) -> Specimen:
     """The specimen described by the command-line options."""
+    from atomlens.physics.potentials.specimens import (
+        AmorphousSpecimen,
+        CrystalSpecimen,
+        PhaseGrating,
+    )
+
     if args.specimen == "amorphous":
         return AmorphousSpecimen(
             thickness=args.thickness,
@@ -271,6 +281,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _single(args, setup, specimen, detector, output: Path) -> int:
     from atomlens.io import sidecar_path
+    from atomlens.physics.imaging.ronchigram import simulate_ronchigrams
 
     if output.suffix.lower() not in (".tif", ".tiff"):
         raise ValueError(f"One Ronchigram is written as TIFF: give -o NAME.tif, not {output.name}.")
@@ -359,6 +370,8 @@ def _dataset(args, setup, specimen, detector, output: Path) -> int:
     bar = tqdm(total=args.count, desc="Ronchigrams", unit="img", disable=args.no_progress)
 
     def blocks():
+        from atomlens.physics.imaging.ronchigram import simulate_ronchigrams
+
         for start in range(0, args.count, chunk):
             stop = min(start + chunk, args.count)
             yield simulate_ronchigrams(

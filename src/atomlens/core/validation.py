@@ -42,6 +42,11 @@ class SizeLimitError(ValueError):
     """A requested array larger than atomlens allows (``ATOMLENS_MAX_ARRAY_GB``)."""
 
 
+class ModelNotFoundError(LookupError):
+    """No model folder of that name in ``ATOMLENS_MODELS`` or the package (``atomlens.zoo``
+    raises it; defined here so that catching it imports no torch)."""
+
+
 class InputError(ValueError):
     """Input data that atomlens cannot use (wrong shape, dtype, NaN, complex values...)."""
 

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from atomlens.core.validation import ModelNotFoundError
 from atomlens.io import atomic_write
 
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
@@ -26,10 +27,6 @@ MAX_PARAMETERS = 10**9
 
 #: Architecture name -> factory taking the config's "arguments".
 ARCHITECTURES: dict[str, Callable[..., torch.nn.Module]] = {}
-
-
-class ModelNotFoundError(LookupError):
-    """No model folder of that name in ``ATOMLENS_MODELS`` or the package."""
 
 
 def register_architecture(name: str, factory: Callable[..., torch.nn.Module]) -> None:
