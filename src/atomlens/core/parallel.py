@@ -304,7 +304,7 @@ def _local_run(scheduler: str, pool: Any, slots: int) -> Callable:
     def run(tasks: list[Any], sizes: dict[str, int], bar: Any) -> list[Any]:
         # one task per hand-out: dask's process scheduler otherwise hands tasks out in chunks
         # of 6, so with 2 workers and a window of 8 frames one worker ran 6 while the other
-        # idled after 2 (20 frames of 512 x 512 px: 31 s instead of 21 s)
+        # idled after 2 (20 frames of 512 x 512 px: 31 s instead of 19 s)
         extra = {} if pool is None else {"pool": pool, "num_workers": slots, "chunksize": 1}
         with _Bar(bar, sizes):
             return list(dask.compute(*tasks, scheduler=scheduler, **extra))

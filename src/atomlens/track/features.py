@@ -65,6 +65,7 @@ class _Trajectories:
 
     @classmethod
     def of(cls, table: pd.DataFrame, length: float) -> _Trajectories:
+        """From :func:`drift_corrected`'s table (sorted), positions scaled by ``length``."""
         particle = table["particle"].to_numpy()
         first = np.flatnonzero(np.r_[True, particle[1:] != particle[:-1]]) if len(table) else []
         first = np.asarray(first, dtype=np.int64)

@@ -325,9 +325,9 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     search_range, fast_range, memory = settings.search_range, settings.fast_range, settings.memory
     targets = np.flatnonzero(free)
     since = t - frame[np.asarray(tracks.last, dtype=np.int64)]
-    open_ = (since >= 1) & (since <= memory + 1)
-    open_[np.fromiter(taken, dtype=np.int64, count=len(taken))] = False
-    candidates = np.flatnonzero(open_).tolist()
+    waiting = (since >= 1) & (since <= memory + 1)
+    waiting[np.fromiter(taken, dtype=np.int64, count=len(taken))] = False
+    candidates = np.flatnonzero(waiting).tolist()
     if not len(targets) or not candidates:
         return _none()
     tree = cKDTree(position[here[targets]])
