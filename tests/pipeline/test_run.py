@@ -156,3 +156,34 @@ def test_overwrite_removes_an_earlier_runs_files_only(image_run, series_run, tmp
     (mine / "tracks.csv").write_text("the user's own table\n")
     write_run(image_run, mine, overwrite=True)  # not an earlier run's folder: left alone
     assert (mine / "tracks.csv").read_text() == "the user's own table\n"
+
+
+def test_large_tables_written_by_the_helper_process_equal_the_direct_ones(
+    series_run, tmp_path, monkeypatch
+):
+    import atomlens.pipeline.outputs as outputs
+
+    write_run(series_run, tmp_path / "direct")
+    monkeypatch.setattr(outputs, "LARGE_TABLE", 10)  # the tracks and atoms go to the helper
+    write_run(series_run, tmp_path / "helper")
+    for name in ("atoms.csv", "tracks.csv", "msd.csv", "events.csv"):
+        direct = (tmp_path / "direct" / name).read_bytes()
+        assert (tmp_path / "helper" / name).read_bytes() == direct, name
+
+
+def test_a_failing_helper_leaves_no_folder(series_run, tmp_path, monkeypatch):
+    import atomlens.pipeline.outputs as outputs
+
+    monkeypatch.setattr(outputs, "LARGE_TABLE", 10)
+    broken = series_run.msd.copy()
+    broken["note"] = None
+    broken.loc[broken.index[0], "note"] = _Unpicklable()  # fails on its way to the helper
+    monkeypatch.setattr(series_run, "msd", broken)
+    with pytest.raises(Exception, match="pickle"):
+        write_run(series_run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+class _Unpicklable:
+    def __reduce__(self):
+        raise TypeError("cannot pickle this value")
