@@ -38,10 +38,11 @@ __all__ = [
 
 #: The local schedulers; any other string must be a dask.distributed address.
 SCHEDULERS = ("threads", "processes", "synchronous")
-#: Blocks per worker in one window of tasks (results are handed on, and a lazy stack's blocks
-#: read, a window at a time): each window ends with a worker waiting for the other's last
-#: block, so fewer, larger windows waste less (100 frames of 512 x 512 px on 2 processes:
-#: 114 s with 4 per worker, 102 s with 16).
+#: Blocks per worker in one window of tasks (results are handed on to a sink, and a lazy
+#: stack's blocks read, a window at a time; tasks on a cluster are sent a window at a time):
+#: each window ends with a worker waiting for the other's last block, so fewer, larger
+#: windows waste less (100 frames of 512 x 512 px on 2 processes: 114 s with 4 per worker,
+#: 102 s with 16). A stack in memory on a local pool, with no sink, is one window.
 WINDOW_PER_WORKER = 16
 
 
@@ -152,7 +153,11 @@ def map_blocks(
     if len(np.shape(stack)) != 3:
         raise ValueError(f"stack must be 3-D (frames, rows, cols), got shape {np.shape(stack)}.")
     tasks, sizes = _block_tasks(func, stack, frames_per_task, options)
-    return _compute(tasks, sizes, scheduler, workers, (progress, desc, "frame"), sink)
+    # a stack in memory on a local pool needs no windows (nothing is read or handed on
+    # early, and each window would end with a worker idle): one window of every block
+    whole = sink is None and not is_lazy(stack) and scheduler in SCHEDULERS
+    label = (progress, desc, "frame")
+    return _compute(tasks, sizes, scheduler, workers, label, sink, whole=whole)
 
 
 def map_files(
@@ -225,15 +230,17 @@ def _compute(
     workers: int | None,
     label: tuple[bool, str, str],
     sink: Callable[[Any], None] | None,
+    whole: bool = False,
 ) -> list[Any]:
-    """The tasks' results in order, computed a window at a time; ``label``: whether to show a
-    progress bar, its label and unit; ``sizes``: the units of each task."""
+    """The tasks' results in order, computed a window at a time (all at once with ``whole``);
+    ``label``: whether to show a progress bar, its label and unit; ``sizes``: the units of
+    each task."""
     from tqdm.auto import tqdm
 
     progress, desc, unit = label
     results: list[Any] = []
     with _runner(scheduler, workers) as (run, slots):
-        window = max(1, WINDOW_PER_WORKER * slots)
+        window = max(1, len(tasks) if whole else WINDOW_PER_WORKER * slots)
         with tqdm(total=sum(sizes), desc=desc, unit=unit, disable=not progress) as bar:
             for begin in range(0, len(tasks), window):
                 part = slice(begin, begin + window)
