@@ -107,12 +107,12 @@ HELPERS = 2
 
 
 class _TableWriter:
-    """Writes CSV tables: large ones in a helper process, the others at once.
+    """Writes CSV tables: large ones in helper processes, the others at once.
 
-    ``finish`` waits for the helper and raises its error; a helper that cannot start (a
-    ``__main__`` that cannot be imported again, as ``python -`` has) leaves the tables to be
-    written here. Leaving the ``with`` block stops it (on an error the files it was writing
-    are then discarded with the rest of the run's).
+    ``finish`` waits for the helpers and raises their first error; helpers that cannot start
+    (a ``__main__`` that cannot be imported again, as ``python -`` has) leave the tables to be
+    written here. Leaving the ``with`` block stops them (on an error the files they were
+    writing are then discarded with the rest of the run's).
     """
 
     def __init__(self) -> None:
