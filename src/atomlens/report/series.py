@@ -206,11 +206,17 @@ def movie_gif(
     scale = size / max(frames.shape[1:])
     shape = (max(1, round(frames.shape[2] * scale)), max(1, round(frames.shape[1] * scale)))
     pictures = []
+    # arrays, not a table per frame: selecting rows of the tracks copies their attrs (every
+    # frame's drift) each time
+    marked = tracks is not None and len(tracks)
+    if marked:
+        detected = tracks["frame"].to_numpy()
+        points = tracks[["y", "x"]].to_numpy(dtype=float) * scale
     for index in chosen:
         grey = np.clip((frames[index] - low) / max(high - low, 1e-12), 0, 1)
         picture = Image.fromarray((grey * 255).astype(np.uint8)).resize(shape).convert("RGB")
-        if tracks is not None and len(tracks):
-            _mark(picture, tracks[tracks["frame"] == index], scale)
+        if marked:
+            _mark(picture, points[detected == index])
         pictures.append(picture.quantize(colors=64))
     buffer = io.BytesIO()
     pictures[0].save(
@@ -224,10 +230,10 @@ def movie_gif(
     return buffer.getvalue()
 
 
-def _mark(picture, detections: pd.DataFrame, scale: float) -> None:
-    """Red dots (radius 1.5 px of the movie) at the detections."""
+def _mark(picture, points: np.ndarray) -> None:
+    """Red dots (radius 1.5 px of the movie) at ``points`` (n, 2): y, x [px of the movie]."""
     from PIL import ImageDraw
 
     draw = ImageDraw.Draw(picture)
-    for y, x in zip(detections["y"] * scale, detections["x"] * scale, strict=True):
+    for y, x in points.tolist():
         draw.ellipse((x - 1.5, y - 1.5, x + 1.5, y + 1.5), fill=(255, 64, 64))
