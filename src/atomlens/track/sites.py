@@ -118,15 +118,29 @@ def _stays(table: pd.DataFrame, spacing: float, min_frames: int, spread: float) 
     particle = table["particle"].to_numpy()
     step = np.r_[np.inf, np.hypot(*np.diff(points, axis=0).T)]
     new = (step > JUMP * spacing) | np.r_[True, particle[1:] != particle[:-1]]
+    starts = np.flatnonzero(new)
+    lengths = np.diff(np.r_[starts, len(points)])
+    long = lengths >= min_frames
+    starts, lengths = starts[long], lengths[long]
+    # the medians of all stretches at once (each stretch's values sorted within it; the middle
+    # one, or the mean of the middle two, as np.median); one np.median per stretch took a
+    # tenth of `events` on a long series
+    stretch = np.repeat(np.arange(len(starts)), lengths)
+    first = np.cumsum(lengths) - lengths  # each stretch's first place among the kept rows
+    rows = np.repeat(starts - first, lengths) + np.arange(len(stretch))
+    centre = np.empty((len(starts), 2))
+    for axis in range(2):
+        values = points[rows, axis]
+        ordered = values[np.lexsort((values, stretch))]
+        middle = (ordered[first + (lengths - 1) // 2] + ordered[first + lengths // 2]) / 2.0
+        centre[:, axis] = middle
     candidates, support = [], []
-    for stay in np.split(np.arange(len(points)), np.flatnonzero(new)[1:]):
-        if len(stay) < min_frames:
-            continue
-        centre = np.median(points[stay], axis=0)
-        rms = math.sqrt(float(((points[stay] - centre) ** 2).sum(axis=1).mean()))
+    for k, start in enumerate(starts):
+        stay = points[start : start + lengths[k]]
+        rms = math.sqrt(float(((stay - centre[k]) ** 2).sum(axis=1).mean()))
         if rms <= spread * spacing:
-            candidates.append(centre)
-            support.append(len(stay))
+            candidates.append(centre[k])
+            support.append(int(lengths[k]))
     return np.reshape(candidates, (-1, 2)), np.asarray(support, dtype=int)
 
 
