@@ -35,11 +35,15 @@ def test_the_command_line_starts_without_torch():
     assert "torch" not in _modules_after("import atomlens.cli")
 
 
-def test_the_command_lines_carbon_density_is_the_specimens():
-    from atomlens.cli.ronchigram import CARBON_DENSITY
+def test_the_command_lines_default_specimen_is_amorphous_carbon():
+    from atomlens.cli import build_parser
+    from atomlens.cli.ronchigram import build_specimen
     from atomlens.physics.potentials import AMORPHOUS_CARBON_DENSITY
 
-    assert CARBON_DENSITY == AMORPHOUS_CARBON_DENSITY
+    args = build_parser().parse_args(["simulate", "ronchigram", "-o", "r.tif"])
+    assert build_specimen(args).density == AMORPHOUS_CARBON_DENSITY
+    args = build_parser().parse_args(["simulate", "ronchigram", "--density", "0.05", "-o", "r.tif"])
+    assert build_specimen(args).density == 0.05
 
 
 def test_subpackage_loads_on_first_use():

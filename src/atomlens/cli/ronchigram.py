@@ -19,10 +19,6 @@ if TYPE_CHECKING:  # the simulator and specimens import torch: imported where th
     from atomlens.physics.imaging.ronchigram import RonchigramSetup
     from atomlens.physics.potentials.specimens import Specimen
 
-#: Amorphous carbon, atoms / Å^3 (``physics.potentials.specimens.AMORPHOUS_CARBON_DENSITY``,
-#: which a test checks this equals).
-CARBON_DENSITY = 2.0 / 12.011 * 0.6022
-
 CRYSTALS = {
     # name: (ase.build.bulk arguments) for a [001]-oriented cubic cell
     "Si": ("Si", "diamond", 5.431),
@@ -87,9 +83,7 @@ def add_parser(kinds: argparse._SubParsersAction) -> None:
         "--thickness", type=float, default=100.0, help="amorphous thickness [Å] (100)"
     )
     specimen.add_argument("--element", default="C", help="amorphous element (C)")
-    specimen.add_argument(
-        "--density", type=float, default=CARBON_DENSITY, help="[atoms / Å^3] (0.100)"
-    )
+    specimen.add_argument("--density", type=float, help="[atoms / Å^3] (amorphous carbon's, 0.100)")
     specimen.add_argument(
         "--slice-thickness", type=float, default=20.0, help="multislice step [Å] (20)"
     )
@@ -166,6 +160,7 @@ def _setup(args: argparse.Namespace) -> RonchigramSetup:
 def build_specimen(args: argparse.Namespace) -> Specimen:
     """The specimen described by the command-line options."""
     from atomlens.physics.potentials.specimens import (
+        AMORPHOUS_CARBON_DENSITY,
         AmorphousSpecimen,
         CrystalSpecimen,
         PhaseGrating,
@@ -174,7 +169,7 @@ def build_specimen(args: argparse.Namespace) -> Specimen:
     if args.specimen == "amorphous":
         return AmorphousSpecimen(
             thickness=args.thickness,
-            density=args.density,
+            density=AMORPHOUS_CARBON_DENSITY if args.density is None else args.density,
             element=args.element,
             slice_thickness=args.slice_thickness,
         )

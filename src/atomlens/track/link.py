@@ -164,9 +164,9 @@ class _Tracks:
     length: list[int] = field(default_factory=list)
     streak: list[int] = field(default_factory=list)  # consecutive long links, to the last
 
-    def mobile(self, track: int) -> bool:
-        """Whether its last :data:`MOBILE_STREAK` links were all long."""
-        return self.streak[track] >= MOBILE_STREAK
+    def mobile(self) -> np.ndarray:
+        """Per track, whether its last :data:`MOBILE_STREAK` links were all long."""
+        return np.asarray(self.streak, dtype=np.int64) >= MOBILE_STREAK
 
     def start(self, detection: int, frame: int) -> int:
         self.last.append(detection)
@@ -222,7 +222,7 @@ def link(
         free = np.ones(len(here), dtype=bool)
         brightness = _Brightness(intensity, tracks, max(free_ratio, BRIGHTNESS_FREE))
         links = [_lattice_links(tracks, frame, position, here, t, search_range, brightness)]
-        taken = {int(i) for i in links[0][0]}
+        taken = links[0][0]  # the tracks stage 1 continued
         free[links[0][1]] = False
         reach = _Reach(search_range, fast_range, memory)
         links.append(
@@ -265,8 +265,7 @@ def _lattice_links(tracks, frame, position, here, t, search_range, brightness):
     """Stage 1: the tracks seen in ``t - 1`` that are not mobile, to the detections of ``t``
     within the search range."""
     last_frame = frame[np.asarray(tracks.last, dtype=np.int64)]
-    settled = np.asarray(tracks.streak, dtype=np.int64) < MOBILE_STREAK  # not mobile
-    active = np.flatnonzero((last_frame == t - 1) & settled)
+    active = np.flatnonzero((last_frame == t - 1) & ~tracks.mobile())
     if not len(active) or not len(here):
         return _none()
     last = position[np.asarray(tracks.last)[active]]
@@ -332,13 +331,13 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     lasts = np.asarray(tracks.last, dtype=np.int64)
     since = t - frame[lasts]
     waiting = (since >= 1) & (since <= memory + 1)
-    waiting[np.fromiter(taken, dtype=np.int64, count=len(taken))] = False
+    waiting[taken] = False
     candidates = np.flatnonzero(waiting)
     if not len(targets) or not len(candidates):
         return _none()
     last = lasts[candidates]
     gap = t - frame[last]
-    mobile = np.asarray(tracks.streak, dtype=np.int64)[candidates] >= MOBILE_STREAK
+    mobile = tracks.mobile()[candidates]
     previous = np.asarray(tracks.previous, dtype=np.int64)[candidates]
     moving = mobile & (previous >= 0)
     here_now = position[last]
