@@ -42,7 +42,8 @@ SCHEDULERS = ("threads", "processes", "synchronous")
 #: stack's blocks read, a window at a time; tasks on a cluster are sent a window at a time):
 #: each window ends with a worker waiting for the other's last block, so fewer, larger
 #: windows waste less (100 frames of 512 x 512 px on 2 processes: 114 s with 4 per worker,
-#: 102 s with 16). A stack in memory on a local pool, with no sink, is one window.
+#: 102 s with 16, one run each on a machine whose speed varied by about 10 %). A stack in
+#: memory on a local pool, with no sink, is one window.
 WINDOW_PER_WORKER = 16
 
 
