@@ -1,8 +1,10 @@
 """Frame-parallel locate and track on Dask: the serial tables, row for row, on every scheduler."""
 
 import os
+import sys
 import time
 
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,5 +144,11 @@ def test_two_process_workers_share_the_frames():
     # dask's process scheduler hands tasks out in chunks of 6 by default: of 8
     # frames one worker ran 6 while the other idled after 2 (31 s instead of 19 s for 20 frames)
     stack = np.zeros((8, 4, 4))
-    pids = map_blocks(_pid_after, stack, scheduler="processes", workers=2, delay=0.5)
+    # pytest imports this module by path (importlib mode), so a worker process cannot import it:
+    # send its functions by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        pids = map_blocks(_pid_after, stack, scheduler="processes", workers=2, delay=0.5)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     assert max(pids.count(pid) for pid in set(pids)) <= 5
