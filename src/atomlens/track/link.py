@@ -45,8 +45,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 from scipy.spatial import cKDTree
 
 __all__ = ["LinkResult", "assign", "link"]
@@ -97,26 +97,22 @@ def assign(
     """
     if not len(rows):
         return np.zeros(0, dtype=np.int64)
-    graph = coo_matrix(
-        (np.ones(len(rows)), (rows, n_rows + cols)), shape=(n_rows + n_cols,) * 2
-    ).tocsr()
-    _, labels = connected_components(graph, directed=False)
-    component = labels[rows]
-    edges_per = np.bincount(component, minlength=labels.max() + 1)
-    single = edges_per[component] == 1
-    chosen = [np.flatnonzero(single & (cost < 2 * UNLINKED))]
-    # the groups of more than one link only (splitting off every single link as well took
-    # a second per 100 frames of a few thousand columns)
-    shared = np.flatnonzero(edges_per[component] > 1)
-    order = shared[np.argsort(component[shared], kind="stable")]
-    sizes = edges_per[edges_per > 1]
-    for group in np.split(order, np.cumsum(sizes)[:-1]) if len(sizes) else []:
-        chosen.append(group[_solve_group(rows[group], cols[group], cost[group])])
+    # a link that shares neither end with another is taken when it beats leaving both ends
+    # unlinked; all the others are solved as one assignment problem (its connected groups are
+    # independent, so its optimum is theirs: one sparse solve per frame pair took 6.3 s of
+    # tracking 100 frames of 3700 columns, one per group 8.7 s, same tracks)
+    alone = (np.bincount(rows, minlength=n_rows)[rows] == 1) & (
+        np.bincount(cols, minlength=n_cols)[cols] == 1
+    )
+    chosen = [np.flatnonzero(alone & (cost < 2 * UNLINKED))]
+    shared = np.flatnonzero(~alone)
+    if len(shared):
+        chosen.append(shared[_solve_shared(rows[shared], cols[shared], cost[shared])])
     return np.sort(np.concatenate(chosen))
 
 
-def _solve_group(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray) -> np.ndarray:
-    """The chosen links of one connected group: the augmented assignment problem, sparse.
+def _solve_shared(rows: np.ndarray, cols: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The chosen links among links that share ends: the augmented assignment problem, sparse.
 
     The augmented matrix of Jaqaman et al. (a row or a column may stay unlinked at
     :data:`UNLINKED`), with its lower-right block holding only the transposed candidate links
