@@ -92,9 +92,10 @@ def _neighbour_offsets(basis: np.ndarray, motif: np.ndarray, reach: float) -> li
 
 def _ballots(
     points: np.ndarray, spacing: float, cell: Cell | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(m, 2) (y, x) [px]: every ordered column's votes for its lattice neighbours' sites, and
-    the same with the columns of ``cell`` as sites too (empty when the cell adds none).
+    the same with the columns of ``cell`` as sites too (empty when the cell adds none); each
+    with the votes' distances (m,) to the nearest of ``points`` [px].
 
     The lattice is fitted to all the points (once for both); a column votes when
     :data:`ORDERED` (and half) of its lattice neighbours are where the lattice puts them
@@ -109,7 +110,7 @@ def _ballots(
     sublattice whose columns stand no higher than the median around them (B beside N in
     hBN, S2 beside Mo), and a lattice fitted to the found columns alone has no site for it.
     """
-    none = np.zeros((0, 2))
+    none = (np.zeros((0, 2)), np.zeros(0))
     try:
         lattice, table = _lattice(np.ascontiguousarray(points, dtype=np.float64).tobytes())
     except (ValueError, np.linalg.LinAlgError):
@@ -128,14 +129,15 @@ def _ballots(
     results = []
     for motif in motifs:
         offsets = _neighbour_offsets(lattice.basis, motif, reach)
-        votes = [none]
+        votes, gaps = [none[0]], [none[1]]
         for k, vectors in enumerate(offsets[: len(lattice.motif)]):
             ballots = points[labels == k][:, None, :] + vectors[None]
             taken = tree.query(ballots.reshape(-1, 2))[0].reshape(ballots.shape[:2])
             need = max(ORDERED, 0.5 * len(vectors))
             ordered = (taken <= VOTE_RADIUS * spacing).sum(axis=1) >= need
             votes.append(ballots[ordered].reshape(-1, 2))
-        results.append(np.vstack(votes))
+            gaps.append(taken[ordered].ravel())
+        results.append((np.vstack(votes), np.concatenate(gaps)))
     return results[0], results[1] if len(results) > 1 else none
 
 
@@ -153,11 +155,11 @@ def _lattice(points: bytes) -> tuple[Lattice, pd.DataFrame]:
     return fit_lattice(np.frombuffer(points, dtype=np.float64).reshape(-1, 2))
 
 
-def _counted(points: np.ndarray, votes: np.ndarray, spacing: float) -> np.ndarray:
-    """The sites (m, 2) that :data:`SITE_VOTES` or more of ``votes`` agree on, away from
-    ``points`` (:func:`lattice_sites`)."""
-    if len(votes):
-        votes = votes[spatial.cKDTree(points).query(votes)[0] > OCCUPIED * spacing]
+def _counted(votes: tuple[np.ndarray, np.ndarray], spacing: float) -> np.ndarray:
+    """The sites (m, 2) that :data:`SITE_VOTES` or more of ``votes`` agree on, away from the
+    columns (``votes``: positions and distances to the nearest column, :func:`_ballots`)."""
+    votes, gaps = votes
+    votes = votes[gaps > OCCUPIED * spacing]
     if len(votes) < SITE_VOTES:
         return np.zeros((0, 2))
     tree = spatial.cKDTree(votes)
@@ -184,9 +186,7 @@ def voted_sites(
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     plain, with_cell = _ballots(points, spacing, cell)
     empty = np.zeros((0, 2))
-    return _counted(points, plain, spacing), (
-        _counted(points, with_cell, spacing) if len(with_cell) else empty
-    )
+    return _counted(plain, spacing), (_counted(with_cell, spacing) if len(with_cell[0]) else empty)
 
 
 def lattice_sites(points: np.ndarray, spacing: float, cell: Cell | None = None) -> np.ndarray:
@@ -241,7 +241,7 @@ def off_site_rivals(points: np.ndarray, spacing: float) -> np.ndarray:
     """
     points = np.asarray(points, dtype=float).reshape(-1, 2)
     rivals = np.zeros(len(points), dtype=bool)
-    votes = _ballots(points, spacing)[0]
+    votes = _ballots(points, spacing)[0][0]
     if len(votes) < SITE_VOTES:
         return rivals
     support = spatial.cKDTree(votes).query_ball_point(points, VOTE_RADIUS * spacing,
