@@ -272,18 +272,23 @@ def _two_gaussians(values: np.ndarray, iterations: int = 100) -> tuple[np.ndarra
     floor = 1e-6 * values.var() + 1e-300
     variances = np.full(2, values.var() / 4 + floor)
     weights = np.full(2, 0.5)
+
+    def densities() -> np.ndarray:  # (2, n): each component's, a row each (contiguous rows
+        # are 5 times faster than (n, 2) columns; this was 5 % of locating a frame)
+        square = (values - means[:, None]) ** 2
+        return (weights / np.sqrt(2 * np.pi * variances))[:, None] * np.exp(
+            -0.5 * square / variances[:, None]
+        )
+
     for _ in range(iterations):
-        density = weights * np.exp(-0.5 * (values[:, None] - means) ** 2 / variances)
-        density /= np.sqrt(2 * np.pi * variances)
-        total = density.sum(axis=1, keepdims=True) + 1e-300
-        share = density / total
-        counts = share.sum(axis=0) + 1e-12
+        share = densities()
+        share /= share[0] + share[1] + 1e-300
+        counts = share.sum(axis=1) + 1e-12
         weights = counts / len(values)
-        means = (share * values[:, None]).sum(axis=0) / counts
-        variances = (share * (values[:, None] - means) ** 2).sum(axis=0) / counts + floor
-    density = weights * np.exp(-0.5 * (values[:, None] - means) ** 2 / variances)
-    density /= np.sqrt(2 * np.pi * variances)
-    return weights, means, variances, float(np.sum(np.log(density.sum(axis=1) + 1e-300)))
+        means = (share @ values) / counts
+        variances = np.einsum("kn,kn->k", share, (values - means[:, None]) ** 2) / counts + floor
+    density = densities()
+    return weights, means, variances, float(np.sum(np.log(density[0] + density[1] + 1e-300)))
 
 
 def _classes(intensity: np.ndarray, modality: str) -> np.ndarray:
