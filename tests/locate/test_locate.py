@@ -1,5 +1,6 @@
 """The locate verb: positions, uncertainties, classes, spacing, stacks and bad input."""
 
+import importlib
 import math
 import warnings
 
@@ -10,6 +11,7 @@ import pytest
 import atomlens
 from atomlens.core.validation import InputError
 from atomlens.locate import COLUMNS, estimate_spacing, locate, refine_columns
+from atomlens.locate.refine import fit_threads
 from atomlens.metrics import cramer_rao_bound_pm, detection_scores
 
 PIXEL = 0.2  # [Å]
@@ -184,6 +186,29 @@ def test_threads_change_nothing_but_the_time():
     for name in ("y", "x", "intensity", "sigma_y"):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
     assert np.median(np.hypot(one.y - centres[:, 0], one.x - centres[:, 1])) < 0.1
+
+
+def test_fit_threads_sets_the_threads_of_fits_not_given_them(monkeypatch):
+    # frame-parallel workers that already fill the cores fit in one thread each
+    refine = importlib.import_module("atomlens.locate.refine")
+    centres = square_lattice(size=160, period=8.0, jitter=0.3)
+    image = gaussian_columns((160, 160), centres, np.full(len(centres), 80.0), 1.3) + 10.0
+    peaks = np.rint(centres).astype(int)
+    pools = []
+
+    class CountedPool(refine.ThreadPoolExecutor):
+        def __init__(self, threads):
+            pools.append(threads)
+            super().__init__(threads)
+
+    monkeypatch.setattr(refine, "ThreadPoolExecutor", CountedPool)
+    with fit_threads(1):
+        one = refine_columns(image, peaks, half=4, width=1.5)
+    assert pools == []
+    with fit_threads(3):
+        three = refine_columns(image, peaks, half=4, width=1.5)
+    assert pools and set(pools) == {3}
+    np.testing.assert_array_equal(one.y, three.y)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 
 import atomlens
-from atomlens.core.parallel import check_scheduler, map_blocks, open_stack, stream_mean
+from atomlens.core.parallel import (
+    check_scheduler,
+    map_blocks,
+    open_stack,
+    stream_mean,
+    threads_per_worker,
+)
 from atomlens.core.validation import InputError
 from atomlens.data import SeriesSampler
 from atomlens.io import write_tiff
@@ -138,6 +144,15 @@ def test_results_come_in_frame_order_and_a_sink_gets_them_in_order():
 def _pid_after(block: np.ndarray, start: int, delay: float) -> int:
     time.sleep(delay)
     return os.getpid()
+
+
+def test_local_workers_get_the_cores_they_have_to_themselves(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert threads_per_worker("processes", 2) == 4
+    assert threads_per_worker("threads", None) == 1  # a worker per core
+    assert threads_per_worker("threads", 16) == 1
+    assert threads_per_worker("synchronous", None) is None
+    assert threads_per_worker("tcp://127.0.0.1:8786", None) is None
 
 
 def test_two_process_workers_share_the_frames():

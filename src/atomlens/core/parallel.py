@@ -34,6 +34,7 @@ __all__ = [
     "map_files",
     "open_stack",
     "stream_mean",
+    "threads_per_worker",
 ]
 
 #: The local schedulers; any other string must be a dask.distributed address.
@@ -89,6 +90,27 @@ def check_scheduler(scheduler: object, workers: object) -> tuple[str | Any, int 
         f"scheduler=... must be one of {', '.join(map(repr, SCHEDULERS))} or the address of a "
         f"dask.distributed scheduler such as 'tcp://127.0.0.1:8786'; got {scheduler!r}."
     )
+
+
+def threads_per_worker(scheduler: str | Any, workers: int | None) -> int | None:
+    """The CPU cores each local worker has to itself: the cores over the workers, at least 1.
+
+    None for the synchronous scheduler (the one worker is the caller) and for a cluster (its
+    workers know their own cores). ``scheduler`` and ``workers`` as :func:`check_scheduler`
+    returns them.
+
+    Examples
+    --------
+    >>> import os
+    >>> threads_per_worker("processes", os.cpu_count())
+    1
+    >>> threads_per_worker("tcp://127.0.0.1:8786", None) is None
+    True
+    """
+    if not isinstance(scheduler, str) or scheduler not in ("threads", "processes"):
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, cores // (workers or cores))
 
 
 def _no_workers(workers: int | None, what: str) -> None:

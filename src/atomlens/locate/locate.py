@@ -59,7 +59,13 @@ import pandas as pd
 from scipy import fft, ndimage, spatial
 from tqdm.auto import tqdm
 
-from atomlens.core.parallel import check_scheduler, is_lazy, map_blocks, stream_mean
+from atomlens.core.parallel import (
+    check_scheduler,
+    is_lazy,
+    map_blocks,
+    stream_mean,
+    threads_per_worker,
+)
 from atomlens.core.validation import InputError, check_parameter
 from atomlens.locate.checks import check_locate_input
 from atomlens.locate.coupled import in_pairs
@@ -70,6 +76,7 @@ from atomlens.locate.preprocess import (
     estimate_cell,
     subtract_background,
 )
+from atomlens.locate.refine import fit_threads
 from atomlens.locate.revise import (
     drop_duplicates,
     fitted,
@@ -720,7 +727,7 @@ def locate(
     dark = _columns_dark(frames.mean(axis=0), modality, spacing_px)
     if lazy or (parallel and array.ndim == 3):
         settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size,
-                    site_search, cell)  # fmt: skip
+                    site_search, cell, threads_per_worker(scheduler, workers))  # fmt: skip
         blocks = map_blocks(
             _located_block,
             image if lazy else array,
@@ -771,16 +778,19 @@ def _located_block(block: np.ndarray, start: int, settings: tuple) -> pd.DataFra
 
     ``settings``: spacing [px], dark, threshold, rounds, modality, network, pixel size
     [Å/px], whether to search lattice sites and the averaged unit cell, decided once from the
-    whole stack.
+    whole stack, and the threads of each fit (:func:`~atomlens.locate.refine.fit_threads`).
     """
-    spacing, dark, threshold, rounds, modality, network, pixel_size, site_search, cell = settings
+    spacing, dark, threshold, rounds, modality, network, pixel_size, site_search, cell, threads = (
+        settings
+    )
     tables = []
     # float64 as check_locate_input makes it (the frames were checked before the map)
-    for i, frame in enumerate(np.asarray(block, dtype=np.float64)):
-        table = _frame_columns(frame, spacing, dark, threshold, rounds, modality, network,
-                               sites=site_search, cell=cell)  # fmt: skip
-        table.insert(0, "frame", start + i)
-        tables.append(table)
+    with fit_threads(threads):
+        for i, frame in enumerate(np.asarray(block, dtype=np.float64)):
+            table = _frame_columns(frame, spacing, dark, threshold, rounds, modality, network,
+                                   sites=site_search, cell=cell)  # fmt: skip
+            table.insert(0, "frame", start + i)
+            tables.append(table)
     return _finished(pd.concat(tables, ignore_index=True), pixel_size)
 
 

@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from scipy import spatial
 
 from atomlens.locate.coupled import MOST_COUPLED, coupled_neighbours, in_pairs, others_signal
 
-__all__ = ["ColumnFit", "neighbour_reach", "refine_columns"]
+__all__ = ["ColumnFit", "fit_threads", "neighbour_reach", "refine_columns"]
 
 #: Parameter order of a window fit: amplitude, dy, dx (from the window centre), width, background.
 PARAMETERS = ("amplitude", "dy", "dx", "width", "background")
@@ -128,6 +131,24 @@ def _levenberg_marquardt(
 
 #: Fewer windows than this are fitted in one thread (threads would cost more than they save).
 THREADED_WINDOWS = 256
+#: Threads of this thread's fits when ``refine_columns`` is not told (:func:`fit_threads`).
+_THREADS: ContextVar[int | None] = ContextVar("fit_threads", default=None)
+
+
+@contextmanager
+def fit_threads(threads: int | None) -> Iterator[None]:
+    """Within the block, fits in this thread that are not given ``threads`` use this many
+    (None: the default, the usable cores up to 4).
+
+    Frame-parallel runs set 1 when their workers already keep every core busy: 2 process
+    workers that each split their fits over 2 threads used about 10 % more CPU time than with
+    one thread each (40 frames of 512 x 512 px, two runs each way), for the same result.
+    """
+    token = _THREADS.set(threads)
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
 
 
 def _fit_windows(
@@ -144,6 +165,8 @@ def _fit_windows(
     Every window's fit is independent, so the split changes nothing but the time: on 2 cores
     2000 columns fit in about 0.6 of the time of one thread.
     """
+    if threads is None:
+        threads = _THREADS.get()
     if threads is None:
         threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
                       else os.cpu_count() or 1)  # fmt: skip
@@ -470,7 +493,8 @@ def refine_columns(
         Levenberg-Marquardt steps per round.
     threads : int, optional
         Threads the windows are split over (numpy releases the GIL in the fit's array work);
-        default: the usable CPU cores, at most 4. The result does not depend on it.
+        default: what :func:`fit_threads` set, else the usable CPU cores, at most 4. The
+        result does not depend on it.
     narrowest, widest : float or ndarray (n,)
         Least and largest Gaussian width [px], for all columns or each (default 0.3 and the
         window's width): a weak column's fit may otherwise shrink onto a noise spike or
