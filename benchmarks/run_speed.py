@@ -13,7 +13,9 @@ user runs it (a fresh process each time, so its start-up counts)::
 
 and timed from outside; the steps' own times come from its ``summary.json``. Issue 12's
 target: under 2 minutes for 100 frames of 512 x 512 px on 2 CPU cores. The machine this runs
-on may be shared: the load average before each run is recorded.
+on may be shared: the load average before each run is recorded, and the time of a fixed
+single-core loop just before and just after it (``reference_s``; a slower machine takes
+longer for both).
 """
 
 from __future__ import annotations
@@ -42,6 +44,17 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _reference() -> float:
+    """Seconds of a fixed single-core loop (10 million integer additions): the machine's own
+    speed just then. The same loop took 2.8-4.7 s (30 million) minutes apart on the 2-core
+    machine of docs/track.md, so a run's time is read beside it."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -63,19 +76,22 @@ def main() -> None:
             call = [*command, str(stack), "--pixel-size", str(series.pixel_size),
                     "--frame-time", "1", "--scheduler", "processes", "--workers", "2",
                     "-o", str(out)]  # fmt: skip
+            before = _reference()
             load, cpu, start = os.getloadavg()[0], _children_cpu(), time.perf_counter()
             subprocess.run(call, check=True, capture_output=True,
                            env=os.environ | {"OMP_NUM_THREADS": "1"})  # fmt: skip
             wall, cpu = time.perf_counter() - start, _children_cpu() - cpu
+            reference = (round(before, 2), round(_reference(), 2))
             summary = json.loads((out / "summary.json").read_text())
             steps = {name: round(seconds, 1) for name, seconds in summary["timings_s"].items()}
             runs.append({"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "steps_s": steps,
                          "other_s": round(wall - sum(summary["timings_s"].values()), 1),
                          "columns": summary["columns"], "trajectories": summary["trajectories"],
                          "events": sum(summary["events"].values()),
-                         "load_before": round(load, 2)})  # fmt: skip
+                         "load_before": round(load, 2),
+                         "reference_s": reference})  # fmt: skip
             print(f"run {repeat + 1}: {wall:.1f} s wall, {cpu:.1f} CPU s, steps {steps} "
-                  f"(load {load:.2f} before)")  # fmt: skip
+                  f"(load {load:.2f}, reference loop {reference} s before, after)")  # fmt: skip
             shutil.rmtree(out)
     walls = [run["wall_s"] for run in runs]
     result = {
