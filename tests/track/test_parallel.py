@@ -147,7 +147,8 @@ def _pid_after(block: np.ndarray, start: int, delay: float) -> int:
 
 
 def test_local_workers_get_the_cores_they_have_to_themselves(monkeypatch):
-    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)  # a container's host
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
     assert threads_per_worker("processes", 2) == 4
     assert threads_per_worker("threads", None) == 1  # a worker per core
     assert threads_per_worker("threads", 16) == 1

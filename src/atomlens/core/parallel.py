@@ -101,15 +101,16 @@ def threads_per_worker(scheduler: str | Any, workers: int | None) -> int | None:
 
     Examples
     --------
-    >>> import os
-    >>> threads_per_worker("processes", os.cpu_count())
+    >>> threads_per_worker("processes", 10_000)  # more workers than cores
     1
     >>> threads_per_worker("tcp://127.0.0.1:8786", None) is None
     True
     """
     if not isinstance(scheduler, str) or scheduler not in ("threads", "processes"):
         return None
-    cores = os.cpu_count() or 1
+    # the cores this process may use (a container may see more in os.cpu_count)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cores = len(usable) if usable else os.cpu_count() or 1
     return max(1, cores // (workers or cores))
 
 

@@ -131,14 +131,16 @@ def _levenberg_marquardt(
 
 #: Fewer windows than this are fitted in one thread (threads would cost more than they save).
 THREADED_WINDOWS = 256
+#: The most threads a fit uses unless told (more split the windows too finely).
+MOST_THREADS = 4
 #: Threads of this thread's fits when ``refine_columns`` is not told (:func:`fit_threads`).
 _THREADS: ContextVar[int | None] = ContextVar("fit_threads", default=None)
 
 
 @contextmanager
 def fit_threads(threads: int | None) -> Iterator[None]:
-    """Within the block, fits in this thread that are not given ``threads`` use this many
-    (None: the default, the usable cores up to 4).
+    """Within the block, fits in this thread that are not given ``threads`` use this many, up
+    to :data:`MOST_THREADS` (None: the default, the usable cores).
 
     Frame-parallel runs set 1 when their workers already keep every core busy: 2 process
     workers that each split their fits over 2 threads used about 10 % more CPU time than with
@@ -167,9 +169,13 @@ def _fit_windows(
     """
     if threads is None:
         threads = _THREADS.get()
-    if threads is None:
-        threads = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                      else os.cpu_count() or 1)  # fmt: skip
+        if threads is None:
+            threads = (
+                len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity")
+                else (os.cpu_count() or 1)
+            )
+        threads = min(MOST_THREADS, threads)
     if threads < 2 or len(params) < THREADED_WINDOWS:
         return _levenberg_marquardt(model, params, iterations, widest, tolerances, narrowest)
     chunks = np.array_split(np.arange(len(params)), threads)
@@ -493,8 +499,8 @@ def refine_columns(
         Levenberg-Marquardt steps per round.
     threads : int, optional
         Threads the windows are split over (numpy releases the GIL in the fit's array work);
-        default: what :func:`fit_threads` set, else the usable CPU cores, at most 4. The
-        result does not depend on it.
+        default: what :func:`fit_threads` set, else the usable CPU cores, at most
+        :data:`MOST_THREADS` (4). The result does not depend on it.
     narrowest, widest : float or ndarray (n,)
         Least and largest Gaussian width [px], for all columns or each (default 0.3 and the
         window's width): a weak column's fit may otherwise shrink onto a noise spike or
