@@ -35,6 +35,7 @@ __all__ = [
     "open_stack",
     "stream_mean",
     "threads_per_worker",
+    "usable_cores",
 ]
 
 #: The local schedulers; any other string must be a dask.distributed address.
@@ -58,7 +59,7 @@ def check_scheduler(scheduler: object, workers: object) -> tuple[str | Any, int 
         address (``"tcp://127.0.0.1:8786"``, anything with ``://``) or a connected
         ``distributed.Client``. None with ``workers`` given means ``"threads"``.
     workers : int or None
-        Local workers (threads or processes); default the number of CPU cores. Not for a
+        Local workers (threads or processes); default the usable CPU cores. Not for a
         cluster, which has its own.
 
     Returns
@@ -92,6 +93,14 @@ def check_scheduler(scheduler: object, workers: object) -> tuple[str | Any, int 
     )
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity: a container may see more in
+    ``os.cpu_count``), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def threads_per_worker(scheduler: str | Any, workers: int | None) -> int | None:
     """The CPU cores each local worker has to itself: the cores over the workers, at least 1.
 
@@ -108,9 +117,7 @@ def threads_per_worker(scheduler: str | Any, workers: int | None) -> int | None:
     """
     if not isinstance(scheduler, str) or scheduler not in ("threads", "processes"):
         return None
-    # the cores this process may use (a container may see more in os.cpu_count)
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
-    cores = len(usable) if usable else os.cpu_count() or 1
+    cores = usable_cores()
     return max(1, cores // (workers or cores))
 
 
@@ -311,7 +318,7 @@ def _local_pool(scheduler: str, workers: int | None) -> Iterator[tuple[Any, int]
     if scheduler == "synchronous":
         yield None, 1
         return
-    slots = workers or os.cpu_count() or 1
+    slots = workers or usable_cores()
     if scheduler == "threads":
         pool = ThreadPoolExecutor(slots)
     else:  # spawn: no fork of a process holding threads (torch, BLAS)

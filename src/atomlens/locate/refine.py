@@ -25,7 +25,6 @@ Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coord
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from contextvars import ContextVar
 import numpy as np
 from scipy import spatial
 
+from atomlens.core.parallel import usable_cores
 from atomlens.locate.coupled import MOST_COUPLED, coupled_neighbours, in_pairs, others_signal
 
 __all__ = ["ColumnFit", "fit_threads", "neighbour_reach", "refine_columns"]
@@ -169,13 +169,7 @@ def _fit_windows(
     """
     if threads is None:
         threads = _THREADS.get()
-        if threads is None:
-            threads = (
-                len(os.sched_getaffinity(0))
-                if hasattr(os, "sched_getaffinity")
-                else (os.cpu_count() or 1)
-            )
-        threads = min(MOST_THREADS, threads)
+        threads = min(MOST_THREADS, usable_cores() if threads is None else threads)
     if threads < 2 or len(params) < THREADED_WINDOWS:
         return _levenberg_marquardt(model, params, iterations, widest, tolerances, narrowest)
     chunks = np.array_split(np.arange(len(params)), threads)
