@@ -29,6 +29,7 @@ import numpy as np
 __all__ = [
     "SCHEDULERS",
     "check_scheduler",
+    "frame_blocks",
     "is_lazy",
     "map_blocks",
     "map_files",
@@ -385,14 +386,16 @@ def stream_mean(
     """
     total = np.zeros(np.shape(stack)[-2:], dtype=np.float64)
     index = 0
-    for block in _blocks(stack):
+    for block in frame_blocks(stack):
         for frame in np.asarray(block):
             total += check(frame, index) if check is not None else frame.astype(np.float64)
             index += 1
     return total / index
 
 
-def _blocks(stack: Any) -> Iterator[np.ndarray]:
+def frame_blocks(stack: Any) -> Iterator[np.ndarray]:
+    """A stack's frames in order, a block at a time: 64 frames of an array, or one chunk of a
+    dask array, computed in the calling thread."""
     if not is_lazy(stack):
         yield from (stack[i : i + 64] for i in range(0, len(stack), 64))
         return

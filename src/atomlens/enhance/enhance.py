@@ -71,15 +71,17 @@ def load_enhancer(model: str | Path = DEFAULT_MODEL) -> Enhancer:
 
 
 def _spacing_px(frames: np.ndarray, pixel_size: float | None, spacing: float | None) -> float:
-    """The column spacing [px]: from ``spacing`` [Å] and ``pixel_size``, or the mean frame."""
+    """The column spacing [px]: from ``spacing`` [Å] and ``pixel_size``, or the mean frame
+    (of a stack: its frames registered first, :func:`atomlens.locate.register.aligned_mean`)."""
     from atomlens.locate import estimate_spacing
+    from atomlens.locate.register import aligned_mean
 
     if spacing is not None:
         spacing = check_parameter("spacing", spacing, kind="pixel_size")
         if pixel_size is None:
             raise ValueError("spacing=... [Å] needs pixel_size=... [Å/px] to become pixels.")
         return spacing / pixel_size
-    found = estimate_spacing(frames.mean(axis=0))
+    found = estimate_spacing(aligned_mean(frames) if len(frames) > 1 else frames[0])
     if not np.isfinite(found):
         raise InputError(
             "The image shows no periodic column lattice, so its column spacing (which sets the "

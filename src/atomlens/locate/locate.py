@@ -8,7 +8,8 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
    shortest column distance of the image averaged over its unit cells
    (:mod:`~atomlens.locate.motif`) when that cell shows more columns than one; it sets every
    length below, so the same settings work from 0.05 to 0.6 Å per pixel and without a pixel
-   size.
+   size. A stack's spacing comes from its mean frame, each frame shifted onto the middle
+   one first (:func:`~atomlens.locate.register.aligned_mean`: drift blurs a plain mean).
 2. Dark columns (ABF; HRTEM where the image says so) are negated; a smooth background is removed
    (:func:`~atomlens.locate.preprocess.subtract_background`).
 3. Local maxima of the image smoothed at the column scale, at least 0.45 spacings apart, that
@@ -63,7 +64,6 @@ from atomlens.core.parallel import (
     check_scheduler,
     is_lazy,
     map_blocks,
-    stream_mean,
     threads_per_worker,
 )
 from atomlens.core.validation import InputError, check_parameter
@@ -77,6 +77,7 @@ from atomlens.locate.preprocess import (
     subtract_background,
 )
 from atomlens.locate.refine import fit_threads
+from atomlens.locate.register import aligned_mean
 from atomlens.locate.revise import (
     drop_duplicates,
     fitted,
@@ -514,11 +515,14 @@ def _spacing_px(
     backgrounds: dict | None = None,
     with_cell: bool = False,
     stack: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
 ) -> tuple[float, str, Cell | None]:
     """The column spacing [px], where it came from, and (when estimated, or ``with_cell``)
     the image's averaged unit cell (``backgrounds``: see :func:`_nearest_columns`; ``stack``:
-    frames for the cell, by default ``array``'s when it is a stack)."""
-    reference = array.mean(axis=0) if array.ndim == 3 else array
+    frames for the cell, by default ``array``'s when it is a stack; ``reference``: the image
+    the spacing is estimated on, by default ``array`` or a stack's :func:`aligned_mean`)."""
+    if reference is None:
+        reference = aligned_mean(array) if array.ndim == 3 else array
     if stack is None and array.ndim == 3:
         stack = array
     if spacing is not None:
@@ -697,7 +701,9 @@ def locate(
                 f"guide=... must have the image's shape {np.shape(image)}, got {guide.shape}."
             )
     # a lazy stack is checked and averaged block by block: its mean frame stands in for it
-    array = stream_mean(image, _checked_frame) if lazy else check_locate_input(image)
+    array = aligned_mean(image, _checked_frame) if lazy else check_locate_input(image)
+    # what is decided once for a stack is decided on its mean frame, registered (drift)
+    reference = aligned_mean(array) if array.ndim == 3 else array
     # one image: the spacing estimate's background-free image is reused by the fit
     backgrounds: dict | None = {} if array.ndim == 2 else None
     # a lazy stack's cell comes from the same few frames as an array's, read one at a time
@@ -706,8 +712,9 @@ def locate(
         chosen = np.stack([_checked_frame(np.asarray(image[int(i)]), int(i))
                            for i in _cell_frame_indices(len(image))])  # fmt: skip
     spacing_px, source, cell = _spacing_px(
-        array, pixel_size, spacing, modality, threshold, backgrounds, site_search, chosen
-    )
+        array, pixel_size, spacing, modality, threshold, backgrounds, site_search, chosen,
+        reference,
+    )  # fmt: skip
     if network is not None and spacing is None:
         from_structure = None
         if structure is not None and pixel_size is not None:
@@ -715,7 +722,7 @@ def locate(
 
             from_structure = structure_spacing(structure, zone_axis, modality) / pixel_size
         spacing_px, source = _network_spacing(
-            array, spacing_px, source, modality, network, from_structure
+            reference, spacing_px, source, modality, network, from_structure
         )
     if pixel_size is None:
         warnings.warn(
@@ -724,7 +731,7 @@ def locate(
             stacklevel=2,
         )
     frames = array.reshape(-1, *array.shape[-2:])
-    dark = _columns_dark(frames.mean(axis=0), modality, spacing_px)
+    dark = _columns_dark(reference, modality, spacing_px)
     if lazy or (parallel and array.ndim == 3):
         settings = (spacing_px, dark, threshold, rounds, modality, network, pixel_size,
                     site_search, cell, threads_per_worker(scheduler, workers))  # fmt: skip
@@ -805,7 +812,7 @@ SPACING_MOVES = 4
 
 
 def _network_spacing(
-    array: np.ndarray,
+    reference: np.ndarray,
     spacing: float,
     source: str,
     modality: str,
@@ -824,7 +831,6 @@ def _network_spacing(
     ``from_structure`` [px], the spacing of the columns the structure shows at the given pixel
     size, replaces the estimate and the moves (:func:`_structure_start`).
     """
-    reference = array.mean(axis=0) if array.ndim == 3 else array
     seen: dict[float, tuple[np.ndarray, float]] = {}
 
     def look(value: float) -> tuple[np.ndarray, float]:
