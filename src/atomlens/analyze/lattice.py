@@ -252,7 +252,10 @@ def _sublattices(wrapped: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.
         cell = np.mod(wrapped[candidates], 1.0)
         cell[cell >= 1.0] = 0.0
         tree = spatial.cKDTree(cell, boxsize=1.0)
-        near = tree.query_ball_point(cell, np.nextafter(tolerance, 0), return_length=True)
+        # the seed is the densest point on half the tolerance: on the full tolerance a point
+        # between two sublattices closer than 2 tolerances (a honeycomb's, 0.47 cells apart at
+        # tolerance 0.25) counts both and wins, and its cluster then takes parts of both
+        near = tree.query_ball_point(cell, 0.5 * tolerance, return_length=True)
         seed = candidates[np.argmax(near)]
         offset = wrapped[candidates] - wrapped[seed]
         offset -= np.rint(offset)
@@ -265,4 +268,33 @@ def _sublattices(wrapped: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.
         remaining[members] = False
     if not centres:
         raise ValueError("No sublattice holds enough columns to fit a lattice.")
-    return np.array(centres), labels
+    return _nearest_centres(wrapped, np.array(centres), tolerance)
+
+
+#: Rounds of :func:`_nearest_centres`.
+REASSIGNMENTS = 3
+
+
+def _nearest_centres(
+    wrapped: np.ndarray, centres: np.ndarray, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each column joins the nearest centre within ``tolerance`` (periodic), and each centre
+    moves to its columns' mean, :data:`REASSIGNMENTS` times (k-means from the seeded clusters).
+
+    The greedy clusters take every column within the tolerance of their seed, first come
+    first served. A start basis 1 % off smears each sublattice over a few tenths of the cell
+    (a honeycomb's sublattices are 0.47 cells apart), and of the other sublattice's 900
+    columns the first cluster took 40-100 when seeded on the full tolerance, 1-3 seeded on
+    half of it, and 0-1 after this (tests/analyze/test_analyze.py's honeycomb, 4 seeds).
+    """
+    labels = np.full(len(wrapped), -1)
+    for _ in range(REASSIGNMENTS):
+        offsets = wrapped[:, None, :] - centres[None, :, :]
+        offsets -= np.rint(offsets)
+        distance = np.hypot(offsets[..., 0], offsets[..., 1])
+        nearest = np.argmin(distance, axis=1)
+        labels = np.where(distance[np.arange(len(wrapped)), nearest] < tolerance, nearest, -1)
+        for k in range(len(centres)):
+            if (labels == k).any():
+                centres[k] = centres[k] + offsets[labels == k, k].mean(axis=0)
+    return centres, labels
