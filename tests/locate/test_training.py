@@ -157,3 +157,29 @@ def test_the_network_corrects_a_spacing_estimate_off_by_a_factor_of_two(haadf_sc
     spacing, source = _network_spacing(image, true / 2, "a wrong start", "haadf",
                                        (load_segmentor("locate-unet"), None))  # fmt: skip
     assert spacing == pytest.approx(true, rel=0.1) and "corrected by the network" in source
+
+
+@pytest.mark.parametrize("modality", ["haadf", "abf"])
+def test_the_network_keeps_a_spacing_the_averaged_cell_gave(haadf_scene, modality):
+    # the same wrong start the network corrects above, but given by the averaged cell: kept
+    from atomlens.locate.locate import CELL_SOURCE, _network_spacing
+
+    image, _ = haadf_scene
+    start = 2.761 / 0.15 / 2
+    network = (load_segmentor("locate-unet"), None)
+    assert _network_spacing(image, start, CELL_SOURCE, modality, network) == (start, CELL_SOURCE)
+    moved, _ = _network_spacing(image, start, CELL_SOURCE, "hrtem", network)
+    assert moved != start  # in HRTEM the network still checks it
+
+
+def test_the_unet_finds_the_o_columns_of_the_real_abf_image(real_data):
+    # the network's check had moved the averaged cell's 13.1 px to 20.2 px (mean confidence
+    # 0.865 against 0.872) and lost the O columns: 241 of the classical path's 379
+    from atomlens.io import read
+
+    image = read(real_data / "SrTiO3_ABF_cropped.hdf5")
+    pixel_size = float(np.mean(image.pixel_size))
+    table = locate(np.asarray(image.data, float), pixel_size=pixel_size, modality="abf",
+                   method="unet")  # fmt: skip
+    assert table.attrs["spacing_px"] == pytest.approx(13.1, rel=0.03)
+    assert len(table) > 360
