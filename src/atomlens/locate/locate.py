@@ -42,7 +42,8 @@ The network paths (``method="unet"``, the AtomAI-Segmentor-like baseline of pape
 8 px apart (:mod:`atomlens.locate.network`), the network gives a probability map of columns
 and one of heavy columns, and every local maximum of the column map at or above the model's
 ``level`` (0.5) is a candidate. An estimated spacing is checked by the network (the scale at
-which it is most confident); ``structure=`` with a pixel size gives the spacing. Steps 4 to 7
+which it is most confident; one the averaged unit cell gave in HAADF or ABF is not moved);
+``structure=`` with a pixel size gives the spacing. Steps 4 to 7
 are the same, except that the class comes from the heavy map.
 """
 
@@ -837,16 +838,16 @@ def _network_spacing(
     size, replaces the estimate and the moves (:func:`_structure_start`).
 
     In HAADF and ABF (:data:`CELL_TRUSTED`) a spacing the averaged unit cell gave
-    (:data:`CELL_SOURCE`) is kept as it is: the cell shows the columns themselves, and the
-    network's confidence is nearly flat there. On the real SrTiO3 ABF image (0.865 at 13.1 px,
-    0.872 at 18.5 px) it moved the right 13.1 px to 20.2 px and lost the O columns; on the
-    tuning scenes of ``benchmarks/evaluate_locate.py`` (index 1, 5 materials x 5 doses) it
-    moved 2 of the 12 HAADF and ABF spacings from the cell away from the truth (Si [110] at
-    20 e-/column: 6.9 -> 15.6 px for 6.8) and brought none nearer. In HRTEM, where a maximum
-    of the cell need not be a column, it brought 3 nearer and 4 away, and still checks them.
+    (:data:`CELL_SOURCE`) is not moved (only the last step applies): the cell shows the
+    columns themselves, and the network's confidence is nearly flat there. On the real SrTiO3
+    ABF image (0.865 at 13.1 px, 0.872 at 18.5 px) the moves took the right 13.1 px to 20.2 px
+    and lost the O columns; on the tuning scenes of ``benchmarks/evaluate_locate.py`` (index
+    1, 5 materials x 5 doses) they took 2 of the 12 HAADF and ABF spacings from the cell away
+    from the truth (Si [110] at 20 e-/column: 6.9 -> 15.6 px for 6.8) and brought none
+    nearer. In HRTEM, where a maximum of the cell need not be a column, they brought 3 nearer
+    and 4 away, and still run.
     """
-    if modality in CELL_TRUSTED and source == CELL_SOURCE and from_structure is None:
-        return spacing, source
+    moves = 0 if modality in CELL_TRUSTED and source == CELL_SOURCE else SPACING_MOVES
     seen: dict[float, tuple[np.ndarray, float]] = {}
 
     def look(value: float) -> tuple[np.ndarray, float]:
@@ -866,7 +867,7 @@ def _network_spacing(
         start, origin = _structure_start(look, from_structure, limits)
         spacing = start
     else:
-        for _ in range(SPACING_MOVES):
+        for _ in range(moves):
             options = [v for v in (spacing / SPACING_STEP, spacing, spacing * SPACING_STEP)
                        if limits[0] <= v <= limits[1] or v == spacing]  # fmt: skip
             best = max(options, key=lambda value: look(value)[1])
