@@ -240,9 +240,10 @@ def fit_lattice(
 def _sublattices(wrapped: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """Cluster fractional positions in the unit cell (periodic); the most populated first.
 
-    Returns the clusters' fractional centres and each column's label.
+    Seeded greedily (each cluster takes the remaining columns within ``tolerance`` of its
+    seed), then settled by :func:`_nearest_centres`. Returns the clusters' fractional centres
+    and each column's label.
     """
-    labels = np.full(len(wrapped), -1)
     centres = []
     remaining = np.ones(len(wrapped), dtype=bool)
     while remaining.sum() >= max(3, 0.05 * len(wrapped)):
@@ -263,7 +264,6 @@ def _sublattices(wrapped: np.ndarray, tolerance: float) -> tuple[np.ndarray, np.
         if len(members) < max(3, 0.05 * len(wrapped)):
             break
         centre = wrapped[seed] + np.mean(offset[np.hypot(*offset.T) < tolerance], axis=0)
-        labels[members] = len(centres)
         centres.append(centre)
         remaining[members] = False
     if not centres:

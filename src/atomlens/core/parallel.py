@@ -34,7 +34,6 @@ __all__ = [
     "map_blocks",
     "map_files",
     "open_stack",
-    "stream_mean",
     "threads_per_worker",
     "usable_cores",
 ]
@@ -361,36 +360,6 @@ def _cluster_run(client: Any) -> Callable:
         return results
 
     return run
-
-
-def stream_mean(
-    stack: Any, check: Callable[[np.ndarray, int], np.ndarray] | None = None
-) -> np.ndarray:
-    """The mean frame of a stack read one block at a time [float64, image units].
-
-    Frames are added in order into one float64 sum, then divided by their number: bit for
-    bit ``np.asarray(stack, np.float64).mean(axis=0)`` (numpy adds along the first axis in
-    order too) without holding the stack.
-
-    Parameters
-    ----------
-    stack : ndarray or dask array (frames, rows, cols)
-    check : callable, optional
-        ``check(frame, index)`` returns the frame as float64 or raises (validation).
-
-    Examples
-    --------
-    >>> stack = np.arange(12.0).reshape(3, 2, 2)
-    >>> bool((stream_mean(stack) == stack.mean(axis=0)).all())
-    True
-    """
-    total = np.zeros(np.shape(stack)[-2:], dtype=np.float64)
-    index = 0
-    for block in frame_blocks(stack):
-        for frame in np.asarray(block):
-            total += check(frame, index) if check is not None else frame.astype(np.float64)
-            index += 1
-    return total / index
 
 
 def frame_blocks(stack: Any) -> Iterator[np.ndarray]:

@@ -81,7 +81,7 @@ def _spacing_px(frames: np.ndarray, pixel_size: float | None, spacing: float | N
         if pixel_size is None:
             raise ValueError("spacing=... [Å] needs pixel_size=... [Å/px] to become pixels.")
         return spacing / pixel_size
-    found = estimate_spacing(aligned_mean(frames) if len(frames) > 1 else frames[0])
+    found = estimate_spacing(aligned_mean(frames))
     if not np.isfinite(found):
         raise InputError(
             "The image shows no periodic column lattice, so its column spacing (which sets the "
