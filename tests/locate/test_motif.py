@@ -194,6 +194,29 @@ def test_the_cell_lets_one_found_sublattice_vote_for_the_other():
     assert not voted(lattice_sites(found, spacing=7.0, cell=other)).any()
 
 
+def test_a_cell_that_resolves_the_columns_located_into_pairs_adds_no_site():
+    # dumbbells located as one column each (10 px apart), whose averaged cell shows both atoms
+    # 3.7 px apart: taken as sites, the cell's second column falls beside every found one, just
+    # beyond the 0.35 spacing that counts as occupied (the U-Net's 21 false columns between
+    # the blobs of the real Si [110] image)
+    vectors = np.array([[0.0, 10.0], [10.0 * math.sqrt(3) / 2, 5.0]])
+    grid = np.stack(np.meshgrid(np.arange(-12.0, 12.0), np.arange(-12.0, 12.0), indexing="ij"), -1)
+    found = grid.reshape(-1, 2) @ vectors
+    found = found[(found >= 0).all(axis=1) & (found < SIZE).all(axis=1)]
+    pair = Cell(vectors, np.array([[0.0, 0.0], [0.0, 3.7]]))
+
+    def inside(sites: np.ndarray) -> np.ndarray:  # (sites beyond the edge are the caller's)
+        return sites[((sites >= 0) & (sites < SIZE)).all(axis=1)]
+
+    assert len(inside(lattice_sites(found, spacing=10.0, cell=pair))) == 0
+    # the cell's sites are still taken where its columns are as far apart as the spacing
+    # (the honeycomb above); and where they are the columns located, as before: a vacancy
+    vacancy = np.hypot(*(found - [60.6, 65.0]).T) < 1.0
+    assert vacancy.sum() == 1
+    sites = inside(lattice_sites(found[~vacancy], spacing=10.0, cell=pair))
+    assert np.allclose(sites, found[vacancy], atol=0.01)
+
+
 def test_the_cells_sites_are_taken_only_where_most_of_them_hold_a_column():
     from atomlens.locate.revise import fitted, with_sites
     from atomlens.locate.sites import column_image, site_significance

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import spatial, special
 
-from atomlens.locate.motif import Cell
+from atomlens.locate.motif import Cell, column_spacing
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from atomlens.analyze.lattice import Lattice
 
 __all__ = [
+    "CELL_SEPARATION",
     "SITE_DRIFT",
     "SITE_FDR",
     "SITE_FLOOR",
@@ -60,6 +61,10 @@ ORDERED = 2
 VOTE_RADIUS = 0.25
 #: A site within this [spacings] of a found column is not empty.
 OCCUPIED = 0.35
+#: The averaged cell's columns are sites only when they are at least this far apart [spacings]:
+#: closer, they are what the columns located hold (the two atoms of a Si [110] dumbbell in a
+#: cell whose columns are the dumbbells, 0.34 spacing apart in the real Si [110] image).
+CELL_SEPARATION = 0.75
 #: A column off the lattice this close [spacings] to one on it is its rival.
 RIVAL_DISTANCE = 0.75
 #: Least amplitude / its standard error of a column of fixed width at a voted site's position.
@@ -109,6 +114,10 @@ def _ballots(
     are taken as its strongest and vote for the others too: the peak finder misses a weak
     sublattice whose columns stand no higher than the median around them (B beside N in
     hBN, S2 beside Mo), and a lattice fitted to the found columns alone has no site for it.
+    Not when the cell's columns are closer than :data:`CELL_SEPARATION` spacings: a column
+    located then holds several of them (a dumbbell whose atoms the cell resolves), and its
+    strongest is not where the column was found (at the dumbbell's middle), so the sites would
+    fall off the columns, just outside the :data:`OCCUPIED` distance of the found ones.
     """
     none = (np.zeros((0, 2)), np.zeros(0))
     try:
@@ -119,7 +128,10 @@ def _ballots(
         return none, none
     labels = table["sublattice"].to_numpy()
     motifs = [lattice.motif]
-    if cell is not None and len(lattice.motif) == 1 and len(cell.columns) > 1:
+    separate = cell is not None and column_spacing(cell.columns, cell.vectors) >= (
+        CELL_SEPARATION * spacing
+    )
+    if separate and len(lattice.motif) == 1 and len(cell.columns) > 1:
         area = abs(np.linalg.det(lattice.basis))
         if abs(abs(np.linalg.det(cell.vectors)) / area - 1.0) < 0.15:
             motifs.append(lattice.motif[0] + cell.columns)
