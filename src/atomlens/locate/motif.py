@@ -24,7 +24,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, optimize
 
 from atomlens.locate.preprocess import _parabola_offset
 
@@ -205,7 +205,9 @@ def stacked_motif(frames: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, 
     return total / len(frames), cells
 
 
-def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: float) -> np.ndarray:
+def motif_columns(
+    average: np.ndarray, cells: int, vectors: np.ndarray, noise: float, fit: bool = False
+) -> np.ndarray:
     """The columns of an averaged unit cell: (m, 2) (dy, dx) [px] from its strongest column,
     the shortest way round (the strongest first, at (0, 0)).
 
@@ -213,7 +215,9 @@ def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: f
     :data:`RELATIVE_PROMINENCE` of the strongest's and :data:`SIGNIFICANCE` standard errors
     (``noise`` [image units per pixel] over the square root of ``cells``), and whose height is
     at least :data:`RELATIVE_HEIGHT` of the strongest's; of two closer than a quarter of the
-    shortest cell vector (a flat top), the stronger. Empty when ``cells`` is 0.
+    shortest cell vector (a flat top), the stronger. Empty when ``cells`` is 0. With ``fit``,
+    the columns are where :func:`fitted_centres` puts them (a Gaussian each, fitted to the
+    whole motif) rather than at its maxima.
     """
     if not cells:
         return np.zeros((0, 2))
@@ -243,7 +247,82 @@ def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: f
         if all(np.hypot(*_shortest(position - positions[j], vectors)) >= shortest / 4
                for j in kept):  # fmt: skip
             kept.append(i)
-    return positions[kept]
+    if not fit or len(kept) < 2:
+        return positions[kept]
+    centres = fitted_centres(average, vectors, refined[kept] / samples @ vectors)
+    return np.array([_shortest(centre - centres[0], vectors) for centre in centres])
+
+
+#: Most columns a cell may hold for :func:`fitted_centres` to fit them (more: the maxima).
+MOST_FITTED = 8
+#: A fitted centre stays within this fraction of the nearest distance between the maxima.
+FIT_REACH = 0.3
+
+
+def fitted_centres(average: np.ndarray, vectors: np.ndarray, maxima: np.ndarray) -> np.ndarray:
+    """The centres (m, 2) [px from the motif's origin] of the columns of a periodic motif: a
+    round Gaussian each (its own amplitude and width) and a constant, fitted by least squares
+    to the whole motif from its maxima ``maxima`` (m, 2) [px from the origin], which it returns
+    when the fit fails (a negative amplitude, a width over the nearest distance, a centre
+    moved more than :data:`FIT_REACH` of it) or the cell holds over :data:`MOST_FITTED`.
+
+    The maxima of two overlapping columns lie closer together than the columns: a blurred
+    Si [110] dumbbell's by 0.34 instead of 0.41 of the lattice spacing in a real image (and
+    12 % too close in a simulated one at 0.1 Å/px), and the spacing taken from them was as
+    short; a fit of both columns at once puts each where its own peak is.
+    """
+    m = len(maxima)
+    nearest = column_spacing(maxima, vectors)
+    if m > MOST_FITTED or not math.isfinite(nearest):
+        return maxima
+    rows, cols = average.shape
+    step = 2  # every other sample: 2 per pixel at STEP_PX, plenty for columns 4+ px wide
+    u, v = np.meshgrid(np.arange(0, rows, step) / rows, np.arange(0, cols, step) / cols,
+                       indexing="ij")  # fmt: skip
+    points = np.stack([u.ravel(), v.ravel()], -1) @ vectors
+    values = average[::step, ::step].ravel()
+    shifts = np.array([[i, j] for i in (-1, 0, 1) for j in (-1, 0, 1)], float) @ vectors
+
+    def parts(params: np.ndarray) -> tuple[np.ndarray, ...]:
+        amplitude, centre, width = params[1::4], params[1:].reshape(m, 4)[:, 1:3], params[4::4]
+        offset = points[:, None, None, :] - centre[None, :, None, :] - shifts[None, None]
+        squared = (offset**2).sum(-1)  # (n, m, 9)
+        gauss = np.exp(-0.5 * squared / width[None, :, None] ** 2)
+        return amplitude, offset, width, squared, gauss
+
+    def residual(params: np.ndarray) -> np.ndarray:
+        amplitude, _, _, _, gauss = parts(params)
+        return params[0] + gauss.sum(-1) @ amplitude - values
+
+    def jacobian(params: np.ndarray) -> np.ndarray:
+        amplitude, offset, width, squared, gauss = parts(params)
+        scaled = amplitude[None, :, None] * gauss / width[None, :, None] ** 2
+        columns = np.stack([gauss.sum(-1),
+                            (scaled * offset[..., 0]).sum(-1),
+                            (scaled * offset[..., 1]).sum(-1),
+                            (scaled * squared).sum(-1) / width[None]], -1)  # fmt: skip
+        return np.hstack([np.ones((len(points), 1)), columns.reshape(len(points), 4 * m)])
+
+    heights = ndimage.map_coordinates(
+        average,
+        (np.linalg.solve(vectors.T, maxima.T) % 1.0) * np.array([[rows], [cols]]),
+        order=1,
+        mode="grid-wrap",
+    )
+    low = float(values.min())
+    start = np.r_[low, np.column_stack([heights - low, maxima, np.full(m, nearest / 4)]).ravel()]
+    try:
+        result = optimize.least_squares(residual, start, jac=jacobian, method="lm",
+                                        max_nfev=200)  # fmt: skip
+    except (ValueError, np.linalg.LinAlgError):
+        return maxima
+    amplitude, centres = result.x[1::4], result.x[1:].reshape(m, 4)[:, 1:3]
+    width = np.abs(result.x[4::4])
+    moved = np.hypot(*(centres - maxima).T)
+    if (not np.all(np.isfinite(result.x)) or (amplitude <= 0).any()
+            or (width > nearest).any() or (moved > FIT_REACH * nearest).any()):  # fmt: skip
+        return maxima
+    return centres
 
 
 def motif_spacing(image: np.ndarray, vectors: np.ndarray, noise: float) -> tuple[float, int]:
