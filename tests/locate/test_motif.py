@@ -13,6 +13,7 @@ from atomlens.locate.motif import (
     Cell,
     cell_vectors,
     column_spacing,
+    fitted_motif_columns,
     motif,
     motif_columns,
     motif_spacing,
@@ -311,14 +312,16 @@ def test_the_cell_fit_puts_overlapping_columns_where_they_are_not_at_their_maxim
     image, _, vectors = blurred_dumbbells(256, 15.0, 5.5)
     average, cells = motif(image, vectors)
     maxima = column_spacing(motif_columns(average, cells, vectors, 1e-3), vectors)
-    fitted = column_spacing(motif_columns(average, cells, vectors, 1e-3, fit=True), vectors)
+    columns, widths = fitted_motif_columns(average, cells, vectors, 1e-3)
     assert maxima < 14.0
-    assert fitted == pytest.approx(15.0, abs=0.1)
+    assert column_spacing(columns, vectors) == pytest.approx(15.0, abs=0.1)
+    assert widths == pytest.approx([5.5, 5.5], rel=0.02)
     # resolved columns keep their maxima (to the fit's precision)
     image, _, vectors = blurred_dumbbells(256, 15.0, 3.0)
     average, cells = motif(image, vectors)
-    columns = motif_columns(average, cells, vectors, 1e-3, fit=True)
+    columns, widths = fitted_motif_columns(average, cells, vectors, 1e-3)
     assert column_spacing(columns, vectors) == pytest.approx(15.0, abs=0.05)
+    assert widths == pytest.approx([3.0, 3.0], rel=0.02)
 
 
 def test_locate_finds_both_columns_of_blurred_dumbbells():

@@ -180,3 +180,27 @@ def test_site_discoveries_keep_the_false_ones_near_the_rate_and_take_weak_column
     empty = rng.normal(0.0, 1.0, 5000)
     assert site_discoveries(empty).sum() == (empty >= 3).sum()
     assert site_discoveries(np.zeros(0)).shape == (0,)
+
+
+def test_a_width_floor_keeps_sparse_fits_from_shrinking_onto_a_few_counts():
+    # 20 counts per column spread over a 3 px wide Gaussian: 0.1 counts per pixel. Free
+    # widths shrink onto a few counts; held at 0.75 of the columns' width the fit uses all
+    # of them, and the positions are better (3 noise draws: RMSE 1.55 -> 1.30 px)
+    from atomlens.locate.motif import Cell
+    from atomlens.locate.revise import fitted, width_floor
+
+    centres = square_lattice(size=160, period=14.0, seed=2, jitter=0.5)
+    height = 20.0 / (2 * np.pi * 3.0**2)
+    expected = gaussian_columns((160, 160), centres, np.full(len(centres), height), 3.0)
+    floor = width_floor(Cell(np.eye(2) * 14.0, np.zeros((1, 2)), 3.0))
+    assert floor == pytest.approx(2.25)
+    assert width_floor(None) == 0.3
+    errors = {0.3: [], floor: []}
+    for seed in range(3):
+        image = np.random.default_rng(seed).poisson(expected).astype(float)
+        for least in errors:
+            table = fitted(image, np.rint(centres).astype(int), 14.0, 3, floor=least)
+            assert (table["width"] >= least - 1e-9).all()
+            found = table[["y", "x"]].to_numpy()
+            errors[least].append(detection_scores(found, centres, 4.0)["rmse"])
+    assert np.mean(errors[floor]) < 0.9 * np.mean(errors[0.3])

@@ -70,7 +70,14 @@ from atomlens.core.parallel import (
 from atomlens.core.validation import InputError, check_parameter
 from atomlens.locate.checks import check_locate_input
 from atomlens.locate.coupled import in_pairs
-from atomlens.locate.motif import Cell, column_spacing, motif, motif_columns, stacked_motif
+from atomlens.locate.motif import (
+    Cell,
+    column_spacing,
+    fitted_motif_columns,
+    motif,
+    motif_columns,
+    stacked_motif,
+)
 from atomlens.locate.preprocess import (
     MIN_SPACING_PX,
     columns_are_dark,
@@ -86,6 +93,7 @@ from atomlens.locate.revise import (
     pruned,
     thinned,
     typical_width,
+    width_floor,
     with_sites,
 )
 
@@ -365,16 +373,19 @@ def _frame_columns(
     # joint fits of strongly overlapping columns need blob-like columns: on the tuning scenes
     # they made HRTEM positions worse (fringes), ABF ones better and worse by turns
     joint = modality == "haadf"
-    table = drop_duplicates(fitted(flat, peaks, spacing, rounds, joint=joint), spacing / 3.0)
+    floor = width_floor(cell)
+    table = drop_duplicates(fitted(flat, peaks, spacing, rounds, joint=joint, floor=floor),
+                            spacing / 3.0)  # fmt: skip
     # the later refits fit a few columns each: whether the columns come in close pairs is
     # judged once, on all of them (a subset near new sites is biased towards close pairs)
     joint = joint and len(table) > 1 and in_pairs(table[["y", "x"]].to_numpy(),
                                                   typical_width(table))  # fmt: skip
     if modality == "haadf":  # ABF and HRTEM columns vary in shape (lost F1 there)
-        table = mended(flat, table, spacing, rounds, joint=joint)
+        table = mended(flat, table, spacing, rounds, joint=joint, floor=floor)
     if sites:
-        table = pruned(flat, table, spacing, rounds, joint=joint)
-        table = with_sites(flat, table, spacing, rounds, len(peaks), cell, joint=joint)
+        table = pruned(flat, table, spacing, rounds, joint=joint, floor=floor)
+        table = with_sites(flat, table, spacing, rounds, len(peaks), cell, joint=joint,
+                           floor=floor)  # fmt: skip
         if heavy is not None:
             heavy = _heavy_like(table, heavy, len(peaks))
     table = table.drop(columns="sigma_amplitude")
@@ -474,11 +485,16 @@ def _image_cell(
         average, cells = stacked_motif(flats, vectors)
         noise = noise_sigma(chosen[0])
     columns = motif_columns(average, cells, vectors, noise)
-    if modality in CELL_FITTED and len(columns) > 1:
-        fitted = motif_columns(average, cells, vectors, noise, fit=True)
-        if column_spacing(fitted, vectors) < CLOSE_PAIRS * float(np.hypot(*vectors.T).min()):
-            columns = fitted
-    return Cell(vectors, columns) if len(columns) else None
+    width = math.nan
+    if modality in CELL_FITTED and len(columns):
+        placed, widths = fitted_motif_columns(average, cells, vectors, noise)
+        if len(widths) and np.isfinite(widths).all():
+            width = float(widths.min())
+            if len(placed) > 1 and column_spacing(placed, vectors) < CLOSE_PAIRS * float(
+                np.hypot(*vectors.T).min()
+            ):
+                columns = placed
+    return Cell(vectors, columns, width) if len(columns) else None
 
 
 def _nearest_columns(

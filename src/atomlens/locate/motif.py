@@ -32,6 +32,8 @@ __all__ = [
     "Cell",
     "cell_vectors",
     "column_spacing",
+    "fitted_columns",
+    "fitted_motif_columns",
     "motif",
     "motif_columns",
     "motif_maxima",
@@ -47,6 +49,9 @@ class Cell(NamedTuple):
     vectors: np.ndarray
     #: (m, 2) the columns of the cell, (dy, dx) [px] from the strongest (the first, at 0).
     columns: np.ndarray
+    #: The Gaussian width of its narrowest column [px] (:func:`fitted_columns`); NaN when
+    #: not fitted.
+    width: float = math.nan
 
 
 #: A lattice translation's autocorrelation peak is at least this fraction of the highest one.
@@ -205,9 +210,7 @@ def stacked_motif(frames: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, 
     return total / len(frames), cells
 
 
-def motif_columns(
-    average: np.ndarray, cells: int, vectors: np.ndarray, noise: float, fit: bool = False
-) -> np.ndarray:
+def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: float) -> np.ndarray:
     """The columns of an averaged unit cell: (m, 2) (dy, dx) [px] from its strongest column,
     the shortest way round (the strongest first, at (0, 0)).
 
@@ -215,10 +218,32 @@ def motif_columns(
     :data:`RELATIVE_PROMINENCE` of the strongest's and :data:`SIGNIFICANCE` standard errors
     (``noise`` [image units per pixel] over the square root of ``cells``), and whose height is
     at least :data:`RELATIVE_HEIGHT` of the strongest's; of two closer than a quarter of the
-    shortest cell vector (a flat top), the stronger. Empty when ``cells`` is 0. With ``fit``,
-    the columns are where :func:`fitted_centres` puts them (a Gaussian each, fitted to the
-    whole motif) rather than at its maxima.
+    shortest cell vector (a flat top), the stronger. Empty when ``cells`` is 0.
     """
+    return _from_first(_cell_maxima(average, cells, vectors, noise), vectors)
+
+
+def fitted_motif_columns(
+    average: np.ndarray, cells: int, vectors: np.ndarray, noise: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`motif_columns` placed by :func:`fitted_columns` (a Gaussian each, fitted to the
+    whole motif) rather than at the motif's maxima, and their Gaussian widths (m,) [px] (NaN
+    where the fit failed and the maxima are returned)."""
+    maxima = _cell_maxima(average, cells, vectors, noise)
+    if not len(maxima):
+        return maxima, np.zeros(0)
+    centres, widths = fitted_columns(average, vectors, maxima)
+    return _from_first(centres, vectors), widths
+
+
+def _from_first(positions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``positions`` (m, 2) [px] from the first, the shortest way round."""
+    return np.array([_shortest(p - positions[0], vectors) for p in positions]).reshape(-1, 2)
+
+
+def _cell_maxima(average: np.ndarray, cells: int, vectors: np.ndarray, noise: float) -> np.ndarray:
+    """The motif's columns (:func:`motif_columns`) at its maxima, (m, 2) [px from the motif's
+    origin], the strongest first."""
     if not cells:
         return np.zeros((0, 2))
     tops, prominence = motif_maxima(average)
@@ -240,31 +265,30 @@ def motif_columns(
     refined = np.array([top + _quadratic_offset(wrapped[top[0] : top[0] + 2 * m + 1,
                                                         top[1] : top[1] + 2 * m + 1])
                         for top in tops[keep]])  # fmt: skip
-    positions = np.array([_shortest((top - refined[0]) / samples @ vectors, vectors)
-                          for top in refined])  # fmt: skip
+    positions = refined / samples @ vectors
     kept: list[int] = []
     for i, position in enumerate(positions):
         if all(np.hypot(*_shortest(position - positions[j], vectors)) >= shortest / 4
                for j in kept):  # fmt: skip
             kept.append(i)
-    if not fit or len(kept) < 2:
-        return positions[kept]
-    centres = fitted_centres(average, vectors, refined[kept] / samples @ vectors)
-    return np.array([_shortest(centre - centres[0], vectors) for centre in centres])
+    return positions[kept]
 
 
-#: Most columns a cell may hold for :func:`fitted_centres` to fit them (more: the maxima).
+#: Most columns a cell may hold for :func:`fitted_columns` to fit them (more: the maxima).
 MOST_FITTED = 8
 #: A fitted centre stays within this fraction of the nearest distance between the maxima.
 FIT_REACH = 0.3
 
 
-def fitted_centres(average: np.ndarray, vectors: np.ndarray, maxima: np.ndarray) -> np.ndarray:
-    """The centres (m, 2) [px from the motif's origin] of the columns of a periodic motif: a
-    round Gaussian each (its own amplitude and width) and a constant, fitted by least squares
-    to the whole motif from its maxima ``maxima`` (m, 2) [px from the origin], which it returns
-    when the fit fails (a negative amplitude, a width over the nearest distance, a centre
-    moved more than :data:`FIT_REACH` of it) or the cell holds over :data:`MOST_FITTED`.
+def fitted_columns(
+    average: np.ndarray, vectors: np.ndarray, maxima: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The centres (m, 2) [px from the motif's origin] and Gaussian widths (m,) [px] of the
+    columns of a periodic motif: a round Gaussian each (its own amplitude and width) and a
+    constant, fitted by least squares to the whole motif from its maxima ``maxima`` (m, 2) [px
+    from the origin]; the maxima and NaN widths when the fit fails (a negative amplitude, a
+    width over the nearest distance, a centre moved more than :data:`FIT_REACH` of it) or the
+    cell holds over :data:`MOST_FITTED`.
 
     The maxima of two overlapping columns lie closer together than the columns: a blurred
     Si [110] dumbbell's by 0.34 instead of 0.41 of the lattice spacing in a real image (and
@@ -273,8 +297,9 @@ def fitted_centres(average: np.ndarray, vectors: np.ndarray, maxima: np.ndarray)
     """
     m = len(maxima)
     nearest = column_spacing(maxima, vectors)
+    failed = maxima, np.full(m, math.nan)
     if m > MOST_FITTED or not math.isfinite(nearest):
-        return maxima
+        return failed
     rows, cols = average.shape
     step = 2  # every other sample: 2 per pixel at STEP_PX, plenty for columns 4+ px wide
     u, v = np.meshgrid(np.arange(0, rows, step) / rows, np.arange(0, cols, step) / cols,
@@ -315,14 +340,14 @@ def fitted_centres(average: np.ndarray, vectors: np.ndarray, maxima: np.ndarray)
         result = optimize.least_squares(residual, start, jac=jacobian, method="lm",
                                         max_nfev=200)  # fmt: skip
     except (ValueError, np.linalg.LinAlgError):
-        return maxima
+        return failed
     amplitude, centres = result.x[1::4], result.x[1:].reshape(m, 4)[:, 1:3]
     width = np.abs(result.x[4::4])
     moved = np.hypot(*(centres - maxima).T)
     if (not np.all(np.isfinite(result.x)) or (amplitude <= 0).any()
             or (width > nearest).any() or (moved > FIT_REACH * nearest).any()):  # fmt: skip
-        return maxima
-    return centres
+        return failed
+    return centres, width
 
 
 def motif_spacing(image: np.ndarray, vectors: np.ndarray, noise: float) -> tuple[float, int]:

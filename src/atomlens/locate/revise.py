@@ -39,6 +39,7 @@ from atomlens.locate.sites import (
 __all__ = [
     "RIVAL_SIGNIFICANCE",
     "WIDEST",
+    "WIDTH_FLOOR",
     "WIDTH_OUTLIER",
     "drop_duplicates",
     "fitted",
@@ -47,6 +48,7 @@ __all__ = [
     "refit_near",
     "thinned",
     "typical_width",
+    "width_floor",
     "window",
     "with_sites",
 ]
@@ -108,15 +110,17 @@ def fitted(
     widest: np.ndarray | float | None = None,
     *,
     joint: bool = True,
+    floor: float = 0.3,
 ) -> pd.DataFrame:
     """The refined columns of integer starts ``starts`` that converged with their centre on
     the image (the index is the start's; ``sigma_amplitude`` kept for the caller). Widths stay
-    within [``narrowest``, ``widest``] px and never exceed :data:`WIDEST` spacings; ``joint``:
-    strongly overlapping columns fitted jointly (``refine_columns``)."""
+    within [``narrowest``, ``widest``] px, never under ``floor`` [px] (:func:`width_floor`)
+    and never over :data:`WIDEST` spacings; ``joint``: strongly overlapping columns fitted
+    jointly (``refine_columns``)."""
     half, width = window(spacing)
     cap = max(WIDEST * spacing, 0.7)
     widest = cap if widest is None else np.minimum(widest, cap)
-    narrowest = np.minimum(narrowest, widest)
+    narrowest = np.minimum(np.maximum(narrowest, floor), widest)
     fit = refine_columns(image, starts, half=half, width=width, rounds=rounds,
                          narrowest=narrowest, widest=widest, joint=joint)  # fmt: skip
     table = pd.DataFrame(fit.columns)
@@ -133,6 +137,22 @@ def typical_width(table: pd.DataFrame) -> float:
     return float(strong.median()) if len(strong) else float(table["width"].median())
 
 
+#: The narrowest a column's fitted Gaussian may be, in widths of the averaged unit cell's
+#: narrowest column (:class:`~atomlens.locate.motif.Cell`). At a few tens of counts per
+#: column (0.04 counts per pixel at 20 e-/column on a 256 px Si [110] scene) a free width
+#: shrinks onto a few counts (0.7 px where the columns are 4 px wide) and the fit follows
+#: the noise; held near the width every column has, it uses all of them.
+WIDTH_FLOOR = 0.75
+
+
+def width_floor(cell: Cell | None) -> float:
+    """The least fitted width [px] for an image whose averaged cell is ``cell``:
+    :data:`WIDTH_FLOOR` of its narrowest column's, or 0.3 px without a fitted cell."""
+    if cell is None or not np.isfinite(cell.width):
+        return 0.3
+    return max(0.3, WIDTH_FLOOR * float(cell.width))
+
+
 def refit_near(
     flat: np.ndarray,
     table: pd.DataFrame,
@@ -145,6 +165,7 @@ def refit_near(
     around: np.ndarray | None = None,
     *,
     joint: bool = True,
+    floor: float = 0.3,
 ) -> pd.DataFrame:
     """``table`` with the columns ``bounded`` (index labels) and new columns at ``sites``
     [px] fitted again, their width held within :data:`~atomlens.locate.sites.SITE_WIDTH` of
@@ -171,7 +192,7 @@ def refit_near(
     # only the held columns that reach the windows are drawn (all of them cost 0.1 s)
     touching = _near(held, starts, reach + 4.0 * float(held["width"].to_numpy().max(initial=0.0)))
     image = flat - column_image(flat.shape, touching)
-    fit = fitted(image, starts, spacing, rounds, narrowest, widest, joint=joint)
+    fit = fitted(image, starts, spacing, rounds, narrowest, widest, joint=joint, floor=floor)
     significant = fit["amplitude"] >= SITE_REFIT_SIGNIFICANCE * fit["sigma_amplitude"]
     drift = np.hypot(*(fit[["y", "x"]].to_numpy() - starts[fit.index]).T)
     significant &= drift <= SITE_DRIFT * spacing
@@ -186,7 +207,13 @@ def refit_near(
 
 
 def mended(
-    flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int, *, joint: bool = True
+    flat: np.ndarray,
+    table: pd.DataFrame,
+    spacing: float,
+    rounds: int,
+    *,
+    joint: bool = True,
+    floor: float = 0.3,
 ) -> pd.DataFrame:
     """``table`` with the fits whose width is off by more than :data:`WIDTH_OUTLIER` from the
     typical one (shrunk onto a noise spike, or spread over a neighbour) fitted again with
@@ -198,11 +225,17 @@ def mended(
     if not odd.any():
         return table
     return refit_near(flat, table, spacing, rounds, table.index[odd], np.zeros((0, 2)), width, 0,
-                      joint=joint)  # fmt: skip
+                      joint=joint, floor=floor)  # fmt: skip
 
 
 def pruned(
-    flat: np.ndarray, table: pd.DataFrame, spacing: float, rounds: int, *, joint: bool = True
+    flat: np.ndarray,
+    table: pd.DataFrame,
+    spacing: float,
+    rounds: int,
+    *,
+    joint: bool = True,
+    floor: float = 0.3,
 ) -> pd.DataFrame:
     """``table`` without the columns off the lattice beside a column on it
     (:func:`~atomlens.locate.sites.off_site_rivals`) whose amplitude is less than
@@ -218,7 +251,7 @@ def pruned(
     around = table.loc[drop, ["y", "x"]].to_numpy()
     kept = table[~drop]
     return refit_near(flat, kept, spacing, rounds, kept.index[:0], np.zeros((0, 2)),
-                       typical_width(kept), 0, around, joint=joint)  # fmt: skip
+                       typical_width(kept), 0, around, joint=joint, floor=floor)  # fmt: skip
 
 
 def _inside_image(sites: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -234,6 +267,7 @@ def with_sites(
     cell: Cell | None = None,
     *,
     joint: bool = True,
+    floor: float = 0.3,
 ) -> pd.DataFrame:
     """``table`` with the columns found at empty lattice sites (:mod:`atomlens.locate.sites`).
 
@@ -269,7 +303,7 @@ def with_sites(
             break
         before = len(table)
         table = refit_near(flat, table, spacing, rounds, table.index[:0], voted, width, first,
-                           joint=joint)  # fmt: skip
+                           joint=joint, floor=floor)  # fmt: skip
         if len(table) <= before:
             break
     return table
