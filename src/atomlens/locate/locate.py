@@ -18,7 +18,9 @@ The classical path (``method="classical"``, the Atomap-like baseline with no net
    above the lowest point there by at least 10 % of what the strongest columns do.
 4. Every column is refined on the (background-free) image by a batched Gaussian fit with its
    neighbours (:func:`~atomlens.locate.refine.refine_columns`), with position uncertainties;
-   its width stays under 0.35 spacings (:data:`~atomlens.locate.revise.WIDEST`).
+   its width stays under 0.35 spacings (:data:`~atomlens.locate.revise.WIDEST`) and, in
+   HAADF and ABF, over 0.75 of the averaged cell's narrowest column
+   (:func:`~atomlens.locate.revise.width_floor`).
 5. Columns whose fit fails (noise maxima) or whose centre lies off the image are dropped, as
    is the weaker of two that converge within a third of a spacing. HAADF: a fit more than 2.5
    times wider or narrower than the typical column (at a few tens of counts a weak column's
@@ -443,7 +445,7 @@ def _columns_dark(image: np.ndarray, modality: str, spacing: float) -> bool:
 #: of the reported evaluation the U-Net lost all of Au [001] at 1000 and 5000 e-/column.)
 CELL_FITTED = ("haadf", "abf")
 #: The averaged cell's columns are where a Gaussian each fits them
-#: (:func:`~atomlens.locate.motif.fitted_centres`), not at its maxima, when the fitted ones lie
+#: (:func:`~atomlens.locate.motif.fitted_columns`), not at its maxima, when the fitted ones lie
 #: closer than this [shortest cell vectors]: dumbbells (Si [110]: 0.41), whose blurred maxima
 #: are closer still (0.34 in the real Si [110] image, under the 0.38 a spacing must reach, so
 #: one column a dumbbell was found; 0.36 on a simulated one at 0.1 Å/px, where noise between
