@@ -192,9 +192,11 @@ def test_a_width_floor_keeps_sparse_fits_from_shrinking_onto_a_few_counts():
     centres = square_lattice(size=160, period=14.0, seed=2, jitter=0.5)
     height = 20.0 / (2 * np.pi * 3.0**2)
     expected = gaussian_columns((160, 160), centres, np.full(len(centres), height), 3.0)
-    floor = width_floor(Cell(np.eye(2) * 14.0, np.zeros((1, 2)), 3.0))
+    floor = width_floor(Cell(np.eye(2) * 14.0, np.zeros((1, 2)), 3.0), 14.0)
     assert floor == pytest.approx(2.25)
-    assert width_floor(None) == 0.3
+    assert width_floor(None, 14.0) == 0.3
+    # a cell column wider than any column may be (0.35 spacings) sets no floor
+    assert width_floor(Cell(np.eye(2) * 14.0, np.zeros((1, 2)), 5.0), 14.0) == 0.3
     errors = {0.3: [], floor: []}
     for seed in range(3):
         image = np.random.default_rng(seed).poisson(expected).astype(float)

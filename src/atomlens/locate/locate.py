@@ -375,7 +375,7 @@ def _frame_columns(
     # joint fits of strongly overlapping columns need blob-like columns: on the tuning scenes
     # they made HRTEM positions worse (fringes), ABF ones better and worse by turns
     joint = modality == "haadf"
-    floor = width_floor(cell)
+    floor = width_floor(cell, spacing)
     table = drop_duplicates(fitted(flat, peaks, spacing, rounds, joint=joint, floor=floor),
                             spacing / 3.0)  # fmt: skip
     # the later refits fit a few columns each: whether the columns come in close pairs is

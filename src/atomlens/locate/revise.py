@@ -145,10 +145,14 @@ def typical_width(table: pd.DataFrame) -> float:
 WIDTH_FLOOR = 0.75
 
 
-def width_floor(cell: Cell | None) -> float:
-    """The least fitted width [px] for an image whose averaged cell is ``cell``:
-    :data:`WIDTH_FLOOR` of its narrowest column's, or 0.3 px without a fitted cell."""
-    if cell is None or not np.isfinite(cell.width):
+def width_floor(cell: Cell | None, spacing: float) -> float:
+    """The least fitted width [px] for an image whose averaged cell is ``cell`` and whose
+    columns are ``spacing`` [px] apart: :data:`WIDTH_FLOOR` of the cell's narrowest column's,
+    or 0.3 px without a fitted cell or when that column is wider than any column may be
+    (:data:`WIDEST` spacings: a column the cell did not show was fitted into it, as the S2
+    beside Mo of a MoS2 scene at 50 e-/column, whose one Gaussian came out 9.9 px wide for
+    columns 4 px wide, and every fit was held at the widest)."""
+    if cell is None or not np.isfinite(cell.width) or cell.width > WIDEST * spacing:
         return 0.3
     return max(0.3, WIDTH_FLOOR * float(cell.width))
 
