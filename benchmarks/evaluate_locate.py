@@ -46,6 +46,9 @@ Methods:
 - ``structure``: ``method="structure"``, the structure-conditioned network (paper 002) given
   the scene's material and zone axis;
 - ``unet+spacing``, ``structure+spacing``: the same given the true spacing;
+- ``+precise`` after any of them (``classical+precise``): ``precise=True``, every HAADF
+  column fitted again in a wider window once found (not in the default ``--methods``; its
+  own run and table in docs/locate.md);
 - ``atomap``: Atomap's standard workflow (peer, its own environment,
   ``benchmarks/peers/atomap_peer.py``), given the separation 0.45 x the true nearest-neighbour
   distance (information ``classical`` does not get) and, for ABF and dark HRTEM, the image
@@ -173,10 +176,14 @@ def run_locate(
     scene: Scene, image: np.ndarray, method: str, models: dict[str, str]
 ) -> tuple[np.ndarray, float]:
     """atomlens.locate with a method name of this benchmark (``+spacing``: the true spacing
-    given; ``structure``: the scene's material and zone axis given)."""
-    name, _, given = method.partition("+")
-    options: dict = {"method": name}
-    if given == "spacing":
+    given; ``+precise``: ``precise=True``; ``structure``: the scene's material and zone axis
+    given)."""
+    name, *given = method.split("+")
+    unknown = set(given) - {"spacing", "precise"}
+    if unknown:
+        raise ValueError(f"unknown method modifier(s) {sorted(unknown)} in {method!r}")
+    options: dict = {"method": name, "precise": "precise" in given}
+    if "spacing" in given:
         options["spacing"] = scene.spacing * scene.pixel_size
     if name in models:
         options["model"] = models[name]

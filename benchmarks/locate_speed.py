@@ -9,7 +9,8 @@ a random in-plane rotation, Poisson noise) at 1024 x 1024 px, with the pixel siz
 material chosen so that about 2000 columns are scored, at 200 electrons per column. atomlens
 runs ``locate(image, pixel_size=...)`` (everything else, the spacing included, estimated from
 the image), timed as the median of ``--repeats`` runs in this process after one warm-up run,
-alternated with as many runs with ``site_search=False`` (the lattice-site search's cost);
+alternated with as many runs with ``site_search=False`` (the lattice-site search's cost) and
+with ``precise=True`` (the wider refit's cost and gain);
 Atomap (benchmark-only, its own environment: ``benchmarks/peers/atomap/setup.sh``) runs once,
 with the separation 0.45 x the true spacing, timed inside its process (start-up excluded).
 Both are scored against the truth like ``evaluate_locate.py`` (F1, radial RMSE, and the RMSE
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         scene = make_scene("haadf", material, index, args.size, pixel_size)
         image, _, scale = noisy(scene, DOSE, 0)
         bounds = column_bounds(scene, scale)
-        times, plain_times = [], []
+        times, plain_times, precise_times = [], [], []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             locate(image, pixel_size=pixel_size)  # warm-up: imports, allocations
@@ -71,13 +72,18 @@ def main(argv: list[str] | None = None) -> None:
                 start = time.perf_counter()
                 plain = locate(image, pixel_size=pixel_size, site_search=False)
                 plain_times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                fine = locate(image, pixel_size=pixel_size, precise=True)
+                precise_times.append(time.perf_counter() - start)
         found = table[["y", "x"]].to_numpy(float)
         row = {"material": material, "pixel_size": pixel_size, "columns": len(scene.truth),
                "found": len(table), "spacing_px": scene.spacing,
                "atomlens_s": float(np.median(times)), "atomlens_s_all": times,
                "atomlens": score(scene, found, bounds),
                "no_sites_s": float(np.median(plain_times)), "no_sites_s_all": plain_times,
-               "no_sites": score(scene, plain[["y", "x"]].to_numpy(float), bounds)}  # fmt: skip
+               "no_sites": score(scene, plain[["y", "x"]].to_numpy(float), bounds),
+               "precise_s": float(np.median(precise_times)), "precise_s_all": precise_times,
+               "precise": score(scene, fine[["y", "x"]].to_numpy(float), bounds)}  # fmt: skip
         if atomap is not None:
             separation = max(2, int(0.45 * scene.spacing))
             positions, seconds = atomap(image[None], separation, dark=False)
@@ -101,9 +107,9 @@ def markdown(rows: list[dict], settings: dict) -> str:
         f"{settings['dose_column']:g} e-/column; Atomap {settings['atomap']}.",
         "",
         "| material | Å/px | columns | atomlens s | atomlens F1 | RMSE [pm] | RMSE / CRB "
-        "| no site search: s | F1 | RMSE / CRB "
+        "| no site search: s | F1 | RMSE / CRB | precise: s | F1 | RMSE / CRB "
         "| Atomap s | Atomap F1 | RMSE [pm] | RMSE / CRB | speed-up |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         ours, plain = row["atomlens"], row.get("no_sites")
@@ -112,6 +118,9 @@ def markdown(rows: list[dict], settings: dict) -> str:
                  f"{ours['rmse_over_crb']:.2f}"]  # fmt: skip
         cells += ([f"{row['no_sites_s']:.2f}", f"{plain['f1']:.3f}",
                    f"{plain['rmse_over_crb']:.2f}"] if plain else ["-"] * 3)  # fmt: skip
+        fine = row.get("precise")
+        cells += ([f"{row['precise_s']:.2f}", f"{fine['f1']:.3f}",
+                   f"{fine['rmse_over_crb']:.2f}"] if fine else ["-"] * 3)  # fmt: skip
         if "atomap" in row:
             peer = row["atomap"]
             cells += [f"{row['atomap_s']:.1f}", f"{peer['f1']:.3f}", f"{peer['rmse_pm']:.1f}",

@@ -86,3 +86,23 @@ def test_site_search_can_be_turned_off_and_on(tmp_path, image_file, monkeypatch)
                      "--no-progress"]) == 0  # fmt: skip
         assert len(pd.read_csv(out)) == 100
     assert seen == [None, True, False]
+
+
+def test_precise_is_passed_on(tmp_path, image_file, monkeypatch):
+    import atomlens.locate
+
+    seen = []
+    original = atomlens.locate.locate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("precise"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(atomlens.locate, "locate", spy)
+    out = tmp_path / "precise.csv"
+    assert main(["locate", str(image_file), "--precise", "-o", str(out), "--no-progress"]) == 0
+    assert len(pd.read_csv(out)) == 100
+    assert (
+        main(["locate", str(image_file), "-o", str(tmp_path / "plain.csv"), "--no-progress"]) == 0
+    )
+    assert seen == [True, False]

@@ -473,6 +473,7 @@ def refine_columns(
     narrowest: np.ndarray | float = 0.3,
     widest: np.ndarray | float | None = None,
     joint: bool = True,
+    initial: np.ndarray | None = None,
 ) -> ColumnFit:
     """Fit a Gaussian to every column, neighbours together, with position uncertainties.
 
@@ -504,6 +505,10 @@ def refine_columns(
         with those neighbours (:mod:`atomlens.locate.coupled`): near the Cramer-Rao bound for
         blob-like (Gaussian) columns such as HAADF's; ``locate`` turns it off for ABF and
         HRTEM, whose column contrast is not a blob.
+    initial : ndarray (n, 5), optional
+        A fit to start from: amplitude, y, x [px, image coordinates], width [px] and
+        background of every column. The first round then already has the neighbours'
+        Gaussians subtracted (with ``rounds=1``, one round of the block iteration from it).
 
     Returns
     -------
@@ -520,11 +525,19 @@ def refine_columns(
     widest = np.broadcast_to(np.asarray(2.0 * half + 1 if widest is None else widest,
                                         dtype=np.float64), n).copy()  # fmt: skip
     raw, mask, start = _start(image, peaks, half, width)
+    if initial is not None:
+        start = np.array(initial, dtype=np.float64)
+        if start.shape != (n, 5) or not np.isfinite(start).all():
+            raise ValueError(
+                f"initial=... must be finite (amplitude, y, x, width, background) of each of "
+                f"the {n} columns, shape ({n}, 5), got {start.shape}."
+            )
+        start[:, 1:3] -= peaks
     params = start
     model = _WindowModel(raw, mask, half)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for round_ in range(max(1, rounds)):
-            if round_:
+            if round_ or initial is not None:
                 inside = _inside(params, half)
                 current = np.where(inside[:, None], params, 0.0)
                 current[:, 3] = np.where(inside, params[:, 3], 1.0)  # no zero width
@@ -532,7 +545,8 @@ def refine_columns(
                 model.data = raw - signal * mask
                 params = np.where(inside[:, None], params, start)  # a lost fit starts again
                 _set_weights(model, np.where(inside[:, None], params, start))
-            steps = iterations if round_ == 0 else max(1, iterations // 2)  # warm starts
+            warm = round_ or initial is not None
+            steps = max(1, iterations // 2) if warm else iterations
             last = round_ == max(1, rounds) - 1
             tolerances = (STEP_TOLERANCE, COST_TOLERANCE) if last else EARLY_TOLERANCES
             params = _fit_windows(model, params, steps, widest, threads, tolerances, narrowest)
@@ -540,7 +554,8 @@ def refine_columns(
         cost, normal, _ = _normal_equations(model, params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         covariance = _covariance(normal, cost / dof)
-        if joint and rounds > 1:  # strongly overlapping neighbours fitted jointly
+        # strongly overlapping neighbours fitted jointly, once their neighbours were fitted
+        if joint and (rounds > 1 or initial is not None):
             bounds = (narrowest, widest)
             params, covariance = _refit_coupled(
                 image, peaks, params, covariance, half, model, bounds, iterations, threads
