@@ -339,7 +339,7 @@ def with_sites(
     The sites the found columns vote for are tested at their fixed positions (the residual
     image's Gaussian amplitude over its standard error, taken at a false discovery rate:
     :func:`~atomlens.locate.sites.site_discoveries`); the columns that pass are fitted with
-    their neighbours (:func:`refit_near`). A second pass lets the new columns vote too (a
+    their neighbours (:func:`refit_near`). Later passes let the new columns vote too (a
     weak sublattice is filled from both sides). ``cell``: the image's averaged unit cell,
     whose columns are sites even where the peak finder found none of their sublattice; those
     sites are taken only when most of them pass the fixed 3 standard errors (a sublattice the
