@@ -69,17 +69,23 @@ def test_bad_inputs_and_outputs_get_one_line_errors(tmp_path, image_file, capsys
     assert existing.read_text() == "keep me" and image_file.read_bytes() == before
 
 
-def test_site_search_can_be_turned_off_and_on(tmp_path, image_file, monkeypatch):
+def spied_option(monkeypatch, name: str) -> list:
+    """The values of ``atomlens.locate``'s keyword ``name`` in the calls the CLI makes."""
     import atomlens.locate
 
     seen = []
     original = atomlens.locate.locate
 
     def spy(*args, **kwargs):
-        seen.append(kwargs.get("site_search"))
+        seen.append(kwargs.get(name))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(atomlens.locate, "locate", spy)
+    return seen
+
+
+def test_site_search_can_be_turned_off_and_on(tmp_path, image_file, monkeypatch):
+    seen = spied_option(monkeypatch, "site_search")
     for choice in ("auto", "on", "off"):
         out = tmp_path / f"{choice}.csv"
         assert main(["locate", str(image_file), "--site-search", choice, "-o", str(out),
@@ -89,20 +95,9 @@ def test_site_search_can_be_turned_off_and_on(tmp_path, image_file, monkeypatch)
 
 
 def test_precise_is_passed_on(tmp_path, image_file, monkeypatch):
-    import atomlens.locate
-
-    seen = []
-    original = atomlens.locate.locate
-
-    def spy(*args, **kwargs):
-        seen.append(kwargs.get("precise"))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(atomlens.locate, "locate", spy)
-    out = tmp_path / "precise.csv"
-    assert main(["locate", str(image_file), "--precise", "-o", str(out), "--no-progress"]) == 0
-    assert len(pd.read_csv(out)) == 100
-    assert (
-        main(["locate", str(image_file), "-o", str(tmp_path / "plain.csv"), "--no-progress"]) == 0
-    )
+    seen = spied_option(monkeypatch, "precise")
+    for flags, name in ((["--precise"], "precise.csv"), ([], "plain.csv")):
+        out = tmp_path / name
+        assert main(["locate", str(image_file), *flags, "-o", str(out), "--no-progress"]) == 0
+        assert len(pd.read_csv(out)) == 100
     assert seen == [True, False]
