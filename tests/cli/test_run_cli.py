@@ -63,3 +63,19 @@ def test_the_report_renders_in_a_headless_browser(run_folder, tmp_path):
         pixels = np.asarray(picture.convert("L"), dtype=float)
     assert pixels.shape == (3000, 1200)
     assert pixels.std() > 20  # text and figures, not a blank page
+
+
+def test_precise_is_passed_to_the_chain(tmp_path, drifting_stack, monkeypatch):
+    import atomlens.pipeline
+
+    seen = []
+    original = atomlens.pipeline.run
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("precise"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(atomlens.pipeline, "run", spy)
+    image = write_tiff(tmp_path / "image.tif", drifting_stack(frames=1)[0], pixel_size=0.2)
+    assert main(["run", str(image), "--no-restore", "--precise", "-o", str(tmp_path / "a")]) == 0
+    assert seen == [True]

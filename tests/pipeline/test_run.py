@@ -117,6 +117,17 @@ def test_columns_can_be_found_on_the_enhanced_image_and_fitted_on_the_counts():
     assert any(note.startswith("Not enhanced") for note in abf.notes)
 
 
+def test_precise_refits_the_same_columns_and_is_recorded(image_run):
+    result = run(lattice_frames(), "haadf", pixel_size=PIXEL, restore=False, precise=True,
+                 progress=False)  # fmt: skip
+    assert result.columns.attrs["precise"] and not image_run.columns.attrs["precise"]
+    assert result.summary()["settings"]["precise"] is True
+    assert len(result.columns) == len(image_run.columns) == 64
+    moved = np.hypot(*(result.columns[["y", "x"]].to_numpy()
+                       - image_run.columns[["y", "x"]].to_numpy()).T)  # fmt: skip
+    assert 0 < moved.max() < 0.15 * PERIOD
+
+
 def test_an_image_without_columns_is_refused_with_the_reason():
     noise = np.random.default_rng(3).poisson(50.0, (64, 64)).astype(np.float32)
     with pytest.raises(InputError, match="no periodic column arrangement"):
