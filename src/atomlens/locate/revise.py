@@ -300,7 +300,7 @@ def polished(
     ``benchmarks/evaluate_locate.py``, MoS2 and GaN columns 0.2-0.25 spacings wide: 4-13 %
     lower position RMSE at 50-1000 e-/column). The columns are not changed here, only their
     fits: one that fails, or moves by more than :data:`POLISH_DRIFT` spacings, keeps the fit
-    it had. It costs about as much as the detection's fits and more: ``locate`` took 1.9-2.7
+    it had. It costs about as much as the detection's fits and more: ``locate`` took 1.6-2.7
     x as long with it on 1024 x 1024 HAADF scenes (``benchmarks/locate_speed.py``).
     """
     if not len(table):
