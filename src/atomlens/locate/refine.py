@@ -396,6 +396,11 @@ def neighbour_reach(half: int, width: float) -> float:
     return math.sqrt(2.0) * half + 4.0 * width
 
 
+#: The most values [floats] the wide neighbours of :func:`_neighbour_signal` are evaluated
+#: at in one piece (about 16 MB each array).
+PAIR_VALUES = 2_000_000
+
+
 def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, width: float) -> np.ndarray:
     """(n, k*k): the Gaussians (no background) of the other columns at each window's pixels.
 
@@ -472,11 +477,6 @@ def _neighbour_signal(peaks: np.ndarray, params: np.ndarray, half: int, width: f
                 total.shape
             )
     return total
-
-
-#: The most values [floats] the wide neighbours of :func:`_neighbour_signal` are evaluated
-#: at in one piece (about 16 MB each array).
-PAIR_VALUES = 2_000_000
 
 
 def refine_columns(
