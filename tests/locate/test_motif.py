@@ -311,15 +311,16 @@ def test_the_cell_fit_puts_overlapping_columns_where_they_are_not_at_their_maxim
     # whole motif, puts them 15 px apart again
     image, _, vectors = blurred_dumbbells(256, 15.0, 5.5)
     average, cells = motif(image, vectors)
-    maxima = column_spacing(motif_columns(average, cells, vectors, 1e-3), vectors)
-    columns, widths = fitted_motif_columns(average, cells, vectors, 1e-3)
+    at_maxima, columns, widths = fitted_motif_columns(average, cells, vectors, 1e-3)
+    np.testing.assert_array_equal(at_maxima, motif_columns(average, cells, vectors, 1e-3))
+    maxima = column_spacing(at_maxima, vectors)
     assert maxima < 14.0
     assert column_spacing(columns, vectors) == pytest.approx(15.0, abs=0.1)
     assert widths == pytest.approx([5.5, 5.5], rel=0.02)
     # resolved columns keep their maxima (to the fit's precision)
     image, _, vectors = blurred_dumbbells(256, 15.0, 3.0)
     average, cells = motif(image, vectors)
-    columns, widths = fitted_motif_columns(average, cells, vectors, 1e-3)
+    _, columns, widths = fitted_motif_columns(average, cells, vectors, 1e-3)
     assert column_spacing(columns, vectors) == pytest.approx(15.0, abs=0.05)
     assert widths == pytest.approx([3.0, 3.0], rel=0.02)
 

@@ -491,10 +491,11 @@ def _image_cell(
         flats = [subtract_background(-frame if dark else frame, estimate) for frame in chosen]
         average, cells = stacked_motif(flats, vectors)
         noise = noise_sigma(chosen[0])
-    columns = motif_columns(average, cells, vectors, noise)
     width = math.nan
-    if modality in CELL_FITTED and len(columns):
-        placed, widths = fitted_motif_columns(average, cells, vectors, noise)
+    if modality not in CELL_FITTED:
+        columns = motif_columns(average, cells, vectors, noise)
+    else:
+        columns, placed, widths = fitted_motif_columns(average, cells, vectors, noise)
         if len(widths) and np.isfinite(widths).all():
             width = float(widths.min())
             if len(placed) > 1 and column_spacing(placed, vectors) < CLOSE_PAIRS * float(

@@ -225,15 +225,16 @@ def motif_columns(average: np.ndarray, cells: int, vectors: np.ndarray, noise: f
 
 def fitted_motif_columns(
     average: np.ndarray, cells: int, vectors: np.ndarray, noise: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`motif_columns` placed by :func:`fitted_columns` (a Gaussian each, fitted to the
-    whole motif) rather than at the motif's maxima, and their Gaussian widths (m,) [px] (NaN
-    where the fit failed and the maxima are returned)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`motif_columns` (at the motif's maxima), the same columns placed by
+    :func:`fitted_columns` (a Gaussian each, fitted to the whole motif), both (m, 2) [px], and
+    their Gaussian widths (m,) [px] (NaN where the fit failed and the maxima are returned).
+    The maxima are found once for both."""
     maxima = _cell_maxima(average, cells, vectors, noise)
     if not len(maxima):
-        return maxima, np.zeros(0)
+        return maxima, maxima, np.zeros(0)
     centres, widths = fitted_columns(average, vectors, maxima)
-    return _from_first(centres, vectors), widths
+    return _from_first(maxima, vectors), _from_first(centres, vectors), widths
 
 
 def _from_first(positions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
