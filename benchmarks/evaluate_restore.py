@@ -34,7 +34,9 @@ Column contrast: dark for ABF, bright for HAADF, for HRTEM dark where the clean 
 its median at the true columns. Finder spacing: the 10th percentile of the true columns'
 nearest-neighbour distances (0.8-4 Å).
 
-Methods run through ``atomlens.restore.restore``; a method that raises (``net`` before weights
+Methods run through ``atomlens.restore.restore``; ``net`` is the verb's default (the network,
+then the Wiener filter it pilots), ``net-alone`` the network's output alone
+(``wiener_step=False``); a method that raises (``net`` before weights
 ship, ``bm3d`` without the package) is skipped and the reason printed. ``bm3d*`` is BM3D with
 its noise level tuned on the truth: the factor of the estimated noise (0.7, 1, 1.4, 2, 2.8, 4)
 with the best PSNR on the first image of each set, applied to every image of the set (an upper
@@ -248,14 +250,16 @@ def restore_one(method: str, item: Item) -> np.ndarray:
     if importlib.util.find_spec("atomlens.restore.restore") is not None:
         from atomlens.restore import restore
 
+        network = method in ("net", "net-alone")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return restore(
                 item.image,
                 modality=item.scene.modality,
-                method=method,
+                method="net" if network else method,
                 pixel_size=item.scene.pixel_size,
-                model=NET_MODEL if method == "net" else None,
+                model=NET_MODEL if network else None,
+                wiener_step=method != "net-alone",
             )
     return classical.CLASSICAL[method](item.image)
 

@@ -53,3 +53,16 @@ def test_bad_files_get_one_line_errors(tmp_path, capsys):
     assert main(["restore", str(tmp_path / "missing.tif"), "--modality", "haadf", "-o",
                  str(tmp_path / "o.tif")]) == 2  # fmt: skip
     assert not (tmp_path / "o.tif").exists()
+
+
+def test_the_wiener_step_is_on_by_default_and_can_be_left_out(tmp_path, image_file):
+    from atomlens.restore import restore
+
+    data = read(image_file).data
+    for flags, expected in (([], restore(data)), (["--no-wiener-step"],
+                                                  restore(data, wiener_step=False))):  # fmt: skip
+        out = tmp_path / f"restored{len(flags)}.tif"
+        assert main(["restore", str(image_file), "--modality", "haadf", "-o", str(out),
+                     *flags]) == 0  # fmt: skip
+        assert np.allclose(read(out).data, expected, rtol=1e-5, atol=1e-5 * np.ptp(expected))
+    assert not np.allclose(restore(data), restore(data, wiener_step=False), rtol=1e-3)

@@ -203,3 +203,29 @@ def test_outliers_are_replaced_and_columns_are_not():
     for y, x in ((24, 32), (48, 64), (49, 65), (16, 88)):
         assert abs(cleaned[y, x] - truth[y, x]) < 6 * np.sqrt(truth[y, x])
     assert np.sum(cleaned != spiked) <= 6
+
+
+def test_a_pilot_only_shrinks_the_images_own_spectrum():
+    from scipy import fft
+
+    from atomlens.restore.classical import pilot_wiener
+
+    rng = np.random.default_rng(5)
+    vacuum = rng.poisson(30.0, size=(128, 128)).astype(float)
+    y, x = np.mgrid[:128, :128]
+    lattice = 30 + 20 * np.cos(np.pi * y / 8) ** 2 * np.cos(np.pi * x / 8) ** 2
+    for pilot in (lattice, np.full_like(vacuum, 30.0)):
+        out = pilot_wiener(vacuum, pilot)
+        shrunk = (
+            np.abs(fft.dctn(out, norm="ortho")) <= np.abs(fft.dctn(vacuum, norm="ortho")) + 1e-3
+        )
+        assert shrunk.all()
+    # a flat pilot says every coefficient but the mean is noise: the vacuum comes out flat
+    assert out.std() < 0.01 * vacuum.std() and out.mean() == pytest.approx(vacuum.mean(), rel=1e-4)
+
+
+def test_a_pilot_of_another_shape_is_refused():
+    from atomlens.restore.classical import pilot_wiener
+
+    with pytest.raises(ValueError, match="pilot"):
+        pilot_wiener(np.ones((32, 32)) + np.eye(32), np.ones((32, 31)))

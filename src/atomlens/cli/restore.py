@@ -43,6 +43,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default="float32",
         help="arithmetic of the network on the CPU",
     )
+    parser.add_argument(
+        "--no-wiener-step",
+        action="store_true",
+        help="the network's output alone, without the Wiener filter it pilots (method net)",
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="output file or folder")
     parser.add_argument("--plot", type=Path, help="also save input | restored panels as a PNG")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
@@ -62,9 +67,12 @@ def run(args: argparse.Namespace) -> int:
             pixel_size=pixel_size,
             model=args.model,
             precision=args.precision,
+            wiener_step=not args.no_wiener_step,
             progress=not args.no_progress and data.ndim == 3,
         )
 
     provenance = f"atomlens restore --modality {args.modality} --method {args.method}"
+    if args.no_wiener_step:
+        provenance += " --no-wiener-step"
     return transform_files(args, verb="restore", tag="restored", transform=transform,
                            provenance=provenance, title=f"restored ({args.method})")  # fmt: skip

@@ -9,6 +9,8 @@ them removes scan distortions (jitter, fly-back, lag).
   read_sigma**2``, fitted to local means and variances of the image.
 - :func:`gaussian`: a Gaussian filter whose width minimises Stein's unbiased risk estimate.
 - :func:`wiener`: an empirical Wiener filter on the image's (cosine) spectrum.
+- :func:`pilot_wiener`: the same with the signal power taken from a first estimate (the
+  network's output in ``restore(method="net")``).
 - :func:`nl_means`: non-local means (scikit-image) on the variance-stabilised image.
 - :func:`bm3d`: BM3D (the ``bm3d`` package, non-commercial licence, optional) on the
   variance-stabilised image.
@@ -69,6 +71,7 @@ __all__ = [
     "gaussian",
     "inverse_anscombe",
     "nl_means",
+    "pilot_wiener",
     "remove_outliers",
     "sure_sigma",
     "wiener",
@@ -478,6 +481,78 @@ def wiener(image: np.ndarray, *, smoothing: float = 1.0, over: float = 3.0) -> n
     coefficients = fft.dctn(values, norm="ortho", workers=1)
     power = ndimage.gaussian_filter(coefficients**2, smoothing, mode="mirror")
     signal = np.maximum(power - over * floor, 0.0)
+    gain = signal / (signal + floor)
+    gain[0, 0] = 1.0
+    return fft.idctn(coefficients * gain, norm="ortho", workers=1).astype(np.float32)
+
+
+def pilot_wiener(
+    image: np.ndarray, pilot: np.ndarray, noise: NoiseModel | None = None
+) -> np.ndarray:
+    """Empirical Wiener filter of ``image`` whose signal power is a first estimate's spectrum.
+
+    The second step of BM3D (Dabov et al. 2007, "Wiener filtering with a basic estimate" as
+    the pilot), here on the whole image's orthonormal cosine spectrum: every coefficient ``Z``
+    of the image is multiplied by ``P**2 / (P**2 + N0)``, with ``P`` the pilot's coefficient
+    and ``N0`` the mean noise variance (the noise model at the image mean, [counts^2] per
+    coefficient, as in :func:`wiener`); the mean (DC) is kept.
+
+    A network's errors are structured (it rounds the contrast, misses faint detail), and where
+    its output says signal dominates a coefficient, the image's own coefficient is the better
+    value. The result is the image's spectrum with each coefficient shrunk by a factor in
+    [0, 1]: no coefficient gains power. It selects, though: a pilot that shows a lattice the
+    image lacks passes the image's noise at that lattice's frequencies and removes the rest,
+    which looks like a lattice. Trust it no more than its pilot (``restore`` checks its final
+    output for invented peaks). It also keeps what the image has that the network had
+    removed: scan distortions come back in part (on simulated HAADF with fly-back alone at
+    50,000 e- per column, 0.6 dB lower PSNR than the network's own output; tuning scenes,
+    docs/restore.md).
+
+    Parameters
+    ----------
+    image : ndarray (rows, cols)
+        [counts], any offset and scale.
+    pilot : ndarray (rows, cols)
+        A first estimate of the undistorted image in the same units.
+    noise : NoiseModel, optional
+        ``image``'s noise when already known, and then ``image`` is taken as it is (outliers
+        already replaced); None replaces the outliers and fits the noise here.
+
+    Returns
+    -------
+    ndarray (rows, cols), float32
+        [counts].
+
+    Raises
+    ------
+    ValueError
+        ``pilot`` of another shape than ``image``, or not finite.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y, x = np.mgrid[:64, :64]
+    >>> lattice = 50 + 40 * np.cos(np.pi * y / 8) ** 2 * np.cos(np.pi * x / 8) ** 2
+    >>> noisy = rng.poisson(lattice).astype(float)
+    >>> rough = gaussian(noisy)  # a first estimate
+    >>> error = lambda a: float(np.sqrt(np.mean((a - lattice) ** 2)))
+    >>> bool(error(pilot_wiener(noisy, rough)) < error(rough) < error(noisy))
+    True
+    """
+    if noise is None:
+        values, noise = _prepare(image)
+    else:
+        values = check_image("image", image, min_size=8).astype(np.float64)
+    estimate = check_image("pilot", pilot, min_size=8).astype(np.float64)
+    if estimate.shape != values.shape:
+        raise ValueError(
+            f"pilot=... must have the image's shape {values.shape}; got {estimate.shape}."
+        )
+    floor = float(noise.variance(values.mean()))
+    if floor <= 0:
+        return values.astype(np.float32)
+    coefficients = fft.dctn(values, norm="ortho", workers=1)
+    signal = fft.dctn(estimate, norm="ortho", workers=1) ** 2
     gain = signal / (signal + floor)
     gain[0, 0] = 1.0
     return fft.idctn(coefficients * gain, norm="ortho", workers=1).astype(np.float32)
