@@ -10,7 +10,10 @@ corrected HAADF STEM, 200-2000 e-/px). Events are recognised on two sets of dete
 
 - ``truth+noise``: the true columns (as in ``evaluate_track.py``) with 0.3 px Gaussian noise
   per axis and 2 % of the detections dropped at random;
-- ``locate``: the columns ``atomlens.locate`` finds in the frames.
+- ``locate``: the columns ``atomlens.locate`` finds in the frames;
+- ``locate+counts``: the same detections and tracks, read by ``events(..., frames=)``: a site
+  that no detection of a frame holds but where the frame's counts show a column is occupied
+  (``atomlens.track.evidence``).
 
 Both are tracked by ``atomlens.track`` (defaults) and read by ``atomlens.track.events``
 (defaults). Matching rule: a found and a true event match when their frames differ by at most
@@ -58,7 +61,7 @@ SEED = 4000000
 MATERIALS = (("graphene", None), ("hBN", None), ("MoS2", "Mo"))
 VACANCIES = 6
 MOVES = ("hop", "vacancy_migration")
-DETECTIONS = ("truth+noise", "locate")
+DETECTIONS = ("truth+noise", "locate", "locate+counts")
 
 
 def simulate(index: int, frames: int, size: int, seed: int = SEED):
@@ -164,19 +167,21 @@ def evaluate_series(
     true = true_events(simulated, size, radius)
     rng = np.random.default_rng([seed, index, 1])
     found_noisy, _ = noisy(truth, rng, drift=False)
-    rows = []
+    rows, located = [], None
     for name in kinds:
         if name == "truth+noise":
             detections = found_noisy
         else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                detections = pd.DataFrame(
-                    atomlens.locate(simulated.frames, pixel_size=simulated.pixel_size)
-                )
+            if located is None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    located = pd.DataFrame(
+                        atomlens.locate(simulated.frames, pixel_size=simulated.pixel_size)
+                    )
+            detections = located
         start = time.perf_counter()
         tracks = track(detections, pixel_size=simulated.pixel_size)
-        found = events(tracks)
+        found = events(tracks, frames=simulated.frames if name == "locate+counts" else None)
         seconds = time.perf_counter() - start
         rows.append(
             {

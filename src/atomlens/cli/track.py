@@ -58,7 +58,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--events",
         type=Path,
         help="also write the recognised events (CSV): hops, vacancy creation and migration, "
-        "adatoms arriving and leaving, adatom clusters",
+        "adatoms arriving and leaving, adatom clusters (from a stack, a site whose column a "
+        "frame's detections missed but its counts show is not read as emptied)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_parallel_arguments(parser)
@@ -134,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
             **parallel,
         )
         features = trajectory_features(tracks) if args.features is not None else None
-        found = events(tracks) if args.events is not None else None
+        # a stack's own counts tell a missed column from an empty site (not a table's)
+        counts = None if isinstance(frames, pd.DataFrame) else frames
+        found = events(tracks, frames=counts) if args.events is not None else None
     except (InputError, ValueError) as error:  # name the file
         raise type(error)(f"{args.series}: {error}") from None
     with atomic_outputs(outputs, overwrite=args.overwrite, create_folders=True) as out:

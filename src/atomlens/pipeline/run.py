@@ -381,7 +381,10 @@ def _track(result: RunResult, progress: bool) -> None:
     result.tracks = track(columns, pixel_size=result.pixel_size, frame_time=result.frame_time)
     result.features = trajectory_features(result.tracks)
     result.msd = msd(result.tracks)
-    result.events = events(result.tracks)
+    # the frames the columns were fitted on: a column a frame's detections missed but its
+    # counts show is then no event
+    frames = result.restored if result.settings["locate_on"] == "restored" else result.data
+    result.events = events(result.tracks, frames=frames)
     movers = _movers(result.features, result.tracks.attrs, result.pixel_size)
     if len(movers):
         result.diffusion = ensemble_diffusion(result.tracks, particles=movers)

@@ -39,6 +39,7 @@ coordinates (drift included, as the tracks' ``y``, ``x``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -48,6 +49,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from atomlens.core.validation import ParameterError
+from atomlens.track.evidence import occupied_in_counts
 from atomlens.track.moves import FULL, _moves, _row
 from atomlens.track.sites import MIN_FRAMES, RADIUS, SPREAD, Sites, lattice_sites
 
@@ -267,6 +269,7 @@ def events(
     spread: float = SPREAD,
     radius: float = RADIUS,
     min_confidence: float = 0.0,
+    frames: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Recognise hops, vacancy creation and migration, adatoms and clusters in tracks.
 
@@ -288,6 +291,11 @@ def events(
         (:func:`atomlens.track.sites.lattice_sites`).
     min_confidence : float
         Events with a lower confidence are left out.
+    frames : ndarray (frames, rows, cols), optional
+        The stack the tracks were located in. A site that no detection of a frame holds but
+        where that frame's counts show a column (a missed detection, not an empty site;
+        :func:`atomlens.track.evidence.occupied_in_counts`) then counts as occupied, so that
+        a column missed for a frame reads as no move and no vacancy.
 
     Returns
     -------
@@ -306,7 +314,8 @@ def events(
     ------
     InputError
         Not a tracks table (no particle column, a particle twice in a frame, non-finite
-        positions, one frame).
+        positions, one frame); ``frames`` not a finite stack that holds every frame of the
+        tracks.
     ParameterError
         ``hold`` not a whole number >= 1; ``max_hop``, ``bond``, ``spread``, ``radius`` or
         ``min_confidence`` out of range.
@@ -326,6 +335,9 @@ def events(
     bond = _check_number("bond", bond, 0.5, 3.0, "column spacings")
     min_confidence = _check_number("min_confidence", min_confidence, 0.0, 1.0, "")
     sites = lattice_sites(tracks, min_frames=min_frames, spread=spread, radius=radius)
+    if frames is not None:
+        missed = occupied_in_counts(sites, frames, tracks)
+        sites = dataclasses.replace(sites, occupied=sites.occupied | missed)
     memory = tracks.attrs.get("memory", 3)
     max_gap = int(memory) + 1 if isinstance(memory, int | np.integer) else 4
     moves, moved = _moves(sites, int(hold), max_hop)

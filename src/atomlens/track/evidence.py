@@ -1,0 +1,153 @@
+"""Whether a frame's counts show a column at a lattice site that no detection holds.
+
+At a few tens of counts per column, ``locate`` misses some columns in one frame and finds them
+in the next. Read from the detections alone, every such flicker looks like an event: a site
+that empties (a vacancy made, or an atom gone to a neighbouring site) and fills again. The
+frames themselves tell the two apart: at an empty site a Gaussian column fitted at the site's
+fixed position has an amplitude near 0, at a missed column a positive one.
+
+:func:`occupied_in_counts` fits that amplitude (and a constant) at every observed site a frame
+left empty, in the frame with its detected columns' Gaussians subtracted
+(:func:`atomlens.locate.sites.site_significance`, the test locate's lattice-site search uses),
+and counts the site occupied when the amplitude is :data:`OCCUPIED_SIGNIFICANCE` standard
+errors above 0. :func:`atomlens.track.events` reads its sites with those columns added when
+given the frames.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from atomlens.core.validation import InputError, check_image
+from atomlens.locate.sites import column_image, site_significance
+from atomlens.track.sites import Sites
+
+__all__ = ["OCCUPIED_SIGNIFICANCE", "occupied_in_counts"]
+
+#: Standard errors above 0 that the amplitude of a column fitted at an empty site's fixed
+#: position needs for the site to count as occupied. At an empty site the amplitude over its
+#: error is close to a Student t (:func:`~atomlens.locate.sites.site_significance`): 3 is
+#: passed at about 0.2 % of truly empty sites.
+OCCUPIED_SIGNIFICANCE = 3.0
+#: Column width assumed when the tracks carry no fitted ``width`` [column spacings].
+DEFAULT_WIDTH = 0.25
+
+
+def _check_frames(frames: object, sites: Sites) -> object:
+    """The stack, checked to be 3-D and to cover every frame of the tracks (each frame is read
+    and checked when tested, so a lazy dask stack is never read whole), or InputError."""
+    shape = getattr(frames, "shape", None)
+    if shape is None:
+        frames = np.asarray(frames)
+        shape = frames.shape
+    if len(shape) != 3:
+        raise InputError(
+            f"frames=... must be a stack (frames, rows, cols); got an array of shape "
+            f"{tuple(shape)}."
+        )
+    if len(sites.frames) and (sites.frames.min() < 0 or sites.frames.max() >= shape[0]):
+        raise InputError(
+            f"frames=... holds {shape[0]} frame(s), but the tracks run from frame "
+            f"{int(sites.frames.min())} to {int(sites.frames.max())}: give the stack the tracks "
+            "were located in."
+        )
+    return frames
+
+
+def _frame(stack: object, frame: int) -> np.ndarray:
+    """Frame ``frame`` of the stack as float64, checked (finite, real)."""
+    return check_image("frames", np.asarray(stack[frame]), min_size=4).astype(np.float64)
+
+
+def _width(tracks: pd.DataFrame, spacing: float) -> float:
+    """The detections' median fitted width [px], or :data:`DEFAULT_WIDTH` spacings."""
+    if "width" in tracks:
+        widths = pd.to_numeric(tracks["width"], errors="coerce").to_numpy(float)
+        widths = widths[np.isfinite(widths) & (widths > 0)]
+        if len(widths):
+            return float(np.median(widths))
+    return DEFAULT_WIDTH * spacing
+
+
+def _detected(frame_table: pd.DataFrame, shape: tuple[int, int], width: float) -> np.ndarray:
+    """The Gaussians of a frame's detections (from their ``intensity`` and ``width``), or 0
+    when the tracks carry no intensities."""
+    if "intensity" not in frame_table or not len(frame_table):
+        return np.zeros(shape)
+    widths = (
+        frame_table["width"].to_numpy(float)
+        if "width" in frame_table
+        else np.full(len(frame_table), width)
+    )
+    widths = np.where(np.isfinite(widths) & (widths > 0), widths, width)
+    intensity = frame_table["intensity"].to_numpy(float)
+    amplitude = np.where(np.isfinite(intensity), intensity, 0.0) / (2.0 * math.pi * widths**2)
+    columns = {"y": frame_table["y"].to_numpy(float), "x": frame_table["x"].to_numpy(float),
+               "amplitude": amplitude, "width": widths}  # fmt: skip
+    return column_image(shape, columns)
+
+
+def _contrast(stack: object, tracks: pd.DataFrame, width: float) -> float:
+    """+1 when the detected columns are brighter than their surroundings (HAADF), -1 when
+    darker (ABF): the sign of the median amplitude at the detections of the first frames."""
+    values = []
+    for frame, group in tracks.groupby("frame", sort=True):
+        points = group[["y", "x"]].to_numpy(float)
+        values.append(site_significance(_frame(stack, int(frame)), points, width))
+        if sum(len(v) for v in values) >= 200:
+            break
+    middle = float(np.median(np.concatenate(values))) if values else 0.0
+    return -1.0 if middle < 0 else 1.0
+
+
+def occupied_in_counts(
+    sites: Sites,
+    frames: np.ndarray,
+    tracks: pd.DataFrame,
+    significance: float = OCCUPIED_SIGNIFICANCE,
+) -> np.ndarray:
+    """(F, S) bool: the observed sites no detection holds where the frame shows a column.
+
+    Parameters
+    ----------
+    sites : Sites
+        The lattice sites of ``tracks`` (:func:`atomlens.track.sites.lattice_sites`).
+    frames : ndarray or dask array (frames, rows, cols)
+        The stack the tracks were located in (frame ``f`` of the tracks is ``frames[f]``), any
+        units; columns bright or dark (told from the frames at the detections). Only the
+        frames with an empty site are read, one at a time.
+    tracks : DataFrame
+        The tracks (``frame``, ``y``, ``x`` [px]; ``intensity`` and ``width`` as ``locate``
+        writes them, when present, to subtract the detected columns before the test).
+    significance : float
+        Least amplitude of a column at the site [standard errors].
+
+    Returns
+    -------
+    ndarray (F, S) of bool
+        True where a site that no detection holds shows a column in the counts (a missed
+        detection); False elsewhere, and at every site a detection holds.
+
+    Raises
+    ------
+    InputError
+        ``frames`` not a finite 3-D stack, or fewer frames than the tracks name.
+    """
+    stack = _check_frames(frames, sites)
+    width = _width(tracks, sites.spacing)
+    sign = _contrast(stack, tracks, width)
+    found = np.zeros_like(sites.occupied)
+    candidates = sites.observed & ~sites.occupied
+    by_frame = dict(tuple(tracks.groupby("frame", sort=True)))
+    for index in np.flatnonzero(candidates.any(axis=1)):
+        frame = int(sites.frames[index])
+        image = sign * _frame(stack, frame)
+        detected = by_frame.get(frame, tracks.iloc[:0])
+        residual = image - _detected(detected, image.shape, width)
+        empty = np.flatnonzero(candidates[index])
+        places = sites.positions[empty] + sites.shift[index]
+        found[index, empty] = site_significance(residual, places, width) >= significance
+    return found
