@@ -1,10 +1,10 @@
 """Speed of the restoration network on a 1024 x 1024 image: size, precision and threads.
 
-Measures wall time of ``atomlens.restore.restore`` (tiling, scaling and the lattice check
-included) and of the bare network for the ``compact`` and ``full`` CGRDN, in float32 and
-bfloat16, with 1 and 2 threads, and the output difference bfloat16 makes. Weights are random for
-the ``full`` size (speed does not depend on them); ``compact`` uses the shipped model when it is
-installed.
+Measures wall time of ``atomlens.restore.restore`` (tiling, scaling, the Wiener step and the
+lattice check included; and without the Wiener step) and of the bare network for the
+``compact`` and ``full`` CGRDN, in float32 and bfloat16, with 1 and 2 threads, and the
+output difference bfloat16 makes. Weights are random for the ``full`` size (speed does not
+depend on them); ``compact`` uses the shipped model when it is installed.
 
     .venv/bin/python benchmarks/restore_speed.py -o benchmarks/results/restore_speed.json
 """
@@ -56,10 +56,12 @@ def main() -> None:
                 rows.append({"network": size, "precision": precision, "threads": threads,
                              "what": "bare network", "seconds": round(seconds, 3)})  # fmt: skip
         for precision in ("float32", "bfloat16"):
-            seconds = _best(restore, image, precision=precision)
-            rows.append({"network": "compact (shipped)", "precision": precision,
-                         "threads": threads, "what": "atomlens.restore", "seconds":
-                         round(seconds, 3)})  # fmt: skip
+            for step in (True, False):
+                seconds = _best(restore, image, precision=precision, wiener_step=step)
+                what = "atomlens.restore" + ("" if step else " (wiener_step=False)")
+                rows.append({"network": "compact (shipped)", "precision": precision,
+                             "threads": threads, "what": what, "seconds":
+                             round(seconds, 3)})  # fmt: skip
     fp32 = restore(image, precision="float32")
     bf16 = restore(image, precision="bfloat16")
     spread = float(np.percentile(fp32, 99.5) - np.percentile(fp32, 0.5))
