@@ -11,9 +11,10 @@ corrected HAADF STEM, 200-2000 e-/px). Events are recognised on two sets of dete
 - ``truth+noise``: the true columns (as in ``evaluate_track.py``) with 0.3 px Gaussian noise
   per axis and 2 % of the detections dropped at random;
 - ``locate``: the columns ``atomlens.locate`` finds in the frames;
-- ``locate+counts``: the same detections and tracks, read by ``events(..., frames=)``: a site
-  that no detection of a frame holds but where the frame's counts show a column is occupied
-  (``atomlens.track.evidence``).
+- ``locate+counts``: the same detections, tracked and read with the frames' counts
+  (``track(..., stack=)``, ``events(..., frames=)``): a site that no detection of a frame
+  holds but where the frame's counts show a column gets a detection before the linking, and
+  is occupied for the events (``atomlens.track.evidence``).
 
 Both are tracked by ``atomlens.track`` (defaults) and read by ``atomlens.track.events``
 (defaults). Matching rule: a found and a true event match when their frames differ by at most
@@ -180,8 +181,9 @@ def evaluate_series(
                     )
             detections = located
         start = time.perf_counter()
-        tracks = track(detections, pixel_size=simulated.pixel_size)
-        found = events(tracks, frames=simulated.frames if name == "locate+counts" else None)
+        counts = simulated.frames if name == "locate+counts" else None
+        tracks = track(detections, pixel_size=simulated.pixel_size, stack=counts)
+        found = events(tracks, frames=counts)
         seconds = time.perf_counter() - start
         rows.append(
             {

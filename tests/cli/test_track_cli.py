@@ -81,3 +81,13 @@ def test_events_are_written_beside_the_tracks(tmp_path):
         [4, "hop", 20.0, 20.0, 20.0, 30.0]
     ]
     assert main(["track", str(source), "-o", str(out), "--events", str(found)]) == 2  # exists
+
+
+def test_the_fill_from_the_counts_is_on_for_a_stack_and_can_be_turned_off(tmp_path, stack_file):
+    runs = {}
+    for flags in ([], ["--no-fill"]):
+        out = tmp_path / f"tracks{len(flags)}.csv"
+        assert main(["track", str(stack_file), "-o", str(out), *flags]) == 0
+        runs[bool(flags)] = pd.read_csv(out)
+    assert "from_counts" in runs[False] and "from_counts" not in runs[True]
+    assert len(runs[False]) == len(runs[True]) + int(runs[False]["from_counts"].sum())

@@ -86,3 +86,24 @@ def test_a_lazy_stack_gives_the_events_of_the_array():
     tracks = track(detections, pixel_size=0.1)
     lazy = da.from_array(frames, chunks=(2, 80, 80))
     pd.testing.assert_frame_equal(events(tracks, frames=lazy), events(tracks, frames=frames))
+
+
+def test_tracking_with_the_stack_gives_the_missed_column_its_detections_back():
+    frames, detections = _series()
+    plain = track(detections, pixel_size=0.1)
+    filled = track(detections, pixel_size=0.1, stack=frames)
+    assert "from_counts" not in plain and filled["from_counts"].sum() == 3
+    added = filled[filled["from_counts"]]
+    assert sorted(added["frame"]) == [4, 5, 6]
+    assert np.hypot(*(added[["y", "x"]].to_numpy() - GRID[MISSED]).T).max() < 0.5
+    # one trajectory through the gap, the added detections in it
+    near = filled[np.hypot(*(filled[["y", "x"]].to_numpy() - GRID[MISSED]).T) < 2]
+    assert len(near) == FRAMES and near["particle"].nunique() == 1
+    # the rest is the plain tracking, and fill=False gives it exactly
+    kept = filled[~filled["from_counts"]].drop(columns="from_counts")
+    assert len(kept) == len(plain)
+    pd.testing.assert_frame_equal(
+        track(detections, pixel_size=0.1, stack=frames, fill=False), plain
+    )
+    with pytest.raises(ValueError, match="fill"):
+        track(detections, pixel_size=0.1, stack=frames, fill="yes")

@@ -61,6 +61,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "adatoms arriving and leaving, adatom clusters (from a stack, a site whose column a "
         "frame's detections missed but its counts show is not read as emptied)",
     )
+    parser.add_argument(
+        "--no-fill",
+        action="store_true",
+        help="a series file: do not add detections where a frame's counts show a column its "
+        "detections missed at a lattice site (column from_counts)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     add_parallel_arguments(parser)
     parser.set_defaults(run=run)
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             search_range=args.search_range,
             memory=args.memory,
             fast_range=args.fast_range,
+            fill=not args.no_fill,
             **({"modality": args.modality} if not isinstance(frames, pd.DataFrame) else {}),
             **parallel,
         )

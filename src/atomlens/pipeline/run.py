@@ -378,12 +378,13 @@ def _track(result: RunResult, progress: bool) -> None:
     if columns is None or columns["frame"].nunique() < 2:
         result.notes.append("Columns in fewer than two frames: nothing to track.")
         return
-    result.tracks = track(columns, pixel_size=result.pixel_size, frame_time=result.frame_time)
+    # the frames the columns were fitted on: a column a frame's detections missed but its
+    # counts show gets a detection in the tracks, and is no event
+    frames = result.restored if result.settings["locate_on"] == "restored" else result.data
+    result.tracks = track(columns, pixel_size=result.pixel_size, frame_time=result.frame_time,
+                          stack=frames)  # fmt: skip
     result.features = trajectory_features(result.tracks)
     result.msd = msd(result.tracks)
-    # the frames the columns were fitted on: a column a frame's detections missed but its
-    # counts show is then no event
-    frames = result.restored if result.settings["locate_on"] == "restored" else result.data
     result.events = events(result.tracks, frames=frames)
     movers = _movers(result.features, result.tracks.attrs, result.pixel_size)
     if len(movers):

@@ -11,7 +11,8 @@ left empty, in the frame with its detected columns' Gaussians subtracted
 (:func:`atomlens.locate.sites.site_significance`, the test locate's lattice-site search uses),
 and counts the site occupied when the amplitude is :data:`OCCUPIED_SIGNIFICANCE` standard
 errors above 0. :func:`atomlens.track.events` reads its sites with those columns added when
-given the frames.
+given the frames; :func:`missed_detections` turns them into detections, which
+:func:`atomlens.track.track` links with the others when it has the stack.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from atomlens.core.validation import InputError, check_image
 from atomlens.locate.sites import column_image, site_significance
 from atomlens.track.sites import Sites
 
-__all__ = ["OCCUPIED_SIGNIFICANCE", "occupied_in_counts"]
+__all__ = ["OCCUPIED_SIGNIFICANCE", "missed_detections", "occupied_in_counts"]
 
 #: Standard errors above 0 that the amplitude of a column fitted at an empty site's fixed
 #: position needs for the site to count as occupied. At an empty site the amplitude over its
@@ -165,3 +166,56 @@ def occupied_in_counts(
         residual = image - _detected(detected, image.shape, width)
         found[index, empty] = site_significance(residual, places, width) >= significance
     return found
+
+
+def _site_medians(sites: Sites, tracks: pd.DataFrame, name: str, fallback: float) -> np.ndarray:
+    """The median ``name`` of each site's detections (``fallback`` where none is finite)."""
+    out = np.full(len(sites.positions), fallback)
+    if name not in tracks:
+        return out
+    values = tracks[["frame", "particle", name]].astype({"frame": np.int64})
+    on = sites.table[sites.table["site"] >= 0][["frame", "particle", "site"]]
+    merged = on.merge(values, on=["frame", "particle"], how="left")
+    medians = pd.to_numeric(merged[name], errors="coerce").groupby(merged["site"]).median()
+    medians = medians[np.isfinite(medians.to_numpy(float))]
+    out[medians.index.to_numpy(int)] = medians.to_numpy(float)
+    return out
+
+
+def missed_detections(
+    sites: Sites,
+    frames: np.ndarray,
+    tracks: pd.DataFrame,
+    significance: float = OCCUPIED_SIGNIFICANCE,
+) -> pd.DataFrame:
+    """Detections for the columns the counts show at sites a frame's detections missed.
+
+    Each is put at the site's place in that frame (drift included), with the median
+    ``intensity`` and ``width`` of the site's own detections in the other frames (the same
+    column; the median of all detections where the site's are not finite), when the tracks
+    carry those columns, and ``from_counts`` True.
+
+    Parameters
+    ----------
+    sites, frames, tracks, significance
+        As :func:`occupied_in_counts`.
+
+    Returns
+    -------
+    DataFrame
+        ``frame``, ``y``, ``x`` [px], (``intensity``, ``width`` [px]), ``from_counts``; one
+        row per missed column, sorted by frame.
+    """
+    found = occupied_in_counts(sites, frames, tracks, significance)
+    index, site = np.nonzero(found)
+    places = sites.positions[site] + sites.shift[index]
+    out = pd.DataFrame({"frame": sites.frames[index].astype(np.int64), "y": places[:, 0],
+                        "x": places[:, 1]})  # fmt: skip
+    for name in ("intensity", "width"):
+        if name in tracks:
+            values = pd.to_numeric(tracks[name], errors="coerce").to_numpy(float)
+            values = values[np.isfinite(values)]
+            typical = float(np.median(values)) if len(values) else math.nan
+            out[name] = _site_medians(sites, tracks, name, typical)[site]
+    out["from_counts"] = np.ones(len(out), dtype=bool)
+    return out

@@ -110,6 +110,8 @@ def track(
     locate_options: dict[str, Any] | None = None,
     scheduler: str | Any = None,
     workers: int | None = None,
+    stack: np.ndarray | None = None,
+    fill: bool = True,
 ) -> pd.DataFrame:
     """Link the atoms of an image series into trajectories.
 
@@ -150,6 +152,16 @@ def track(
     workers : int, optional
         Local Dask workers (``atomlens.locate``'s ``workers``). Both are checked, then
         ignored for a table of detections (the linking is one serial pass).
+    stack : ndarray or dask array (frames, rows, cols), optional
+        For a table of detections: the stack they were located in (``frames`` itself when it
+        is the stack).
+    fill : bool
+        With the stack: once linked, a lattice site that a frame's detections missed but
+        where that frame's counts show a column (3 standard errors;
+        :func:`atomlens.track.evidence.missed_detections`) gets a detection at the site's
+        place, with the site's median intensity and width, and everything is linked again
+        (the search and fast ranges of the first pass kept). Such detections have
+        ``from_counts`` True; that column is in the output whenever the stack is.
 
     Returns
     -------
@@ -190,10 +202,49 @@ def track(
     fast_range = check_distance("fast_range", fast_range)
     max_drift = check_distance("max_drift", max_drift)
     memory = check_memory(memory)
+    if not isinstance(fill, bool | np.bool_):
+        raise ValueError(f"fill=... must be True or False; got {fill!r}.")
     parallel = _parallel(frames, scheduler, workers)
     table = _detections(frames, pixel_size, modality, locate_options, parallel)
     if pixel_size is None and table.attrs.get("pixel_size") is not None:
         pixel_size, _ = check_times(table.attrs["pixel_size"], None)
+    counts = stack if stack is not None else (None if isinstance(frames, pd.DataFrame) else frames)
+    if counts is not None and fill:
+        table = table.assign(from_counts=False)
+    options = {"max_drift": max_drift, "drift": drift, "memory": memory}
+    tracks = _linked(table, pixel_size, frame_time, search_range, fast_range, **options)
+    if counts is None or not fill:
+        return tracks
+    # here, not at the top: both modules use this one's column_spacing
+    from atomlens.track.evidence import missed_detections
+    from atomlens.track.sites import lattice_sites
+
+    try:
+        added = missed_detections(lattice_sites(tracks), counts, tracks)
+    except InputError as error:
+        if "frames=" in str(error):  # a stack that does not fit the detections
+            raise
+        return tracks  # no lattice to miss a column of
+    if not len(added):
+        return tracks
+    merged = pd.concat([table, added], ignore_index=True)
+    merged.attrs = dict(table.attrs)
+    ranges = tracks.attrs["search_range"], tracks.attrs["fast_range"]
+    return _linked(merged, pixel_size, frame_time, *ranges, **options)
+
+
+def _linked(
+    table: pd.DataFrame,
+    pixel_size: float | None,
+    frame_time: float | None,
+    search_range: float | None,
+    fast_range: float | None,
+    *,
+    max_drift: float | None,
+    drift: bool,
+    memory: int,
+) -> pd.DataFrame:
+    """The detections of ``table`` (checked) linked: drift removed, then :func:`link`."""
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
     frame = table["frame"].to_numpy()
     numbers, starts = np.unique(frame, return_index=True)
