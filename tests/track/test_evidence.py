@@ -107,3 +107,5 @@ def test_tracking_with_the_stack_gives_the_missed_column_its_detections_back():
     )
     with pytest.raises(ValueError, match="fill"):
         track(detections, pixel_size=0.1, stack=frames, fill="yes")
+    with pytest.raises(InputError, match="frames"):
+        track(detections, pixel_size=0.1, stack=frames[:5])

@@ -220,11 +220,10 @@ def track(
     from atomlens.track.sites import lattice_sites
 
     try:
-        added = missed_detections(lattice_sites(tracks), counts, tracks)
-    except InputError as error:
-        if "frames=" in str(error):  # a stack that does not fit the detections
-            raise
+        sites = lattice_sites(tracks)
+    except InputError:
         return tracks  # no lattice to miss a column of
+    added = missed_detections(sites, counts, tracks)
     if not len(added):
         return tracks
     merged = pd.concat([table, added], ignore_index=True)
