@@ -295,7 +295,9 @@ def events(
         The stack the tracks were located in. A site that no detection of a frame holds but
         where that frame's counts show a column (a missed detection, not an empty site;
         :func:`atomlens.track.evidence.occupied_in_counts`) then counts as occupied, so that
-        a column missed for a frame reads as no move and no vacancy.
+        a column missed for a frame reads as no move and no vacancy (tracks that
+        :func:`~atomlens.track.track` filled from the counts are tested again: their sites
+        are read anew).
 
     Returns
     -------

@@ -74,35 +74,45 @@ def _width(tracks: pd.DataFrame, spacing: float) -> float:
     return DEFAULT_WIDTH * spacing
 
 
-def _detected(frame_table: pd.DataFrame, shape: tuple[int, int], width: float) -> np.ndarray:
-    """The Gaussians of a frame's detections (from their ``intensity`` and ``width``), or 0
-    when the tracks carry no intensities."""
-    if "intensity" not in frame_table or not len(frame_table):
-        return np.zeros(shape)
+def _columns(tracks: pd.DataFrame, width: float) -> dict[str, np.ndarray]:
+    """Every detection's frame, y, x [px], amplitude (from ``intensity``; 0 without) and width
+    [px] (``width`` where the tracks carry none), as arrays sorted by frame: per-frame slices
+    of arrays, not of the table (slicing the table copied its ``attrs`` each time)."""
+    order = np.argsort(tracks["frame"].to_numpy(np.int64), kind="stable")
     widths = (
-        frame_table["width"].to_numpy(float)
-        if "width" in frame_table
-        else np.full(len(frame_table), width)
+        pd.to_numeric(tracks["width"], errors="coerce").to_numpy(float)
+        if "width" in tracks
+        else np.full(len(tracks), width)
     )
     widths = np.where(np.isfinite(widths) & (widths > 0), widths, width)
-    intensity = frame_table["intensity"].to_numpy(float)
+    intensity = (
+        pd.to_numeric(tracks["intensity"], errors="coerce").to_numpy(float)
+        if "intensity" in tracks
+        else np.zeros(len(tracks))
+    )
     amplitude = np.where(np.isfinite(intensity), intensity, 0.0) / (2.0 * math.pi * widths**2)
-    columns = {"y": frame_table["y"].to_numpy(float), "x": frame_table["x"].to_numpy(float),
-               "amplitude": amplitude, "width": widths}  # fmt: skip
-    return column_image(shape, columns)
+    columns = {
+        "frame": tracks["frame"].to_numpy(np.int64),
+        "y": tracks["y"].to_numpy(float),
+        "x": tracks["x"].to_numpy(float),
+        "amplitude": amplitude,
+        "width": widths,
+    }
+    return {name: values[order] for name, values in columns.items()}
 
 
-def _near(frame_table: pd.DataFrame, places: np.ndarray, width: float) -> pd.DataFrame:
-    """The detections whose drawn Gaussians (4 of their widths) reach the pixels the test
-    reads (3 ``width`` s around each place): the others change nothing, and drawing every
-    column of every frame was most of the time."""
-    if not len(frame_table):
-        return frame_table
-    widths = frame_table["width"].to_numpy(float) if "width" in frame_table else np.array([width])
-    widths = widths[np.isfinite(widths)]
-    reach = 3.0 * width + 4.0 * (float(widths.max()) if len(widths) else width) + 2.0
-    distance, _ = cKDTree(places).query(frame_table[["y", "x"]].to_numpy(float))
-    return frame_table[distance <= reach]
+def _detected(
+    columns: dict[str, np.ndarray], places: np.ndarray, shape: tuple[int, int], width: float
+) -> np.ndarray:
+    """The Gaussians of one frame's detections (``columns``) drawn on an image of ``shape``:
+    only those whose drawn reach (4 of their widths) meets the pixels the test reads (3
+    ``width`` s around each place); the others change nothing there."""
+    if not len(columns["y"]):
+        return np.zeros(shape)
+    reach = 3.0 * width + 4.0 * float(columns["width"].max()) + 2.0
+    distance, _ = cKDTree(places).query(np.column_stack([columns["y"], columns["x"]]))
+    near = distance <= reach
+    return column_image(shape, {name: values[near] for name, values in columns.items()})
 
 
 def _contrast(stack: object, tracks: pd.DataFrame, width: float) -> float:
@@ -156,15 +166,18 @@ def occupied_in_counts(
     sign = _contrast(stack, tracks, width)
     found = np.zeros_like(sites.occupied)
     candidates = sites.observed & ~sites.occupied
-    by_frame = dict(tuple(tracks.groupby("frame", sort=True)))
+    columns = _columns(tracks, width)
+    bounds = (
+        np.searchsorted(columns["frame"], sites.frames),
+        np.searchsorted(columns["frame"], sites.frames, side="right"),
+    )
     for index in np.flatnonzero(candidates.any(axis=1)):
-        frame = int(sites.frames[index])
-        image = sign * _frame(stack, frame)
+        image = sign * _frame(stack, int(sites.frames[index]))
         empty = np.flatnonzero(candidates[index])
         places = sites.positions[empty] + sites.shift[index]
-        detected = _near(by_frame.get(frame, tracks.iloc[:0]), places, width)
-        residual = image - _detected(detected, image.shape, width)
-        found[index, empty] = site_significance(residual, places, width) >= significance
+        rows = slice(bounds[0][index], bounds[1][index])
+        detected = _detected({k: v[rows] for k, v in columns.items()}, places, image.shape, width)
+        found[index, empty] = site_significance(image - detected, places, width) >= significance
     return found
 
 

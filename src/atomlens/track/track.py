@@ -160,7 +160,7 @@ def track(
         where that frame's counts show a column (3 standard errors;
         :func:`atomlens.track.evidence.missed_detections`) gets a detection at the site's
         place, with the site's median intensity and width, and everything is linked again
-        (the search and fast ranges of the first pass kept). Such detections have
+        (the search and fast ranges and the drift of the first pass kept). Such detections have
         ``from_counts`` True; that column is in the output whenever the stack is.
 
     Returns
@@ -229,7 +229,9 @@ def track(
     merged = pd.concat([table, added], ignore_index=True)
     merged.attrs = dict(table.attrs)
     ranges = tracks.attrs["search_range"], tracks.attrs["fast_range"]
-    return _linked(merged, pixel_size, frame_time, *ranges, **options)
+    # the added detections sit at sites placed with the first pass's drift: it stays
+    shifts = np.asarray(tracks.attrs["drift"], dtype=float)
+    return _linked(merged, pixel_size, frame_time, *ranges, **options, shifts=shifts)
 
 
 def _linked(
@@ -242,8 +244,10 @@ def _linked(
     max_drift: float | None,
     drift: bool,
     memory: int,
+    shifts: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The detections of ``table`` (checked) linked: drift removed, then :func:`link`."""
+    """The detections of ``table`` (checked) linked: drift removed (estimated, or ``shifts``
+    [px] per frame when given), then :func:`link`."""
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
     frame = table["frame"].to_numpy()
     numbers, starts = np.unique(frame, return_index=True)
@@ -251,11 +255,11 @@ def _linked(
     per_frame = np.split(raw, starts[1:])
     spacing = column_spacing(per_frame)
     search_range, fast_range = _ranges(spacing, search_range, fast_range)
-    if drift:
+    if shifts is None and drift:
         extent = float(np.ptp(raw, axis=0).max()) if len(raw) > 1 else 0.0
         reach = max_drift or max(DRIFT_FRACTION * extent, 2.0 * search_range)
         shifts = estimate_drift(per_frame, numbers, search_range, reach)
-    else:
+    elif shifts is None:
         shifts = np.zeros((len(numbers), 2))
     corrected = raw - shifts[np.searchsorted(numbers, frame)]
     intensity = _intensities(table)
