@@ -511,11 +511,11 @@ def pilot_wiener(
     network had lowered 2.5-4 decades), and there the pilot's coefficient is kept. No
     coefficient gains power. It selects, though: a pilot that shows a lattice the
     image lacks passes the image's noise at that lattice's frequencies and removes the rest,
-    which looks like a lattice. Trust it no more than its pilot (``restore`` checks its final
-    output for invented peaks). It also keeps what the image has that the network had
-    removed: scan distortions come back in part (on simulated HAADF with fly-back alone at
-    50,000 e- per column, 0.6 dB lower PSNR than the network's own output; tuning scenes,
-    docs/restore.md).
+    which looks like a lattice. Trust it no more than its pilot (``restore`` checks the
+    network's output, the pilot, for invented peaks). It also keeps what the image has that the
+    network had removed: scan distortions come back in part (on simulated HAADF with fly-back
+    alone at 50,000 e- per column, 0.6 dB lower PSNR than the network's own output; tuning
+    scenes, docs/restore.md).
 
     Parameters
     ----------
