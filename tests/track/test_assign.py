@@ -52,3 +52,21 @@ def test_a_link_alone_is_taken_only_below_twice_the_unlinked_cost():
 def test_no_candidates_choose_nothing():
     empty = np.zeros(0, dtype=int)
     assert assign(empty, empty, np.zeros(0), 3, 3).tolist() == []
+
+
+def test_linking_more_tracks_than_the_first_allocation_keeps_every_identity():
+    """Thousands of tracks (the state arrays grow past their first size), half of them born in
+    the last frame: each column keeps one particle, each newcomer gets a new one."""
+    from atomlens.track.link import link
+
+    grid = np.stack(np.mgrid[0:600:10, 0:400:10], -1).reshape(-1, 2).astype(float)  # 2400
+    newcomers = grid[::2] + 5.0
+    frames = [grid, grid + 0.3, np.vstack([grid + 0.6, newcomers])]
+    frame = np.concatenate([np.full(len(p), t) for t, p in enumerate(frames)])
+    result = link(frame, np.vstack(frames), search_range=2.0, fast_range=4.0, memory=2)
+    n = len(grid)
+    assert np.array_equal(result.particle[:n], np.arange(n))
+    assert np.array_equal(result.particle[n : 2 * n], np.arange(n))
+    assert np.array_equal(result.particle[2 * n : 3 * n], np.arange(n))
+    assert np.array_equal(result.particle[3 * n :], n + np.arange(len(newcomers)))
+    assert np.all(result.kind[n : 3 * n] == "lattice")

@@ -102,6 +102,9 @@ def test_tracking_with_the_stack_gives_the_missed_column_its_detections_back():
     # the rest is the plain tracking, and fill=False gives it exactly
     kept = filled[~filled["from_counts"]].drop(columns="from_counts")
     assert len(kept) == len(plain)
+    # the second linking keeps the located columns' spacing, intensity scatter and drift
+    for name in ("spacing_px", "intensity_scatter", "drift"):
+        assert filled.attrs[name] == plain.attrs[name]
     pd.testing.assert_frame_equal(
         track(detections, pixel_size=0.1, stack=frames, fill=False), plain
     )

@@ -151,25 +151,49 @@ class LinkResult:
     kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
 
 
-@dataclass
 class _Tracks:
-    """The state of every track while the frames are linked."""
+    """The state of every track while the frames are linked, as arrays grown by doubling (one
+    Python step per link and lists turned into arrays every frame took a third of linking 100
+    frames of 3700 columns)."""
 
-    last: list[int] = field(default_factory=list)  # detection index of its last detection
-    previous: list[int] = field(default_factory=list)  # the one before (-1 if none)
-    length: list[int] = field(default_factory=list)
-    streak: list[int] = field(default_factory=list)  # consecutive long links, to the last
+    def __init__(self) -> None:
+        self.count = 0
+        self._last = np.zeros(1024, dtype=np.int64)  # detection index of its last detection
+        self._previous = np.zeros(1024, dtype=np.int64)  # the one before (-1 if none)
+        self._streak = np.zeros(1024, dtype=np.int64)  # consecutive long links, to the last
+
+    @property
+    def last(self) -> np.ndarray:
+        return self._last[: self.count]
+
+    @property
+    def previous(self) -> np.ndarray:
+        return self._previous[: self.count]
 
     def mobile(self) -> np.ndarray:
         """Per track, whether its last :data:`MOBILE_STREAK` links were all long."""
-        return np.asarray(self.streak, dtype=np.int64) >= MOBILE_STREAK
+        return self._streak[: self.count] >= MOBILE_STREAK
 
-    def start(self, detection: int, frame: int) -> int:
-        self.last.append(detection)
-        self.previous.append(-1)
-        self.length.append(1)
-        self.streak.append(0)
-        return len(self.last) - 1
+    def start(self, detections: np.ndarray) -> np.ndarray:
+        """New tracks, one per detection; their ids."""
+        needed = self.count + len(detections)
+        if needed > len(self._last):
+            size = max(needed, 2 * len(self._last))
+            for name in ("_last", "_previous", "_streak"):
+                grown = np.zeros(size, dtype=np.int64)
+                grown[: self.count] = getattr(self, name)[: self.count]
+                setattr(self, name, grown)
+        ids = np.arange(self.count, needed)
+        self._last[ids], self._previous[ids], self._streak[ids] = detections, -1, 0
+        self.count = needed
+        return ids
+
+    def extend(self, track_ids: np.ndarray, detections: np.ndarray, long: np.ndarray) -> None:
+        """Continue the tracks (each once) to the detections; ``long`` marks hops and fast
+        steps."""
+        self._previous[track_ids] = self._last[track_ids]
+        self._last[track_ids] = detections
+        self._streak[track_ids] = np.where(long, self._streak[track_ids] + 1, 0)
 
 
 def link(
@@ -224,19 +248,16 @@ def link(
         links.append(
             _motion_links(tracks, frame, position, here, free, taken, t, reach, brightness)
         )
+        # the two stages continue different tracks to different detections
         for track_ids, local, quality, kinds in links:
-            for track_id, j, q, how in zip(track_ids, local, quality, kinds, strict=True):
-                detection = int(here[j])
-                last = tracks.last[track_id]
-                particle[detection] = track_id
-                quality_in[detection], quality_out[last] = q, q
-                kind[detection] = how
-                tracks.previous[track_id], tracks.last[track_id] = last, detection
-                tracks.length[track_id] += 1
-                long = how in ("hop", "fast")
-                tracks.streak[track_id] = tracks.streak[track_id] + 1 if long else 0
-        for j in np.flatnonzero(particle[here] < 0):
-            particle[here[j]] = tracks.start(int(here[j]), int(t))
+            detections = here[local]
+            particle[detections] = track_ids
+            quality_in[detections] = quality
+            quality_out[tracks.last[track_ids]] = quality
+            kind[detections] = kinds
+            tracks.extend(track_ids, detections, (kinds == "hop") | (kinds == "fast"))
+        born = here[particle[here] < 0]
+        particle[born] = tracks.start(born)
     return LinkResult(particle, quality_in, quality_out, kind)
 
 
@@ -251,7 +272,7 @@ class _Brightness:
     def cost(self, track_ids: np.ndarray, detections: np.ndarray) -> np.ndarray:
         if self.intensity is None or not len(track_ids):
             return np.zeros(len(track_ids))
-        last = self.intensity[np.asarray(self.tracks.last)[track_ids]]
+        last = self.intensity[self.tracks.last[track_ids]]
         ratio = np.log(np.maximum(self.intensity[detections], 1e-12) / np.maximum(last, 1e-12))
         excess = np.maximum(np.abs(ratio) - np.log(self.free), 0.0)
         return np.minimum(BRIGHTNESS_WEIGHT * excess**2, BRIGHTNESS_CAP)
@@ -260,11 +281,11 @@ class _Brightness:
 def _lattice_links(tracks, frame, position, here, t, search_range, brightness):
     """Stage 1: the tracks seen in ``t - 1`` that are not mobile, to the detections of ``t``
     within the search range."""
-    last_frame = frame[np.asarray(tracks.last, dtype=np.int64)]
+    last_frame = frame[tracks.last]
     active = np.flatnonzero((last_frame == t - 1) & ~tracks.mobile())
     if not len(active) or not len(here):
         return _none()
-    last = position[np.asarray(tracks.last)[active]]
+    last = position[tracks.last[active]]
     pairs = cKDTree(last).sparse_distance_matrix(
         cKDTree(position[here]), search_range, output_type="ndarray"
     )
@@ -324,7 +345,7 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     """
     search_range, fast_range, memory = settings.search_range, settings.fast_range, settings.memory
     targets = np.flatnonzero(free)
-    lasts = np.asarray(tracks.last, dtype=np.int64)
+    lasts = tracks.last
     since = t - frame[lasts]
     waiting = (since >= 1) & (since <= memory + 1)
     waiting[taken] = False
@@ -334,7 +355,7 @@ def _motion_links(tracks, frame, position, here, free, taken, t, settings: _Reac
     last = lasts[candidates]
     gap = t - frame[last]
     mobile = tracks.mobile()[candidates]
-    previous = np.asarray(tracks.previous, dtype=np.int64)[candidates]
+    previous = tracks.previous[candidates]
     moving = mobile & (previous >= 0)
     here_now = position[last]
     ahead = here_now.copy()  # where a mobile track's last velocity takes it; else its last place

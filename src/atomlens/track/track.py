@@ -174,7 +174,9 @@ def track(
         movers; 0 for a trajectory of one detection), then the input's other columns. ``attrs``:
         ``pixel_size`` [Å/px], ``frame_time`` [s], ``drift`` (per frame of ``frames_tracked``:
         the shift (dy, dx) from the first frame [px]), ``frames_tracked``, ``search_range``,
-        ``fast_range`` [px], ``memory`` [frames], ``spacing_px``.
+        ``fast_range`` [px], ``memory`` [frames], ``spacing_px``, ``intensity_scatter`` (the
+        free intensity ratio of the linking's brightness cost, :func:`intensity_scatter`; inf
+        when the detections have no intensities).
 
     Raises
     ------
@@ -229,9 +231,14 @@ def track(
     merged = pd.concat([table, added], ignore_index=True)
     merged.attrs = dict(table.attrs)
     ranges = tracks.attrs["search_range"], tracks.attrs["fast_range"]
-    # the added detections sit at sites placed with the first pass's drift: it stays
-    shifts = np.asarray(tracks.attrs["drift"], dtype=float)
-    return _linked(merged, pixel_size, frame_time, *ranges, **options, shifts=shifts)
+    # the added detections sit at sites placed with the first pass's drift: it stays, and so
+    # do the spacing and the intensity scatter, which are the located columns' own
+    first = {
+        "shifts": np.asarray(tracks.attrs["drift"], dtype=float),
+        "spacing": tracks.attrs["spacing_px"],
+        "scatter": tracks.attrs["intensity_scatter"],
+    }
+    return _linked(merged, pixel_size, frame_time, *ranges, **options, first=first)
 
 
 def _linked(
@@ -244,17 +251,20 @@ def _linked(
     max_drift: float | None,
     drift: bool,
     memory: int,
-    shifts: np.ndarray | None = None,
+    first: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """The detections of ``table`` (checked) linked: drift removed (estimated, or ``shifts``
-    [px] per frame when given), then :func:`link`."""
+    """The detections of ``table`` (checked) linked: drift removed, then :func:`link`. The
+    drift (``shifts`` [px] per frame), column spacing [px] and intensity scatter are estimated,
+    or taken from ``first`` (a first pass's)."""
     table = table.sort_values("frame", kind="stable").reset_index(drop=True)
     frame = table["frame"].to_numpy()
     numbers, starts = np.unique(frame, return_index=True)
     raw = table[["y", "x"]].to_numpy()
     per_frame = np.split(raw, starts[1:])
-    spacing = column_spacing(per_frame)
+    first = first or {}
+    spacing = first["spacing"] if "spacing" in first else column_spacing(per_frame)
     search_range, fast_range = _ranges(spacing, search_range, fast_range)
+    shifts = first.get("shifts")
     if shifts is None and drift:
         extent = float(np.ptp(raw, axis=0).max()) if len(raw) > 1 else 0.0
         reach = max_drift or max(DRIFT_FRACTION * extent, 2.0 * search_range)
@@ -263,17 +273,21 @@ def _linked(
         shifts = np.zeros((len(numbers), 2))
     corrected = raw - shifts[np.searchsorted(numbers, frame)]
     intensity = _intensities(table)
-    free = (
-        math.inf
-        if intensity is None
-        else intensity_scatter(frame, corrected, intensity, search_range)
-    )
+    if "scatter" in first:
+        free = first["scatter"]
+    else:
+        free = (
+            math.inf
+            if intensity is None
+            else intensity_scatter(frame, corrected, intensity, search_range)
+        )
     if not math.isfinite(free):
         intensity = None
     result = link(frame, corrected, search_range, fast_range, memory, intensity, free)
     return _tracks_table(table, result, pixel_size, frame_time, numbers, shifts,
                          {"search_range": search_range, "fast_range": fast_range,
-                          "memory": memory, "spacing_px": spacing})  # fmt: skip
+                          "memory": memory, "spacing_px": spacing,
+                          "intensity_scatter": free})  # fmt: skip
 
 
 def _parallel(frames: object, scheduler: object, workers: object) -> dict[str, Any] | None:
