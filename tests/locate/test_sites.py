@@ -9,9 +9,11 @@ import pytest
 from atomlens.locate import locate, refine_columns
 from atomlens.locate.sites import (
     column_image,
+    fitted_basis,
     lattice_sites,
     site_discoveries,
     site_significance,
+    voted_sites,
 )
 from atomlens.metrics import detection_scores
 
@@ -35,6 +37,25 @@ def test_a_missing_column_of_each_sublattice_is_voted_for():
     assert (distance.min(axis=0) < 1e-6).all()
     # every other site lies just outside the patch, off the columns
     assert (np.hypot(*(sites[:, None] - kept[None]).transpose(2, 0, 1)).min(axis=1) > 3).all()
+
+
+
+def test_a_later_search_started_from_the_first_basis_finds_the_same_sites():
+    first, second = honeycomb()
+    kept = np.vstack([first, np.delete(second, [27, 36], axis=0)])
+    basis = fitted_basis(kept)
+    a = np.array([[0.0, math.sqrt(3) * 6.0], [9.0, 0.5 * math.sqrt(3) * 6.0]])
+    # the honeycomb's translations (each basis vector one of them, up to sign and order)
+    for vector in basis:
+        assert min(np.hypot(*(vector - v)) for v in (*a, *-a, a[1] - a[0], a[0] - a[1])) < 1e-9
+    # the next pass's columns (one site filled) from the first pass's basis, and from scratch
+    filled = np.vstack([kept, second[27]])
+    started = voted_sites(filled, 6.0, basis=basis)
+    for got, want in zip(started, voted_sites(filled, 6.0), strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-9)
+    assert np.hypot(*(started[0] - second[36]).T).min() < 1e-6
+    # no lattice, no basis
+    assert fitted_basis(np.random.default_rng(0).uniform(0, 100, (5, 2))) is None
 
 
 def test_votes_follow_a_strained_lattice():

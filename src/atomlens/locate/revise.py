@@ -32,6 +32,7 @@ from atomlens.locate.sites import (
     SITE_SIGNIFICANCE,
     SITE_WIDTH,
     column_image,
+    fitted_basis,
     off_site_rivals,
     site_discoveries,
     site_significance,
@@ -347,10 +348,13 @@ def with_sites(
     beside Sr in a real ADF image of SrTiO3) would pass at a few sites by chance and scatter
     columns over the dark between the rows.
     """
+    basis = None  # the first pass's lattice starts the later passes' fits
     for _ in range(SITE_PASSES):
         if len(table) < 6:
             break
-        found = voted_sites(table[["y", "x"]].to_numpy(), spacing, cell)  # one lattice fit
+        points = table[["y", "x"]].to_numpy()
+        found = voted_sites(points, spacing, cell, basis)  # one lattice fit
+        basis = fitted_basis(points, basis) if basis is None else basis
         voted, extra = (_inside_image(sites, flat.shape) for sites in found)
         if len(voted) and len(extra):
             gap, _ = spatial.cKDTree(voted).query(extra)
