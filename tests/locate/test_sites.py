@@ -39,7 +39,6 @@ def test_a_missing_column_of_each_sublattice_is_voted_for():
     assert (np.hypot(*(sites[:, None] - kept[None]).transpose(2, 0, 1)).min(axis=1) > 3).all()
 
 
-
 def test_a_later_search_started_from_the_first_basis_finds_the_same_sites():
     first, second = honeycomb()
     kept = np.vstack([first, np.delete(second, [27, 36], axis=0)])
