@@ -354,7 +354,8 @@ def with_sites(
             break
         points = table[["y", "x"]].to_numpy()
         found = voted_sites(points, spacing, cell, basis)  # one lattice fit
-        basis = fitted_basis(points, basis) if basis is None else basis
+        if basis is None:
+            basis = fitted_basis(points)  # cached: the fit voted_sites just made
         voted, extra = (_inside_image(sites, flat.shape) for sites in found)
         if len(voted) and len(extra):
             gap, _ = spatial.cKDTree(voted).query(extra)
