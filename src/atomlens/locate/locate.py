@@ -220,8 +220,11 @@ def noise_sigma(image: np.ndarray) -> float:
     return float(min(spatial_sigma, spectral_sigma))
 
 
-def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarray:
-    """Integer (y, x) of the column candidates of a background-free, columns-bright image.
+def _find_peaks(
+    flat: np.ndarray, spacing: float, threshold: float, noise: float | None = None
+) -> np.ndarray:
+    """Integer (y, x) of the column candidates of a background-free, columns-bright image
+    (``noise``: its :func:`noise_sigma` when known).
 
     Local maxima within a disc of a fifth of a spacing (a wider disc would reach the shoulder
     of a strong neighbour and hide a weak column beside it, like S next to Mo), prominent enough
@@ -243,7 +246,8 @@ def _find_peaks(flat: np.ndarray, spacing: float, threshold: float) -> np.ndarra
     prominence = (smooth - floor)[peaks[:, 0], peaks[:, 1]]
     # significance against the local median (a local minimum would count noise's own spread)
     excess = (smooth - _local_median(smooth, box))[peaks[:, 0], peaks[:, 1]]
-    smoothed_noise = noise_sigma(flat) / (2.0 * math.sqrt(math.pi) * sigma)
+    noise = noise_sigma(flat) if noise is None else noise
+    smoothed_noise = noise / (2.0 * math.sqrt(math.pi) * sigma)
     strongest = float(np.percentile(prominence, 95))
     keep = (excess > threshold * smoothed_noise) & (prominence > 0.1 * strongest)
     peaks, height = peaks[keep], smooth[peaks[keep, 0], peaks[keep, 1]]
@@ -356,20 +360,22 @@ def _frame_columns(
     sites: bool = True,
     cell: Cell | None = None,
     precise: bool = False,
+    noise: float | None = None,
 ) -> pd.DataFrame:
     """The columns of one frame (``flat``: its columns-bright background-free image when the
-    spacing estimate already made it; ``cell``: the image's averaged unit cell, for the site
+    spacing estimate already made it, ``noise`` its :func:`noise_sigma` when known; ``cell``:
+    the image's averaged unit cell, for the site
     search; ``precise``: every HAADF column fitted again in a wider window at the end,
     :func:`~atomlens.locate.revise.polished`)."""
     signed = -frame if dark else frame
     if flat is None:
-        flat = subtract_background(signed, spacing)
+        flat, noise = subtract_background(signed, spacing), None
     # candidates come from the guide (an enhanced or restored image) when there is one; the
     # fit always runs on the frame's own counts
     found = flat if guide is None else subtract_background(-guide if dark else guide, spacing)
     heavy = None
     if network is None:
-        peaks = _find_peaks(found, spacing, threshold)
+        peaks = _find_peaks(found, spacing, threshold, noise if guide is None else None)
     else:
         peaks, heavy, _ = network[0].candidates(found, spacing, network[1])
     if guide is not None:
@@ -476,8 +482,10 @@ def _image_cell(
     estimate: float,
     dark: bool,
     modality: str,
+    noise: float | None = None,
 ) -> Cell | None:
-    """The averaged unit cell (:mod:`atomlens.locate.motif`) of a background-free image, or of
+    """The averaged unit cell (:mod:`atomlens.locate.motif`) of a background-free image (its
+    :func:`noise_sigma` ``noise`` when known), or of
     :data:`CELL_FRAMES` frames of ``stack`` (their own cells registered: the specimen drifts
     through a series and blurs its mean frame); None without two cell vectors. In
     :data:`CELL_FITTED` modalities close pairs are fitted (:data:`CLOSE_PAIRS`)."""
@@ -485,7 +493,7 @@ def _image_cell(
         return None
     if stack is None:
         average, cells = motif(flat, vectors)
-        noise = noise_sigma(flat)
+        noise = noise_sigma(flat) if noise is None else noise
     else:
         chosen = stack[_cell_frame_indices(len(stack))]
         flats = [subtract_background(-frame if dark else frame, estimate) for frame in chosen]
@@ -524,20 +532,22 @@ def _nearest_columns(
     see the shorter distance: the averaged unit cell (``vectors``, :func:`_image_cell`)
     showing more than one column, whose shortest distance is then the spacing; else a trial
     detection allowed to find columns half a spacing apart. ``backgrounds`` (when given)
-    keeps the background-free image under ``(estimate, dark)``, for the fit to reuse when the
-    spacing stays the estimate.
+    keeps the background-free image and its noise under ``(estimate, dark)``, for the fit to
+    reuse when the spacing stays the estimate.
     """
     dark = _columns_dark(image, modality, estimate)
     signed = -image if dark else image
     flat = subtract_background(signed, estimate)
+    # once: the averaged cell, the trial detection and the fit each needed it (0.06 s each)
+    noise = noise_sigma(flat)
     if backgrounds is not None:
-        backgrounds[(estimate, dark)] = flat
-    cell = _image_cell(flat, stack, vectors, estimate, dark, modality)
+        backgrounds[(estimate, dark)] = flat, noise
+    cell = _image_cell(flat, stack, vectors, estimate, dark, modality, noise)
     if cell is not None and len(cell.columns) > 1:
         nearest = column_spacing(cell.columns, cell.vectors)
         if max(0.38 * estimate, least) <= nearest < 0.85 * estimate:
             return nearest, CELL_SOURCE, cell
-    peaks = _find_peaks(flat, estimate / 2, threshold)
+    peaks = _find_peaks(flat, estimate / 2, threshold, noise)
     if len(peaks) >= 3:
         distances = spatial.cKDTree(peaks).query(peaks, k=2)[0][:, 1]
         low, nearest, high = (float(v) for v in np.percentile(distances, [25, 50, 75]))
@@ -813,11 +823,10 @@ def locate(
         tables = []
         guides = None if guide is None else guide.reshape(frames.shape)
         for i, frame in enumerate(tqdm(frames, desc="locate", unit="frame", disable=not progress)):
+            flat, noise = (backgrounds or {}).get((spacing_px, dark), (None, None))
             table = _frame_columns(
                 frame, spacing_px, dark, threshold, rounds, modality, network,
-                None if guides is None else guides[i],
-                None if backgrounds is None else backgrounds.get((spacing_px, dark)),
-                site_search, cell, precise,
+                None if guides is None else guides[i], flat, site_search, cell, precise, noise,
             )  # fmt: skip
             if array.ndim == 3:
                 table.insert(0, "frame", i)
