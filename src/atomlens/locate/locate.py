@@ -364,9 +364,8 @@ def _frame_columns(
 ) -> pd.DataFrame:
     """The columns of one frame (``flat``: its columns-bright background-free image when the
     spacing estimate already made it, ``noise`` its :func:`noise_sigma` when known; ``cell``:
-    the image's averaged unit cell, for the site
-    search; ``precise``: every HAADF column fitted again in a wider window at the end,
-    :func:`~atomlens.locate.revise.polished`)."""
+    the image's averaged unit cell, for the site search; ``precise``: every HAADF column
+    fitted again in a wider window at the end, :func:`~atomlens.locate.revise.polished`)."""
     signed = -frame if dark else frame
     if flat is None:
         flat, noise = subtract_background(signed, spacing), None
