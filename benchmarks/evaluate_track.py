@@ -27,6 +27,7 @@ left out of both sides (a column cut by the edge is neither a miss nor a false d
 The lattice and adatom columns are also scored apart (identity switches).
 
 Run:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/evaluate_track.py
+(once before: ``.venv/bin/pip install trackpy==0.7``; the peer is in no extra of atomlens)
 Writes benchmarks/results/track_eval.json and .md.
 """
 
@@ -230,6 +231,18 @@ def markdown(pooled: pd.DataFrame, settings: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _check_trackpy() -> None:
+    """Exit with the install command before anything runs when the peer is missing (it used
+    to fail after the first series had been located)."""
+    try:
+        import trackpy  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "evaluate_track.py links every set with trackpy too (a benchmark-only peer): "
+            "install it first with `.venv/bin/pip install trackpy==0.7`."
+        ) from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=10)
@@ -248,6 +261,7 @@ def main() -> None:
         "--seed", type=int, default=SEED, help="series seed: tune on others, report the default"
     )
     args = parser.parse_args()
+    _check_trackpy()
     sampler = SeriesSampler(frames=args.frames, size=args.size, distortions=args.distortions)
     start = time.perf_counter()
     rows = [
