@@ -48,6 +48,7 @@ __all__ = [
     "lattice_sites",
     "off_site_rivals",
     "site_discoveries",
+    "site_fit",
     "site_significance",
     "voted_sites",
 ]
@@ -369,18 +370,27 @@ def column_image(shape: tuple[int, int], columns: dict[str, np.ndarray]) -> np.n
 
 
 def site_significance(residual: np.ndarray, sites: np.ndarray, width: float) -> np.ndarray:
-    """How many standard errors a column of ``width`` [px] at each site stands above 0.
+    """How many standard errors a column of ``width`` [px] at each site stands above 0
+    (:func:`site_fit`'s second result)."""
+    return site_fit(residual, sites, width)[1]
+
+
+def site_fit(
+    residual: np.ndarray, sites: np.ndarray, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The amplitude of a column of ``width`` [px] at each site, in the units of ``residual``,
+    and how many standard errors it stands above 0.
 
     At each site (y, x) [px], fixed, the amplitude A of a Gaussian of the given width and a
     constant are fitted by least squares to ``residual`` (the image less the columns already
-    found) within 3 widths; the result is A / its standard error, with the noise variance
+    found) within 3 widths; its significance is A / its standard error, with the noise variance
     taken from the fit's own residuals. The position is not searched, so under "no column"
     the value is close to a Student t of that many pixels: 3 is exceeded in about 0.2 % of
     empty sites.
     """
     sites = np.asarray(sites, dtype=float).reshape(-1, 2)
     if not len(sites):
-        return np.zeros(0)
+        return np.zeros(0), np.zeros(0)
     reach = int(np.ceil(3.0 * width))
     steps = np.arange(-reach, reach + 1)
     dy, dx = (g.ravel() for g in np.meshgrid(steps, steps, indexing="ij"))
@@ -404,4 +414,5 @@ def site_significance(residual: np.ndarray, sites: np.ndarray, width: float) -> 
         variance = rss / np.maximum(s11 - 2, 1)
         error = np.sqrt(variance * s11 / det)
         z = amplitude / error
-    return np.where(np.isfinite(z) & (s11 > 2), z, 0.0)
+    ok = np.isfinite(z) & (s11 > 2)
+    return np.where(ok, amplitude, 0.0), np.where(ok, z, 0.0)
