@@ -90,6 +90,31 @@ def test_a_faint_hump_left_at_a_vacancy_is_no_column():
     assert bare[4:, vacant].sum() >= 5
 
 
+def test_a_site_the_counts_show_empty_for_one_frame_is_refilled_by_a_move():
+    # the middle site's atom is gone in frame 4; in frame 5 its right neighbour's atom moves in
+    # and that site stays empty. Without the counts, the middle site's empty frame between two
+    # occupied ones is taken for a missed detection: no move, the neighbour's site a vacancy
+    middle, right = MISSED, MISSED + 1
+    rng = np.random.default_rng(3)
+    frames, rows = [], []
+    for t in range(FRAMES):
+        gone = {middle} if t == 4 else {right} if t >= 5 else set()
+        present = [i for i in range(len(GRID)) if i not in gone]
+        frames.append(_frame(GRID[present], rng))
+        for i in present:
+            y, x = GRID[i] + rng.normal(0, 0.1, 2)
+            rows.append((t, y, x, 2 * np.pi * AMPLITUDE * WIDTH**2, WIDTH))
+    tracks = track(pd.DataFrame(rows, columns=["frame", "y", "x", "intensity", "width"]),
+                   pixel_size=0.1)  # fmt: skip
+    columns = ["frame", "kind", "y_from", "x_from", "y_to", "x_to"]
+    plain = events(tracks)[columns].to_numpy()
+    assert plain[:, :2].tolist() == [[5, "vacancy_creation"]]
+    read = events(tracks, frames=np.stack(frames))[columns].to_numpy()
+    assert read[:, :2].tolist() == [[5, "vacancy_migration"]]
+    ends = read[0, 2:].astype(float).reshape(2, 2)
+    assert np.allclose(ends, [GRID[right], GRID[middle]], atol=0.5)
+
+
 def test_frames_that_do_not_fit_the_tracks_are_refused():
     frames, detections = _series()
     tracks = track(detections, pixel_size=0.1)

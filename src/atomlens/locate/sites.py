@@ -370,16 +370,18 @@ def column_image(shape: tuple[int, int], columns: dict[str, np.ndarray]) -> np.n
 
 
 def site_significance(residual: np.ndarray, sites: np.ndarray, width: float) -> np.ndarray:
-    """How many standard errors a column of ``width`` [px] at each site stands above 0
-    (:func:`site_fit`'s second result)."""
-    return site_fit(residual, sites, width)[1]
+    """How many standard errors a column of ``width`` [px] at each site stands above 0: the
+    amplitude of :func:`site_fit` over its standard error (0 where the fit has none)."""
+    amplitude, error = site_fit(residual, sites, width)
+    return amplitude / error
 
 
 def site_fit(
     residual: np.ndarray, sites: np.ndarray, width: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The amplitude of a column of ``width`` [px] at each site, in the units of ``residual``,
-    and how many standard errors it stands above 0.
+    """The amplitude of a column of ``width`` [px] at each site and its standard error, in the
+    units of ``residual`` (0 and infinite where too few pixels or a degenerate fit leave it
+    undetermined).
 
     At each site (y, x) [px], fixed, the amplitude A of a Gaussian of the given width and a
     constant are fitted by least squares to ``residual`` (the image less the columns already
@@ -415,4 +417,4 @@ def site_fit(
         error = np.sqrt(variance * s11 / det)
         z = amplitude / error
     ok = np.isfinite(z) & (s11 > 2)
-    return np.where(ok, amplitude, 0.0), np.where(ok, z, 0.0)
+    return np.where(ok, amplitude, 0.0), np.where(ok, error, np.inf)

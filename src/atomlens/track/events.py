@@ -49,7 +49,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from atomlens.core.validation import ParameterError
-from atomlens.track.evidence import occupied_in_counts
+from atomlens.track.evidence import read_counts
 from atomlens.track.moves import FULL, _moves, _row
 from atomlens.track.sites import MIN_FRAMES, RADIUS, SPREAD, Sites, lattice_sites
 
@@ -294,10 +294,12 @@ def events(
     frames : ndarray (frames, rows, cols), optional
         The stack the tracks were located in. A site that no detection of a frame holds but
         where that frame's counts show a column (a missed detection, not an empty site;
-        :func:`atomlens.track.evidence.occupied_in_counts`) then counts as occupied, so that
+        :func:`atomlens.track.evidence.read_counts`) then counts as occupied, so that
         a column missed for a frame reads as no move and no vacancy (tracks that
         :func:`~atomlens.track.track` filled from the counts are tested again: their sites
-        are read anew).
+        are read anew); and a site empty for one frame between two occupied ones, which
+        without the counts is taken for a missed detection, fills anew (a move into it can be
+        found) where the counts show it empty.
 
     Returns
     -------
@@ -337,12 +339,13 @@ def events(
     bond = _check_number("bond", bond, 0.5, 3.0, "column spacings")
     min_confidence = _check_number("min_confidence", min_confidence, 0.0, 1.0, "")
     sites = lattice_sites(tracks, min_frames=min_frames, spread=spread, radius=radius)
+    shown_empty = None
     if frames is not None:
-        missed = occupied_in_counts(sites, frames, tracks)
+        missed, shown_empty = read_counts(sites, frames, tracks)
         sites = dataclasses.replace(sites, occupied=sites.occupied | missed)
     memory = tracks.attrs.get("memory", 3)
     max_gap = int(memory) + 1 if isinstance(memory, int | np.integer) else 4
-    moves, moved = _moves(sites, int(hold), max_hop)
+    moves, moved = _moves(sites, int(hold), max_hop, shown_empty)
     fast = tracks.attrs.get("fast_range") or 2.0 * sites.spacing
     rows = (
         moves

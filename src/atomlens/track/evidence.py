@@ -28,7 +28,13 @@ from atomlens.core.validation import InputError, check_image
 from atomlens.locate.sites import column_image, site_fit, site_significance
 from atomlens.track.sites import Sites
 
-__all__ = ["LEAST_SHARE", "OCCUPIED_SIGNIFICANCE", "missed_detections", "occupied_in_counts"]
+__all__ = [
+    "LEAST_SHARE",
+    "OCCUPIED_SIGNIFICANCE",
+    "missed_detections",
+    "occupied_in_counts",
+    "read_counts",
+]
 
 #: Standard errors above 0 that the amplitude of a column fitted at an empty site's fixed
 #: position needs for the site to count as occupied. At an empty site the amplitude over its
@@ -152,7 +158,8 @@ def occupied_in_counts(
     tracks: pd.DataFrame,
     significance: float = OCCUPIED_SIGNIFICANCE,
 ) -> np.ndarray:
-    """(F, S) bool: the observed sites no detection holds where the frame shows a column.
+    """(F, S) bool: the observed sites no detection holds where the frame shows a column
+    (:func:`read_counts`'s first result).
 
     Parameters
     ----------
@@ -181,10 +188,33 @@ def occupied_in_counts(
     InputError
         ``frames`` not a finite 3-D stack, or fewer frames than the tracks name.
     """
+    return read_counts(sites, frames, tracks, significance)[0]
+
+
+def read_counts(
+    sites: Sites,
+    frames: np.ndarray,
+    tracks: pd.DataFrame,
+    significance: float = OCCUPIED_SIGNIFICANCE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the counts show at every observed site that no detection of a frame holds.
+
+    Parameters and errors as :func:`occupied_in_counts`.
+
+    Returns
+    -------
+    column, empty : ndarray (F, S) of bool
+        ``column``: the counts show a column there (:func:`occupied_in_counts`). ``empty``:
+        they show none, the amplitude being ``significance`` standard errors below
+        :data:`LEAST_SHARE` of the site's usual column (only at sites with detections in
+        other frames). Both False at every site a detection holds; a site whose test is
+        undecided is in neither.
+    """
     stack = _check_frames(frames, sites)
     width = _width(tracks, sites.spacing)
     sign = _contrast(stack, tracks, width)
-    found = np.zeros_like(sites.occupied)
+    column = np.zeros_like(sites.occupied)
+    shown_empty = np.zeros_like(sites.occupied)
     candidates = sites.observed & ~sites.occupied
     columns = _columns(tracks, width)
     usual = _usual_amplitudes(sites, tracks, width)
@@ -198,11 +228,13 @@ def occupied_in_counts(
         places = sites.positions[empty] + sites.shift[index]
         rows = slice(bounds[0][index], bounds[1][index])
         detected = _detected({k: v[rows] for k, v in columns.items()}, places, image.shape, width)
-        amplitude, z = site_fit(image - detected, places, width)
+        amplitude, error = site_fit(image - detected, places, width)
         # a site never detected has no usual column (NaN): the significance alone decides
-        weak = amplitude < LEAST_SHARE * usual[empty]
-        found[index, empty] = (z >= significance) & ~weak
-    return found
+        # whether it holds one, and nothing shows it empty
+        half = LEAST_SHARE * usual[empty]
+        column[index, empty] = (amplitude / error >= significance) & ~(amplitude < half)
+        shown_empty[index, empty] = (half - amplitude) / error >= significance
+    return column, shown_empty
 
 
 def _usual_amplitudes(sites: Sites, tracks: pd.DataFrame, width: float) -> np.ndarray:

@@ -161,9 +161,14 @@ def _pair_frame(
     pool: list[int],
     explained: set,
     holder: dict,
+    shown_empty: np.ndarray | None = None,
 ) -> list:
     """The moves that end in frame index ``k``: the sites that empty (now, or one frame before
     and still empty: ``pool``) paired one-to-one with the sites that fill within reach.
+
+    A site occupied two frames before, empty one frame before and occupied now fills only when
+    a move took its atom away, or when the counts showed it empty (``shown_empty`` (F, S),
+    :func:`atomlens.track.evidence.read_counts`); otherwise that frame is a missed detection.
 
     Returns ``(a, b, lag, mover, arrived, same, back)`` per move, ``lag`` 1 when ``a`` emptied
     a frame before ``k``. ``pool`` is updated to this frame's unpaired emptied sites.
@@ -171,8 +176,9 @@ def _pair_frame(
     occupied, observed = sites.occupied, sites.observed
     emptied, filled = _changes(sites, k)
     if k >= 2:  # full, empty, full with no move out: a missed detection, not a fill
-        filled = np.array([b for b in filled if not occupied[k - 2, b] or (k - 1, b) in
-                           explained], dtype=int)  # fmt: skip
+        shown = np.zeros(occupied.shape[1], bool) if shown_empty is None else shown_empty[k - 1]
+        filled = np.array([b for b in filled if not occupied[k - 2, b] or shown[b]
+                           or (k - 1, b) in explained], dtype=int)  # fmt: skip
     old = [a for a in pool if not occupied[k, a] and observed[k, a]]
     sources = np.r_[emptied, old].astype(int)
     late = np.r_[np.zeros(len(emptied)), np.ones(len(old))]
@@ -203,9 +209,12 @@ def _pair_frame(
     return pairs
 
 
-def _moves(sites: Sites, hold: int, max_hop: float) -> tuple[list[dict], set]:
+def _moves(
+    sites: Sites, hold: int, max_hop: float, shown_empty: np.ndarray | None = None
+) -> tuple[list[dict], set]:
     """Hops and vacancy migrations: a site empties and a site within reach fills (module
     docstring); returns the events and the (frame index, site) of every emptying they explain.
+    ``shown_empty``: (F, S) sites the counts showed empty (:func:`_pair_frame`).
 
     A move is reported when the atom stays on its new site for ``hold`` frames, or until the
     series ends, or until it moves on (its leaving is itself paired with a move): a vacancy
@@ -219,7 +228,8 @@ def _moves(sites: Sites, hold: int, max_hop: float) -> tuple[list[dict], set]:
     found = []
     for k in range(1, count):
         found += [
-            (k, *pair) for pair in _pair_frame(sites, k, reach, shells, pool, explained, holder)
+            (k, *pair)
+            for pair in _pair_frame(sites, k, reach, shells, pool, explained, holder, shown_empty)
         ]
     rows = []
     for k, a, b, lag, mover, arrived, same, back in found:
