@@ -13,7 +13,10 @@ and counts the site occupied when the amplitude is :data:`OCCUPIED_SIGNIFICANCE`
 errors above 0 and at least :data:`LEAST_SHARE` of the site's usual column (the median
 amplitude of its detections). :func:`atomlens.track.events` reads its sites with those
 columns added when given the frames; :func:`missed_detections` turns them into detections, which
-:func:`atomlens.track.track` links with the others when it has the stack.
+:func:`atomlens.track.track` links with the others when it has the stack. :func:`read_counts`
+also says where the counts show a site empty (the amplitude well below half its usual column):
+there :func:`atomlens.track.events` takes a site empty for one frame between two occupied ones
+for a real absence (an atom can move in after it), not for a missed detection.
 """
 
 from __future__ import annotations
