@@ -44,19 +44,18 @@ __all__ = [
 #: error is close to a Student t (:func:`~atomlens.locate.sites.site_significance`): 3 is
 #: passed at about 0.2 % of truly empty sites.
 OCCUPIED_SIGNIFICANCE = 3.0
-#: Least share of the site's usual column (the median amplitude of its detections in the
-#: other frames) that the amplitude at an empty site needs to count as a column: nearer the
-#: usual column than nothing. The significance alone is fooled by what the detected columns'
-#: Gaussians leave out: at a Mo site of MoS2 emptied for one frame (a vacancy migration;
-#: `benchmarks/evaluate_events.py`, series 2) the neighbours' fits, which most likely miss the
-#: probe's tails, left a broad hump that stood 5 standard errors above 0 at 5 % of a Mo
-#: column. On the tuning series (`evaluate_events.py --seed 4100000 --series 18`,
-#: `evaluate_track.py --seed 3100000`), shares of 0.25, 0.4 and 0.5 took the moves' recall
-#: from 0.838 to 0.859, 0.871 and 0.877 (precision 0.975 -> 0.984) and MOTA with the counts
-#: from 0.8317 to 0.8316, 0.8310 and 0.8296; on a second set (`--seed 4200000 --series 18`,
-#: `--seed 3200000`) 0.25 and 0.5 took the moves from 0.951 / 0.791 to 0.953 / 0.832 and
-#: 0.955 / 0.834, MOTA from 0.9464 to 0.9471 and 0.9474. A column the detections missed is
-#: often fainter than usual (that is why it was missed), so half, not more.
+#: Least share of the site's usual column (the median amplitude of its detections in the other
+#: frames) that the amplitude at an empty site needs to count as a column: nearer the usual column
+#: than nothing. The significance alone is fooled by what the detected columns' Gaussians leave out:
+#: at a Mo site of MoS2 emptied for one frame (a vacancy migration; `benchmarks/evaluate_events.py`,
+#: series 2) the neighbours' fits, which most likely miss the probe's tails, left a broad hump that
+#: stood 5 standard errors above 0 at 5 % of a Mo column. On the tuning series (`evaluate_events.py
+#: --seed 4100000 --series 18`, `evaluate_track.py --seed 3100000`; this value edited for each run),
+#: shares of 0.25, 0.4 and 0.5 took the moves' recall from 0.838 to 0.859, 0.871 and 0.877
+#: (precision 0.975 -> 0.984) and MOTA with the counts from 0.8317 to 0.8316, 0.8310 and 0.8296; on
+#: a second set (`--seed 4200000 --series 18`, `--seed 3200000`) 0.25 and 0.5 took the moves from
+#: 0.951 / 0.791 to 0.953 / 0.832 and 0.955 / 0.834, MOTA from 0.9464 to 0.9471 and 0.9474. A column
+#: the detections missed is often fainter than usual (that is why it was missed), so half, not more.
 LEAST_SHARE = 0.5
 #: Column width assumed when the tracks carry no fitted ``width`` [column spacings].
 DEFAULT_WIDTH = 0.25
@@ -106,24 +105,27 @@ def _widths(tracks: pd.DataFrame, width: float) -> np.ndarray:
     return np.where(np.isfinite(widths) & (widths > 0), widths, width)
 
 
+def _amplitudes(tracks: pd.DataFrame, width: float) -> np.ndarray:
+    """Every detection's Gaussian peak height, ``intensity`` / (2 pi width^2) (:func:`_widths`),
+    in the table's order; NaN where the tracks carry no finite ``intensity``."""
+    if "intensity" not in tracks:
+        return np.full(len(tracks), np.nan)
+    intensity = pd.to_numeric(tracks["intensity"], errors="coerce").to_numpy(float)
+    return intensity / (2.0 * math.pi * _widths(tracks, width) ** 2)
+
+
 def _columns(tracks: pd.DataFrame, width: float) -> dict[str, np.ndarray]:
     """Every detection's frame, y, x [px], amplitude (from ``intensity``; 0 without) and width
     [px] (``width`` where the tracks carry none), as arrays sorted by frame: per-frame slices
     of arrays, not of the table (slicing the table copied its ``attrs`` each time)."""
     order = np.argsort(tracks["frame"].to_numpy(np.int64), kind="stable")
-    widths = _widths(tracks, width)
-    intensity = (
-        pd.to_numeric(tracks["intensity"], errors="coerce").to_numpy(float)
-        if "intensity" in tracks
-        else np.zeros(len(tracks))
-    )
-    amplitude = np.where(np.isfinite(intensity), intensity, 0.0) / (2.0 * math.pi * widths**2)
+    amplitude = _amplitudes(tracks, width)
     columns = {
         "frame": tracks["frame"].to_numpy(np.int64),
         "y": tracks["y"].to_numpy(float),
         "x": tracks["x"].to_numpy(float),
-        "amplitude": amplitude,
-        "width": widths,
+        "amplitude": np.where(np.isfinite(amplitude), amplitude, 0.0),
+        "width": _widths(tracks, width),
     }
     return {name: values[order] for name, values in columns.items()}
 
@@ -241,14 +243,10 @@ def read_counts(
 
 
 def _usual_amplitudes(sites: Sites, tracks: pd.DataFrame, width: float) -> np.ndarray:
-    """Each site's median column amplitude (``intensity`` / (2 pi ``width``^2) of its
-    detections, in the frames' units with the columns bright); NaN for a site without one,
-    and everywhere when the tracks carry no ``intensity``."""
-    if "intensity" not in tracks:
-        return np.full(len(sites.positions), np.nan)
-    intensity = pd.to_numeric(tracks["intensity"], errors="coerce").to_numpy(float)
-    amplitude = intensity / (2.0 * math.pi * _widths(tracks, width) ** 2)
-    detections = tracks[["frame", "particle"]].assign(amplitude=amplitude)
+    """Each site's median column amplitude (:func:`_amplitudes` of its detections, in the
+    frames' units with the columns bright); NaN for a site without one, and everywhere when
+    the tracks carry no ``intensity``."""
+    detections = tracks[["frame", "particle"]].assign(amplitude=_amplitudes(tracks, width))
     return _site_medians(sites, detections, "amplitude", np.nan)
 
 
