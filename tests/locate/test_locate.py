@@ -158,6 +158,54 @@ def test_estimate_spacing_of_a_lattice_and_of_noise():
     assert math.isnan(estimate_spacing(noise))
 
 
+@pytest.mark.parametrize("shape", [(97, 97), (95, 131), (96, 96)])
+def test_the_spacing_of_an_image_with_odd_sides_is_its_lattices(shape):
+    # the autocorrelation's centre sat a pixel off for odd sides: 7.06 px for 8 px columns
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    lattice = np.cos(np.pi * y / 8) ** 8 * np.cos(np.pi * x / 8) ** 8
+    assert estimate_spacing(lattice) == pytest.approx(8.0, abs=0.05)
+
+
+@pytest.mark.parametrize("period", [8.0, 24.0])  # the background on the pixels and on blocks
+def test_the_background_under_the_columns_is_removed(period):
+    from atomlens.locate.preprocess import subtract_background
+
+    size = 192
+    centres = square_lattice(size=size, period=period, jitter=0.0)
+    columns = gaussian_columns((size, size), centres, np.full(len(centres), 10.0), period / 8)
+    y, x = np.mgrid[:size, :size] / size
+    # a ramp and a hump that vary over several spacings, each several times a column high
+    background = 20.0 + 15.0 * x + 30.0 * np.exp(-((y - 0.4) ** 2 + (x - 0.6) ** 2) / 0.5)
+    flat = subtract_background(columns + background, period)
+    inner = (slice(int(period), -int(period)),) * 2  # the edges' background is extrapolated
+    peaks = np.rint(centres).astype(int)
+    inside = (peaks >= period).all(axis=1) & (peaks < size - period).all(axis=1)
+    # the columns keep their height over a floor near 0 between them
+    assert np.abs(np.median((flat - columns)[inner])) < 0.5
+    heights = flat[peaks[inside, 0], peaks[inside, 1]] - np.median(flat[inner])
+    np.testing.assert_allclose(heights, 10.0, rtol=0.1)
+
+
+def test_the_separable_normal_equations_are_the_jacobians():
+    from atomlens.locate.refine import _WindowModel
+
+    rng = np.random.default_rng(4)
+    n, half = 50, 6
+    k = 2 * half + 1
+    mask = (rng.random((n, k * k)) > 0.1).astype(float)  # some pixels off the image
+    model = _WindowModel(rng.random((n, k * k)) * 5, mask, half)
+    model.weights = mask * rng.uniform(0.5, 2.0, (n, k * k))
+    params = np.stack([rng.uniform(1, 5, n), rng.uniform(-2, 2, n), rng.uniform(-2, 2, n),
+                       rng.uniform(1.0, 3.0, n), rng.uniform(0, 2, n)], axis=1)  # fmt: skip
+    residual, jacobian = model(params)
+    cost, normal, gradient = model.normal_equations(params)
+    np.testing.assert_allclose(cost, np.sum(residual**2, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(normal, jacobian @ jacobian.transpose(0, 2, 1), rtol=1e-10,
+                               atol=1e-12 * np.abs(normal).max())  # fmt: skip
+    np.testing.assert_allclose(gradient, (jacobian @ residual[..., None])[..., 0], rtol=1e-10,
+                               atol=1e-12 * np.abs(gradient).max())  # fmt: skip
+
+
 def test_neighbours_fitted_together_remove_the_pull_of_overlapping_tails():
     # columns 5 px apart, 1.4 px wide, 3 px window half-side: fitted alone, each is pulled
     centres = np.array([[20.0, 18.3], [20.0, 23.3], [20.0, 29.3]])

@@ -531,8 +531,7 @@ def _nearest_columns(
     see the shorter distance: the averaged unit cell (``vectors``, :func:`_image_cell`)
     showing more than one column, whose shortest distance is then the spacing; else a trial
     detection allowed to find columns half a spacing apart. ``backgrounds`` (when given)
-    keeps the background-free image and its noise under ``(estimate, dark)``, for the fit to
-    reuse when the spacing stays the estimate.
+    keeps the background-free image and its noise under ``dark``, for the fit to reuse.
     """
     dark = _columns_dark(image, modality, estimate)
     signed = -image if dark else image
@@ -540,7 +539,7 @@ def _nearest_columns(
     # once: the averaged cell, the trial detection and the fit each needed it (0.06 s each)
     noise = noise_sigma(flat)
     if backgrounds is not None:
-        backgrounds[(estimate, dark)] = flat, noise
+        backgrounds[dark] = flat, noise
     cell = _image_cell(flat, stack, vectors, estimate, dark, modality, noise)
     if cell is not None and len(cell.columns) > 1:
         nearest = column_spacing(cell.columns, cell.vectors)
@@ -776,7 +775,11 @@ def locate(
     array = aligned_mean(image, _checked_frame) if lazy else check_locate_input(image)
     # what is decided once for a stack is decided on its mean frame, registered (drift)
     reference = aligned_mean(array) if array.ndim == 3 else array
-    # one image: the spacing estimate's background-free image is reused by the fit
+    # one image: the spacing estimate's background-free image is reused by the fit, also where
+    # the spacing then comes from the averaged cell (a honeycomb's is 1.7 x shorter): the
+    # background varies over several spacings either way, and making it and its noise again
+    # at the shorter spacing cost 0.1 s of a 1024 px MoS2 image, for the same F1 and position
+    # errors on the tuning scenes of benchmarks/evaluate_locate.py (--first 10, --first 12)
     backgrounds: dict | None = {} if array.ndim == 2 else None
     # a lazy stack's cell comes from the same few frames as an array's, read one at a time
     chosen = None
@@ -822,7 +825,7 @@ def locate(
         tables = []
         guides = None if guide is None else guide.reshape(frames.shape)
         for i, frame in enumerate(tqdm(frames, desc="locate", unit="frame", disable=not progress)):
-            flat, noise = (backgrounds or {}).get((spacing_px, dark), (None, None))
+            flat, noise = (backgrounds or {}).get(dark, (None, None))
             table = _frame_columns(
                 frame, spacing_px, dark, threshold, rounds, modality, network,
                 None if guides is None else guides[i], flat, site_search, cell, precise, noise,

@@ -31,16 +31,28 @@ def _broad_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     step = max(1, int(sigma // 8))
     if step == 1:
         return ndimage.gaussian_filter(image, sigma, mode="reflect")
+    coarse = ndimage.gaussian_filter(_block_means(image, step), sigma / step, mode="reflect")
+    return _interpolated(coarse, image.shape, step)
+
+
+def _block_means(image: np.ndarray, step: int) -> np.ndarray:
+    """Means of ``step`` x ``step`` px blocks (the image mirrored at its far edges to whole
+    blocks)."""
     rows, cols = image.shape
     padded = np.pad(image, ((0, -rows % step), (0, -cols % step)), mode="reflect")
     blocks = padded.reshape(padded.shape[0] // step, step, padded.shape[1] // step, step)
-    coarse = ndimage.gaussian_filter(blocks.mean(axis=(1, 3)), sigma / step, mode="reflect")
+    return blocks.mean(axis=(1, 3))
+
+
+def _interpolated(coarse: np.ndarray, shape: tuple[int, int], step: int) -> np.ndarray:
+    """Block values (each at its ``step`` px block's centre, :func:`_block_means`)
+    interpolated linearly back to every pixel of ``shape``."""
     # bilinear interpolation is separable: one (rows, coarse rows) and one (coarse cols, cols)
     # matrix of linear weights, two small matrix products (a tenth of map_coordinates' time)
     return (
-        _linear_weights(rows, step, coarse.shape[0])
+        _linear_weights(shape[0], step, coarse.shape[0])
         @ coarse
-        @ _linear_weights(cols, step, coarse.shape[1]).T
+        @ _linear_weights(shape[1], step, coarse.shape[1]).T
     )
 
 
@@ -70,16 +82,24 @@ def _autocorrelation(image: np.ndarray) -> np.ndarray:
     rows, cols = image.shape
     window = np.outer(np.hanning(rows), np.hanning(cols))
     values = (image - image.mean()) * window
-    # scipy's FFT on all cores (numpy's uses one); zero-padded: no wrap
-    power = np.abs(fft.rfft2(values, s=(2 * rows, 2 * cols), workers=-1)) ** 2
-    fy = np.abs(np.fft.fftfreq(2 * rows))[:, None]
-    fx = np.fft.rfftfreq(2 * cols)[None, :]
+    # scipy's FFT on all cores (numpy's uses one), zero-padded by half the image (lags up to
+    # half the image do not wrap, and only those within a quarter are used: padding to twice
+    # the size, as before, took 2.5 x as long on a 1024 px image)
+    padded = (fft.next_fast_len(rows + rows // 2, real=True),
+              fft.next_fast_len(cols + cols // 2, real=True))  # fmt: skip
+    power = np.abs(fft.rfft2(values, s=padded, workers=-1)) ** 2
+    fy = np.abs(np.fft.fftfreq(padded[0]))[:, None]
+    fx = np.fft.rfftfreq(padded[1])[None, :]
     floor = float(np.median(power[(fy > 0.4) & (fx > 0.4)]))
     total = float(power.sum())  # the centre before the floor is removed: image variance
     power = np.clip(power - floor, 0.0, None)
-    correlation = np.fft.fftshift(fft.irfft2(power, s=(2 * rows, 2 * cols), workers=-1))
-    correlation = correlation[rows // 2 : rows // 2 + rows, cols // 2 : cols // 2 + cols]
-    centre = total / (4 * rows * cols)  # irfft2's normalisation of a zero-lag sum
+    lags = fft.irfft2(power, s=padded, workers=-1)  # lag 0 at [0, 0]
+    rolled = np.roll(lags, (rows // 2, cols // 2), axis=(0, 1))
+    # lags from -(rows // 2) at row 0: the centre at shape // 2, for odd sides too (taken
+    # from a centred twice-size array before, it sat a pixel off there, and a 97 px image of
+    # columns 8 px apart gave 7.06 px)
+    correlation = rolled[:rows, :cols]
+    centre = total / (padded[0] * padded[1])  # irfft2's normalisation of a zero-lag sum
     return correlation / centre if centre > 0 else correlation
 
 
@@ -265,7 +285,9 @@ def subtract_background(image: np.ndarray, spacing: float) -> np.ndarray:
 
     The background is the grey opening (a minimum then a maximum filter) of the lightly smoothed
     image over a square of 1.5 column spacings, which removes every column and keeps what
-    varies more slowly, smoothed again by a Gaussian of half a spacing. A copy is returned.
+    varies more slowly, smoothed again by a Gaussian of half a spacing. All three run on
+    block means a sixth of a spacing wide, interpolated back: the background varies over
+    spacings, and on a 1024 px image this took 0.05 s instead of 0.2 s. A copy is returned.
 
     Parameters
     ----------
@@ -275,10 +297,13 @@ def subtract_background(image: np.ndarray, spacing: float) -> np.ndarray:
         Nearest-neighbour column distance [px].
     """
     values = np.asarray(image, dtype=np.float64)
-    size = max(3, math.ceil(1.5 * spacing) | 1)
-    smooth = ndimage.gaussian_filter(values, max(spacing / 8.0, 0.5), mode="reflect")
+    step = max(1, int(spacing // 6))
+    coarse = _block_means(values, step) if step > 1 else values
+    size = max(3, math.ceil(1.5 * spacing / step) | 1)
+    smooth = ndimage.gaussian_filter(coarse, max(spacing / 8.0, 0.5) / step, mode="reflect")
     floor = ndimage.grey_opening(smooth, size=(size, size), mode="reflect")
-    return values - ndimage.gaussian_filter(floor, spacing / 2.0, mode="reflect")
+    floor = ndimage.gaussian_filter(floor, spacing / 2.0 / step, mode="reflect")
+    return values - (_interpolated(floor, values.shape, step) if step > 1 else floor)
 
 
 def columns_are_dark(image: np.ndarray, spacing: float) -> bool:

@@ -206,10 +206,16 @@ def refit_near(
     hold = np.concatenate([again.index.isin(bounded), np.ones(len(sites), dtype=bool)])
     narrowest = np.where(hold, max(0.3, width / SITE_WIDTH), 0.3)
     widest = np.where(hold, min(2.0 * half + 1, max(0.3, width * SITE_WIDTH)), 2.0 * half + 1)
-    # only the held columns that reach the windows are drawn (all of them cost 0.1 s)
+    # only the held columns that reach the windows are drawn (all of them cost 0.1 s), on
+    # the part of the image the windows reach (the whole of a 1024 px image cost 0.04 s per
+    # refit, most of one that fits a few new sites)
     touching = _near(held, starts, reach + 4.0 * float(held["width"].to_numpy().max(initial=0.0)))
-    image = flat - column_image(flat.shape, touching)
-    fit = fitted(image, starts, spacing, rounds, narrowest, widest, joint=joint, floor=floor)
+    top, bottom = _reach_box(starts, half, flat.shape)
+    part = flat[top[0] : bottom[0], top[1] : bottom[1]]
+    drawn = touching.assign(y=touching["y"] - top[0], x=touching["x"] - top[1])
+    fit = fitted(part - column_image(part.shape, drawn), starts - top, spacing, rounds,
+                 narrowest, widest, joint=joint, floor=floor)  # fmt: skip
+    fit = fit.assign(y=fit["y"] + top[0], x=fit["x"] + top[1])
     significant = fit["amplitude"] >= SITE_REFIT_SIGNIFICANCE * fit["sigma_amplitude"]
     drift = np.hypot(*(fit[["y", "x"]].to_numpy() - starts[fit.index]).T)
     significant &= drift <= SITE_DRIFT * spacing
@@ -221,6 +227,20 @@ def refit_near(
     kept = again[~again.index.isin(refitted.index) & ~again.index.isin(bounded)]
     parts = [part[table.columns] for part in (held, kept, refitted, added) if len(part)]
     return drop_duplicates(pd.concat(parts).sort_index(), spacing / 3.0)
+
+
+def _reach_box(
+    starts: np.ndarray, half: int, shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left and bottom-right (exclusive) pixel of the part of an image of ``shape`` that
+    the refinement's windows (``half`` px from their integer ``starts``) and its joint fits
+    (at most 3 ``half``: :func:`~atomlens.locate.refine.refine_columns`) can reach."""
+    if not len(starts):
+        return np.zeros(2, dtype=int), np.array(shape[:2])
+    margin = 3 * half + 2
+    top = np.maximum(starts.min(axis=0) - margin, 0)
+    bottom = np.minimum(starts.max(axis=0) + margin + 1, np.array(shape[:2]))
+    return top, bottom
 
 
 def mended(

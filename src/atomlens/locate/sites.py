@@ -349,7 +349,7 @@ def column_image(shape: tuple[int, int], columns: dict[str, np.ndarray]) -> np.n
     reaches = np.ceil(4.0 * width).astype(int)
     margin = int(reaches.max(initial=0)) + 1
     padded = (rows + 2 * margin, cols + 2 * margin)
-    image = np.zeros(padded[0] * padded[1])
+    cells, weights = [], []  # one bincount for all (one per reach cost a whole image each)
     iy = np.clip(np.rint(y).astype(int), -margin + 1, rows + margin - 2) if len(y) else y
     ix = np.clip(np.rint(x).astype(int), -margin + 1, cols + margin - 2) if len(x) else x
     for reach in np.unique(reaches):
@@ -365,7 +365,11 @@ def column_image(shape: tuple[int, int], columns: dict[str, np.ndarray]) -> np.n
         span = np.arange(2 * reach + 1)
         index = (top[:, None, None] + span[None, :, None]) * padded[1]
         index = index + (left[:, None, None] + span[None, None, :])
-        image += np.bincount(index.ravel(), weights=values.ravel(), minlength=image.size)
+        cells.append(index.ravel())
+        weights.append(values.ravel())
+    size = padded[0] * padded[1]
+    image = (np.bincount(np.concatenate(cells), np.concatenate(weights), minlength=size)
+             if cells else np.zeros(size))  # fmt: skip
     return image.reshape(padded)[margin : margin + rows, margin : margin + cols]
 
 
