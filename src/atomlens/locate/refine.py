@@ -264,8 +264,8 @@ class _WindowModel:
         (ey dy^p)_i (ex dx^q)_j, so each entry of J J^T is a sum of bilinear forms
         u^T (w^2) v of a few row and column profiles, and each of J r one of u^T (w r) v:
         one small matrix product per window with 9 (w^2) and 4 (w r) column profiles, instead
-        of five k x k planes and their 25 products (the Jacobian and J J^T were two thirds
-        of the fitting time). The same to rounding.
+        of five k x k planes and their 25 products (building the Jacobian and J J^T was most
+        of the fitting time; this takes about half as long). The same to rounding.
         """
         n, k = len(p), len(self.offsets)
         a, y0, x0, s, b = (p[:, i, None] for i in range(5))
