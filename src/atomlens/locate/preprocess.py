@@ -288,8 +288,8 @@ def subtract_background(image: np.ndarray, spacing: float) -> np.ndarray:
     The background is the grey opening (a minimum then a maximum filter) of the lightly smoothed
     image over a square of 1.5 column spacings, which removes every column and keeps what
     varies more slowly, smoothed again by a Gaussian of half a spacing, that one on block means
-    an eighth of a spacing wide, interpolated back (:func:`_broad_gaussian`: 0.1 s less on a
-    1024 px image, the same to about 1e-3 of the pixel noise). A copy is returned.
+    an eighth of a spacing wide, interpolated back (:func:`_broad_gaussian`: up to 0.13 s less
+    on a 1024 px image, the same to about 1e-3 of the pixel noise). A copy is returned.
 
     Parameters
     ----------
