@@ -62,21 +62,6 @@ COST_TOLERANCE = 1e-9
 EARLY_TOLERANCES = (1e-2, 1e-5)
 
 
-def _normal_equations(model: _WindowModel, params: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Cost (n,), normal matrix J J^T (n, 5, 5) and gradient J r (n, 5) at ``params``.
-
-    Only these small arrays are kept between steps: copying the (n, 5, k) Jacobians of the
-    active windows at every step cost more than computing them.
-    """
-    separable = getattr(model, "normal_equations", None)
-    if separable is not None:
-        return separable(params)
-    residual, jacobian = model(params)
-    normal = jacobian @ jacobian.transpose(0, 2, 1)  # batched BLAS, faster than einsum
-    gradient = (jacobian @ residual[..., None])[..., 0]
-    return np.sum(residual**2, axis=1), normal, gradient
-
-
 def _levenberg_marquardt(
     model: _WindowModel,
     params: np.ndarray,
@@ -87,16 +72,19 @@ def _levenberg_marquardt(
 ) -> np.ndarray:
     """Damped Gauss-Newton steps on (n, p) parameters; a step is kept where it lowers the cost.
 
-    ``model(params)`` returns (n, k) residuals and the (n, p, k) Jacobian, and
-    ``model.rows(index)`` the same model for some windows only. The width (parameter 3) is
-    kept in [``narrowest``, ``widest``] px (each one value or one per window). A window stops
-    once converged (``tolerances``: step [px] and relative cost gain, :data:`STEP_TOLERANCE`).
+    ``model.normal_equations(params)`` returns the cost (n,), J J^T (n, p, p) and J r (n, p),
+    and ``model.rows(index)`` the same model for some windows only. The width (parameter 3)
+    is kept in [``narrowest``, ``widest``] px (each one value or one per window). A window
+    stops once converged (``tolerances``: step [px] and relative cost gain,
+    :data:`STEP_TOLERANCE`).
     """
     params = params.copy()
     narrowest = np.broadcast_to(np.asarray(narrowest, dtype=np.float64), len(params))
     widest = np.broadcast_to(np.asarray(widest, dtype=np.float64), len(params))
     damping = np.full(len(params), 1e-3)
-    cost, normal, gradient = _normal_equations(model, params)
+    # only the small normal equations are kept between steps: copying the (n, 5, k)
+    # Jacobians of the active windows at every step cost more than computing them
+    cost, normal, gradient = model.normal_equations(params)
     eye = np.eye(params.shape[1])
     active = np.arange(len(params))
     for _ in range(iterations):
@@ -113,7 +101,7 @@ def _levenberg_marquardt(
             break
         trial = params[active] + step
         trial[:, 3] = np.clip(trial[:, 3], narrowest[active], widest[active])
-        trial_cost, trial_normal, trial_gradient = _normal_equations(part, trial)
+        trial_cost, trial_normal, trial_gradient = part.normal_equations(trial)
         better = np.isfinite(trial_cost) & (trial_cost <= cost[active])
         kept = active[better]
         gain = cost[kept] - trial_cost[better]
@@ -258,7 +246,7 @@ class _WindowModel:
 
     def normal_equations(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Cost (n,), normal matrix J J^T (n, 5, 5) and gradient J r (n, 5) of
-        :func:`_normal_equations`, without the Jacobian.
+        the window fit, without the Jacobian.
 
         Every Jacobian plane is the weight w times a sum of separable terms
         (ey dy^p)_i (ex dx^q)_j, so each entry of J J^T is a sum of bilinear forms
@@ -329,12 +317,17 @@ class _GroupModel(_WindowModel):
     are held.
     """
 
-    #: its neighbours' planes are not separable like the one column's: the Jacobian's way
-    normal_equations = None
-
     def __init__(self, data: np.ndarray, mask: np.ndarray, half: int, widths: np.ndarray):
         super().__init__(data, mask, half)
         self.widths = widths
+
+    def normal_equations(self, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_WindowModel.normal_equations` from the Jacobian (the neighbours' planes
+        make the sum over pixels not separable like the one column's)."""
+        residual, jacobian = self(p)
+        normal = jacobian @ jacobian.transpose(0, 2, 1)  # batched BLAS, faster than einsum
+        gradient = (jacobian @ residual[..., None])[..., 0]
+        return np.sum(residual**2, axis=1), normal, gradient
 
     def rows(self, index: np.ndarray) -> _GroupModel:
         part = super().rows(index)
@@ -647,7 +640,7 @@ def refine_columns(
             tolerances = (STEP_TOLERANCE, COST_TOLERANCE) if last else EARLY_TOLERANCES
             params = _fit_windows(model, params, steps, widest, threads, tolerances, narrowest)
         # weighted: the covariance below is the WLS one
-        cost, normal, _ = _normal_equations(model, params)
+        cost, normal, _ = model.normal_equations(params)
         dof = np.maximum(mask.sum(axis=1) - 5, 1)
         covariance = _covariance(normal, cost / dof)
         # strongly overlapping neighbours fitted jointly, once their neighbours were fitted
@@ -740,7 +733,7 @@ def _refit_coupled(
             good = _inside(fit[:, :5], half)
             params[targets[good], :5] = fit[good, :5]
             if last:
-                cost, normal, _ = _normal_equations(model, fit)
+                cost, normal, _ = model.normal_equations(fit)
                 dof = np.maximum(mask.sum(axis=1) - fit.shape[1], 1)
                 joint = _covariance(normal, cost / dof)[:, :5, :5]
                 covariance[targets[good]] = joint[good]
