@@ -13,12 +13,14 @@ mrad/px after 2 x 2 binning (192 px), Poisson noise at 1e6 e- per image; C10 in 
   defocus along one axis, the shadow is stretched there and a larger step leaves no overlap;
 * two two-fold offsets: C12a + 10 nm and C12b + 10 nm.
 
-Methods, on the same images: VAE-EM (paper 004: ``estimate_vae_em``, the shipped
-``ronchigram-vae`` or ``--vae``) on the triple, the triple plus the two-fold offsets, and all
-seven (the probe-shifted images count as repeats of offset 0); the single-image network combined
-over the triple
-(``estimate(..., method="network")``) and the physics measurement on the triple, the triple plus
-the probe shifts (fitting C10 and C12, the default, or all eight terms), the triple plus the
+Methods, on the same images: the in-line-hologram fit (``method="hologram"``,
+:func:`~atomlens.calibrate.measure_holograms`, given the thickness) on the triple, the triple
+plus the probe shifts and the triple plus the two-fold offsets; VAE-EM (paper 004:
+``estimate_vae_em``, the shipped ``ronchigram-vae`` or ``--vae``) on the triple, the triple plus
+the two-fold offsets, and all seven (the probe-shifted images count as repeats of offset 0); the
+single-image network combined over the triple (``estimate(..., method="network")``) and the
+physics measurement on the triple, the triple plus the probe shifts (fitting C10 and C12, the
+default, or all eight terms), the triple plus the
 two-fold offsets, and all seven, each given the specimen
 thickness (``thickness=``: the shadow image shows the C10 of the specimen's mid-plane, abTEM's
 C10 is that of its entrance surface); the triple + shifts row is also shown with C10 at the
@@ -31,6 +33,8 @@ sigma, the mean C10 error (bias), the cases refused or failed, and the seconds p
         --out benchmarks/results/calibrate_multi.json
     .venv/bin/python benchmarks/calibrate_multi.py --cases 10 --methods network,VAE-EM \
         --out benchmarks/results/calibrate_multi_vae_em.json
+    .venv/bin/python benchmarks/calibrate_multi.py --cases 10 --methods network,hologram \
+        --out benchmarks/results/calibrate_multi_hologram.json
 
 ``--methods`` runs only the named rows; the cache (``--cache``) keeps each case's images under
 its seed, count and step rule, so a second run of the same cases simulates nothing.
@@ -65,6 +69,9 @@ METHODS = {
     "physics: triple + 2 two-fold offsets": ("physics", (0, 1, 2, 5, 6)),
     "physics: all 7": ("physics", (0, 1, 2, 3, 4, 5, 6)),
     "physics: triple + 2 probe shifts, all 8 terms fitted": ("physics-all", (0, 1, 2, 3, 4)),
+    "hologram: triple": ("hologram", (0, 1, 2)),
+    "hologram: triple + 2 probe shifts": ("hologram", (0, 1, 2, 3, 4)),
+    "hologram: triple + 2 two-fold offsets": ("hologram", (0, 1, 2, 5, 6)),
     "VAE-EM: triple": ("vae-em", (0, 1, 2)),
     "VAE-EM: triple + 2 two-fold offsets": ("vae-em", (0, 1, 2, 5, 6)),
     "VAE-EM: all 7 (probe shifts as repeats)": ("vae-em", (0, 1, 2, 3, 4, 5, 6)),
@@ -151,7 +158,7 @@ def evaluate(
     for name, (method, chosen) in (methods or METHODS).items():
         start = time.perf_counter()
         try:
-            physics = method.startswith("physics")
+            physics = method.startswith("physics") or method == "hologram"
             arguments = {
                 "offsets": [plan[i][0] for i in chosen],
                 "probe_shifts": [plan[i][1] for i in chosen] if physics else None,

@@ -16,7 +16,8 @@ estimators assume:
 Each start is tuned by ``atomlens.calibrate.tune`` with ``method="network"`` (the through-focus
 triple 0, -20, +20 nm combined by the network; 3 Ronchigrams per iteration) and
 ``method="physics"`` (the triple plus two probe shifts; near focus, shifts at both ends of the
-triple: 5 or 7 per iteration) and ``method="vae-em"`` (the triple plus C12a and C12b offsets of
+triple: 5 or 7 per iteration), ``method="hologram"`` (the triple as in-line holograms, told the
+same 20 Å: 3 per iteration) and ``method="vae-em"`` (the triple plus C12a and C12b offsets of
 10 nm by VAE-EM: 5 per iteration), correcting C10 and C12, at most 3 iterations. Reported per
 method: the share of starts whose true state is within the pi/4 tolerance (every term, C10 and
 C12 0.70 nm here) after 1, 2 and 3 iterations (a run that stopped keeps its state), the
@@ -28,6 +29,8 @@ which the network's estimate was used).
         --methods network physics --out benchmarks/results/calibrate_tuning.json
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibrate_tuning.py --starts 15 \
         --methods vae-em --out benchmarks/results/calibrate_tuning_vae_em.json
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/calibrate_tuning.py --starts 15 \
+        --methods hologram --out benchmarks/results/calibrate_tuning_hologram.json
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ DOSE, READOUT = 1e6, 2.0  # [e- per image], [counts]
 GAIN_ERROR, SHIFT_GAIN_ERROR = 0.03, 0.03
 ROTATION = math.radians(2.0)  # [rad] largest corrector-camera rotation
 ITERATIONS = 3
-METHODS = ("network", "physics", "vae-em")
+METHODS = ("network", "physics", "hologram", "vae-em")
 
 
 def draw_start(rng: np.random.Generator) -> dict:

@@ -68,6 +68,21 @@ def test_calibrate_combines_a_defocus_pair(simulated, capsys):
     assert record["C10"] == pytest.approx(-300, abs=3 * record["C10_std"] + 10)
 
 
+def test_calibrate_measures_a_defocus_pair_as_holograms(tmp_path, capsys):
+    files = []
+    for name, c10 in (("a.tif", "-300"), ("b.tif", "-500")):  # one specimen (seed 4), 2 nm thick
+        files.append(str(tmp_path / name))
+        common = ["--C12", "60", "--phi12", "0.4", "--thickness", "20", "--slice-thickness", "20"]
+        assert main([*SIM, "--C10", c10, *common, "-o", files[-1]]) == 0
+    capsys.readouterr()
+    args = ["--offsets", "0,-20", "--method", "hologram", "--thickness", "2", "--json"]
+    assert main(["calibrate", *files, *args]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert "hologram" in record["model"]
+    assert record["C10"] == pytest.approx(-300, abs=10)  # [Å], at the entrance surface
+    assert record["C12"] == pytest.approx(60, abs=10)
+
+
 def test_calibrate_reads_a_simulated_dataset_in_one_go(tmp_path, capsys):
     dataset = tmp_path / "set.h5"
     args = [

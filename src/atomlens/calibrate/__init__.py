@@ -6,6 +6,9 @@
   ``atomlens train calibrate`` (the recipe is in :mod:`atomlens.calibrate.training`).
 - ``measure``: the physics-based measurement from several Ronchigrams of one specimen at known
   offsets and probe shifts (patch shifts between the images, fitted by least squares).
+- ``measure_holograms`` (also ``estimate(..., method="hologram")``): C10 and C12 from a
+  through-focus series (no probe shifts needed), each image modelled as an in-line hologram of
+  one weak-phase specimen (:mod:`atomlens.calibrate.hologram`).
 - ``estimate_vae_em`` (also ``estimate(..., method="vae-em")``): VAE-EM of paper 004, C10 and
   C12 from Ronchigrams at known offsets with a code map fitted to this microscope
   (:mod:`atomlens.calibrate.vae_em`; the VAE and its map are the zoo's ``ronchigram-vae``).
@@ -32,6 +35,7 @@ from atomlens.calibrate.preprocess import (
     ronchigram_input,
 )
 from atomlens.calibrate.result import AberrationEstimate
+from atomlens.calibrate.through_focus import HologramOptions, measure_holograms
 from atomlens.calibrate.tune import SimulatedMicroscope, tune
 from atomlens.calibrate.vae_estimate import estimate_vae_em
 
@@ -39,6 +43,7 @@ __all__ = [
     "CANONICAL_EXTENT",
     "CANONICAL_SIZE",
     "AberrationEstimate",
+    "HologramOptions",
     "MeasureOptions",
     "RonchigramInput",
     "SimulatedMicroscope",
@@ -50,6 +55,7 @@ __all__ = [
     "find_bright_field_disc",
     "load_estimator",
     "measure",
+    "measure_holograms",
     "ronchigram_input",
     "tune",
 ]

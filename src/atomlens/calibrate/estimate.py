@@ -42,7 +42,7 @@ DEFAULT_MODEL = "ronchigram-aberrations"
 #: Most Ronchigrams combined at once (2^N sign choices are tried).
 MAX_COMBINED = 12
 #: The ways several Ronchigrams are combined (``method=``).
-METHODS = ("auto", "network", "physics", "vae-em")
+METHODS = ("auto", "network", "physics", "hologram", "vae-em")
 
 RonchigramLike = str | Path | np.ndarray | ImageData | RonchigramInput
 OffsetLike = float | Mapping[str, float] | Aberrations
@@ -332,16 +332,19 @@ def estimate(
     probe_shifts : sequence of (dy, dx), optional
         Probe position of each Ronchigram in the specimen plane [Å], for the physics-based
         measurement (:func:`atomlens.calibrate.measure`).
-    method : {"auto", "network", "physics", "vae-em"}
+    method : {"auto", "network", "physics", "hologram", "vae-em"}
         "network" combines the network's single-image estimates; "physics" measures C10 and C12
         from the patch shifts between the images (:func:`atomlens.calibrate.measure`, starting
-        from the network); "vae-em" estimates C10 and C12 with this microscope's code map by
-        VAE-EM, the network's estimate as the prior (:func:`atomlens.calibrate.estimate_vae_em`;
-        probe shifts are not needed and ignored, ``model`` stays the network); "auto" is
+        from the network); "hologram" fits C10 and C12 so that one weak-phase specimen explains
+        every image as an in-line hologram (:func:`atomlens.calibrate.measure_holograms`: a
+        through-focus triple without probe shifts, about 30 s); "vae-em" estimates C10 and
+        C12 with this microscope's code map by VAE-EM, the network's estimate as the prior
+        (:func:`atomlens.calibrate.estimate_vae_em`; probe shifts are not needed and ignored,
+        ``model`` stays the network); "auto" is
         "physics" when ``probe_shifts`` are given, else "network".
     thickness : float
-        Specimen thickness [Å], for the physics-based measurement: its C10 is that of the
-        specimen's mid-plane, referred to the entrance surface with the thickness.
+        Specimen thickness [Å], for the physics-based measurements ("physics", "hologram"): their
+        C10 is that of the specimen's mid-plane, referred to the entrance surface with it.
 
     Returns
     -------
@@ -383,6 +386,14 @@ def estimate(
             raise ValueError("VAE-EM needs the offset of each Ronchigram (offsets=...).")
         return estimate_vae_em(items, offsets=offsets, energy=energy, semiangle=semiangle,
                                angular_sampling=angular_sampling, network=model)  # fmt: skip
+    if method == "hologram":
+        from atomlens.calibrate.through_focus import measure_holograms
+
+        if offsets is None:
+            raise ValueError("The hologram fit needs the offset of each Ronchigram (offsets=...).")
+        return measure_holograms(items, offsets=offsets, probe_shifts=probe_shifts, energy=energy,
+                                 semiangle=semiangle, angular_sampling=angular_sampling,
+                                 model=model, thickness=thickness)  # fmt: skip
     if method == "physics" or (method == "auto" and probe_shifts is not None):
         from atomlens.calibrate.multi import measure
 

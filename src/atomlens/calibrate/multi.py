@@ -60,7 +60,7 @@ def _shift_array(probe_shifts: Sequence[Sequence[float]] | None, count: int) -> 
     return shifts
 
 
-def _initial(
+def start_estimate(
     items: list[RonchigramInput], offsets: Sequence[OffsetLike], initial: object, model: str
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Starting values and sigmas (8,) [Å], and where they came from."""
@@ -148,25 +148,16 @@ def measure(
     (t / 2 - dz / 2 beyond the entrance surface, measured within 2 Å for 10-120 Å of simulated
     amorphous carbon); give ``thickness`` to refer it to the entrance surface.
     """
-    from atomlens.calibrate.checks import check_counts, check_distinct, check_same_specimen
-    from atomlens.calibrate.estimate import _inputs, _offset_vector
+    from atomlens.calibrate.checks import check_same_specimen
     from atomlens.calibrate.preprocess import find_bright_field_disc
 
     unknown = [name for name in fit if name not in COEFFICIENTS]
     if unknown or not fit:
         raise ValueError(f"fit must name some of {COEFFICIENTS}, got {tuple(fit)}.")
-    items = _inputs(list(ronchigrams), energy, semiangle, angular_sampling)
-    offsets = list(offsets) if offsets is not None else []
-    shifts = _shift_array(probe_shifts, len(items))
-    offset_array = np.stack([_offset_vector(o) for o in offsets]) if offsets else np.zeros((0, 8))
-    check_series(offset_array, shifts, len(items))
-    _check_same_setup(items)
-    for item in items:
-        check_counts(item.image, item.source)
-    check_distinct(items)
-    if thickness:
-        check_parameter("thickness", thickness)
-    start, start_sigma, origin = _initial(items, offsets, initial, model)
+    items, offset_array, shifts = series_inputs(
+        ronchigrams, offsets, probe_shifts, energy, semiangle, angular_sampling, thickness
+    )
+    start, start_sigma, origin = start_estimate(items, offsets, initial, model)
     start = start + np.eye(8)[0] * thickness / 2  # to the mid-plane
     cy, cx, _ = find_bright_field_disc(np.mean([item.image for item in items], axis=0))
     options = options or MeasureOptions()
@@ -222,6 +213,40 @@ def measure(
         source=", ".join(item.source for item in items), model="physics (patch shifts)",
         notes=notes,
     )  # fmt: skip
+
+
+def series_inputs(
+    ronchigrams: Sequence[RonchigramLike],
+    offsets: Sequence[OffsetLike] | None,
+    probe_shifts: Sequence[Sequence[float]] | None,
+    energy: float | None,
+    semiangle: float | None,
+    angular_sampling: float | None,
+    thickness: float,
+) -> tuple[list[RonchigramInput], np.ndarray, np.ndarray]:
+    """The checked inputs of a measurement from a series: images, offsets (N, 8) [Å] and probe
+    shifts (N, 2) [Å].
+
+    Raises
+    ------
+    ValueError, InputError
+        As :func:`measure` documents.
+    """
+    from atomlens.calibrate.checks import check_counts, check_distinct
+    from atomlens.calibrate.estimate import _inputs, _offset_vector
+
+    items = _inputs(list(ronchigrams), energy, semiangle, angular_sampling)
+    offsets = list(offsets) if offsets is not None else []
+    shifts = _shift_array(probe_shifts, len(items))
+    offset_array = np.stack([_offset_vector(o) for o in offsets]) if offsets else np.zeros((0, 8))
+    check_series(offset_array, shifts, len(items))
+    _check_same_setup(items)
+    for item in items:
+        check_counts(item.image, item.source)
+    check_distinct(items)
+    if thickness:
+        check_parameter("thickness", thickness)
+    return items, offset_array, shifts
 
 
 def _check_same_setup(items: Sequence[RonchigramInput]) -> None:

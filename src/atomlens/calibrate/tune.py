@@ -9,7 +9,9 @@ the corrector's axes are turned by a small unknown angle against the camera's, a
 corrections and probe shifts are applied with a gain error.
 
 :func:`tune` runs the loop with the network (``method="network"``: a through-focus triple,
-combined), VAE-EM (``method="vae-em"``: the triple and two two-fold offsets) or the
+combined), the in-line-hologram fit (``method="hologram"``: the triple,
+:func:`~atomlens.calibrate.measure_holograms`), VAE-EM (``method="vae-em"``: the triple and two
+two-fold offsets) or the
 physics-based measurement (``method="physics"``: the triple plus two probe
 shifts, :func:`~atomlens.calibrate.measure`) and stops when the estimate says every corrected
 term is within its tolerance, or after ``max_iterations``.
@@ -48,7 +50,7 @@ TERMS: dict[str, tuple[int, int, int]] = {
 FOCUS_TRIPLE: tuple[float, ...] = (0.0, -200.0, 200.0)
 #: The two-fold offsets VAE-EM adds to the triple [Å]: C12a and C12b + 10 nm.
 TWOFOLD_OFFSETS: tuple[dict[str, float], ...] = ({"C12a": 100.0}, {"C12b": 100.0})
-METHODS = ("network", "physics", "vae-em")
+METHODS = ("network", "physics", "hologram", "vae-em")
 
 
 def tolerances(energy: float = 200e3, semiangle: float = 30.0) -> dict[str, float]:
@@ -344,6 +346,17 @@ def _measure_physics(microscope, focus, model, thickness, near):
         return start, images, offsets, shifts, f"physics refused ({error}); network used"
 
 
+def _measure_hologram(microscope, focus, model, thickness):
+    """The through-focus series measured as in-line holograms, from the network's start."""
+    from atomlens.calibrate.through_focus import measure_holograms
+
+    start, images, offsets, shifts, _ = _measure_network(microscope, focus, model)
+    result = measure_holograms(images, offsets=list(offsets), initial=start.values,
+                               thickness=thickness, **microscope.calibration)  # fmt: skip
+    sigma = np.where(np.isnan(result.sigma), start.sigma, result.sigma)  # unfitted: network's
+    return dataclasses.replace(result, sigma=sigma), images, offsets, shifts, ""
+
+
 def _measure_vae_em(microscope, focus, model):
     """The through-focus series and two two-fold offsets, estimated by VAE-EM."""
     from atomlens.calibrate.vae_estimate import estimate_vae_em
@@ -382,9 +395,11 @@ def tune(
     ----------
     microscope : SimulatedMicroscope
         Changed in place (its state ends corrected).
-    method : {"network", "physics", "vae-em"}
+    method : {"network", "physics", "hologram", "vae-em"}
         "network": the shipped network on the through-focus series ``focus``, combined
         (:func:`~atomlens.calibrate.estimate` with offsets; 3 Ronchigrams per iteration).
+        "hologram": the same series measured as in-line holograms from the network's start
+        (:func:`~atomlens.calibrate.measure_holograms`; 3 Ronchigrams per iteration).
         "vae-em": the series plus C12a and C12b offsets of 10 nm, by VAE-EM
         (:func:`~atomlens.calibrate.estimate_vae_em`, 5 Ronchigrams per iteration).
         "physics": the same series plus two probe shifts (y and x, 4 mrad x the network's
@@ -401,8 +416,8 @@ def tune(
     focus : sequence of float
         C10 offsets of the through-focus series [Å].
     thickness : float
-        Specimen thickness the physics measurement assumes [Å] (refers its C10 to the entrance
-        surface); the microscope's specimen may differ.
+        Specimen thickness the physics and hologram measurements assume [Å] (refers their C10
+        to the entrance surface); the microscope's specimen may differ.
     near_focus : float
         The physics method takes its probe shifts at both ends of the series when the network's
         smaller principal defocus at offset 0 is under this [Å].
@@ -437,6 +452,8 @@ def tune(
             measured = _measure_network(microscope, focus, model)
         elif method == "vae-em":
             measured = _measure_vae_em(microscope, focus, model)
+        elif method == "hologram":
+            measured = _measure_hologram(microscope, focus, model, thickness)
         else:
             measured = _measure_physics(microscope, focus, model, thickness, near_focus)
         result, images, offsets, shifts, note = measured

@@ -51,18 +51,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--method",
-        choices=("auto", "network", "physics", "vae-em"),
+        choices=("auto", "network", "physics", "hologram", "vae-em"),
         default="auto",
         help="how several files at known offsets are combined: the network's estimates, the "
-        "physics-based measurement from patch shifts, or VAE-EM (C10 and C12 with a code map "
+        "physics-based measurement from patch shifts, the in-line-hologram fit (C10 and C12 "
+        "from a through-focus series; about 30 s), or VAE-EM (C10 and C12 with a code map "
         "fitted to this microscope; --probe-shifts ignored) (auto: physics with --probe-shifts)",
     )
     parser.add_argument(
         "--thickness",
         type=float,
         default=0.0,
-        help="specimen thickness [nm] for the physics-based measurement: its C10 (that of the "
-        "specimen's mid-plane) is then referred to the entrance surface",
+        help="specimen thickness [nm] for the physics-based measurements (physics, hologram): "
+        "their C10 (that of the specimen's mid-plane) is then referred to the entrance surface",
     )
     parser.add_argument("--c30-sign", choices=("+", "-"), help="known sign of C30 (fixes the sign)")
     parser.add_argument("--model", default="ronchigram-aberrations", help="model name or folder")
