@@ -16,9 +16,9 @@ estimators assume:
 Each start is tuned by ``atomlens.calibrate.tune`` with ``method="network"`` (the through-focus
 triple 0, -20, +20 nm combined by the network; 3 Ronchigrams per iteration) and
 ``method="physics"`` (the triple plus two probe shifts; near focus, shifts at both ends of the
-triple: 5 or 7 per iteration), ``method="hologram"`` (the triple as in-line holograms, told the
-same 20 Å: 3 per iteration) and ``method="vae-em"`` (the triple plus C12a and C12b offsets of
-10 nm by VAE-EM: 5 per iteration), correcting C10 and C12, at most 3 iterations. Reported per
+triple: 5 or 7 per iteration), ``method="hologram"`` (the triple plus C12a and C12b offsets of
+10 nm as in-line holograms, told the same 20 Å: 5 per iteration) and ``method="vae-em"`` (the
+same five by VAE-EM), correcting C10 and C12, at most 3 iterations. Reported per
 method: the share of starts whose true state is within the pi/4 tolerance (every term, C10 and
 C12 0.70 nm here) after 1, 2 and 3 iterations (a run that stopped keeps its state), the
 Ronchigrams recorded until the loop stopped (the correction of the iteration it stops at is

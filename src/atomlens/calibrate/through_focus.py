@@ -163,7 +163,8 @@ def fit_holograms(
     c10 = np.array([1.0, 0.0, 0.0])
     for sign in (1.0, -1.0):  # about the start, then about its mirror
         centre = sign * start[:3]
-        series.fix_grid(np.concatenate([centre + c10 * options.scan, start[3:]]))
+        farthest = centre + c10 * np.copysign(options.scan, centre[0])  # the largest |C10|
+        series.fix_grid(np.concatenate([farthest, start[3:]]))
         values = [misfit(centre + c10 * change) for change in scan]
         begin = centre + c10 * scan[int(np.argmin(values))]
         series.fix_grid(np.concatenate([begin, start[3:]]))

@@ -9,10 +9,9 @@ the corrector's axes are turned by a small unknown angle against the camera's, a
 corrections and probe shifts are applied with a gain error.
 
 :func:`tune` runs the loop with the network (``method="network"``: a through-focus triple,
-combined), the in-line-hologram fit (``method="hologram"``: the triple,
-:func:`~atomlens.calibrate.measure_holograms`), VAE-EM (``method="vae-em"``: the triple and two
-two-fold offsets) or the
-physics-based measurement (``method="physics"``: the triple plus two probe
+combined), the in-line-hologram fit (``method="hologram"``: the triple and two two-fold
+offsets, :func:`~atomlens.calibrate.measure_holograms`), VAE-EM (``method="vae-em"``: the same
+five) or the physics-based measurement (``method="physics"``: the triple plus two probe
 shifts, :func:`~atomlens.calibrate.measure`) and stops when the estimate says every corrected
 term is within its tolerance, or after ``max_iterations``.
 
@@ -347,10 +346,13 @@ def _measure_physics(microscope, focus, model, thickness, near):
 
 
 def _measure_hologram(microscope, focus, model, thickness):
-    """The through-focus series measured as in-line holograms, from the network's start."""
+    """The through-focus series and two two-fold offsets measured as in-line holograms, from
+    the network's estimate of the series."""
     from atomlens.calibrate.through_focus import measure_holograms
 
     start, images, offsets, shifts, _ = _measure_network(microscope, focus, model)
+    images = images + microscope.ronchigrams(list(TWOFOLD_OFFSETS))
+    offsets, shifts = (*offsets, *TWOFOLD_OFFSETS), shifts + ((0.0, 0.0),) * len(TWOFOLD_OFFSETS)
     result = measure_holograms(images, offsets=list(offsets), initial=start.values,
                                thickness=thickness, **microscope.calibration)  # fmt: skip
     sigma = np.where(np.isnan(result.sigma), start.sigma, result.sigma)  # unfitted: network's
@@ -398,8 +400,9 @@ def tune(
     method : {"network", "physics", "hologram", "vae-em"}
         "network": the shipped network on the through-focus series ``focus``, combined
         (:func:`~atomlens.calibrate.estimate` with offsets; 3 Ronchigrams per iteration).
-        "hologram": the same series measured as in-line holograms from the network's start
-        (:func:`~atomlens.calibrate.measure_holograms`; 3 Ronchigrams per iteration).
+        "hologram": the same series plus C12a and C12b offsets of 10 nm measured as in-line
+        holograms from the network's estimate of the series
+        (:func:`~atomlens.calibrate.measure_holograms`; 5 Ronchigrams per iteration).
         "vae-em": the series plus C12a and C12b offsets of 10 nm, by VAE-EM
         (:func:`~atomlens.calibrate.estimate_vae_em`, 5 Ronchigrams per iteration).
         "physics": the same series plus two probe shifts (y and x, 4 mrad x the network's
