@@ -30,8 +30,9 @@ __all__ = ["HologramFit", "HologramOptions", "fit_holograms", "measure_holograms
 _CURVATURE_STEP = 8.0
 #: Model error added in quadrature to the fit's sigma of C10, C12a and C12b [Å]: the fit's own
 #: sigma (0.6-1 Å) covers only the noise, while the single-plane weak-phase model misses the
-#: specimen's depth and nonlinearity; the RMS error on the abTEM tuning cases (seed 940000,
-#: benchmarks/calibrate_multi.py, not the reported cases) was about 1.1 nm for C10.
+#: specimen's depth and nonlinearity; the RMS C10 error from the triple was about 1.1 nm on 12
+#: abTEM tuning cases (simulated as in benchmarks/calibrate_multi.py with seed 940000, not the
+#: reported cases).
 MODEL_ERROR = 10.0
 
 
@@ -237,7 +238,8 @@ def measure_holograms(
     specimen areas from one: a common specimen explains unrelated images about as well (each
     image's outer shadow is seen by no other), so check the series with ``measure`` or by eye.
     A specimen more than a few nm thick, or a principal defocus (C10 +- |C12|) of a few nm in
-    one image, breaks the single-plane model: errors of 1-3 nm (docs/calibrate.md).
+    one image, breaks the single-plane model: errors of 1-5 nm from a triple; two two-fold
+    offsets added remove most of them (docs/calibrate.md).
 
     Examples
     --------
