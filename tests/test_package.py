@@ -108,6 +108,7 @@ def test_calibrate_exports_its_verb_result_and_loader_only():
     face |= {"measure", "MeasureOptions"}  # the physics-based measurement from several images
     face |= {"tune", "SimulatedMicroscope"}  # the closed tuning loop in simulation
     face |= {"estimate_vae_em"}  # VAE-EM from several images
+    face |= {"measure_holograms", "HologramOptions"}  # a through-focus series as holograms
     preprocessing = {"ronchigram_input", "RonchigramInput", "find_bright_field_disc"}
     preprocessing |= {"canonical_grid", "CANONICAL_EXTENT", "CANONICAL_SIZE"}
     exported = set(atomlens.calibrate.__all__)
