@@ -147,6 +147,8 @@ def test_bad_series_are_refused(triple):
         measure_holograms(triple, offsets=[0.0, -0.2, 0.2], **common)
     with pytest.raises(ValueError):
         measure_holograms(triple, offsets=list(FOCUS), probe_shifts=[(0, 0)], **common)
+    with pytest.raises(ValueError, match="specimen grid"):  # 1 µm of defocus: no such grid
+        measure_holograms(triple, offsets=list(FOCUS), initial=np.eye(8)[0] * -1e4, **common)
     bad = [triple[0], triple[1] * np.nan, triple[2]]
     with pytest.raises(ValueError):
         measure_holograms(bad, offsets=list(FOCUS), **common)

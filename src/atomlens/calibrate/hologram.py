@@ -33,6 +33,10 @@ from scipy import fft, ndimage, sparse
 
 from atomlens.calibrate.shadow import gradient_basis
 
+#: Largest specimen grid side [px]: one trial then takes seconds (at 0.25 Å and 30 mrad, a
+#: defocus of about 370 nm with its offsets).
+MAX_GRID = 1024
+
 
 @dataclass(frozen=True)
 class HologramOptions:
@@ -174,7 +178,15 @@ class HologramSeries:
         warm start."""
         reach = max(np.abs(self.basis @ (values + offset)).max() for offset in self.offsets)
         reach = reach * margin + np.abs(self.shifts).max()
-        self.size = fft.next_fast_len(int(2 * reach / self.options.pixel) + 8)
+        size = fft.next_fast_len(int(2 * reach / self.options.pixel) + 8)
+        if size > MAX_GRID:
+            raise ValueError(
+                f"The shadow images reach {reach:.0f} Å from the axis: a specimen grid of {size} "
+                f"px at {self.options.pixel} Å, beyond {MAX_GRID}. The hologram fit is for "
+                "defocus (with offsets) up to a few hundred nm and probe shifts of a few Å; "
+                "use method='network' or 'physics' here."
+            )
+        self.size = size
         rows = fft.fftfreq(self.size, self.options.pixel)
         cols = fft.rfftfreq(self.size, self.options.pixel)
         self.q = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1)  # [1/Å]

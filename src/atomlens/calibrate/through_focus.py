@@ -228,7 +228,8 @@ def measure_holograms(
     ------
     ValueError
         Offsets or probe shifts not one per image or in the wrong units (offsets and shifts
-        are in Å), a series without any change.
+        are in Å), a series without any change, shadows too wide for the specimen grid
+        (:data:`~atomlens.calibrate.hologram.MAX_GRID`: defocus of several hundred nm).
     InputError
         NaN or otherwise unusable images, the same data twice.
 
