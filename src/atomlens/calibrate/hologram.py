@@ -150,6 +150,12 @@ class HologramSeries:
     angular_sampling : float
         [mrad / px].
     options : HologramOptions
+
+    Attributes
+    ----------
+    specimen : ndarray or None
+        The specimen phase of the last trial [rad] on the specimen grid: the next trial's
+        start (None: from zero).
     """
 
     def __init__(
@@ -171,7 +177,7 @@ class HologramSeries:
         self.total = float(sum(np.sum(np.square(c, dtype=np.float64)) for c in contrasts))
         self.basis = gradient_basis(alpha)  # (P, 2, 8)
         self.size = 0
-        self._phase: np.ndarray | None = None
+        self.specimen: np.ndarray | None = None
 
     def fix_grid(self, values: np.ndarray, margin: float = 1.35) -> None:
         """Size the specimen grid for trials near ``values`` (Cartesian [Å]) and forget the
@@ -191,7 +197,7 @@ class HologramSeries:
         cols = fft.rfftfreq(self.size, self.options.pixel)
         self.q = np.stack(np.meshgrid(rows, cols, indexing="ij"), axis=-1)  # [1/Å]
         self.prior = np.exp(-2 * np.pi**2 * self.options.resolution**2 * (self.q**2).sum(-1))
-        self._phase = None
+        self.specimen = None
 
     def _setup(self, values: np.ndarray) -> None:
         """Each image's sampling of the specimen grid and its transfer, for aberrations
@@ -244,8 +250,8 @@ class HologramSeries:
             return self._adjoint(self._forward(phase)) + self.options.ridge * phase
 
         rhs = self._adjoint(self.contrasts)
-        phase = np.zeros_like(rhs) if self._phase is None else self._phase.copy()
-        residual = rhs - normal(phase) if self._phase is not None else rhs.copy()
+        phase = np.zeros_like(rhs) if self.specimen is None else self.specimen.copy()
+        residual = rhs - normal(phase) if self.specimen is not None else rhs.copy()
         direction, power = residual.copy(), float(np.vdot(residual, residual))
         for _ in range(self.options.iterations):
             if power == 0:
@@ -256,7 +262,7 @@ class HologramSeries:
             residual -= step * image
             new = float(np.vdot(residual, residual))
             direction, power = residual + new / power * direction, new
-        self._phase = phase
+        self.specimen = phase
         model = self._forward(phase)
         misfit = sum(float(np.sum((m - c) ** 2, dtype=np.float64))
                      for m, c in zip(model, self.contrasts, strict=True))  # fmt: skip

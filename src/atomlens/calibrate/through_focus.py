@@ -90,15 +90,15 @@ def _sigma(series: HologramSeries, full: np.ndarray, value: float, smooth: float
     :data:`_CURVATURE_STEP`; correlations between the terms are left out). Where the misfit
     does not curve up, the step itself.
     """
-    phase, h = series._phase, _CURVATURE_STEP
+    phase, h = series.specimen, _CURVATURE_STEP
     curvature = np.zeros(3)
     for axis in range(3):
         sides = []
         for sign in (1.0, -1.0):
-            series._phase = phase  # the same warm start for both sides
+            series.specimen = phase  # the same warm start for both sides
             sides.append(series.unexplained(full + np.eye(8)[axis] * sign * h))
         curvature[axis] = (sides[0] - 2 * value + sides[1]) / h**2
-    series._phase = phase
+    series.specimen = phase
     count = sum(len(c) for c in series.contrasts)
     scale = 2 * value * max(1.0, 4 * np.pi * smooth**2) / count
     return np.where(curvature > 0, np.sqrt(scale / np.where(curvature > 0, curvature, 1.0)), h)
