@@ -29,8 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import fft, ndimage, sparse
+from scipy import fft, sparse
 
+from atomlens.calibrate.series import DISC_EDGE, disc_mask, disc_smoothing
 from atomlens.calibrate.shadow import gradient_basis
 
 #: Largest specimen grid side [px]: one trial then takes seconds (at 0.25 Å and 30 mrad, a
@@ -119,16 +120,12 @@ def relative_contrast(
     -------
     ndarray of shape (H, W)
     """
-    rows, cols = np.indices(image.shape)
-    radius = np.hypot(rows - centre[0], cols - centre[1]) * angular_sampling
-    mask = (radius <= 0.97 * semiangle).astype(float)
-    wide = options.background / angular_sampling
+    mask = disc_mask(image.shape, centre, DISC_EDGE * semiangle / angular_sampling)
+    level = disc_smoothing(image, mask, options.background / angular_sampling)
     with np.errstate(all="ignore"):
-        level = ndimage.gaussian_filter(image * mask, wide) / ndimage.gaussian_filter(mask, wide)
         contrast = np.nan_to_num(np.where(mask > 0, image / level - 1, 0.0))
-        if options.smooth:
-            weight = ndimage.gaussian_filter(mask, options.smooth)
-            contrast = ndimage.gaussian_filter(contrast * mask, options.smooth) / weight
+    if options.smooth:
+        contrast = disc_smoothing(contrast, mask, options.smooth)
     return np.nan_to_num(contrast) * mask
 
 

@@ -126,18 +126,25 @@ def band_pass(
     shadow image moves, leaks into no patch; outside the disc the result is zero.
     """
     centre, radius = disc
-    rows, cols = np.indices(image.shape)
-    mask = (np.hypot(rows - centre[0], cols - centre[1]) <= radius).astype(np.float64)
+    mask = disc_mask(image.shape, centre, radius)
     masked = np.asarray(image, dtype=np.float64) * mask
-    smoothed = []
-    for scale in (options.smooth, options.background):
-        sigma = scale / angular_sampling
-        weight = ndimage.gaussian_filter(mask, sigma)
-        with np.errstate(all="ignore"):
-            smoothed.append(ndimage.gaussian_filter(masked, sigma) / weight)
-    fine, coarse = smoothed
+    fine, coarse = (disc_smoothing(masked, mask, scale / angular_sampling)
+                    for scale in (options.smooth, options.background))  # fmt: skip
     level = max(float(np.abs(masked).sum() / max(mask.sum(), 1)), 1e-30)
     return np.nan_to_num((fine - coarse) / level * mask)
+
+
+def disc_mask(shape: tuple[int, ...], centre: np.ndarray, radius: float) -> np.ndarray:
+    """1 within ``radius`` [px] of ``centre`` (row, column) [px], else 0 (float64)."""
+    rows, cols = np.indices(shape)
+    return (np.hypot(rows - centre[0], cols - centre[1]) <= radius).astype(np.float64)
+
+
+def disc_smoothing(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian smoothing of ``sigma`` px of ``image`` within ``mask`` (0 / 1), normalised by
+    the mask's own smoothing, so nothing outside leaks in (NaN where the mask's weight is 0)."""
+    with np.errstate(all="ignore"):
+        return ndimage.gaussian_filter(image * mask, sigma) / ndimage.gaussian_filter(mask, sigma)
 
 
 def contrast_transfers(

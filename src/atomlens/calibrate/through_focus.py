@@ -29,10 +29,10 @@ __all__ = ["HologramFit", "HologramOptions", "fit_holograms", "measure_holograms
 #: Central-difference step of the misfit's curvature [Å].
 _CURVATURE_STEP = 8.0
 #: Model error added in quadrature to the fit's sigma of C10, C12a and C12b [Å]: the fit's own
-#: sigma (0.6-1 Å) covers only the noise, while the single-plane weak-phase model misses the
-#: specimen's depth and nonlinearity; the RMS C10 error from the triple was about 1.1 nm on 12
-#: abTEM tuning cases (simulated as in benchmarks/calibrate_multi.py with seed 940000, not the
-#: reported cases).
+#: sigma (0.3-1 Å on the abTEM cases of benchmarks/calibrate_multi.py) covers only the noise,
+#: while the single-plane weak-phase model misses the specimen's depth and nonlinearity. Set
+#: from a prototype on 12 tuning cases (seed 940000); on the reported cases the RMS C10 error
+#: is 1.8 nm from a triple and 0.56 nm with two two-fold offsets (docs/calibrate.md).
 MODEL_ERROR = 10.0
 
 
