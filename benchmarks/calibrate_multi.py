@@ -51,7 +51,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from atomlens.calibrate import estimate, estimate_vae_em, measure
+from atomlens.calibrate import estimate, estimate_vae_em, measure, measure_holograms
 from atomlens.calibrate.symmetry import COEFFICIENTS
 from atomlens.calibrate.vae_em import EMOptions
 from atomlens.core.energy import wavelength
@@ -72,6 +72,8 @@ METHODS = {
     "hologram: triple": ("hologram", (0, 1, 2)),
     "hologram: triple + 2 probe shifts": ("hologram", (0, 1, 2, 3, 4)),
     "hologram: triple + 2 two-fold offsets": ("hologram", (0, 1, 2, 5, 6)),
+    "hologram, higher orders: triple, C30 fitted": ("hologram-c30", (0, 1, 2)),
+    "hologram, higher orders: all 7, every term fitted": ("hologram-all", (0, 1, 2, 3, 4, 5, 6)),
     "VAE-EM: triple": ("vae-em", (0, 1, 2)),
     "VAE-EM: triple + 2 two-fold offsets": ("vae-em", (0, 1, 2, 5, 6)),
     "VAE-EM: all 7 (probe shifts as repeats)": ("vae-em", (0, 1, 2, 3, 4, 5, 6)),
@@ -158,7 +160,7 @@ def evaluate(
     for name, (method, chosen) in (methods or METHODS).items():
         start = time.perf_counter()
         try:
-            physics = method.startswith("physics") or method == "hologram"
+            physics = method.startswith(("physics", "hologram"))
             arguments = {
                 "offsets": [plan[i][0] for i in chosen],
                 "probe_shifts": [plan[i][1] for i in chosen] if physics else None,
@@ -168,6 +170,9 @@ def evaluate(
             chosen_images = [images[i] for i in chosen]
             if method == "physics-all":
                 result = measure(chosen_images, fit=COEFFICIENTS, **arguments)
+            elif method.startswith("hologram-"):
+                fit = COEFFICIENTS if method == "hologram-all" else ("C10", "C12a", "C12b", "C30")
+                result = measure_holograms(chosen_images, fit=fit, **arguments)
             elif method == "vae-em":
                 result = estimate_vae_em(chosen_images, offsets=arguments["offsets"], model=vae,
                                          options=EMOptions(correction=correction), prior=prior,
@@ -199,6 +204,8 @@ def summarise(cases: list[dict]) -> dict[str, dict]:
         truth, values, sigma = (np.stack(x) for x in zip(*done, strict=True))
         c10 = values[:, 0] - truth[:, 0]
         c12 = np.hypot(*(values[:, 1:3] - truth[:, 1:3]).T)
+        c21, c23 = (np.hypot(*(values[:, k : k + 2] - truth[:, k : k + 2]).T) for k in (3, 5))
+        c30 = values[:, 7] - truth[:, 7]
         table[name] = {
             "cases": len(done),
             "failed": len(rows) - len(done),
@@ -211,6 +218,12 @@ def summarise(cases: list[dict]) -> dict[str, dict]:
             "median_sigma_c10_nm": float(np.median(sigma[:, 0]) / 10),
             "within_3_sigma_c10": float((np.abs(c10) <= 3 * sigma[:, 0]).mean()),
             "seconds_per_case": float(np.mean([r["seconds"] for _, r in rows])),
+            # the higher orders (vector errors; the cases' truth has none)
+            "mae_c21_nm": float(c21.mean() / 10),
+            "mae_c23_nm": float(c23.mean() / 10),
+            "mae_c30_um": float(np.abs(c30).mean() / 1e4),
+            "c21_c23_within_10_nm": float(((c21 <= 100) & (c23 <= 100)).mean()),
+            "c30_within_0_5_um": float((np.abs(values[:, 7] - truth[:, 7]) <= 5e3).mean()),
         }
     return table
 
@@ -251,12 +264,21 @@ def main() -> None:
     parser.add_argument("--methods", default="",
                         help="only the methods whose name has one of these comma-separated "
                         "words (e.g. 'network,VAE-EM')")  # fmt: skip
+    parser.add_argument("--only", default="",
+                        help="evaluate only these comma-separated case indices (0-based; to "
+                        "split a run over processes, then --merge)")  # fmt: skip
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="no run: pool the cases of these result files into --out")  # fmt: skip
     parser.add_argument("--vae", default="ronchigram-vae", help="VAE for VAE-EM (name or folder)")
     parser.add_argument("--correction", type=float, default=1.0,
                         help="VAE-EM: prior width of the code map's correction")  # fmt: skip
     parser.add_argument("--prior", default="network", choices=("network", "flat"),
                         help="VAE-EM: the state's prior")  # fmt: skip
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
+    only = {int(k) for k in args.only.split(",") if k}
     words = [w for w in args.methods.split(",") if w] or [""]
     methods = {k: v for k, v in METHODS.items() if any(w in k for w in words)}
     import abtem
@@ -268,6 +290,8 @@ def main() -> None:
     cached = dict(np.load(args.cache, allow_pickle=True)) if args.cache.exists() else {}
     cases = []
     for k, truth in enumerate(truths):
+        if only and k not in only:
+            continue
         key = f"{args.seed}-{args.cases}-{args.step_from}-case{k}"
         start = time.perf_counter()
         if key in cached:
@@ -291,6 +315,7 @@ def main() -> None:
         f".venv/bin/python benchmarks/calibrate_multi.py --cases {args.cases} --seed {args.seed} "
         f"--step-from {args.step_from} --out {args.out}"
         + (f" --methods '{args.methods}'" if args.methods else "")
+        + (f" --only {args.only}" if args.only else "")
         + (f" --vae {args.vae}" if args.vae != "ronchigram-vae" else "")
         + (f" --correction {args.correction:g}" if args.correction != 1.0 else "")
         + (f" --prior {args.prior}" if args.prior != "network" else "")
@@ -300,6 +325,23 @@ def main() -> None:
               "summary": table, "cases": cases}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1))
+    print(markdown(table, command))
+
+
+def merge(paths: list[Path], out: Path) -> None:
+    """Pool the cases of several result files (e.g. parts of one run made with --only) into
+    one file with its summary, and print the table."""
+    reports = [json.loads(path.read_text()) for path in paths]
+    cases = [case for report in reports for case in report["cases"]]
+    table = summarise(cases)
+    command = " && ".join(report["command"] for report in reports) + (
+        f" && .venv/bin/python benchmarks/calibrate_multi.py --out {out} --merge "
+        + " ".join(str(path) for path in paths)
+    )
+    report = {"command": command, "setting": reports[0]["setting"], "summary": table,
+              "cases": cases}  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
     print(markdown(table, command))
 
 

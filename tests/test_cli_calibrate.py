@@ -83,6 +83,20 @@ def test_calibrate_measures_a_defocus_pair_as_holograms(tmp_path, capsys):
     assert record["C12"] == pytest.approx(60, abs=10)
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--offsets", "0,20", "--method", "hologram", "--fit", "C10,C5"], "unknown term"),
+        (["--fit", "all"], "--offsets"),  # one estimate per file: nothing to fit
+        (["--offsets", "0,20", "--method", "network", "--fit", "all"], "physics-based"),
+    ],
+)
+def test_calibrate_refuses_fit_where_it_means_nothing(simulated, capsys, flags, message):
+    files = [str(simulated / "a.tif"), str(simulated / "b.tif")]
+    assert main(["calibrate", *files, *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
 def test_calibrate_reads_a_simulated_dataset_in_one_go(tmp_path, capsys):
     dataset = tmp_path / "set.h5"
     args = [

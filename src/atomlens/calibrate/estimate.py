@@ -304,6 +304,7 @@ def estimate(
     probe_shifts: Sequence[Sequence[float]] | None = None,
     method: str = "auto",
     thickness: float = 0.0,
+    fit: Sequence[str] | None = None,
 ) -> AberrationEstimate:
     """Estimate C10, C12, C21, C23 and C30 with uncertainties from one or more Ronchigrams.
 
@@ -345,6 +346,10 @@ def estimate(
     thickness : float
         Specimen thickness [Å], for the physics-based measurements ("physics", "hologram"): their
         C10 is that of the specimen's mid-plane, referred to the entrance surface with it.
+    fit : sequence of str, optional
+        The Cartesian terms the physics-based measurements fit
+        (:data:`~atomlens.calibrate.symmetry.COEFFICIENTS`; by default C10, C12a and C12b,
+        the others kept from the network); not for "network" and "vae-em".
 
     Returns
     -------
@@ -379,6 +384,11 @@ def estimate(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
     items = _as_list(ronchigrams)
+    physics = method in ("physics", "hologram") or (method == "auto" and probe_shifts is not None)
+    if fit is not None and not physics:
+        raise ValueError("fit is for the physics-based measurements (method='physics' or "
+                         f"'hologram'), not for {method!r}.")  # fmt: skip
+    chosen = {} if fit is None else {"fit": tuple(fit)}
     if method == "vae-em":
         from atomlens.calibrate.vae_estimate import estimate_vae_em
 
@@ -393,7 +403,7 @@ def estimate(
             raise ValueError("The hologram fit needs the offset of each Ronchigram (offsets=...).")
         return measure_holograms(items, offsets=offsets, probe_shifts=probe_shifts, energy=energy,
                                  semiangle=semiangle, angular_sampling=angular_sampling,
-                                 model=model, thickness=thickness)  # fmt: skip
+                                 model=model, thickness=thickness, **chosen)  # fmt: skip
     if method == "physics" or (method == "auto" and probe_shifts is not None):
         from atomlens.calibrate.multi import measure
 
@@ -401,7 +411,7 @@ def estimate(
             offsets = [0.0] * len(items)
         return measure(items, offsets=offsets, probe_shifts=probe_shifts, energy=energy,
                        semiangle=semiangle, angular_sampling=angular_sampling,
-                       model=model, thickness=thickness)  # fmt: skip
+                       model=model, thickness=thickness, **chosen)  # fmt: skip
     if probe_shifts is not None:
         raise ValueError("probe_shifts are used only by the physics-based measurement; "
                          "use method='physics' or 'auto'.")  # fmt: skip

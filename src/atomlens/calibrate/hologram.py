@@ -63,6 +63,9 @@ class HologramOptions:
         Half-width of the coarse C10 scan about the start and about its mirror [Å].
     scan_step : float
         Step of that scan [Å].
+    rescans : int
+        Most repeats of that scan about each compass search's result (at its C12), searching
+        again from a better C10 there: near focus the misfit has side minima 5-8 nm apart.
     step : float
         First step of the compass search over C10, C12a and C12b [Å], halved to ``tolerance``.
     tolerance : float
@@ -78,6 +81,7 @@ class HologramOptions:
     iterations: int = 25
     scan: float = 150.0
     scan_step: float = 15.0
+    rescans: int = 2
     step: float = 16.0
     tolerance: float = 1.0
 

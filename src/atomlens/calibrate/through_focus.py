@@ -6,7 +6,8 @@ the fine detail changes (Fresnel) instead of being magnified. This measurement m
 (:mod:`atomlens.calibrate.hologram`): for trial aberrations it finds the one weak-phase specimen
 that best explains every image at its known offset and probe position, and the aberrations are
 those that leave the least contrast unexplained. A coarse scan of C10 about the start and about
-its mirror (the offsets fix the sign), then a compass search over C10, C12a and C12b.
+its mirror (the offsets fix the sign), then a compass search over C10, C12a and C12b, and, where
+asked, a second one over every fitted term (C21, C23, C30 too).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from atomlens.calibrate.hologram import HologramOptions, HologramSeries, relative_contrast
 from atomlens.calibrate.result import AberrationEstimate
+from atomlens.calibrate.symmetry import COEFFICIENTS
 from atomlens.core.energy import wavelength
 
 if TYPE_CHECKING:
@@ -26,24 +28,35 @@ if TYPE_CHECKING:
 
 __all__ = ["HologramFit", "HologramOptions", "fit_holograms", "measure_holograms"]
 
-#: Central-difference step of the misfit's curvature [Å].
+#: The terms the fit measures by default (the others keep the start's values).
+QUADRATIC: tuple[str, ...] = ("C10", "C12a", "C12b")
+#: Search and curvature steps of each Cartesian coefficient relative to C10's (order of
+#: :data:`~atomlens.calibrate.symmetry.COEFFICIENTS`). A term of order n moves the shadow by
+#: about alpha^n per Å: at the used 25 mrad, C21 and C23 about 40 times and C30 about 1500 times
+#: less than C10. These scales make one step move the shadow by similar amounts (they are also
+#: near the ratios of the pi / 4 tolerances, 1 : 50 : 2200).
+STEP_SCALE = np.array([1.0, 1.0, 1.0, 30.0, 30.0, 30.0, 30.0, 1000.0])
+#: Central-difference step of the misfit's curvature [Å of C10; times STEP_SCALE].
 _CURVATURE_STEP = 8.0
-#: Model error added in quadrature to the fit's sigma of C10, C12a and C12b [Å]: the fit's own
-#: sigma (0.3-1 Å on the abTEM cases of benchmarks/calibrate_multi.py) covers only the noise,
-#: while the single-plane weak-phase model misses the specimen's depth and nonlinearity. Set
-#: from a prototype on 12 tuning cases (seed 940000); on the reported cases the RMS C10 error
-#: is 1.8 nm from a triple and 0.56 nm with two two-fold offsets (docs/calibrate.md).
+#: Model error added in quadrature to the fit's sigma of C10, C12a and C12b [Å] (times
+#: STEP_SCALE for C21, C23 and C30): the fit's own sigma (0.3-1 Å on the abTEM cases of
+#: benchmarks/calibrate_multi.py) covers only the noise, while the single-plane weak-phase model
+#: misses the specimen's depth and nonlinearity. Set from a prototype on 12 tuning cases (seed
+#: 940000); on the reported cases the RMS C10 error is 1.8 nm from a triple and 0.56 nm with two
+#: two-fold offsets (docs/calibrate.md).
 MODEL_ERROR = 10.0
 
 
 @dataclass(frozen=True)
 class HologramFit:
-    """The through-focus fit: C10, C12a, C12b [Å] at offset zero and the misfit.
+    """The through-focus fit: the aberrations [Å] at offset zero and the misfit.
 
     Attributes
     ----------
-    values, sigma : ndarray of shape (3,)
-        C10, C12a, C12b of the specimen's mid-plane and their standard deviations [Å].
+    values, sigma : ndarray of shape (8,)
+        Cartesian values of the specimen's mid-plane and their standard deviations [Å]
+        (:data:`~atomlens.calibrate.symmetry.COEFFICIENTS`; terms not fitted: the start's
+        values and sigma NaN).
     unexplained : float
         Share of the contrast the best specimen leaves unexplained (noise included).
     mirror_unexplained : float
@@ -59,8 +72,11 @@ class HologramFit:
     trials: int
 
 
-def _compass(misfit, start: np.ndarray, step: float, tolerance: float) -> tuple[np.ndarray, float]:
-    """Compass search: try +-step on each coordinate, move on any improvement, halve when none.
+def _compass(
+    misfit, start: np.ndarray, step: float, tolerance: float, axes: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Compass search: try +-step (times :data:`STEP_SCALE`) on each of ``axes``, move on any
+    improvement, halve the step when none.
 
     Robust to the small trial-to-trial wobble of the iterative specimen solve, which defeats
     simplex and gradient methods here.
@@ -68,10 +84,10 @@ def _compass(misfit, start: np.ndarray, step: float, tolerance: float) -> tuple[
     best, value = start.copy(), misfit(start)
     while step >= tolerance:
         moved = False
-        for axis in range(len(best)):
+        for axis in axes:
             for sign in (1.0, -1.0):
                 trial = best.copy()
-                trial[axis] += sign * step
+                trial[axis] += sign * step * STEP_SCALE[axis]
                 trial_value = misfit(trial)
                 if trial_value < value:
                     best, value, moved = trial, trial_value, True
@@ -81,27 +97,42 @@ def _compass(misfit, start: np.ndarray, step: float, tolerance: float) -> tuple[
     return best, value
 
 
-def _sigma(series: HologramSeries, full: np.ndarray, value: float, smooth: float) -> np.ndarray:
-    """Standard deviations of C10, C12a, C12b [Å] from the misfit's curvature along each.
+def _sigma(
+    series: HologramSeries, full: np.ndarray, value: float, smooth: float, axes: np.ndarray
+) -> np.ndarray:
+    """Standard deviations [Å] of the terms ``axes`` from the misfit's curvature along each.
 
     With N used pixels and the residual variance value * total / N per pixel (smoothing by
     ``smooth`` px correlates about 4 pi smooth^2 neighbours), chi^2 = N f / (value c), so the
     variance is 2 value c / N over the misfit f's second derivative (central differences of
-    :data:`_CURVATURE_STEP`; correlations between the terms are left out). Where the misfit
-    does not curve up, the step itself.
+    :data:`_CURVATURE_STEP` times :data:`STEP_SCALE`; correlations between the terms are left
+    out). Where the misfit does not curve up, the step itself.
     """
-    phase, h = series.specimen, _CURVATURE_STEP
-    curvature = np.zeros(3)
-    for axis in range(3):
+    phase = series.specimen
+    steps = _CURVATURE_STEP * STEP_SCALE[axes]
+    curvature = np.zeros(len(axes))
+    for index, (axis, h) in enumerate(zip(axes, steps, strict=True)):
         sides = []
         for sign in (1.0, -1.0):
             series.specimen = phase  # the same warm start for both sides
             sides.append(series.unexplained(full + np.eye(8)[axis] * sign * h))
-        curvature[axis] = (sides[0] - 2 * value + sides[1]) / h**2
+        curvature[index] = (sides[0] - 2 * value + sides[1]) / h**2
     series.specimen = phase
     count = sum(len(c) for c in series.contrasts)
     scale = 2 * value * max(1.0, 4 * np.pi * smooth**2) / count
-    return np.where(curvature > 0, np.sqrt(scale / np.where(curvature > 0, curvature, 1.0)), h)
+    curved = curvature > 0
+    return np.where(curved, np.sqrt(scale / np.where(curved, curvature, 1.0)), steps)
+
+
+def _fitted_axes(fit: Sequence[str]) -> np.ndarray:
+    """Indices into :data:`~atomlens.calibrate.symmetry.COEFFICIENTS` of the terms ``fit``,
+    which must include C10, C12a and C12b."""
+    unknown = [name for name in fit if name not in COEFFICIENTS]
+    if unknown:
+        raise ValueError(f"fit must name some of {COEFFICIENTS}, got {tuple(fit)}.")
+    if not set(QUADRATIC) <= set(fit):
+        raise ValueError(f"The hologram fit always measures {QUADRATIC}; got fit={tuple(fit)}.")
+    return np.array(sorted(COEFFICIENTS.index(name) for name in set(fit)))
 
 
 def fit_holograms(
@@ -115,9 +146,10 @@ def fit_holograms(
     semiangle: float,
     wavelength: float,
     options: HologramOptions | None = None,
+    fit: Sequence[str] = QUADRATIC,
 ) -> HologramFit:
-    """Fit C10, C12a and C12b of the specimen's mid-plane to a series (the others stay at
-    ``start``).
+    """Fit C10, C12a, C12b (and the other terms in ``fit``) of the specimen's mid-plane to a
+    series (the others stay at ``start``).
 
     Parameters
     ----------
@@ -138,11 +170,15 @@ def fit_holograms(
     wavelength : float
         [Å].
     options : HologramOptions, optional
+    fit : sequence of str
+        The Cartesian terms fitted (C10, C12a and C12b always): beyond those, a second
+        compass search over all of them follows the first.
 
     Returns
     -------
     HologramFit
     """
+    axes = _fitted_axes(fit)
     options = options or HologramOptions()
     rows, cols = np.indices(images[0].shape)
     alpha = np.stack([rows - centre[0], cols - centre[1]], axis=-1) * angular_sampling * 1e-3
@@ -154,28 +190,47 @@ def fit_holograms(
     start = np.asarray(start, dtype=float)
     trials = 0
 
-    def misfit(quadratic: np.ndarray) -> float:
+    def misfit(values: np.ndarray) -> float:
         nonlocal trials
         trials += 1
-        return series.unexplained(np.concatenate([quadratic, start[3:]]))
+        return series.unexplained(values)
 
-    found = []
     scan = np.arange(-options.scan, options.scan + options.scan_step / 2, options.scan_step)
-    c10 = np.array([1.0, 0.0, 0.0])
-    for sign in (1.0, -1.0):  # about the start, then about its mirror
-        centre = sign * start[:3]
-        farthest = centre + c10 * np.copysign(options.scan, centre[0])  # the largest |C10|
-        series.fix_grid(np.concatenate([farthest, start[3:]]))
+    c10, quadratic = np.eye(8)[0], np.arange(3)
+
+    def scanned(centre: np.ndarray) -> np.ndarray:
+        """The state of least misfit on the C10 scan about ``centre``."""
+        series.fix_grid(centre + c10 * np.copysign(options.scan, centre[0]))  # the largest |C10|
         values = [misfit(centre + c10 * change) for change in scan]
-        begin = centre + c10 * scan[int(np.argmin(values))]
-        series.fix_grid(np.concatenate([begin, start[3:]]))
-        found.append(_compass(misfit, begin, options.step, options.tolerance))
+        return centre + c10 * scan[int(np.argmin(values))]
+
+    def descend(begin: np.ndarray) -> tuple[np.ndarray, float]:
+        """Compass search from ``begin``; again from a better C10 on a scan about its result."""
+        series.fix_grid(begin)
+        best, value = _compass(misfit, begin, options.step, options.tolerance, quadratic)
+        for _ in range(options.rescans):
+            other = scanned(best)
+            if other[0] == best[0]:  # no better C10 at this C12
+                break
+            series.fix_grid(other)
+            trial, trial_value = _compass(misfit, other, options.step, options.tolerance,
+                                          quadratic)  # fmt: skip
+            if trial_value >= value:
+                break
+            best, value = trial, trial_value
+        return best, value
+
+    found = [descend(scanned(np.concatenate([sign * start[:3], start[3:]])))
+             for sign in (1.0, -1.0)]  # about the start, then about its mirror  # fmt: skip
     (best, value), (_, mirror_value) = sorted(found, key=lambda item: item[1])
-    series.fix_grid(np.concatenate([best, start[3:]]))
+    series.fix_grid(best)
+    if len(axes) > 3:  # then every fitted term, from the best quadratic state
+        best, value = _compass(misfit, best, options.step, options.tolerance, axes)
+        series.fix_grid(best)
     for _ in range(3):  # the specimen solved well at the best state: the sides start from it
         value = misfit(best)
-    full = np.concatenate([best, start[3:]])
-    sigma = _sigma(series, full, value, options.smooth)
+    sigma = np.full(8, np.nan)
+    sigma[axes] = _sigma(series, best, value, options.smooth, axes)
     return HologramFit(best, sigma, value, mirror_value, trials)
 
 
@@ -191,9 +246,11 @@ def measure_holograms(
     model: str = "ronchigram-aberrations",
     thickness: float = 0.0,
     options: HologramOptions | None = None,
+    fit: Sequence[str] = QUADRATIC,
 ) -> AberrationEstimate:
-    """Measure C10 and C12 from Ronchigrams of one specimen at known defocus (and two-fold)
-    offsets, e.g. a through-focus triple, by the in-line-hologram model.
+    """Measure C10 and C12 (and where asked C21, C23, C30) from Ronchigrams of one specimen at
+    known defocus (and two-fold) offsets, e.g. a through-focus triple, by the in-line-hologram
+    model.
 
     Parameters
     ----------
@@ -209,7 +266,7 @@ def measure_holograms(
         [eV], [mrad], [mrad / px]; read from the files when absent.
     initial : Aberrations, mapping or ndarray of shape (8,), optional
         Starting estimate [Å]; by default the network's combined estimate of the same images.
-        C21, C23 and C30 keep its values and sigmas.
+        The terms not fitted keep its values and sigmas.
     model : str
         The network for the starting estimate.
     thickness : float
@@ -217,19 +274,25 @@ def measure_holograms(
         referred to the entrance surface (where simulators put the probe's C10) as
         C10 - thickness / 2. 0 reports the mid-plane's C10.
     options : HologramOptions, optional
+    fit : sequence of str
+        The Cartesian terms measured (:data:`~atomlens.calibrate.symmetry.COEFFICIENTS`),
+        always including C10, C12a and C12b. The higher orders move the shadow by a fraction
+        of an Å (C30 = 1 µm: 0.17 Å at 25 mrad), so fit them from series with two-fold offsets
+        or probe shifts too (docs/calibrate.md); a through-focus triple alone pins them poorly.
 
     Returns
     -------
     AberrationEstimate
-        C10 and C12 with sigmas (the misfit's curvature and :data:`MODEL_ERROR` in
-        quadrature), C21, C23, C30 from the start.
+        The fitted terms with sigmas (the misfit's curvature and :data:`MODEL_ERROR`, times
+        :data:`STEP_SCALE`, in quadrature), the others from the start.
 
     Raises
     ------
     ValueError
         Offsets or probe shifts not one per image or in the wrong units (offsets and shifts
         are in Å), a series without any change, shadows too wide for the specimen grid
-        (:data:`~atomlens.calibrate.hologram.MAX_GRID`: defocus of several hundred nm).
+        (:data:`~atomlens.calibrate.hologram.MAX_GRID`: defocus of several hundred nm), unknown
+        coefficient names in ``fit`` or one without C10, C12a and C12b.
     InputError
         NaN or otherwise unusable images, the same data twice.
 
@@ -264,6 +327,7 @@ def measure_holograms(
     from atomlens.calibrate.multi import series_inputs, start_estimate
     from atomlens.calibrate.preprocess import find_bright_field_disc
 
+    axes = _fitted_axes(fit)
     items, offset_array, shifts = series_inputs(
         ronchigrams, offsets, probe_shifts, energy, semiangle, angular_sampling, thickness
     )
@@ -272,18 +336,19 @@ def measure_holograms(
     images = [item.image for item in items]
     cy, cx, _ = find_bright_field_disc(np.mean(images, axis=0))
     options = options or HologramOptions()
-    fit = fit_holograms(images, offset_array, shifts, start=start + mid, centre=np.array([cy, cx]),
-                        angular_sampling=items[0].angular_sampling,
-                        semiangle=items[0].semiangle, wavelength=wavelength(items[0].energy),
-                        options=options)  # fmt: skip
-    values = start.copy()
-    values[:3] = fit.values - mid[:3]
+    found = fit_holograms(images, offset_array, shifts, start=start + mid,
+                          centre=np.array([cy, cx]), angular_sampling=items[0].angular_sampling,
+                          semiangle=items[0].semiangle, wavelength=wavelength(items[0].energy),
+                          options=options, fit=fit)  # fmt: skip
+    values = found.values - mid
     sigma = start_sigma.copy()
-    sigma[:3] = np.hypot(fit.sigma, MODEL_ERROR)
-    notes = (f"C10 and C12 from the in-line-hologram fit of {len(items)} images ({fit.trials} "
-             f"trials; {fit.unexplained:.1%} of the contrast unexplained, "
-             f"{fit.mirror_unexplained:.1%} for the mirrored sign), starting from the {origin} "
-             "estimate; C21, C23 and C30 kept from it",)  # fmt: skip
+    sigma[axes] = np.hypot(found.sigma[axes], MODEL_ERROR * STEP_SCALE[axes])
+    names = np.array(COEFFICIENTS)
+    kept = names[np.setdiff1d(np.arange(8), axes)]
+    notes = (f"{', '.join(names[axes])} from the in-line-hologram fit of {len(items)} images "
+             f"({found.trials} trials; {found.unexplained:.1%} of the contrast unexplained, "
+             f"{found.mirror_unexplained:.1%} for the mirrored sign), starting from the {origin} "
+             "estimate" + (f"; {', '.join(kept)} kept from it" if len(kept) else ""),)  # fmt: skip
     if thickness:
         notes += (f"C10 referred to the entrance surface: the mid-plane's minus "
                   f"{thickness / 2:g} Å",)  # fmt: skip

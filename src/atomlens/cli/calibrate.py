@@ -65,6 +65,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="specimen thickness [nm] for the physics-based measurements (physics, hologram): "
         "their C10 (that of the specimen's mid-plane) is then referred to the entrance surface",
     )
+    parser.add_argument(
+        "--fit",
+        help="the Cartesian terms the physics-based measurements (physics, hologram) fit, "
+        "comma-separated (default C10,C12a,C12b; the others from the network), or 'all' "
+        "(C10,C12a,C12b,C21a,C21b,C23a,C23b,C30: give a series with two-fold offsets or probe "
+        "shifts too)",
+    )
     parser.add_argument("--c30-sign", choices=("+", "-"), help="known sign of C30 (fixes the sign)")
     parser.add_argument("--model", default="ronchigram-aberrations", help="model name or folder")
     parser.add_argument(
@@ -231,6 +238,22 @@ def _probe_shifts(text: str, count: int) -> list[tuple[float, float]]:
     return pairs
 
 
+def _fit(text: str | None) -> tuple[str, ...] | None:
+    """The terms of ``--fit``: comma-separated Cartesian names, or 'all'."""
+    from atomlens.calibrate.symmetry import COEFFICIENTS
+
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return COEFFICIENTS
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in COEFFICIENTS]
+    if unknown or not names:
+        raise ValueError(f"--fit: unknown term(s) {', '.join(unknown) or text!r}; use some of "
+                         f"{', '.join(COEFFICIENTS)}, or 'all'.")  # fmt: skip
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     from atomlens.calibrate import estimate, estimate_batch
     from atomlens.io import sidecar_path, write_json
@@ -238,6 +261,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         inputs = [Path(f) for f in args.files]
         check_outputs([args.output], args.overwrite, inputs + [sidecar_path(f) for f in inputs])
+    fit = _fit(args.fit)
+    if fit is not None and args.offsets is None and args.probe_shifts is None:
+        raise ValueError(
+            "--fit is for a physics-based measurement of several files: give "
+            "--offsets (with --method physics or hologram) or --probe-shifts."
+        )
     items, truths = _collect(args)
     c30_sign = {"+": 1, "-": -1, None: None}[args.c30_sign]
     shifts = None
@@ -249,7 +278,8 @@ def run(args: argparse.Namespace) -> int:
             offsets = _offsets(args.offsets, len(items))
         results = [estimate(items, offsets=offsets, model=args.model, c30_sign=c30_sign,
                             augment=args.augment, probe_shifts=shifts,
-                            method=args.method, thickness=args.thickness * 10)]  # fmt: skip
+                            method=args.method, thickness=args.thickness * 10,
+                            fit=fit)]  # fmt: skip
         truths = [truths[offsets.index(0.0)] if 0.0 in offsets else None]
     else:
         results = estimate_batch(items, model=args.model, c30_sign=c30_sign, augment=args.augment,
