@@ -18,8 +18,10 @@ SAMPLING = LAMBDA / (GRID * PIXEL) * 1e3  # detector pixel [mrad / px]
 DETECTOR = 192
 TRUTH = np.array([-300.0, 60.0, -40.0])  # C10, C12a, C12b [Å]
 FOCUS = (0.0, -200.0, 200.0)
-#: Faster settings for the tests: a narrower scan, fewer solver steps.
-FAST = HologramOptions(scan=40.0, scan_step=20.0, iterations=15, step=8.0, tolerance=2.0)
+#: Faster settings for the tests: a narrower scan, fewer solver steps, no rescans (the CLI test
+#: runs the defaults).
+FAST = HologramOptions(scan=40.0, scan_step=20.0, iterations=15, step=8.0, tolerance=2.0,
+                       rescans=0)  # fmt: skip
 
 
 def _specimen(seed: int = 0) -> np.ndarray:
@@ -203,7 +205,8 @@ def test_a_triple_carries_c30():
 
 def test_every_term_can_be_fitted_and_bad_names_are_refused(triple):
     common = {"energy": ENERGY, "semiangle": SEMIANGLE, "angular_sampling": SAMPLING}
-    quick = HologramOptions(scan=20.0, scan_step=20.0, iterations=10, step=4.0, tolerance=4.0)
+    quick = HologramOptions(scan=20.0, scan_step=20.0, iterations=10, step=4.0, tolerance=4.0,
+                            rescans=0)  # fmt: skip
     initial = np.concatenate([TRUTH + np.array([-20.0, 10.0, 0.0]), [50.0, 0, 0, 0, 5e3]])
     result = measure_holograms(triple, offsets=list(FOCUS), initial=initial, options=quick,
                                fit=COEFFICIENTS, **common)  # fmt: skip

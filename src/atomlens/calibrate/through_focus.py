@@ -317,7 +317,8 @@ def measure_holograms(
     >>> truth = Aberrations(C10=-300.0, C12=80.0, phi12=0.4)
     >>> images = [simulate_ronchigram(setup, truth.replace(C10=-300.0 + f), specimen, seed=3)
     ...           for f in (0.0, -200.0, 200.0)]
-    >>> quick = HologramOptions(scan=40.0, scan_step=20.0, tolerance=4.0, iterations=15)  # short
+    >>> quick = HologramOptions(scan=40.0, scan_step=20.0, tolerance=4.0, iterations=15,
+    ...                         rescans=0)  # short
     >>> result = measure_holograms([i * 1e6 for i in images], offsets=[0, -200, 200],
     ...                            energy=200e3, semiangle=30, angular_sampling=0.5,
     ...                            options=quick)
