@@ -277,8 +277,10 @@ def measure_holograms(
     fit : sequence of str
         The Cartesian terms measured (:data:`~atomlens.calibrate.symmetry.COEFFICIENTS`),
         always including C10, C12a and C12b. The higher orders move the shadow by a fraction
-        of an Å (C30 = 1 µm: 0.17 Å at 25 mrad), so fit them from series with two-fold offsets
-        or probe shifts too (docs/calibrate.md); a through-focus triple alone pins them poorly.
+        of an Å (C30 = 1 µm: 0.16 Å at 25 mrad), so fit them from series with two-fold offsets
+        or probe shifts too; a through-focus triple alone pins them poorly. On abTEM series of
+        seven, C30 came within 0.5 µm in 90 % of the cases, C21 only to 12 nm MAE, worse than
+        the network's start (docs/calibrate.md).
 
     Returns
     -------
