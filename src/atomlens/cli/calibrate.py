@@ -67,6 +67,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--fit",
+        metavar="TERMS",
         help="the Cartesian terms the physics-based measurements (physics, hologram) fit, "
         "comma-separated (default C10,C12a,C12b; the others from the network), or 'all' "
         "(C10,C12a,C12b,C21a,C21b,C23a,C23b,C30: give a series with two-fold offsets or probe "
