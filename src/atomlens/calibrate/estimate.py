@@ -404,7 +404,7 @@ def estimate(
         return measure_holograms(items, offsets=offsets, probe_shifts=probe_shifts, energy=energy,
                                  semiangle=semiangle, angular_sampling=angular_sampling,
                                  model=model, thickness=thickness, **chosen)  # fmt: skip
-    if method == "physics" or (method == "auto" and probe_shifts is not None):
+    if physics:  # "physics", or "auto" with probe shifts ("hologram" returned above)
         from atomlens.calibrate.multi import measure
 
         if offsets is None:

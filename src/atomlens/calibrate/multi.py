@@ -34,7 +34,7 @@ from atomlens.calibrate.checks import check_series
 from atomlens.calibrate.preprocess import RonchigramInput
 from atomlens.calibrate.result import AberrationEstimate
 from atomlens.calibrate.series import MeasureOptions, measure_series
-from atomlens.calibrate.symmetry import COEFFICIENTS
+from atomlens.calibrate.symmetry import COEFFICIENTS, check_terms
 from atomlens.core.energy import wavelength
 from atomlens.core.validation import InputError, check_parameter
 
@@ -151,9 +151,7 @@ def measure(
     from atomlens.calibrate.checks import check_same_specimen
     from atomlens.calibrate.preprocess import find_bright_field_disc
 
-    unknown = [name for name in fit if name not in COEFFICIENTS]
-    if unknown or not fit:
-        raise ValueError(f"fit must name some of {COEFFICIENTS}, got {tuple(fit)}.")
+    fit = check_terms(fit)
     items, offset_array, shifts = series_inputs(
         ronchigrams, offsets, probe_shifts, energy, semiangle, angular_sampling, thickness
     )

@@ -13,6 +13,7 @@ coefficient the same way, so its Cartesian pair obeys ``a' + i b' = exp(i m delt
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -52,3 +53,19 @@ def transform_coefficients(
         pair = (coefficients[..., a] + 1j * sign * coefficients[..., b]) * np.exp(1j * m * delta)
         out[..., a], out[..., b] = pair.real, pair.imag
     return out
+
+
+def check_terms(fit: Sequence[str], name: str = "fit") -> tuple[str, ...]:
+    """``fit`` as a tuple, refused (ValueError naming ``name``) unless it names some of
+    :data:`COEFFICIENTS` and nothing else.
+
+    Examples
+    --------
+    >>> check_terms(["C10", "C30"])
+    ('C10', 'C30')
+    """
+    unknown = [term for term in fit if term not in COEFFICIENTS]
+    if unknown or not fit:
+        raise ValueError(f"{name} must name some of {', '.join(COEFFICIENTS)}; unknown term(s): "
+                         f"{', '.join(unknown) or 'none given'}.")  # fmt: skip
+    return tuple(fit)

@@ -20,7 +20,7 @@ import numpy as np
 
 from atomlens.calibrate.hologram import HologramOptions, HologramSeries, relative_contrast
 from atomlens.calibrate.result import AberrationEstimate
-from atomlens.calibrate.symmetry import COEFFICIENTS
+from atomlens.calibrate.symmetry import COEFFICIENTS, check_terms
 from atomlens.core.energy import wavelength
 
 if TYPE_CHECKING:
@@ -127,9 +127,7 @@ def _sigma(
 def _fitted_axes(fit: Sequence[str]) -> np.ndarray:
     """Indices into :data:`~atomlens.calibrate.symmetry.COEFFICIENTS` of the terms ``fit``,
     which must include C10, C12a and C12b."""
-    unknown = [name for name in fit if name not in COEFFICIENTS]
-    if unknown:
-        raise ValueError(f"fit must name some of {COEFFICIENTS}, got {tuple(fit)}.")
+    fit = check_terms(fit)
     if not set(QUADRATIC) <= set(fit):
         raise ValueError(f"The hologram fit always measures {QUADRATIC}; got fit={tuple(fit)}.")
     return np.array(sorted(COEFFICIENTS.index(name) for name in set(fit)))

@@ -241,18 +241,14 @@ def _probe_shifts(text: str, count: int) -> list[tuple[float, float]]:
 
 def _fit(text: str | None) -> tuple[str, ...] | None:
     """The terms of ``--fit``: comma-separated Cartesian names, or 'all'."""
-    from atomlens.calibrate.symmetry import COEFFICIENTS
+    from atomlens.calibrate.symmetry import COEFFICIENTS, check_terms
 
     if text is None:
         return None
     if text.strip().lower() == "all":
         return COEFFICIENTS
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    unknown = [name for name in names if name not in COEFFICIENTS]
-    if unknown or not names:
-        raise ValueError(f"--fit: unknown term(s) {', '.join(unknown) or text!r}; use some of "
-                         f"{', '.join(COEFFICIENTS)}, or 'all'.")  # fmt: skip
-    return names
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    return check_terms(names, "--fit (or 'all')")
 
 
 def run(args: argparse.Namespace) -> int:
