@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from atomlens.calibrate import estimate, load_estimator
 from atomlens.calibrate.network import SCALES, predict_grids
-from atomlens.calibrate.training import simulate_examples
+from atomlens.calibrate.training import SPECIMENS, make_chunk, simulate_examples
 from atomlens.cli import main
 from atomlens.data import RONCHIGRAM_PRIORS, RonchigramSampler
 from atomlens.train import ExampleBank
@@ -135,6 +136,9 @@ def test_fit_resume_recalibrate_and_use_a_model(bank, tmp_path, capsys):
         ("m", ["--width", "100000"], "--width"),
         ("m", ["--resume"], "--checkpoint"),
         (".", ["--overwrite"], "would replace the input"),
+        ("m", ["--init", "ronchigram-vae"], "not a 'ronchigram-aberrations' network"),
+        ("m", ["--init", "ronchigram-aberrations", "--width", "8"], "of width 16"),
+        ("m", ["--init", "no-such-model"], "No model 'no-such-model'"),
     ],
 )
 def test_fit_refusals_name_the_problem(tmp_path, capsys, output, extra, message):
@@ -142,3 +146,31 @@ def test_fit_refusals_name_the_problem(tmp_path, capsys, output, extra, message)
     assert main([*command, *extra]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_generate_hard_core_specimens(tmp_path):
+    bank = tmp_path / "bank"
+    _train("generate", "--bank", bank, "--seed", 7, "--chunks", 1, "--chunk-size", 4,
+           "--specimen", "hard-core")  # fmt: skip
+    assert ExampleBank(bank).count_by("specimen", "independent") == {"hard-core": 4}
+    with np.load(bank / "chunk_000007.npz") as chunk:
+        grids = chunk["grids"]
+    sampler = RonchigramSampler(**SPECIMENS["hard-core"])
+    assert sampler.hard_core == (0.3, 0.6) and sampler.amorphous_thickness[1] == 300.0
+    np.testing.assert_array_equal(grids, simulate_examples(4, 7, sampler)[0].astype(np.float16))
+    with pytest.raises(ValueError, match="Unknown specimen"):
+        make_chunk(7, chunk_size=4, specimen="crystal")
+
+
+def test_fit_starts_from_the_weights_of_init(bank, tmp_path):
+    common = ["--bank", bank, "--batch", 4, "--steps", 1, "--minutes", 5, "--lr", 1e-9]
+    _train("fit", *common, "-o", tmp_path / "fresh")
+    _train("fit", *common, "--init", "ronchigram-aberrations", "-o", tmp_path / "tuned")
+    shipped = load_model("ronchigram-aberrations")[0].state_dict()
+    fresh = load_model(tmp_path / "fresh")[0].state_dict()
+    tuned = load_model(tmp_path / "tuned")[0].state_dict()
+    key = "stem.0.weight" if "stem.0.weight" in shipped else next(iter(shipped))
+    torch.testing.assert_close(tuned[key], shipped[key], atol=1e-6, rtol=0)
+    assert not torch.allclose(fresh[key], shipped[key])
+    config = json.loads((tmp_path / "tuned" / "config.json").read_text())
+    assert config["training"]["settings"]["initial_weights"] == "ronchigram-aberrations"

@@ -46,3 +46,21 @@ def test_a_short_last_group_and_bad_settings():
     with pytest.raises(ValueError, match="group"):
         RonchigramSampler(group=0)
     assert RonchigramSampler().describe()["ranges_A"]["C12"] == [0.0, 250.0]
+
+
+def test_a_hard_core_is_drawn_as_a_fraction_of_the_atom_spacing():
+    sampler = RonchigramSampler(
+        angular_sampling=(0.8, 0.8), group=1, amorphous_thickness=(20, 40), crystal_fraction=0.0,
+        amorphous_elements={"C": 1.0}, hard_core=(0.5, 0.5),
+    )  # fmt: skip
+    specimen, text = sampler._specimen(np.random.default_rng(0))
+    spacing = specimen.density ** (-1 / 3)  # 2.15 Å for a-C
+    assert specimen.min_distance == pytest.approx(0.5 * spacing) and "1.08 Å apart" in text
+    assert sampler.describe()["hard_core_fraction_of_spacing"] == [0.5, 0.5]
+    assert sampler.sample(0, seed=1).counts.shape == (1, 98, 98)
+    # the default places atoms independently and draws nothing for it
+    assert RonchigramSampler()._specimen(np.random.default_rng(0))[0].min_distance == 0.0
+    with pytest.raises(ValueError, match="hard_core"):
+        RonchigramSampler(hard_core=(0.3, 0.7))
+    with pytest.raises(ValueError, match="hard_core"):
+        RonchigramSampler(hard_core=(0.5, 0.3))

@@ -74,6 +74,12 @@ def test_the_prior_choices_are_the_sampler_priors():
     assert train_command.PRIORS == tuple(sorted(RONCHIGRAM_PRIORS))
 
 
+def test_the_specimen_choices_are_the_bank_specimens():
+    from atomlens.calibrate.training import SPECIMENS
+
+    assert train_command.SPECIMENS == tuple(SPECIMENS)
+
+
 # values that crashed the process or never ended
 
 

@@ -117,10 +117,26 @@ def simulate_examples(
     return np.stack(grids), np.concatenate(coefficients)
 
 
+#: Amorphous specimens of the bank (``make_chunk(specimen=)``): :class:`RonchigramSampler`
+#: settings. "independent" places atoms independently (the first shipped model's training);
+#: "hard-core" keeps them 0.3-0.6 mean spacings apart (0.65-1.29 Å for carbon; real a-C has
+#: no neighbours under 1.3 Å) and draws films up to 30 nm thick.
+SPECIMENS: dict[str, dict[str, Any]] = {
+    "independent": {},
+    "hard-core": {"hard_core": (0.3, 0.6), "amorphous_thickness": (20.0, 300.0)},
+}
+
+
 def make_chunk(
-    seed: int, *, prior: str = "broad", chunk_size: int = 512, device: str | None = None
+    seed: int,
+    *,
+    prior: str = "broad",
+    chunk_size: int = 512,
+    device: str | None = None,
+    specimen: str = "independent",
 ) -> dict[str, np.ndarray]:
-    """One bank chunk: ``grids`` (float16), ``coefficients`` [Å] and the ``prior``'s name.
+    """One bank chunk: ``grids`` (float16), ``coefficients`` [Å], the ``prior``'s and the
+    ``specimen``'s names.
 
     Parameters
     ----------
@@ -134,6 +150,8 @@ def make_chunk(
     device : str, optional
         Torch device of the simulation: "cpu", "cuda", "cuda:N"; None or "auto" take a GPU
         when there is one.
+    specimen : str
+        A name of :data:`SPECIMENS`.
 
     Raises
     ------
@@ -146,13 +164,16 @@ def make_chunk(
     check_examples_size(chunk_size, "a bank chunk (chunk_size=)")
     if not isinstance(prior, str) or prior not in RONCHIGRAM_PRIORS:
         raise ValueError(f"Unknown prior {prior!r}; choose from {sorted(RONCHIGRAM_PRIORS)}.")
+    if not isinstance(specimen, str) or specimen not in SPECIMENS:
+        raise ValueError(f"Unknown specimen {specimen!r}; choose from {sorted(SPECIMENS)}.")
     device = None if device in (None, "auto") else str(resolve_device(device))
-    sampler = RonchigramSampler(ranges=dict(RONCHIGRAM_PRIORS[prior]))
+    sampler = RonchigramSampler(ranges=dict(RONCHIGRAM_PRIORS[prior]), **SPECIMENS[specimen])
     grids, coefficients = simulate_examples(chunk_size, seed, sampler, device=device)
     return {
         "grids": grids.astype(np.float16),
         "coefficients": coefficients,
         "prior": np.array(prior),
+        "specimen": np.array(specimen),
     }
 
 
@@ -273,6 +294,8 @@ def save_estimator(
         "scales_A": SCALES.tolist(),
         "sigma_factors": factors.round(4).tolist(),
         "distribution": RonchigramSampler().describe(),
+        "specimens": {name: RonchigramSampler(**kw).describe() for name, kw in SPECIMENS.items()},
+        "examples_per_specimen": bank.count_by("specimen", default="independent"),
         "priors_A": {n: {k: list(v) for k, v in r.items()} for n, r in RONCHIGRAM_PRIORS.items()},
         "examples_per_prior": bank.count_by("prior", default="broad"),
         "training": run.describe() | {"width": width},

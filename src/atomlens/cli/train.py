@@ -24,6 +24,9 @@ if TYPE_CHECKING:  # importing atomlens.train loads torch; the parser is built w
 #: The aberration priors of ``--prior``: the names of ``atomlens.data.RONCHIGRAM_PRIORS``, listed
 #: here so that building the parser imports no torch (a test keeps the two the same).
 PRIORS = ("broad", "corrected", "focus-astigmatism")
+#: The amorphous specimens of ``--specimen``: the names of
+#: ``atomlens.calibrate.training.SPECIMENS`` (a test keeps the two the same).
+SPECIMENS = ("independent", "hard-core")
 #: Most CPU threads per process: 4 per core of this machine (more only slows a run down, and
 #: a huge number makes the OpenMP runtime abort the process).
 MAX_THREADS = 4 * (os.cpu_count() or 1)
@@ -102,6 +105,7 @@ def fit_settings(args: argparse.Namespace) -> TrainingSettings:
         validate_every=args.validate_every,
         refresh_every=args.refresh_every,
         checkpoint_every=args.checkpoint_every,
+        initial_weights=None if getattr(args, "init", None) is None else str(args.init),
     )
 
 
@@ -128,12 +132,24 @@ def _add_calibrate(tasks: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--prior", choices=PRIORS, default="broad", help="aberration prior (broad)"
     )
+    generate.add_argument(
+        "--specimen",
+        choices=SPECIMENS,
+        default="independent",
+        help="amorphous specimens: atoms placed independently (as the shipped model was first "
+        "trained) or with a hard core, thicker (independent)",
+    )
     _common(generate)
     generate.set_defaults(run=_calibrate_generate)
 
     fit = steps.add_parser("fit", help="train on a bank (validation data in BANK/validation)")
     add_fit_arguments(fit, batch=32, lr=2e-3, ema=0.998, every=(500, 500, 500))
     fit.add_argument("--width", type=int, default=16, help="network base width")
+    fit.add_argument(
+        "--init",
+        help="start from this model's weights (a name or folder of an estimator of the same "
+        "--width): fine-tuning",
+    )
     _common(fit)
     fit.set_defaults(run=_calibrate_fit)
 
@@ -210,7 +226,11 @@ def _calibrate_generate(args: argparse.Namespace) -> int:
     written = generate_bank(
         args.bank,
         lambda seed: make_chunk(
-            seed, prior=args.prior, chunk_size=args.chunk_size, device=args.device
+            seed,
+            prior=args.prior,
+            chunk_size=args.chunk_size,
+            device=args.device,
+            specimen=args.specimen,
         ),
         seeds,
     )
@@ -321,6 +341,8 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
     )
 
     network = build_network(args.width)  # checks the width before any other work
+    if args.init is not None:
+        _load_estimator(network, args.init, args.width)
     return run_fit(
         args,
         lambda: network,
@@ -330,6 +352,21 @@ def _calibrate_fit(args: argparse.Namespace) -> int:
             run, args.output, width=args.width, overwrite=args.overwrite, **parts
         ),
     )
+
+
+def _load_estimator(network: Any, model: str, width: int) -> None:
+    """Copy the weights of the estimator ``model`` (--init: a name or folder) into ``network``."""
+    from atomlens.calibrate.training import TASK
+    from atomlens.zoo import load_model
+
+    source, config = load_model(model)
+    if config.get("task") != TASK or config.get("arguments", {}).get("width") != width:
+        raise ValueError(
+            f"--init {model} is a {config.get('task')!r} model of width "
+            f"{config.get('arguments', {}).get('width')!r}, not a {TASK!r} network of width "
+            f"{width} (--width)."
+        )
+    network.load_state_dict(source.state_dict())
 
 
 def _vae_generate(args: argparse.Namespace) -> int:

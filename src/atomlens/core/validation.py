@@ -110,6 +110,7 @@ PARAMETERS: dict[str, Range] = {
     "focal_spread": Range(0, 1e4, "Å", "focal spread σ"),
     "divergence": Range(0, 100, "mrad", "illumination divergence σ"),
     "thermal_sigma": Range(0, 5, "Å", "thermal displacement σ"),
+    "min_distance": Range(0, 10, "Å", "hard-core distance between atoms"),
     "atom_width": Range(0, 5, "Å", "atom width σ", low_open=True),
     "rotation": Range(-3600, 3600, "deg", "in-plane rotation"),
     "dose_per_pixel": Range(0, 1e12, "e/px", "electron dose per pixel", low_open=True),

@@ -131,6 +131,11 @@ class RonchigramSampler:
         Amorphous specimen thickness range [Å], log-uniform (per group); slices of at most 50 Å.
     amorphous_elements : dict
         Element -> probability for the amorphous specimen.
+    hard_core : (float, float)
+        Range of the amorphous specimen's hard-core distance as a fraction of its mean atom
+        spacing ``density ** (-1/3)`` (uniform, per group, rounded to steps of 0.05; at most
+        0.6): carbon's 2.15 Å times 0.55 gives the 1.2 Å of the abTEM test specimens. (0, 0),
+        the default, places the atoms independently, as the shipped estimator was first trained.
     crystal_fraction : float
         Share of groups with a thin crystal from :data:`CRYSTALS` instead.
     dose_per_image : (float, float)
@@ -159,6 +164,7 @@ class RonchigramSampler:
     tilt: float = 1.5
     amorphous_thickness: tuple[float, float] = (20.0, 200.0)
     amorphous_elements: dict[str, float] = field(default_factory=lambda: {"C": 0.9, "Si": 0.1})
+    hard_core: tuple[float, float] = (0.0, 0.0)
     crystal_fraction: float = 0.08
     dose_per_image: tuple[float, float] = (1e5, 1e8)
     psf_sigma: tuple[float, float] = (0.0, 1.5)
@@ -176,6 +182,12 @@ class RonchigramSampler:
         _check_range("angular_sampling", self.angular_sampling, low=1e-6)
         _check_range("amorphous_thickness", self.amorphous_thickness, low=1e-6)
         _check_range("dose_per_image", self.dose_per_image, low=1e-6)
+        _check_range("hard_core", self.hard_core)
+        if self.hard_core[1] > 0.6:
+            raise ValueError(
+                f"RonchigramSampler needs hard_core within [0, 0.6] (a fraction of the mean atom "
+                f"spacing), got {self.hard_core}."
+            )
         for name in ("edge_width", "psf_sigma", "readout_noise", "dark_offset"):
             _check_range(name, getattr(self, name))
         if not 0 <= self.crystal_fraction <= 1 or self.tilt < 0 or self.group < 1:
@@ -259,13 +271,19 @@ class RonchigramSampler:
         element = elements[rng.choice(len(elements), p=weights / weights.sum())]
         thickness = log_uniform(rng, *self.amorphous_thickness)
         density = 0.100 if element == "C" else 0.05  # [atoms / Å^3]: a-C 2.0, a-Si 2.3 g / cm^3
+        gap = 0.0
+        if self.hard_core[1] > 0:  # drawn only then, so that the default keeps older streams
+            # In steps of 0.05: each distance's blocks of atoms are made once per process.
+            gap = round(rng.uniform(*self.hard_core) * 20) / 20 * density ** (-1 / 3)
         specimen = AmorphousSpecimen(
             thickness=thickness,
             slice_thickness=min(thickness, 50.0),
             element=element,
             density=density,
+            min_distance=gap,
         )
-        return specimen, f"amorphous {element}, {thickness:.0f} Å"
+        hard = f", atoms >= {gap:.2f} Å apart" if gap > 0 else ""
+        return specimen, f"amorphous {element}, {thickness:.0f} Å{hard}"
 
     def describe(self) -> dict:
         """JSON-ready description with units in the keys."""
@@ -280,6 +298,7 @@ class RonchigramSampler:
             "tilt_mrad": self.tilt,
             "amorphous_thickness_A": list(self.amorphous_thickness),
             "amorphous_elements": dict(self.amorphous_elements),
+            "hard_core_fraction_of_spacing": list(self.hard_core),
             "crystal_fraction": self.crystal_fraction,
             "crystals": [f"{m} [{''.join(map(str, z))}]" for m, z, _ in CRYSTALS],
             "dose_e_per_image": list(self.dose_per_image),

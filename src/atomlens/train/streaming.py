@@ -90,6 +90,9 @@ class TrainingSettings:
         write the checkpoint.
     validation_examples : int
         Validation examples used during training (all of them at the end), in [1, 1e7].
+    initial_weights : str, optional
+        The model whose weights the network started from (fine-tuning), recorded only: the
+        caller loads them (``atomlens train ... fit --init``).
     """
 
     minutes: float | None = 60.0
@@ -105,6 +108,7 @@ class TrainingSettings:
     refresh_every: int = 500
     checkpoint_every: int = 500
     validation_examples: int = 512
+    initial_weights: str | None = None
 
     def __post_init__(self) -> None:
         budget = Budget(self.minutes, self.steps)  # validates the budget
