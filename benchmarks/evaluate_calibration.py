@@ -62,6 +62,7 @@ SETS = {
 }  # fmt: skip
 COLUMNS = [
     ("mae_C10_nm_sign_resolved", "C10 [nm]"),
+    ("slope_C10_sign_resolved", "C10 slope"),
     ("vector_mae_C12_nm_sign_resolved", "C12 [nm]"),
     ("vector_mae_C21_nm_sign_resolved", "C21 [nm]"),
     ("vector_mae_C23_nm_sign_resolved", "C23 [nm]"),

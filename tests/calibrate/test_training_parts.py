@@ -90,4 +90,8 @@ def test_error_summary_on_known_errors():
     assert summary["vector_mae_C12_nm_sign_resolved"] == pytest.approx(3.0)
     assert summary["mae_C10_nm"] > 10  # the wrong sign costs 2 |C10| on that item
     assert summary["coverage_1sigma_C10"] == 1.0 and summary["coverage_1sigma_C12b"] == 0.0
+    assert summary["slope_C10_sign_resolved"] == pytest.approx(1.0, abs=0.02)  # +-1 nm errors
+    scaled = truth.copy()
+    scaled[:, 0] *= 1.15
+    assert error_summary(scaled, sigma, truth)["slope_C10_sign_resolved"] == pytest.approx(1.15)
     np.testing.assert_array_equal(resolve_sign(mean, truth, np.ones(8)), [1, -1, 1, 1])

@@ -39,8 +39,10 @@ def error_summary(
     dict
         ``mae_<C>_nm`` for C10 and C30 (C30 in µm as ``mae_C30_um``), ``vector_mae_<C>_nm`` for the
         two-fold and three-fold pairs (|estimate - truth| of the Cartesian vector), the same after
-        resolving the sign with the truth (``*_sign_resolved``), ``sign_accuracy``, and the share
-        of sign-resolved errors within one and two sigma (``coverage_1sigma``, ``coverage_2sigma``).
+        resolving the sign with the truth (``*_sign_resolved``), ``sign_accuracy``, the share
+        of sign-resolved errors within one and two sigma (``coverage_1sigma``, ``coverage_2sigma``),
+        and ``slope_C10_sign_resolved``: the least-squares slope of the estimated against the
+        true C10 (1 for an estimator without scale error; NaN for fewer than 2 distinct C10).
     """
     scales = np.maximum(np.abs(truth).mean(axis=0), 1e-9)
     best = resolve_sign(mean, truth, scales)[:, None]
@@ -58,6 +60,10 @@ def error_summary(
             out[f"vector_mae_{name}_nm{suffix}"] = float(
                 np.hypot(error[:, a], error[:, b]).mean() / 10
             )
+    reference = best[:, 0] * truth[:, 0]
+    out["slope_C10_sign_resolved"] = (
+        float(np.polyfit(reference, mean[:, 0], 1)[0]) if np.ptp(reference) > 0 else float("nan")
+    )
     resolved = np.abs(mean - best * truth)
     for k in (1, 2):
         out[f"coverage_{k}sigma"] = float((resolved < k * sigma).mean())

@@ -133,9 +133,7 @@ class AmorphousSpecimen(Specimen):
             atoms = []
             for rng in rngs:
                 if self.min_distance > 0:
-                    positions = hard_core_slice(
-                        extent, dz, self.density, self.min_distance, rng
-                    )  # fmt: skip
+                    positions = hard_core_slice(extent, dz, self.density, self.min_distance, rng)
                 else:
                     count = rng.poisson(self.density * extent[0] * extent[1] * dz)
                     positions = rng.uniform(0, 1, (count, 2)) * extent
