@@ -119,8 +119,8 @@ def simulate_examples(
 
 #: Amorphous specimens of the bank (``make_chunk(specimen=)``): :class:`RonchigramSampler`
 #: settings. "independent" places atoms independently (the first shipped model's training);
-#: "hard-core" keeps them 0.3-0.6 mean spacings apart (0.65-1.29 Å for carbon; real a-C has
-#: no neighbours under 1.3 Å) and draws films up to 30 nm thick.
+#: "hard-core" keeps them 0.3-0.6 mean spacings apart (0.65-1.29 Å for carbon, whose nearest
+#: neighbours sit at 1.4-1.5 Å in a real film) and draws films up to 30 nm thick.
 SPECIMENS: dict[str, dict[str, Any]] = {
     "independent": {},
     "hard-core": {"hard_core": (0.3, 0.6), "amorphous_thickness": (20.0, 300.0)},
