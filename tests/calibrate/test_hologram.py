@@ -8,7 +8,14 @@ from atomlens.calibrate import HologramOptions, estimate, measure_holograms
 from atomlens.calibrate.hologram import HologramSeries, quadratic_matrix, relative_contrast
 from atomlens.calibrate.shadow import gradient_basis
 from atomlens.calibrate.symmetry import COEFFICIENTS
-from atomlens.calibrate.through_focus import MODEL_ERROR, STEP_SCALE, fit_holograms
+from atomlens.calibrate.through_focus import (
+    MODEL_ERROR,
+    STEP_SCALE,
+    _away_from_focus,
+    _focus_weights,
+    _principal_defocus,
+    fit_holograms,
+)
 from atomlens.core.energy import wavelength
 
 ENERGY, SEMIANGLE = 200e3, 30.0
@@ -149,6 +156,53 @@ def test_probe_shifted_images_join_the_same_model():
     assert fit.mirror_unexplained > 3 * fit.unexplained
     assert np.all(fit.sigma[:3] > 0) and np.all(fit.sigma[:3] < 3.0)  # the fit's (noise) sigma
     assert np.isnan(fit.sigma[3:]).all()
+
+
+def test_principal_defocus_weights_and_the_images_left_out_near_focus():
+    values = np.array([-300.0, 60.0, -80.0, 0, 0, 0, 0, 0])  # |C12| = 100 Å
+    offsets = _offsets((0.0, 200.0, 400.0, 600.0))  # C10 -300, -100, 100, 300 Å
+    assert np.allclose(_principal_defocus(values, offsets), [200.0, 0.0, 0.0, 200.0])
+    weights = _focus_weights(values, offsets, 200.0)
+    assert np.allclose(weights, [1.0, 0.0, 0.0, 1.0])  # d^2 / (d^2 + 200^2), relative
+    assert np.allclose(_focus_weights(values, offsets + np.eye(8)[0] * 50, 200.0)[1:3],
+                       (50**2 / (50**2 + 200**2)) / (250**2 / (250**2 + 200**2)))  # fmt: skip
+    assert np.array_equal(_focus_weights(values, offsets, 0.0), np.ones(4))
+    assert list(_away_from_focus(values, offsets, 60.0)) == [True, False, True, True]
+    # never fewer than MIN_KEPT (3): a triple keeps every image
+    assert list(_away_from_focus(values, offsets[:3], 60.0)) == [True, True, True]
+    assert list(_away_from_focus(values, offsets, 0.0)) == [True] * 4
+
+
+def test_an_image_of_weight_zero_is_an_image_left_out(triple):
+    offsets = _offsets()
+    truth = np.concatenate([TRUTH, np.zeros(5)]) + np.eye(8)[0] * 10.0
+    full = _series(triple, offsets)
+    weighted = HologramSeries(full.contrasts, full.alpha, offsets, np.zeros((3, 2)), LAMBDA,
+                              SAMPLING, FAST, weights=np.array([1.0, 1.0, 0.0]))  # fmt: skip
+    pair = HologramSeries(full.contrasts[:2], full.alpha, offsets[:2], np.zeros((2, 2)), LAMBDA,
+                          SAMPLING, FAST)  # fmt: skip
+    values = []
+    for series in (weighted, pair):
+        series.fix_grid(truth)
+        values.append(series.unexplained(truth))
+    assert values[0] == pytest.approx(values[1], rel=1e-4)
+    full.fix_grid(truth)
+    assert full.unexplained(truth) != pytest.approx(values[1], rel=1e-2)
+
+
+def test_an_image_at_focus_is_left_out_and_the_rest_measure_the_state():
+    phase = _specimen(seed=4)
+    focus = (0.0, -200.0, 200.0, 372.0)  # the last: C10 +72 Å against |C12| = 72 Å
+    images = [_ronchigram(TRUTH + np.array([f, 0, 0]), phase) * 1e4 for f in focus]
+    start = np.concatenate([TRUTH + np.array([25.0, -15.0, 10.0]), np.zeros(5)])
+    options = HologramOptions(scan=40.0, scan_step=20.0, iterations=15, step=8.0,
+                              tolerance=2.0, rescans=0, near_focus=60.0)  # fmt: skip
+    result = measure_holograms(images, offsets=list(focus), energy=ENERGY, semiangle=SEMIANGLE,
+                               angular_sampling=SAMPLING, initial=start,
+                               options=options)  # fmt: skip
+    assert any("images 3 left out" in note for note in result.notes)
+    assert "fit of 3 images" in result.notes[0]
+    assert np.abs(result.values[:3] - TRUTH).max() < TOLERANCE
 
 
 def test_bad_series_are_refused(triple):

@@ -70,6 +70,14 @@ class HologramOptions:
         First step of the compass search over C10, C12a and C12b [Å], halved to ``tolerance``.
     tolerance : float
         Smallest compass step [Å].
+    focus_weight : float
+        After the first fit, each image is weighted by d^2 / (d^2 + focus_weight^2) for its
+        smaller principal defocus d = |C10 + offset +- |C12|| there [Å], and a compass search
+        refits from there: near focus a shadow collapses along one axis and the single-plane
+        model fits worst. 0: no weights, no refit.
+    near_focus : float
+        Images with d under this at the first fit's state [Å] are left out of the refit
+        (keeping at least three, the farthest from focus); 0 keeps every image.
     """
 
     share: float = 0.85
@@ -84,6 +92,8 @@ class HologramOptions:
     rescans: int = 2
     step: float = 16.0
     tolerance: float = 1.0
+    focus_weight: float = 200.0
+    near_focus: float = 0.0
 
 
 def quadratic_matrix(values: np.ndarray) -> np.ndarray:
@@ -151,6 +161,8 @@ class HologramSeries:
     angular_sampling : float
         [mrad / px].
     options : HologramOptions
+    weights : ndarray of shape (N,), optional
+        Each image's weight in the least squares (default 1).
 
     Attributes
     ----------
@@ -168,7 +180,10 @@ class HologramSeries:
         wavelength: float,
         angular_sampling: float,
         options: HologramOptions,
+        weights: np.ndarray | None = None,
     ) -> None:
+        self.root = np.ones(len(contrasts)) if weights is None else np.sqrt(weights)
+        contrasts = [c * r for c, r in zip(contrasts, self.root, strict=True)]
         self.contrasts = [np.asarray(c, dtype=np.float32) for c in contrasts]
         self.alpha = alpha
         self.offsets, self.shifts = np.asarray(offsets, float), np.asarray(shifts, float)
@@ -231,15 +246,15 @@ class HologramSeries:
     def _forward(self, phase: np.ndarray) -> list[np.ndarray]:
         """Every image's modelled contrast at its used pixels, for the specimen ``phase``."""
         fields = fft.irfft2(self.transfers * fft.rfft2(phase), s=(self.size, self.size))
-        pairs = zip(self.samplers, fields, strict=True)
-        return [sampler @ field.ravel() for sampler, field in pairs]
+        pairs = zip(self.samplers, fields, self.root, strict=True)
+        return [(sampler @ field.ravel()) * r for sampler, field, r in pairs]
 
     def _adjoint(self, residuals: list[np.ndarray]) -> np.ndarray:
         """The adjoint of :meth:`_forward`: one specimen-grid image from every image's pixels
         (the filtered spreads are summed in Fourier space: one inverse FFT)."""
         n = self.size
-        pairs = zip(self.samplers, residuals, strict=True)
-        spread = np.stack([(sampler.T @ r).reshape(n, n) for sampler, r in pairs])
+        pairs = zip(self.samplers, residuals, self.root, strict=True)
+        spread = np.stack([(sampler.T @ (r * w)).reshape(n, n) for sampler, r, w in pairs])
         return fft.irfft2((self.transfers * fft.rfft2(spread)).sum(axis=0), s=(n, n))
 
     def unexplained(self, values: np.ndarray) -> float:

@@ -6,8 +6,9 @@ the fine detail changes (Fresnel) instead of being magnified. This measurement m
 (:mod:`atomlens.calibrate.hologram`): for trial aberrations it finds the one weak-phase specimen
 that best explains every image at its known offset and probe position, and the aberrations are
 those that leave the least contrast unexplained. A coarse scan of C10 about the start and about
-its mirror (the offsets fix the sign), then a compass search over C10, C12a and C12b, and, where
-asked, a second one over every fitted term (C21, C23, C30 too).
+its mirror (the offsets fix the sign), then a compass search over C10, C12a and C12b; a refit
+from there with the images near focus weighted down (or left out); and, where asked, a second
+search over every fitted term (C21, C23, C30 too).
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from atomlens.calibrate.hologram import HologramOptions, HologramSeries, relative_contrast
+from atomlens.calibrate.hologram import (
+    HologramOptions,
+    HologramSeries,
+    quadratic_matrix,
+    relative_contrast,
+)
 from atomlens.calibrate.result import AberrationEstimate
 from atomlens.calibrate.symmetry import COEFFICIENTS, check_terms
 from atomlens.core.energy import wavelength
@@ -45,6 +51,9 @@ _CURVATURE_STEP = 8.0
 #: 940000); on the reported cases the RMS C10 error is 1.8 nm from a triple and 0.56 nm with two
 #: two-fold offsets (docs/calibrate.md).
 MODEL_ERROR = 10.0
+#: Fewest images the fit keeps when it leaves out those near focus
+#: (:attr:`HologramOptions.near_focus`): a pair fitted alone strays to side minima.
+MIN_KEPT = 3
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,9 @@ class HologramFit:
         The same at the best state of the other sign's search (the start's or its mirror's).
     trials : int
         Model evaluations.
+    kept : ndarray of bool, shape (N,)
+        The images of the final fit (:attr:`HologramOptions.near_focus` leaves out those near
+        focus).
     """
 
     values: np.ndarray
@@ -70,6 +82,7 @@ class HologramFit:
     unexplained: float
     mirror_unexplained: float
     trials: int
+    kept: np.ndarray
 
 
 def _compass(
@@ -122,6 +135,32 @@ def _sigma(
     scale = 2 * value * max(1.0, 4 * np.pi * smooth**2) / count
     curved = curvature > 0
     return np.where(curved, np.sqrt(scale / np.where(curved, curvature, 1.0)), steps)
+
+
+def _principal_defocus(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Each image's smaller principal defocus |C10 + offset +- |C12|| [Å] at ``values``."""
+    return np.array([np.abs(np.linalg.eigvalsh(quadratic_matrix(values + o))).min()
+                     for o in offsets])  # fmt: skip
+
+
+def _away_from_focus(values: np.ndarray, offsets: np.ndarray, near: float) -> np.ndarray:
+    """Which images (bool, shape (N,)) have a smaller principal defocus of at least ``near``
+    [Å] at ``values``; at least the :data:`MIN_KEPT` farthest from focus."""
+    defocus = _principal_defocus(values, offsets)
+    kept = defocus >= near
+    if kept.sum() < MIN_KEPT:
+        kept[np.argsort(defocus)[-MIN_KEPT:]] = True
+    return kept
+
+
+def _focus_weights(values: np.ndarray, offsets: np.ndarray, scale: float) -> np.ndarray:
+    """Each image's weight d^2 / (d^2 + scale^2) for its smaller principal defocus d [Å] at
+    ``values``, relative to the largest (all 1 for ``scale`` 0)."""
+    if not scale:
+        return np.ones(len(offsets))
+    square = _principal_defocus(values, offsets) ** 2
+    weights = square / (square + scale**2)
+    return weights / max(weights.max(), 1e-12)
 
 
 def _fitted_axes(fit: Sequence[str]) -> np.ndarray:
@@ -221,6 +260,14 @@ def fit_holograms(
     found = [descend(scanned(np.concatenate([sign * start[:3], start[3:]])))
              for sign in (1.0, -1.0)]  # about the start, then about its mirror  # fmt: skip
     (best, value), (_, mirror_value) = sorted(found, key=lambda item: item[1])
+    kept = _away_from_focus(best, offsets, options.near_focus)
+    weights = _focus_weights(best, offsets[kept], options.focus_weight)
+    if not kept.all() or options.focus_weight:  # again, near-focus images down or out
+        series = HologramSeries([c for c, k in zip(contrasts, kept, strict=True) if k],
+                                alpha[used], offsets[kept], shifts[kept], wavelength,
+                                angular_sampling, options, weights=weights)  # fmt: skip
+        series.fix_grid(best)
+        best, value = _compass(misfit, best, options.step, options.tolerance, quadratic)
     series.fix_grid(best)
     if len(axes) > 3:  # then every fitted term, from the best quadratic state
         best, value = _compass(misfit, best, options.step, options.tolerance, axes)
@@ -229,7 +276,7 @@ def fit_holograms(
         value = misfit(best)
     sigma = np.full(8, np.nan)
     sigma[axes] = _sigma(series, best, value, options.smooth, axes)
-    return HologramFit(best, sigma, value, mirror_value, trials)
+    return HologramFit(best, sigma, value, mirror_value, trials, kept)
 
 
 def measure_holograms(
@@ -302,8 +349,9 @@ def measure_holograms(
     specimen areas from one: a common specimen explains unrelated images about as well (each
     image's outer shadow is seen by no other), so check the series with ``measure`` or by eye.
     A specimen more than a few nm thick, or a principal defocus (C10 +- |C12|) of a few nm in
-    one image, breaks the single-plane model: errors of 1-5 nm from a triple; two two-fold
-    offsets added remove most of them (docs/calibrate.md).
+    one image, breaks the single-plane model: errors of 1-5 nm from a triple. The refit with
+    near-focus images weighted down (:attr:`HologramOptions.focus_weight`) reduces them; two
+    two-fold offsets added remove most of them (docs/calibrate.md).
 
     Examples
     --------
@@ -345,11 +393,16 @@ def measure_holograms(
     sigma = start_sigma.copy()
     sigma[axes] = np.hypot(found.sigma[axes], MODEL_ERROR * STEP_SCALE[axes])
     names = np.array(COEFFICIENTS)
-    kept = names[np.setdiff1d(np.arange(8), axes)]
-    notes = (f"{', '.join(names[axes])} from the in-line-hologram fit of {len(items)} images "
-             f"({found.trials} trials; {found.unexplained:.1%} of the contrast unexplained, "
-             f"{found.mirror_unexplained:.1%} for the mirrored sign), starting from the {origin} "
-             "estimate" + (f"; {', '.join(kept)} kept from it" if len(kept) else ""),)  # fmt: skip
+    unfitted = names[np.setdiff1d(np.arange(8), axes)]
+    notes = (f"{', '.join(names[axes])} from the in-line-hologram fit of {found.kept.sum()} "
+             f"images ({found.trials} trials; {found.unexplained:.1%} of the contrast "
+             f"unexplained, {found.mirror_unexplained:.1%} for the mirrored sign), starting from "
+             f"the {origin} estimate"
+             + (f"; {', '.join(unfitted)} kept from it" if len(unfitted) else ""),)  # fmt: skip
+    if not found.kept.all():
+        left_out = ", ".join(str(i) for i in np.flatnonzero(~found.kept))
+        notes += (f"images {left_out} left out: a principal defocus under "
+                  f"{options.near_focus / 10:g} nm at the first fit's state",)  # fmt: skip
     if thickness:
         notes += (f"C10 referred to the entrance surface: the mid-plane's minus "
                   f"{thickness / 2:g} Å",)  # fmt: skip
