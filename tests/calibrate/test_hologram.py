@@ -167,6 +167,7 @@ def test_principal_defocus_weights_and_the_images_left_out_near_focus():
     assert np.allclose(_focus_weights(values, offsets + np.eye(8)[0] * 50, 200.0)[1:3],
                        (50**2 / (50**2 + 200**2)) / (250**2 / (250**2 + 200**2)))  # fmt: skip
     assert np.array_equal(_focus_weights(values, offsets, 0.0), np.ones(4))
+    assert np.array_equal(_focus_weights(values, offsets[1:3], 200.0), np.ones(2))  # all at focus
     assert list(_away_from_focus(values, offsets, 60.0)) == [True, False, True, True]
     # never fewer than MIN_KEPT (3): a triple keeps every image
     assert list(_away_from_focus(values, offsets[:3], 60.0)) == [True, True, True]

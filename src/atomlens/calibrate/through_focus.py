@@ -149,18 +149,19 @@ def _away_from_focus(values: np.ndarray, offsets: np.ndarray, near: float) -> np
     defocus = _principal_defocus(values, offsets)
     kept = defocus >= near
     if kept.sum() < MIN_KEPT:
-        kept[np.argsort(defocus)[-MIN_KEPT:]] = True
+        kept[np.argsort(defocus, kind="stable")[-MIN_KEPT:]] = True
     return kept
 
 
 def _focus_weights(values: np.ndarray, offsets: np.ndarray, scale: float) -> np.ndarray:
     """Each image's weight d^2 / (d^2 + scale^2) for its smaller principal defocus d [Å] at
-    ``values``, relative to the largest (all 1 for ``scale`` 0)."""
+    ``values``, relative to the largest (all 1 for ``scale`` 0 or every image in focus)."""
     if not scale:
         return np.ones(len(offsets))
     square = _principal_defocus(values, offsets) ** 2
     weights = square / (square + scale**2)
-    return weights / max(weights.max(), 1e-12)
+    peak = weights.max()
+    return weights / peak if peak > 0 else np.ones(len(offsets))
 
 
 def _fitted_axes(fit: Sequence[str]) -> np.ndarray:
