@@ -109,6 +109,20 @@ def quadratic_matrix(values: np.ndarray) -> np.ndarray:
     return np.array([[c10 - c12a, c12b], [c12b, c10 + c12a]])
 
 
+def principal_defocus(values: np.ndarray) -> float:
+    """The smaller principal defocus |C10 +- |C12|| [Å] of Cartesian (C10, C12a, C12b, ...)
+    [Å]: the smaller magnitude of :func:`quadratic_matrix`'s eigenvalues, where the shadow
+    collapses along one axis.
+
+    Examples
+    --------
+    >>> principal_defocus(np.array([-300.0, 60.0, -80.0]))
+    200.0
+    """
+    c10, c12 = values[0], float(np.hypot(values[1], values[2]))
+    return float(min(abs(c10 - c12), abs(c10 + c12)))
+
+
 def relative_contrast(
     image: np.ndarray,
     centre: np.ndarray,

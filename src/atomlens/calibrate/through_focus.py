@@ -22,7 +22,7 @@ import numpy as np
 from atomlens.calibrate.hologram import (
     HologramOptions,
     HologramSeries,
-    quadratic_matrix,
+    principal_defocus,
     relative_contrast,
 )
 from atomlens.calibrate.result import AberrationEstimate
@@ -139,8 +139,7 @@ def _sigma(
 
 def _principal_defocus(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Each image's smaller principal defocus |C10 + offset +- |C12|| [Å] at ``values``."""
-    return np.array([np.abs(np.linalg.eigvalsh(quadratic_matrix(values + o))).min()
-                     for o in offsets])  # fmt: skip
+    return np.array([principal_defocus(values + offset) for offset in offsets])
 
 
 def _away_from_focus(values: np.ndarray, offsets: np.ndarray, near: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from atomlens.calibrate.hologram import HologramOptions
+from atomlens.calibrate.hologram import HologramOptions, principal_defocus
 from atomlens.calibrate.result import AberrationEstimate
 from atomlens.calibrate.symmetry import COEFFICIENTS
 from atomlens.core.energy import wavelength
@@ -295,12 +295,6 @@ def _check_tune(method: str, max_iterations: int, terms: Sequence[str]) -> None:
         raise ValueError(f"terms must name some of {tuple(TERMS)}, got {tuple(terms)}.")
 
 
-def _principal(values: np.ndarray, offset: float) -> float:
-    """The smaller principal defocus |C10 + offset +- |C12|| [Å]."""
-    c10, c12 = values[0] + offset, math.hypot(values[1], values[2])
-    return min(abs(c10 - c12), abs(c10 + c12))
-
-
 def _shift_plan(
     start: np.ndarray, focus: Sequence[float], near: float
 ) -> tuple[tuple[float, ...], float]:
@@ -312,11 +306,11 @@ def _shift_plan(
     opposite directions) and one of the scan coils scales only the small residual. The step is
     4 mrad x the smaller principal defocus there, within [0.1, 2] Å.
     """
-    if _principal(start, 0.0) >= near:
+    if principal_defocus(start) >= near:
         bases: tuple[float, ...] = (0.0,)
     else:
         bases = (min(focus), max(focus))
-    defocus = min(_principal(start, base) for base in bases)
+    defocus = min(principal_defocus(start + np.eye(8)[0] * base) for base in bases)
     return bases, float(np.clip(4e-3 * defocus, 0.1, 2.0))
 
 
