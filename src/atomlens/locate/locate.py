@@ -55,6 +55,7 @@ import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +87,6 @@ from atomlens.locate.preprocess import (
     estimate_cell,
     subtract_background,
 )
-from atomlens.locate.refine import fit_threads
 from atomlens.locate.register import aligned_mean
 from atomlens.locate.revise import (
     drop_duplicates,
@@ -99,6 +99,7 @@ from atomlens.locate.revise import (
     width_floor,
     with_sites,
 )
+from atomlens.locate.threads import fit_threads, gaussian_in_bands, in_bands
 
 __all__ = ["COLUMNS", "METHODS", "MODALITIES", "Segmentor", "load_segmentor", "locate"]
 
@@ -231,18 +232,16 @@ def _find_peaks(
     (module docstring), then thinned so that no two are closer than 0.45 spacings (the
     stronger kept).
     """
-    from skimage.feature import peak_local_max
-
     sigma = max(0.12 * spacing, 0.7)
-    smooth = ndimage.gaussian_filter(flat, sigma, mode="reflect")
+    smooth = gaussian_in_bands(flat, sigma)
     radius = max(1.0, 0.2 * spacing)
     offsets = np.arange(-int(radius), int(radius) + 1)
     disc = np.hypot(*np.meshgrid(offsets, offsets, indexing="ij")) <= radius
-    peaks = peak_local_max(smooth, footprint=disc, exclude_border=False)
+    peaks = local_maxima(smooth, disc)
     if not len(peaks):
         return np.zeros((0, 2), dtype=int)
     box = 2 * max(int(spacing), 1) + 1
-    floor = ndimage.minimum_filter(smooth, size=box, mode="reflect")
+    floor = in_bands(partial(ndimage.minimum_filter, size=box, mode="reflect"), smooth, box // 2)
     prominence = (smooth - floor)[peaks[:, 0], peaks[:, 1]]
     # significance against the local median (a local minimum would count noise's own spread)
     excess = (smooth - _local_median(smooth, box))[peaks[:, 0], peaks[:, 1]]
@@ -253,6 +252,32 @@ def _find_peaks(
     peaks, height = peaks[keep], smooth[peaks[keep, 0], peaks[keep, 1]]
     ordered = peaks[np.argsort(-height, kind="stable")]
     return ordered[thinned(ordered, 0.45 * spacing)]
+
+
+def local_maxima(image: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """Integer (y, x) (n, 2), in raster order, of the pixels of ``image`` that are not below
+    any pixel of ``footprint`` (odd sides, its centre and 4 nearest neighbours in it) around
+    them, the image's edge pixels repeated beyond it, and that stand above its minimum.
+
+    The set skimage's ``peak_local_max(image, footprint=footprint, exclude_border=False)``
+    finds (tested; it sorts them by height), without its maximum filter over the whole
+    footprint at every pixel (scipy's, with a footprint, runs in one thread and was half of
+    the peak finder's time: 0.09 -> 0.02 s on 1024 x 1024 px): the maxima of the 4 nearest
+    neighbours are found with whole-array comparisons, and only they are compared with the
+    rest of the footprint, one offset at a time, dropping each that a neighbour tops.
+    """
+    rows, cols = image.shape
+    edged = np.pad(image, 1, mode="edge")
+    tops = image > image.min()
+    for dy, dx in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        tops &= image >= edged[dy : dy + rows, dx : dx + cols]
+    y, x = np.nonzero(tops)
+    value = image[y, x]
+    for dy, dx in np.argwhere(footprint) - np.array(footprint.shape) // 2:
+        if abs(dy) + abs(dx) > 1:
+            keep = value >= image[np.clip(y + dy, 0, rows - 1), np.clip(x + dx, 0, cols - 1)]
+            y, x, value = y[keep], x[keep], value[keep]
+    return np.column_stack([y, x])
 
 
 #: Share of ``threshold`` a guide's candidate must reach in the counts themselves.
@@ -270,7 +295,7 @@ def _confirmed(peaks: np.ndarray, flat: np.ndarray, spacing: float, level: float
     if not len(peaks):
         return np.zeros(0, dtype=bool)
     sigma = max(0.12 * spacing, 0.7)
-    smooth = ndimage.gaussian_filter(flat, sigma, mode="reflect")
+    smooth = gaussian_in_bands(flat, sigma)
     box = 2 * max(int(spacing), 1) + 1
     excess = (smooth - _local_median(smooth, box))[peaks[:, 0], peaks[:, 1]]
     smoothed_noise = noise_sigma(flat) / (2.0 * math.sqrt(math.pi) * sigma)
@@ -862,7 +887,7 @@ def _located_block(block: np.ndarray, start: int, settings: tuple) -> pd.DataFra
 
     ``settings``: spacing [px], dark, threshold, rounds, modality, network, pixel size
     [Å/px], whether to search lattice sites and the averaged unit cell, decided once from the
-    whole stack, the threads of each fit (:func:`~atomlens.locate.refine.fit_threads`) and
+    whole stack, the threads of each fit (:func:`~atomlens.locate.threads.fit_threads`) and
     whether to refit precisely.
     """
     (spacing, dark, threshold, rounds, modality, network, pixel_size, site_search, cell, threads,

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import ndimage, optimize
 
 from atomlens.locate.preprocess import _parabola_offset
+from atomlens.locate.threads import sampled_in_chunks
 
 __all__ = [
     "Cell",
@@ -188,7 +189,7 @@ def motif(image: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, int]:
     u, v = np.meshgrid(*(np.arange(n) / n for n in samples), indexing="ij")
     offsets = np.stack([u.ravel(), v.ravel()], -1) @ vectors
     where = (starts[:, None, :] + offsets[None, :, :]).reshape(-1, 2).T
-    values = ndimage.map_coordinates(np.asarray(image, np.float64), where, order=1)
+    values = sampled_in_chunks(image, where, order=1)
     return values.reshape(len(starts), *samples).mean(axis=0), len(starts)
 
 

@@ -25,17 +25,15 @@ Coordinates are (row, column) = (y, x) in pixels, pixel centres at integer coord
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from contextvars import ContextVar
 
 import numpy as np
 from scipy import spatial
 
-from atomlens.core.parallel import usable_cores
 from atomlens.locate.coupled import MOST_COUPLED, coupled_neighbours, in_pairs, others_signal
+from atomlens.locate.threads import fit_threads, thread_count
 
+# fit_threads: re-exported, where it lived before atomlens.locate.threads
 __all__ = ["ColumnFit", "fit_threads", "neighbour_reach", "refine_columns"]
 
 #: Parameter order of a window fit: amplitude, dy, dx (from the window centre), width, background.
@@ -122,26 +120,6 @@ def _levenberg_marquardt(
 
 #: Fewer windows than this are fitted in one thread (threads would cost more than they save).
 THREADED_WINDOWS = 256
-#: The most threads a fit uses unless told (more split the windows too finely).
-MOST_THREADS = 4
-#: Threads of this thread's fits when ``refine_columns`` is not told (:func:`fit_threads`).
-_THREADS: ContextVar[int | None] = ContextVar("fit_threads", default=None)
-
-
-@contextmanager
-def fit_threads(threads: int | None) -> Iterator[None]:
-    """Within the block, fits in this thread that are not given ``threads`` use this many, up
-    to :data:`MOST_THREADS` (None: the default, the usable cores).
-
-    Frame-parallel runs set 1 when their workers already keep every core busy: 2 process
-    workers that each split their fits over 2 threads used about 10 % more CPU time than with
-    one thread each (40 frames of 512 x 512 px, two runs each way), for the same result.
-    """
-    token = _THREADS.set(threads)
-    try:
-        yield
-    finally:
-        _THREADS.reset(token)
 
 
 def _fit_windows(
@@ -158,9 +136,7 @@ def _fit_windows(
     Every window's fit is independent, so the split changes nothing but the time: on 2 cores
     2000 columns fit in about 0.6 of the time of one thread.
     """
-    if threads is None:
-        threads = _THREADS.get()
-        threads = min(MOST_THREADS, usable_cores() if threads is None else threads)
+    threads = thread_count(threads)
     if threads < 2 or len(params) < THREADED_WINDOWS:
         return _levenberg_marquardt(model, params, iterations, widest, tolerances, narrowest)
     chunks = np.array_split(np.arange(len(params)), threads)
@@ -583,8 +559,9 @@ def refine_columns(
         Levenberg-Marquardt steps per round.
     threads : int, optional
         Threads the windows are split over (numpy releases the GIL in the fit's array work);
-        default: what :func:`fit_threads` set, else the usable CPU cores, at most
-        :data:`MOST_THREADS` (4). The result does not depend on it.
+        default: :func:`~atomlens.locate.threads.thread_count` (what
+        :func:`~atomlens.locate.threads.fit_threads` set, else the usable CPU cores, at most
+        :data:`~atomlens.locate.threads.MOST_THREADS`). The result does not depend on it.
     narrowest, widest : float or ndarray (n,)
         Least and largest Gaussian width [px], for all columns or each (default 0.3 and the
         window's width): a weak column's fit may otherwise shrink onto a noise spike or
