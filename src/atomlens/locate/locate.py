@@ -55,7 +55,6 @@ import functools
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +240,8 @@ def _find_peaks(
     if not len(peaks):
         return np.zeros((0, 2), dtype=int)
     box = 2 * max(int(spacing), 1) + 1
-    floor = in_bands(partial(ndimage.minimum_filter, size=box, mode="reflect"), smooth, box // 2)
+    lowest = functools.partial(ndimage.minimum_filter, size=box, mode="reflect")
+    floor = in_bands(lowest, smooth, box // 2)
     prominence = (smooth - floor)[peaks[:, 0], peaks[:, 1]]
     # significance against the local median (a local minimum would count noise's own spread)
     excess = (smooth - _local_median(smooth, box))[peaks[:, 0], peaks[:, 1]]

@@ -3,10 +3,11 @@
 Fits (:mod:`atomlens.locate.refine`) split their windows over threads; the large image filters
 (Gaussian smoothing, grey openings, minimum filters of a whole frame) run on horizontal bands
 of the image in threads (:func:`in_bands`), and interpolation at many points on chunks of the
-points (:func:`sampled_in_chunks`). numpy and scipy.ndimage release
-the GIL in this work, so on 2 cores a 1024 x 1024 filter takes about 0.6 of one thread's
-time. Frame-parallel runs, whose workers already keep every core busy, set one thread
-(:func:`fit_threads`).
+points (:func:`sampled_in_chunks`). numpy and scipy.ndimage release the GIL in this work, so
+on 2 cores a Gaussian smoothing of 1024 x 1024 px takes about half of one thread's time (scipy's
+maximum filter with a footprint does not release it: see
+:func:`atomlens.locate.locate.local_maxima`). Frame-parallel runs, whose workers already keep
+every core busy, set one thread (:func:`fit_threads`).
 """
 
 from __future__ import annotations
