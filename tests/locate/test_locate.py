@@ -236,20 +236,13 @@ def test_threads_change_nothing_but_the_time():
     assert np.median(np.hypot(one.y - centres[:, 0], one.x - centres[:, 1])) < 0.1
 
 
-def test_fit_threads_sets_the_threads_of_fits_not_given_them(monkeypatch):
+def test_fit_threads_sets_the_threads_of_fits_not_given_them(thread_pools):
     # frame-parallel workers that already fill the cores fit in one thread each
     refine = importlib.import_module("atomlens.locate.refine")
     centres = square_lattice(size=160, period=8.0, jitter=0.3)
     image = gaussian_columns((160, 160), centres, np.full(len(centres), 80.0), 1.3) + 10.0
     peaks = np.rint(centres).astype(int)
-    pools = []
-
-    class CountedPool(refine.ThreadPoolExecutor):
-        def __init__(self, threads):
-            pools.append(threads)
-            super().__init__(threads)
-
-    monkeypatch.setattr(refine, "ThreadPoolExecutor", CountedPool)
+    pools = thread_pools(refine)
     with fit_threads(1):
         one = refine_columns(image, peaks, half=4, width=1.5)
     assert pools == []

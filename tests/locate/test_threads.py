@@ -108,15 +108,8 @@ def test_local_maxima_of_known_images():
     np.testing.assert_array_equal(local_maxima(edge, _disc(3.0)), [[0, 0]])
 
 
-def test_in_bands_is_used_with_the_fit_threads_setting(monkeypatch, image):
-    pools = []
-
-    class CountedPool(threads_module.ThreadPoolExecutor):
-        def __init__(self, workers):
-            pools.append(workers)
-            super().__init__(workers)
-
-    monkeypatch.setattr(threads_module, "ThreadPoolExecutor", CountedPool)
+def test_in_bands_is_used_with_the_fit_threads_setting(thread_pools, image):
+    pools = thread_pools(threads_module)
     smooth = partial(ndimage.gaussian_filter, sigma=1.0)
     with fit_threads(1):
         one = in_bands(smooth, image, 4)
