@@ -268,7 +268,8 @@ class HologramSeries:
         (the filtered spreads are summed in Fourier space: one inverse FFT)."""
         n = self.size
         pairs = zip(self.samplers, residuals, self.root, strict=True)
-        spread = np.stack([(sampler.T @ (r * w)).reshape(n, n) for sampler, r, w in pairs])
+        spread = np.stack([(sampler.T @ (residual * root)).reshape(n, n)
+                           for sampler, residual, root in pairs])  # fmt: skip
         return fft.irfft2((self.transfers * fft.rfft2(spread)).sum(axis=0), s=(n, n))
 
     def unexplained(self, values: np.ndarray) -> float:
